@@ -1,0 +1,120 @@
+/* fastmlp C core: public interface.
+ *
+ * A network is described by an fm_net (layer widths, activations, loss). Its parameters live in
+ * one flat array laid out as scikit-learn's _pack does: every weight matrix first (layer 0 .. L-1,
+ * each fan_in x fan_out, row-major, so Y = X . W), then every bias vector. Gradients use the same
+ * layout; optimizer state is one array of n_params (SGD velocity) or 2 * n_params (Adam m, v).
+ *
+ * Every entry point exists for float and double (suffix _f32 / _f64) from one source
+ * (net_impl.h, gemm_impl.h). Functions return FM_OK or an error code; they never print or exit.
+ * Results do not depend on the number of OpenMP threads: no reduction is split across threads.
+ */
+#ifndef FASTMLP_H
+#define FASTMLP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum fm_status {
+    FM_OK = 0,
+    FM_ERR_ARG = 1,       /* inconsistent sizes or options */
+    FM_ERR_NOMEM = 2,     /* an allocation failed */
+    FM_ERR_NONFINITE = 3  /* the loss became NaN or infinite: training diverged */
+};
+
+enum fm_activation {
+    FM_ACT_IDENTITY = 0,
+    FM_ACT_LOGISTIC = 1,
+    FM_ACT_TANH = 2,
+    FM_ACT_RELU = 3,
+    FM_ACT_SOFTMAX = 4, /* output only */
+    FM_ACT_EXP = 5      /* output only (Poisson regression's log link) */
+};
+
+enum fm_loss {
+    FM_LOSS_SQUARED = 0,    /* 0.5 * mean over outputs of the (weighted) mean squared error */
+    FM_LOSS_LOG = 1,        /* softmax cross-entropy */
+    FM_LOSS_BINARY_LOG = 2, /* logistic outputs: binary and multilabel */
+    FM_LOSS_POISSON = 3     /* half Poisson deviance with exp output */
+};
+
+enum fm_solver { FM_SOLVER_SGD = 0, FM_SOLVER_ADAM = 1 };
+
+typedef struct fm_net {
+    int n_layers;          /* weight layers: len(hidden_layer_sizes) + 1 */
+    const int64_t *units;  /* n_layers + 1 widths: n_features, hidden sizes..., n_outputs */
+    int hidden_activation; /* enum fm_activation, for every hidden layer */
+    int output_activation; /* enum fm_activation */
+    int loss;              /* enum fm_loss */
+    double alpha;          /* L2 strength, scaled as scikit-learn: 0.5 * alpha * |W|^2 / sum(w) */
+} fm_net;
+
+typedef struct fm_optimizer {
+    int solver;           /* enum fm_solver */
+    double learning_rate; /* SGD: the current rate; Adam: learning_rate_init */
+    double momentum;      /* SGD */
+    int nesterov;         /* SGD: Nesterov's momentum when non-zero */
+    double beta_1, beta_2, epsilon; /* Adam */
+    int64_t step;         /* Adam: updates done so far; advanced by fm_train_epoch */
+} fm_optimizer;
+
+/* Opaque per-fit scratch memory: one batch's activations and deltas, a gradient buffer, the
+ * shuffle permutation and GEMM packing space. Allocated once, reused by every epoch. */
+typedef struct fm_workspace fm_workspace;
+
+/* Checks an fm_net for consistency; FM_OK or FM_ERR_ARG. */
+int fm_net_check(const fm_net *net);
+/* Number of parameters (weights and biases) of the network, or -1 when net is invalid. */
+int64_t fm_n_params(const fm_net *net);
+/* Offset of layer l's weights / biases in the flat parameter array. */
+int64_t fm_weight_offset(const fm_net *net, int layer);
+int64_t fm_bias_offset(const fm_net *net, int layer);
+
+/* Allocates a workspace for batches of up to max_rows rows and epochs over n_samples samples;
+ * elem_size is sizeof(float) or sizeof(double). NULL when out of memory or arguments are bad. */
+fm_workspace *fm_workspace_new(const fm_net *net, int64_t max_rows, int64_t n_samples,
+                               size_t elem_size);
+void fm_workspace_free(fm_workspace *ws);
+
+/* Threads the core will use for work large enough to share (the OpenMP limit in force). */
+int fm_max_threads(void);
+
+#define FM_DECLARE(REAL, SUF)                                                                  \
+    /* C = alpha * op(A) . op(B) + beta * C, row-major; op(X) = X or X^T (trans_x != 0).     \
+     * pack: scratch of fm_gemm_pack_size elements, or NULL to allocate it inside. */         \
+    int fm_gemm_##SUF(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, REAL alpha,  \
+                      const REAL *a, int64_t lda, const REAL *b, int64_t ldb, REAL beta,      \
+                      REAL *c, int64_t ldc, REAL *pack);                                      \
+    /* One epoch of mini-batch training: shuffle (when shuffle != 0, a permutation keyed by   \
+     * seed and epoch), then per batch gather, forward, loss, backward, optimizer update.     \
+     * Writes the sum over batches of batch_loss * batch_rows to *loss_sum. sw may be NULL.   \
+     * Returns FM_ERR_NONFINITE, with that batch's update not applied, when a loss diverges. */\
+    int fm_train_epoch_##SUF(const fm_net *net, fm_optimizer *opt, REAL *params,               \
+                             REAL *opt_state, const REAL *x, const REAL *y, const REAL *sw,    \
+                             int64_t n_samples, int64_t batch_size, int shuffle, uint64_t seed, \
+                             uint64_t epoch, fm_workspace *ws, double *loss_sum);             \
+    /* Full-batch loss and gradient (writes grad, n_params values), processed in chunks of     \
+     * the workspace's max_rows; the same objective scikit-learn's _backprop computes. */     \
+    int fm_loss_grad_##SUF(const fm_net *net, const REAL *params, const REAL *x, const REAL *y, \
+                           const REAL *sw, int64_t n_samples, fm_workspace *ws, REAL *grad,    \
+                           double *loss);                                                     \
+    /* Forward pass: out (n_samples x n_outputs) gets the output activations. Allocates its   \
+     * own scratch, so concurrent calls on one parameter array are safe. */                   \
+    int fm_predict_##SUF(const fm_net *net, const REAL *params, const REAL *x, int64_t n_samples, \
+                         REAL *out);
+
+FM_DECLARE(float, f32)
+FM_DECLARE(double, f64)
+#undef FM_DECLARE
+
+/* Elements of GEMM packing scratch that fm_gemm_* needs (the same for both precisions). */
+size_t fm_gemm_pack_size(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* FASTMLP_H */

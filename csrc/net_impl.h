@@ -1,0 +1,374 @@
+/* fastmlp C core: layers, losses, optimizers, the epoch driver and predict for one precision.
+ * Included by net.c with REAL, SUF and the math macros (EXP, LOG, TANH, SQRT, REAL_EPS) defined.
+ *
+ * Layer l (0-based) maps acts[l] (rows x units[l]) to acts[l + 1] = f(acts[l] . W_l + b_l);
+ * acts[0] is the input batch. deltas[l] is d loss / d pre-activation of layer l's output units.
+ * The maths follows scikit-learn's _multilayer_perceptron.py step by step, so that float64
+ * results agree with it to rounding. */
+
+/* z = f(z + bias) row by row; f is the layer's activation (softmax works on whole rows). */
+static void SUF(bias_activation_forward)(REAL *z, const REAL *bias, int64_t rows, int64_t cols,
+                                         int activation)
+{
+#pragma omp parallel for schedule(static) if (rows * cols >= FM_PAR_MIN_WORK)
+    for (int64_t i = 0; i < rows; i++) {
+        REAL *zi = z + i * cols;
+        for (int64_t j = 0; j < cols; j++)
+            zi[j] += bias[j];
+        switch (activation) {
+        case FM_ACT_LOGISTIC:
+            for (int64_t j = 0; j < cols; j++)
+                zi[j] = (REAL)1 / ((REAL)1 + EXP(-zi[j]));
+            break;
+        case FM_ACT_TANH:
+            for (int64_t j = 0; j < cols; j++)
+                zi[j] = TANH(zi[j]);
+            break;
+        case FM_ACT_RELU:
+            for (int64_t j = 0; j < cols; j++)
+                zi[j] = zi[j] > 0 ? zi[j] : 0;
+            break;
+        case FM_ACT_EXP:
+            for (int64_t j = 0; j < cols; j++)
+                zi[j] = EXP(zi[j]);
+            break;
+        case FM_ACT_SOFTMAX: {
+            REAL top = zi[0], sum = 0;
+            for (int64_t j = 1; j < cols; j++)
+                top = zi[j] > top ? zi[j] : top;
+            for (int64_t j = 0; j < cols; j++) {
+                zi[j] = EXP(zi[j] - top);
+                sum += zi[j];
+            }
+            for (int64_t j = 0; j < cols; j++)
+                zi[j] /= sum;
+            break;
+        }
+        default: /* FM_ACT_IDENTITY */
+            break;
+        }
+    }
+}
+
+/* delta *= f'(.) expressed through the activation's output z (as scikit-learn's DERIVATIVES). */
+static void SUF(activation_backward)(REAL *delta, const REAL *z, int64_t count, int activation)
+{
+    switch (activation) {
+    case FM_ACT_LOGISTIC:
+#pragma omp parallel for schedule(static) if (count >= FM_PAR_MIN_WORK)
+        for (int64_t i = 0; i < count; i++) {
+            delta[i] *= z[i];
+            delta[i] *= (REAL)1 - z[i];
+        }
+        break;
+    case FM_ACT_TANH:
+#pragma omp parallel for schedule(static) if (count >= FM_PAR_MIN_WORK)
+        for (int64_t i = 0; i < count; i++)
+            delta[i] *= (REAL)1 - z[i] * z[i];
+        break;
+    case FM_ACT_RELU:
+#pragma omp parallel for schedule(static) if (count >= FM_PAR_MIN_WORK)
+        for (int64_t i = 0; i < count; i++)
+            delta[i] = z[i] == 0 ? 0 : delta[i];
+        break;
+    default: /* identity */
+        break;
+    }
+}
+
+/* Forward pass of a batch: writes outs[l] = output of layer l (rows x units[l + 1]). */
+static int SUF(forward)(const fm_net *net, const REAL *params, const REAL *x, REAL *const *outs,
+                        int64_t rows, REAL *pack)
+{
+    const int64_t *u = net->units;
+    const REAL *in = x;
+    for (int l = 0; l < net->n_layers; l++) {
+        const REAL *w = params + fm_weight_offset(net, l);
+        const REAL *b = params + fm_bias_offset(net, l);
+        int err = SUF(fm_gemm)(0, 0, rows, u[l + 1], u[l], 1, in, u[l], w, u[l + 1], 0, outs[l],
+                               u[l + 1], pack);
+        if (err)
+            return err;
+        SUF(bias_activation_forward)(outs[l], b, rows, u[l + 1],
+                                     l == net->n_layers - 1 ? net->output_activation
+                                                            : net->hidden_activation);
+        in = outs[l];
+    }
+    return FM_OK;
+}
+
+/* Output error: delta = (p - y) * w_i, the gradient of every loss here with respect to the
+ * output pre-activation (canonical links). Returns sum_i w_i * loss_i, unscaled. */
+static double SUF(output_loss_backward)(const fm_net *net, REAL *delta, const REAL *p,
+                                        const REAL *y, const REAL *sw, int64_t rows)
+{
+    const int64_t cols = net->units[net->n_layers];
+    const REAL lo = REAL_EPS, hi = (REAL)1 - REAL_EPS;
+    double total = 0;
+    for (int64_t i = 0; i < rows; i++) {
+        const REAL *pi = p + i * cols, *yi = y + i * cols;
+        REAL *di = delta + i * cols;
+        double li = 0;
+        for (int64_t j = 0; j < cols; j++) {
+            const REAL pj = pi[j], yj = yi[j];
+            const REAL pc = pj < lo ? lo : (pj > hi ? hi : pj); /* scikit-learn's clip */
+            switch (net->loss) {
+            case FM_LOSS_LOG:
+                if (yj != 0)
+                    li -= (double)yj * LOG(pc);
+                break;
+            case FM_LOSS_BINARY_LOG:
+                if (yj != 0)
+                    li -= (double)yj * LOG(pc);
+                if ((REAL)1 - yj != 0)
+                    li -= (double)((REAL)1 - yj) * LOG((REAL)1 - pc);
+                break;
+            case FM_LOSS_POISSON:
+                li += (yj != 0 ? (double)yj * LOG(yj / pj) : 0.0) - (double)yj + (double)pj;
+                break;
+            default: { /* FM_LOSS_SQUARED */
+                const double e = (double)yj - (double)pj;
+                li += e * e;
+                break;
+            }
+            }
+            di[j] = pj - yj;
+        }
+        if (sw) {
+            for (int64_t j = 0; j < cols; j++)
+                di[j] *= sw[i];
+            li *= (double)sw[i];
+        }
+        total += li;
+    }
+    return total;
+}
+
+/* Forward, loss and backward of one chunk of rows. grad gets (or, when accumulate != 0, adds)
+ * the unnormalized gradient sums: sum_i x_i^T delta_i for weights, sum_i delta_i for biases.
+ * Returns the unscaled weighted loss sum through *raw_loss. */
+static int SUF(chunk_loss_grad)(const fm_net *net, const REAL *params, const REAL *x,
+                                const REAL *y, const REAL *sw, int64_t rows, fm_workspace *ws,
+                                REAL *grad, int accumulate, double *raw_loss)
+{
+    const int L = net->n_layers;
+    const int64_t *u = net->units;
+    REAL *const *acts = (REAL *const *)ws->acts;   /* acts[l], l = 1..L */
+    REAL *const *deltas = (REAL *const *)ws->deltas; /* deltas[l], l = 1..L */
+    REAL *pack = (REAL *)ws->pack;
+    int err = SUF(forward)(net, params, x, acts + 1, rows, pack);
+    if (err)
+        return err;
+    *raw_loss = SUF(output_loss_backward)(net, deltas[L], acts[L], y, sw, rows);
+    const REAL beta = accumulate ? 1 : 0;
+    for (int l = L - 1; l >= 0; l--) {
+        const REAL *in = l == 0 ? x : acts[l];
+        const REAL *w = params + fm_weight_offset(net, l);
+        REAL *gw = grad + fm_weight_offset(net, l);
+        REAL *gb = grad + fm_bias_offset(net, l);
+        err = SUF(fm_gemm)(1, 0, u[l], u[l + 1], rows, 1, in, u[l], deltas[l + 1], u[l + 1], beta,
+                           gw, u[l + 1], pack);
+        if (err)
+            return err;
+        /* Bias gradient: column sums, rows in order (never split across threads). */
+        if (!accumulate)
+            for (int64_t j = 0; j < u[l + 1]; j++)
+                gb[j] = 0;
+        for (int64_t i = 0; i < rows; i++) {
+            const REAL *di = deltas[l + 1] + i * u[l + 1];
+            for (int64_t j = 0; j < u[l + 1]; j++)
+                gb[j] += di[j];
+        }
+        if (l > 0) {
+            err = SUF(fm_gemm)(0, 1, rows, u[l], u[l + 1], 1, deltas[l + 1], u[l + 1], w, u[l + 1],
+                               0, deltas[l], u[l], pack);
+            if (err)
+                return err;
+            SUF(activation_backward)(deltas[l], acts[l], rows * u[l], net->hidden_activation);
+        }
+    }
+    return FM_OK;
+}
+
+/* Turns gradient sums into scikit-learn's gradient, (sum + alpha * W) / sw_sum for weights and
+ * sum / sw_sum for biases, and returns the loss: the scaled data term plus the L2 term. */
+static double SUF(finish_loss_grad)(const fm_net *net, const REAL *params, REAL *grad,
+                                    double raw_loss, double sw_sum)
+{
+    const int64_t n_weights = fm_bias_offset(net, 0);
+    const int64_t n_params = fm_n_params(net);
+    const REAL alpha = (REAL)net->alpha, scale = (REAL)sw_sum;
+    double loss = raw_loss / sw_sum;
+    if (net->loss == FM_LOSS_SQUARED)
+        loss = 0.5 * loss / (double)net->units[net->n_layers];
+    if (net->alpha != 0) {
+        double sq = 0;
+        for (int64_t i = 0; i < n_weights; i++)
+            sq += (double)params[i] * (double)params[i];
+        loss += 0.5 * net->alpha * sq / sw_sum;
+    }
+#pragma omp parallel for schedule(static) if (n_params >= FM_PAR_MIN_WORK)
+    for (int64_t i = 0; i < n_params; i++) {
+        if (i < n_weights)
+            grad[i] = (grad[i] + alpha * params[i]) / scale;
+        else
+            grad[i] /= scale;
+    }
+    return loss;
+}
+
+/* One optimizer step over every parameter, as scikit-learn's SGDOptimizer / AdamOptimizer. */
+static void SUF(optimizer_step)(fm_optimizer *opt, REAL *params, REAL *state, const REAL *grad,
+                                int64_t n_params)
+{
+    if (opt->solver == FM_SOLVER_ADAM) {
+        opt->step += 1;
+        const double t = (double)opt->step;
+        const REAL lr = (REAL)(opt->learning_rate * sqrt(1 - pow(opt->beta_2, t)) /
+                               (1 - pow(opt->beta_1, t)));
+        const REAL b1 = (REAL)opt->beta_1, b2 = (REAL)opt->beta_2, eps = (REAL)opt->epsilon;
+        REAL *m = state, *v = state + n_params;
+#pragma omp parallel for schedule(static) if (n_params >= FM_PAR_MIN_WORK)
+        for (int64_t i = 0; i < n_params; i++) {
+            m[i] = b1 * m[i] + ((REAL)1 - b1) * grad[i];
+            v[i] = b2 * v[i] + ((REAL)1 - b2) * (grad[i] * grad[i]);
+            params[i] += -lr * m[i] / (SQRT(v[i]) + eps);
+        }
+    } else {
+        const REAL lr = (REAL)opt->learning_rate, mu = (REAL)opt->momentum;
+        const int nesterov = opt->nesterov;
+        REAL *vel = state;
+#pragma omp parallel for schedule(static) if (n_params >= FM_PAR_MIN_WORK)
+        for (int64_t i = 0; i < n_params; i++) {
+            vel[i] = mu * vel[i] - lr * grad[i];
+            params[i] += nesterov ? mu * vel[i] - lr * grad[i] : vel[i];
+        }
+    }
+}
+
+static double SUF(weight_sum)(const REAL *sw, int64_t rows)
+{
+    double total = 0;
+    for (int64_t i = 0; i < rows; i++)
+        total += (double)sw[i];
+    return total;
+}
+
+int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL *opt_state,
+                        const REAL *x, const REAL *y, const REAL *sw, int64_t n_samples,
+                        int64_t batch_size, int shuffle, uint64_t seed, uint64_t epoch,
+                        fm_workspace *ws, double *loss_sum)
+{
+    *loss_sum = 0;
+    if (fm_net_check(net) || ws == NULL || ws->elem_size != sizeof(REAL) || batch_size < 1 ||
+        batch_size > ws->max_rows || n_samples > ws->n_samples || n_samples < 1 ||
+        ws->n_params != fm_n_params(net))
+        return FM_ERR_ARG;
+    const int64_t n_in = net->units[0], n_out = net->units[net->n_layers];
+    const int64_t n_params = ws->n_params;
+    int64_t *perm = ws->perm;
+    if (shuffle) {
+        /* Fisher-Yates from the identity: the permutation depends on (seed, epoch) only. */
+        for (int64_t i = 0; i < n_samples; i++)
+            perm[i] = i;
+        for (int64_t i = n_samples - 1; i > 0; i--) {
+            const int64_t j = (int64_t)fm_rng_below(fm_rng_u64(seed, epoch, (uint64_t)i),
+                                                    (uint64_t)i + 1);
+            const int64_t tmp = perm[i];
+            perm[i] = perm[j];
+            perm[j] = tmp;
+        }
+    }
+    REAL *grad = (REAL *)ws->grad;
+    double total = 0;
+    for (int64_t start = 0; start < n_samples; start += batch_size) {
+        const int64_t rows = n_samples - start < batch_size ? n_samples - start : batch_size;
+        const REAL *xb, *yb, *swb = NULL;
+        if (shuffle) {
+            REAL *xg = (REAL *)ws->acts[0], *yg = (REAL *)ws->ybatch, *swg = (REAL *)ws->swbatch;
+            const int64_t *idx = perm + start;
+#pragma omp parallel for schedule(static) if (rows * n_in >= FM_PAR_MIN_WORK)
+            for (int64_t i = 0; i < rows; i++) {
+                memcpy(xg + i * n_in, x + idx[i] * n_in, (size_t)n_in * sizeof(REAL));
+                memcpy(yg + i * n_out, y + idx[i] * n_out, (size_t)n_out * sizeof(REAL));
+                if (sw)
+                    swg[i] = sw[idx[i]];
+            }
+            xb = xg;
+            yb = yg;
+            swb = sw ? swg : NULL;
+        } else {
+            xb = x + start * n_in;
+            yb = y + start * n_out;
+            swb = sw ? sw + start : NULL;
+        }
+        double raw;
+        int err = SUF(chunk_loss_grad)(net, params, xb, yb, swb, rows, ws, grad, 0, &raw);
+        if (err)
+            return err;
+        const double sw_sum = swb ? SUF(weight_sum)(swb, rows) : (double)rows;
+        const double loss = SUF(finish_loss_grad)(net, params, grad, raw, sw_sum);
+        if (!isfinite(loss))
+            return FM_ERR_NONFINITE;
+        SUF(optimizer_step)(opt, params, opt_state, grad, n_params);
+        total += loss * (double)rows;
+        *loss_sum = total;
+    }
+    return FM_OK;
+}
+
+int SUF(fm_loss_grad)(const fm_net *net, const REAL *params, const REAL *x, const REAL *y,
+                      const REAL *sw, int64_t n_samples, fm_workspace *ws, REAL *grad,
+                      double *loss)
+{
+    *loss = NAN;
+    if (fm_net_check(net) || ws == NULL || ws->elem_size != sizeof(REAL) || n_samples < 1 ||
+        ws->n_params != fm_n_params(net))
+        return FM_ERR_ARG;
+    const int64_t n_in = net->units[0], n_out = net->units[net->n_layers];
+    double raw_total = 0;
+    for (int64_t start = 0; start < n_samples; start += ws->max_rows) {
+        const int64_t rows = n_samples - start < ws->max_rows ? n_samples - start : ws->max_rows;
+        double raw;
+        int err = SUF(chunk_loss_grad)(net, params, x + start * n_in, y + start * n_out,
+                                       sw ? sw + start : NULL, rows, ws, grad, start > 0, &raw);
+        if (err)
+            return err;
+        raw_total += raw;
+    }
+    const double sw_sum = sw ? SUF(weight_sum)(sw, n_samples) : (double)n_samples;
+    *loss = SUF(finish_loss_grad)(net, params, grad, raw_total, sw_sum);
+    return FM_OK;
+}
+
+int SUF(fm_predict)(const fm_net *net, const REAL *params, const REAL *x, int64_t n_samples,
+                    REAL *out)
+{
+    if (fm_net_check(net) || n_samples < 0)
+        return FM_ERR_ARG;
+    if (n_samples == 0)
+        return FM_OK;
+    const int L = net->n_layers;
+    const int64_t n_in = net->units[0], n_out = net->units[L];
+    int64_t widest = 1;
+    for (int l = 1; l < L; l++)
+        widest = net->units[l] > widest ? net->units[l] : widest;
+    const int64_t chunk = n_samples < FM_PREDICT_CHUNK ? n_samples : FM_PREDICT_CHUNK;
+    /* Two ping-pong buffers for hidden layers, then the pointer table. */
+    const size_t buf_elems = (size_t)chunk * (size_t)widest;
+    char *mem = (char *)malloc(2 * buf_elems * sizeof(REAL) + (size_t)L * sizeof(REAL *));
+    if (mem == NULL)
+        return FM_ERR_NOMEM;
+    REAL *buf = (REAL *)mem;
+    REAL **outs = (REAL **)(mem + 2 * buf_elems * sizeof(REAL));
+    int err = FM_OK;
+    for (int64_t start = 0; start < n_samples && err == FM_OK; start += chunk) {
+        const int64_t rows = n_samples - start < chunk ? n_samples - start : chunk;
+        for (int l = 0; l < L - 1; l++)
+            outs[l] = buf + (size_t)(l % 2) * buf_elems;
+        outs[L - 1] = out + start * n_out;
+        err = SUF(forward)(net, params, x + start * n_in, outs, rows, NULL);
+    }
+    free(mem);
+    return err;
+}

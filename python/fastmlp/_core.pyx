@@ -1,0 +1,298 @@
+# cython: language_level=3, boundscheck=False, cdivision=True
+"""Bridge to the fastmlp C core: memoryviews in, pointers out, errors translated.
+
+No logic lives here: the estimators in _multilayer_perceptron.py decide what to call, the C core
+(csrc/) does the work. Every call into C releases the GIL.
+"""
+
+from libc.stdint cimport int64_t, uint64_t
+
+cdef extern from "fastmlp.h":
+    enum:
+        FM_OK
+        FM_ERR_ARG
+        FM_ERR_NOMEM
+        FM_ERR_NONFINITE
+
+    ctypedef struct fm_net:
+        int n_layers
+        const int64_t *units
+        int hidden_activation
+        int output_activation
+        int loss
+        double alpha
+
+    ctypedef struct fm_optimizer:
+        int solver
+        double learning_rate
+        double momentum
+        int nesterov
+        double beta_1, beta_2, epsilon
+        int64_t step
+
+    ctypedef struct fm_workspace:
+        pass
+
+    int fm_net_check(const fm_net *net)
+    int64_t fm_n_params(const fm_net *net)
+    fm_workspace *fm_workspace_new(const fm_net *net, int64_t max_rows, int64_t n_samples,
+                                   size_t elem_size)
+    void fm_workspace_free(fm_workspace *ws)
+    int fm_max_threads()
+    size_t fm_gemm_pack_size()
+
+    int fm_gemm_f32(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                    const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+                    float *c, int64_t ldc, float *pack) nogil
+    int fm_gemm_f64(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, double alpha,
+                    const double *a, int64_t lda, const double *b, int64_t ldb, double beta,
+                    double *c, int64_t ldc, double *pack) nogil
+    int fm_train_epoch_f32(const fm_net *net, fm_optimizer *opt, float *params, float *opt_state,
+                           const float *x, const float *y, const float *sw, int64_t n_samples,
+                           int64_t batch_size, int shuffle, uint64_t seed, uint64_t epoch,
+                           fm_workspace *ws, double *loss_sum) nogil
+    int fm_train_epoch_f64(const fm_net *net, fm_optimizer *opt, double *params,
+                           double *opt_state, const double *x, const double *y,
+                           const double *sw, int64_t n_samples, int64_t batch_size, int shuffle,
+                           uint64_t seed, uint64_t epoch, fm_workspace *ws,
+                           double *loss_sum) nogil
+    int fm_loss_grad_f32(const fm_net *net, const float *params, const float *x, const float *y,
+                         const float *sw, int64_t n_samples, fm_workspace *ws, float *grad,
+                         double *loss) nogil
+    int fm_loss_grad_f64(const fm_net *net, const double *params, const double *x,
+                         const double *y, const double *sw, int64_t n_samples, fm_workspace *ws,
+                         double *grad, double *loss) nogil
+    int fm_predict_f32(const fm_net *net, const float *params, const float *x, int64_t n_samples,
+                       float *out) nogil
+    int fm_predict_f64(const fm_net *net, const double *params, const double *x,
+                       int64_t n_samples, double *out) nogil
+
+ctypedef fused floating:
+    float
+    double
+
+# Codes shared with the Python layer (enum fm_activation, fm_loss, fm_solver in fastmlp.h).
+ACTIVATIONS = {"identity": 0, "logistic": 1, "tanh": 2, "relu": 3, "softmax": 4, "exp": 5}
+LOSSES = {"squared_error": 0, "log_loss": 1, "binary_log_loss": 2, "poisson": 3}
+SOLVERS = {"sgd": 0, "adam": 1}
+
+
+class DivergenceError(ArithmeticError):
+    """The training loss became NaN or infinite."""
+
+
+cdef int _check(int err) except -1:
+    if err == FM_OK:
+        return 0
+    if err == FM_ERR_NOMEM:
+        raise MemoryError("fastmlp: out of memory in the C core")
+    if err == FM_ERR_NONFINITE:
+        raise DivergenceError("the training loss became non-finite")
+    raise ValueError("fastmlp: the C core rejected inconsistent arguments (code %d)" % err)
+
+
+def max_threads():
+    """Threads the C core uses for large enough work (the OpenMP limit in force, or 1)."""
+    return fm_max_threads()
+
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #define FASTMLP_OPENMP_ENABLED 1
+    #else
+    #define FASTMLP_OPENMP_ENABLED 0
+    #endif
+    """
+    int FASTMLP_OPENMP_ENABLED
+
+
+def openmp_enabled():
+    """Whether this build of the C core was compiled with OpenMP."""
+    return bool(FASTMLP_OPENMP_ENABLED)
+
+
+cdef class Network:
+    """Architecture of a network: layer widths, activations, loss and L2 strength."""
+    cdef fm_net net
+    cdef int64_t[::1] _units
+    cdef readonly object units
+    cdef readonly str hidden_activation, output_activation, loss
+    cdef readonly double alpha
+
+    def __cinit__(self, units, str hidden_activation, str output_activation, str loss,
+                  double alpha):
+        import numpy as np
+        arr = np.ascontiguousarray(units, dtype=np.int64)
+        if arr.ndim != 1 or arr.shape[0] < 2:
+            raise ValueError("units must list at least an input and an output width")
+        self._units = arr
+        self.units = tuple(int(u) for u in arr)
+        self.hidden_activation = hidden_activation
+        self.output_activation = output_activation
+        self.loss = loss
+        self.alpha = alpha
+        self.net.n_layers = <int>(arr.shape[0] - 1)
+        self.net.units = &self._units[0]
+        self.net.hidden_activation = ACTIVATIONS[hidden_activation]
+        self.net.output_activation = ACTIVATIONS[output_activation]
+        self.net.loss = LOSSES[loss]
+        self.net.alpha = alpha
+        _check(fm_net_check(&self.net))
+
+    def __reduce__(self):
+        return (Network, (self.units, self.hidden_activation, self.output_activation, self.loss,
+                          self.alpha))
+
+    @property
+    def n_params(self):
+        return fm_n_params(&self.net)
+
+
+cdef class Workspace:
+    """Scratch memory of one fit: batch activations, deltas, gradient, permutation."""
+    cdef fm_workspace *ws
+    cdef readonly Network network
+    cdef readonly int64_t max_rows, n_samples
+    cdef readonly size_t elem_size
+
+    def __cinit__(self, Network network, int64_t max_rows, int64_t n_samples, size_t elem_size):
+        self.network = network
+        self.max_rows = max_rows
+        self.n_samples = n_samples
+        self.elem_size = elem_size
+        self.ws = fm_workspace_new(&network.net, max_rows, n_samples, elem_size)
+        if self.ws == NULL:
+            raise MemoryError("fastmlp: cannot allocate the training workspace "
+                              "(%d rows, %d samples)" % (max_rows, n_samples))
+
+    def __dealloc__(self):
+        fm_workspace_free(self.ws)
+        self.ws = NULL
+
+
+def train_epoch(Workspace ws, floating[::1] params, floating[::1] opt_state,
+                const floating[:, ::1] X, const floating[:, ::1] Y, const floating[::1] sw,
+                int64_t batch_size, bint shuffle, uint64_t seed, uint64_t epoch,
+                str solver, double learning_rate, double momentum=0.9, bint nesterov=True,
+                double beta_1=0.9, double beta_2=0.999, double epsilon=1e-8,
+                int64_t step=0):
+    """Runs one epoch in C; returns (sum of batch_loss * batch_rows, Adam's step count)."""
+    cdef Network network = ws.network
+    cdef fm_optimizer opt
+    cdef double loss_sum = 0
+    cdef int err
+    cdef const floating *sw_ptr = NULL
+    opt.solver = SOLVERS[solver]
+    opt.learning_rate = learning_rate
+    opt.momentum = momentum
+    opt.nesterov = nesterov
+    opt.beta_1 = beta_1
+    opt.beta_2 = beta_2
+    opt.epsilon = epsilon
+    opt.step = step
+    n = X.shape[0]
+    units = network.units
+    if (X.shape[1] != units[0] or Y.shape[0] != n or Y.shape[1] != units[-1]
+            or params.shape[0] != network.n_params
+            or opt_state.shape[0] < network.n_params * (2 if solver == "adam" else 1)):
+        raise ValueError("train_epoch: array shapes do not match the network")
+    if sw is not None:
+        if sw.shape[0] != n:
+            raise ValueError("train_epoch: sample_weight length does not match X")
+        sw_ptr = &sw[0]
+    if floating is float:
+        if ws.elem_size != sizeof(float):
+            raise ValueError("train_epoch: workspace precision does not match the data")
+        with nogil:
+            err = fm_train_epoch_f32(&network.net, &opt, &params[0], &opt_state[0], &X[0, 0],
+                                     &Y[0, 0], sw_ptr, n, batch_size, shuffle, seed, epoch,
+                                     ws.ws, &loss_sum)
+    else:
+        if ws.elem_size != sizeof(double):
+            raise ValueError("train_epoch: workspace precision does not match the data")
+        with nogil:
+            err = fm_train_epoch_f64(&network.net, &opt, &params[0], &opt_state[0], &X[0, 0],
+                                     &Y[0, 0], sw_ptr, n, batch_size, shuffle, seed, epoch,
+                                     ws.ws, &loss_sum)
+    _check(err)
+    return loss_sum, opt.step
+
+
+def loss_grad(Workspace ws, const floating[::1] params, const floating[:, ::1] X,
+              const floating[:, ::1] Y, const floating[::1] sw, floating[::1] grad):
+    """Full-batch loss (returned) and gradient (written to grad), as scikit-learn's _backprop."""
+    cdef Network network = ws.network
+    cdef double loss = 0
+    cdef int err
+    cdef const floating *sw_ptr = NULL
+    n = X.shape[0]
+    units = network.units
+    if (X.shape[1] != units[0] or Y.shape[0] != n or Y.shape[1] != units[-1]
+            or params.shape[0] != network.n_params or grad.shape[0] != network.n_params):
+        raise ValueError("loss_grad: array shapes do not match the network")
+    if sw is not None:
+        if sw.shape[0] != n:
+            raise ValueError("loss_grad: sample_weight length does not match X")
+        sw_ptr = &sw[0]
+    if floating is float:
+        if ws.elem_size != sizeof(float):
+            raise ValueError("loss_grad: workspace precision does not match the data")
+        with nogil:
+            err = fm_loss_grad_f32(&network.net, &params[0], &X[0, 0], &Y[0, 0], sw_ptr, n,
+                                   ws.ws, &grad[0], &loss)
+    else:
+        if ws.elem_size != sizeof(double):
+            raise ValueError("loss_grad: workspace precision does not match the data")
+        with nogil:
+            err = fm_loss_grad_f64(&network.net, &params[0], &X[0, 0], &Y[0, 0], sw_ptr, n,
+                                   ws.ws, &grad[0], &loss)
+    _check(err)
+    return loss
+
+
+def predict(Network network, const floating[::1] params, const floating[:, ::1] X,
+            floating[:, ::1] out):
+    """Forward pass of X into out (n_samples x n_outputs)."""
+    cdef int err
+    cdef int64_t n = X.shape[0]
+    units = network.units
+    if (X.shape[1] != units[0] or out.shape[0] != n or out.shape[1] != units[-1]
+            or params.shape[0] != network.n_params):
+        raise ValueError("predict: array shapes do not match the network")
+    if n == 0:
+        return
+    if floating is float:
+        with nogil:
+            err = fm_predict_f32(&network.net, &params[0], &X[0, 0], n, &out[0, 0])
+    else:
+        with nogil:
+            err = fm_predict_f64(&network.net, &params[0], &X[0, 0], n, &out[0, 0])
+    _check(err)
+
+
+def gemm(bint trans_a, bint trans_b, floating alpha, const floating[:, ::1] A,
+         const floating[:, ::1] B, floating beta, floating[:, ::1] C):
+    """C = alpha * op(A) @ op(B) + beta * C with the core's GEMM (a test hook)."""
+    cdef int64_t m = A.shape[1] if trans_a else A.shape[0]
+    cdef int64_t k = A.shape[0] if trans_a else A.shape[1]
+    cdef int64_t kb = B.shape[1] if trans_b else B.shape[0]
+    cdef int64_t n = B.shape[0] if trans_b else B.shape[1]
+    cdef int err
+    if kb != k or C.shape[0] != m or C.shape[1] != n:
+        raise ValueError("gemm: shapes do not conform")
+    if m == 0 or n == 0:
+        return
+    cdef const floating *a_ptr = &A[0, 0] if A.shape[0] * A.shape[1] > 0 else NULL
+    cdef const floating *b_ptr = &B[0, 0] if B.shape[0] * B.shape[1] > 0 else NULL
+    cdef int64_t lda = A.shape[1] if A.shape[1] > 0 else 1
+    cdef int64_t ldb = B.shape[1] if B.shape[1] > 0 else 1
+    if floating is float:
+        with nogil:
+            err = fm_gemm_f32(trans_a, trans_b, m, n, k, alpha, a_ptr, lda, b_ptr, ldb, beta,
+                              &C[0, 0], C.shape[1], NULL)
+    else:
+        with nogil:
+            err = fm_gemm_f64(trans_a, trans_b, m, n, k, alpha, a_ptr, lda, b_ptr, ldb, beta,
+                              &C[0, 0], C.shape[1], NULL)
+    _check(err)
