@@ -114,6 +114,15 @@ FM_DECLARE(double, f64)
 /* Elements of GEMM packing scratch that fm_gemm_* needs (the same for both precisions). */
 size_t fm_gemm_pack_size(void);
 
+/* GEMM instruction set: fm_set_isa(NULL, "" or "auto") picks the best the CPU supports, a name
+ * ("avx512", "avx2", "generic") forces that kernel; FM_ERR_ARG when it is unknown to this build
+ * or unsupported by the CPU (the choice is then unchanged). Not to be called while another
+ * thread runs the core. fm_isa_compiled(i) lists the kernels of this build (NULL past the end). */
+int fm_set_isa(const char *name);
+const char *fm_isa_name(void);
+int fm_isa_supported(const char *name);
+const char *fm_isa_compiled(int index);
+
 #ifdef __cplusplus
 }
 #endif

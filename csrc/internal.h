@@ -8,15 +8,25 @@
 #include <omp.h>
 #endif
 
-/* Work (multiply-adds or element operations) below which a loop runs on one thread: an OpenMP
- * fork/join costs a few microseconds, more than small loops take. */
-#define FM_PAR_MIN_WORK 32768
+/* Work below which a loop runs on one thread: an OpenMP fork/join and its barriers cost several
+ * microseconds (far more when cores are busy with other processes), more than small loops take.
+ * FM_PAR_MIN_WORK counts GEMM multiply-adds, FM_PAR_MIN_ELEMS elementwise operations. */
+#define FM_PAR_MIN_WORK 524288
+#define FM_PAR_MIN_ELEMS 65536
 
-/* GEMM blocking: KC x NC panels of B are packed when B must be transposed; C is computed in
- * MR x NR tiles whose accumulators fit the vector registers of a baseline x86-64 / AArch64 CPU. */
+/* GEMM blocking (gemm/gemm_impl.h): KC x NC panels of B and MC x KC blocks of A are packed; the
+ * register tile (MR x NR) is chosen per instruction set in gemm/gemm_<isa>.c. A KC x NR sliver of
+ * B stays in L1, an MC x KC block of A in L2. MC is a multiple of every MR (4, 6, 12), NC of
+ * every NR (8 .. 32). */
 #define FM_GEMM_KC 256
-#define FM_GEMM_NC 512
-#define FM_GEMM_MR 4
+#define FM_GEMM_MC 144
+#define FM_GEMM_NC 2048
+/* Multiply-adds below which a GEMM skips packing (tabular nets, single-row predictions). */
+#define FM_GEMM_SMALL_WORK 16384
+
+/* 64-byte aligned heap memory (for pack buffers allocated outside a workspace). */
+void *fm_aligned_alloc(size_t bytes);
+void fm_aligned_free(void *ptr);
 
 /* Counter-based random numbers: a 64-bit value from (seed, stream, counter), independent of the
  * order or thread in which it is drawn. */

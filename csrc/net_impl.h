@@ -10,7 +10,7 @@
 static void SUF(bias_activation_forward)(REAL *z, const REAL *bias, int64_t rows, int64_t cols,
                                          int activation)
 {
-#pragma omp parallel for schedule(static) if (rows * cols >= FM_PAR_MIN_WORK)
+#pragma omp parallel for schedule(static) if (rows * cols >= FM_PAR_MIN_ELEMS)
     for (int64_t i = 0; i < rows; i++) {
         REAL *zi = z + i * cols;
         for (int64_t j = 0; j < cols; j++)
@@ -55,19 +55,19 @@ static void SUF(activation_backward)(REAL *delta, const REAL *z, int64_t count, 
 {
     switch (activation) {
     case FM_ACT_LOGISTIC:
-#pragma omp parallel for schedule(static) if (count >= FM_PAR_MIN_WORK)
+#pragma omp parallel for schedule(static) if (count >= FM_PAR_MIN_ELEMS)
         for (int64_t i = 0; i < count; i++) {
             delta[i] *= z[i];
             delta[i] *= (REAL)1 - z[i];
         }
         break;
     case FM_ACT_TANH:
-#pragma omp parallel for schedule(static) if (count >= FM_PAR_MIN_WORK)
+#pragma omp parallel for schedule(static) if (count >= FM_PAR_MIN_ELEMS)
         for (int64_t i = 0; i < count; i++)
             delta[i] *= (REAL)1 - z[i] * z[i];
         break;
     case FM_ACT_RELU:
-#pragma omp parallel for schedule(static) if (count >= FM_PAR_MIN_WORK)
+#pragma omp parallel for schedule(static) if (count >= FM_PAR_MIN_ELEMS)
         for (int64_t i = 0; i < count; i++)
             delta[i] = z[i] == 0 ? 0 : delta[i];
         break;
@@ -207,7 +207,7 @@ static double SUF(finish_loss_grad)(const fm_net *net, const REAL *params, REAL 
             sq += (double)params[i] * (double)params[i];
         loss += 0.5 * net->alpha * sq / sw_sum;
     }
-#pragma omp parallel for schedule(static) if (n_params >= FM_PAR_MIN_WORK)
+#pragma omp parallel for schedule(static) if (n_params >= FM_PAR_MIN_ELEMS)
     for (int64_t i = 0; i < n_params; i++) {
         if (i < n_weights)
             grad[i] = (grad[i] + alpha * params[i]) / scale;
@@ -228,7 +228,7 @@ static void SUF(optimizer_step)(fm_optimizer *opt, REAL *params, REAL *state, co
                                (1 - pow(opt->beta_1, t)));
         const REAL b1 = (REAL)opt->beta_1, b2 = (REAL)opt->beta_2, eps = (REAL)opt->epsilon;
         REAL *m = state, *v = state + n_params;
-#pragma omp parallel for schedule(static) if (n_params >= FM_PAR_MIN_WORK)
+#pragma omp parallel for schedule(static) if (n_params >= FM_PAR_MIN_ELEMS)
         for (int64_t i = 0; i < n_params; i++) {
             m[i] = b1 * m[i] + ((REAL)1 - b1) * grad[i];
             v[i] = b2 * v[i] + ((REAL)1 - b2) * (grad[i] * grad[i]);
@@ -238,7 +238,7 @@ static void SUF(optimizer_step)(fm_optimizer *opt, REAL *params, REAL *state, co
         const REAL lr = (REAL)opt->learning_rate, mu = (REAL)opt->momentum;
         const int nesterov = opt->nesterov;
         REAL *vel = state;
-#pragma omp parallel for schedule(static) if (n_params >= FM_PAR_MIN_WORK)
+#pragma omp parallel for schedule(static) if (n_params >= FM_PAR_MIN_ELEMS)
         for (int64_t i = 0; i < n_params; i++) {
             vel[i] = mu * vel[i] - lr * grad[i];
             params[i] += nesterov ? mu * vel[i] - lr * grad[i] : vel[i];
@@ -287,7 +287,7 @@ int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL
         if (shuffle) {
             REAL *xg = (REAL *)ws->acts[0], *yg = (REAL *)ws->ybatch, *swg = (REAL *)ws->swbatch;
             const int64_t *idx = perm + start;
-#pragma omp parallel for schedule(static) if (rows * n_in >= FM_PAR_MIN_WORK)
+#pragma omp parallel for schedule(static) if (rows * n_in >= FM_PAR_MIN_ELEMS)
             for (int64_t i = 0; i < rows; i++) {
                 memcpy(xg + i * n_in, x + idx[i] * n_in, (size_t)n_in * sizeof(REAL));
                 memcpy(yg + i * n_out, y + idx[i] * n_out, (size_t)n_out * sizeof(REAL));

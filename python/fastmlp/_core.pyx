@@ -40,6 +40,10 @@ cdef extern from "fastmlp.h":
     void fm_workspace_free(fm_workspace *ws)
     int fm_max_threads()
     size_t fm_gemm_pack_size()
+    int fm_set_isa(const char *name)
+    const char *fm_isa_name()
+    int fm_isa_supported(const char *name)
+    const char *fm_isa_compiled(int index)
 
     int fm_gemm_f32(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                     const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
@@ -89,6 +93,53 @@ cdef int _check(int err) except -1:
     if err == FM_ERR_NONFINITE:
         raise DivergenceError("the training loss became non-finite")
     raise ValueError("fastmlp: the C core rejected inconsistent arguments (code %d)" % err)
+
+
+def compiled_isas():
+    """GEMM instruction sets built into this module, the most capable first."""
+    names = []
+    cdef int i = 0
+    cdef const char *name = fm_isa_compiled(0)
+    while name != NULL:
+        names.append(name.decode())
+        i += 1
+        name = fm_isa_compiled(i)
+    return tuple(names)
+
+
+def available_isas():
+    """GEMM instruction sets this build has and this CPU supports, the most capable first."""
+    return tuple(name for name in compiled_isas() if fm_isa_supported(name.encode()))
+
+
+def isa():
+    """The GEMM instruction set in use."""
+    return fm_isa_name().decode()
+
+
+def set_isa(name=None):
+    """Selects the GEMM instruction set: None or "auto" for the best available, or one of
+    available_isas() (a testing hook: not while another thread trains or predicts)."""
+    encoded = ("auto" if name is None else str(name)).encode()
+    if fm_set_isa(encoded) != FM_OK:
+        raise ValueError("ISA %r is not available here; available: %s"
+                         % (name, ", ".join(available_isas())))
+    return isa()
+
+
+def _select_isa_from_environment():
+    import os
+    import warnings
+    requested = os.environ.get("FASTMLP_ISA", "auto")
+    try:
+        set_isa(requested)
+    except ValueError:
+        warnings.warn("FASTMLP_ISA=%r is not available on this machine (available: %s); "
+                      "using %s." % (requested, ", ".join(available_isas()), set_isa("auto")),
+                      RuntimeWarning)
+
+
+_select_isa_from_environment()
 
 
 def max_threads():
@@ -271,8 +322,8 @@ def predict(Network network, const floating[::1] params, const floating[:, ::1] 
     _check(err)
 
 
-def gemm(bint trans_a, bint trans_b, floating alpha, const floating[:, ::1] A,
-         const floating[:, ::1] B, floating beta, floating[:, ::1] C):
+def gemm(bint trans_a, bint trans_b, double alpha, const floating[:, ::1] A,
+         const floating[:, ::1] B, double beta, floating[:, ::1] C):
     """C = alpha * op(A) @ op(B) + beta * C with the core's GEMM (a test hook)."""
     cdef int64_t m = A.shape[1] if trans_a else A.shape[0]
     cdef int64_t k = A.shape[0] if trans_a else A.shape[1]
@@ -289,7 +340,8 @@ def gemm(bint trans_a, bint trans_b, floating alpha, const floating[:, ::1] A,
     cdef int64_t ldb = B.shape[1] if B.shape[1] > 0 else 1
     if floating is float:
         with nogil:
-            err = fm_gemm_f32(trans_a, trans_b, m, n, k, alpha, a_ptr, lda, b_ptr, ldb, beta,
+            err = fm_gemm_f32(trans_a, trans_b, m, n, k, <float>alpha, a_ptr, lda, b_ptr, ldb,
+                              <float>beta,
                               &C[0, 0], C.shape[1], NULL)
     else:
         with nogil:

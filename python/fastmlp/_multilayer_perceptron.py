@@ -38,6 +38,7 @@ from sklearn.utils.validation import (
     column_or_1d,
     validate_data,
 )
+from threadpoolctl import threadpool_limits
 
 from . import _core
 
@@ -436,13 +437,16 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             loss = _core.loss_grad(workspace, params, X, Y, sample_weight, grad)
             return loss, grad.astype(np.float64)
 
-        opt_res = scipy.optimize.minimize(
-            loss_grad,
-            params.astype(np.float64),
-            method="L-BFGS-B",
-            jac=True,
-            options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
-        )
+        # L-BFGS-B's vector operations go through BLAS, whose threaded dot products would make
+        # the result depend on the thread count: run them on one thread (they are cheap).
+        with threadpool_limits(limits=1, user_api="blas"):
+            opt_res = scipy.optimize.minimize(
+                loss_grad,
+                params.astype(np.float64),
+                method="L-BFGS-B",
+                jac=True,
+                options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
+            )
         self.n_iter_ = _lbfgs_iterations(opt_res, self.max_iter)
         self.loss_ = float(opt_res.fun)
         params[...] = opt_res.x

@@ -1,0 +1,34 @@
+/* fastmlp C core: the portable GEMM (the target's baseline instruction set, e.g. SSE2 on
+ * x86-64): 4 x 64-byte register tiles in plain C that compilers vectorize. */
+#include <stdlib.h>
+
+#include "../internal.h"
+
+#define ISA generic
+#define MR_F32 4
+#define NR_F32 16
+#define MR_F64 4
+#define NR_F64 8
+
+#define FM_PORTABLE_KERNEL(REAL, NAME, MR, NR)                                                   \
+    static void NAME(int64_t kc, const REAL *ap, const REAL *bp, REAL *c, int64_t ldc,           \
+                     REAL alpha, REAL beta)                                                      \
+    {                                                                                            \
+        REAL acc[MR][NR];                                                                        \
+        for (int r = 0; r < MR; r++)                                                             \
+            for (int j = 0; j < NR; j++)                                                         \
+                acc[r][j] = 0;                                                                   \
+        for (int64_t p = 0; p < kc; p++, ap += MR, bp += NR)                                     \
+            for (int r = 0; r < MR; r++)                                                         \
+                for (int j = 0; j < NR; j++)                                                     \
+                    acc[r][j] += ap[r] * bp[j];                                                  \
+        for (int r = 0; r < MR; r++)                                                             \
+            for (int j = 0; j < NR; j++)                                                         \
+                c[r * ldc + j] = beta == 0 ? alpha * acc[r][j]                                   \
+                                           : beta * c[r * ldc + j] + alpha * acc[r][j];          \
+    }
+
+FM_PORTABLE_KERNEL(float, kernel_generic_f32, MR_F32, NR_F32)
+FM_PORTABLE_KERNEL(double, kernel_generic_f64, MR_F64, NR_F64)
+
+#include "gemm_instances.h"

@@ -1,0 +1,192 @@
+/* fastmlp C core: GEMM drivers for one precision and one instruction set, BLIS style.
+ * Included by gemm_instances.h with REAL, SUF (name suffix), MR x NR (the register tile) and
+ * SUF(kernel) (the microkernel) defined.
+ *
+ * C = alpha * op(A) . op(B) + beta * C, all row-major.
+ *
+ * Packed path, five loops around the microkernel: jc over NC columns of C, pc over KC steps of k
+ * (B's kc x nc panel packed into NR-wide slivers), ic over MC rows (A's mc x kc block packed into
+ * MR-tall slivers), then the jr x ir grid of MR x NR tiles shared among threads. Small path (few
+ * rows, or little work): the same tile arithmetic straight from A and B, no packing.
+ *
+ * Either way each element of C is computed by one thread, in an order fixed by the block grid
+ * (k ascending within a KC block, blocks added in order), which does not depend on the number of
+ * threads: results are bitwise identical for any OMP_NUM_THREADS.
+ *
+ * Microkernel contract: SUF(kernel)(kc, ap, bp, c, ldc, alpha, beta) computes the full MR x NR
+ * tile c = beta * c + alpha * sum_p ap[p * MR + r] * bp[p * NR + j] (beta == 0: c is not read),
+ * from packed, 64-byte aligned slivers. Edge tiles go through an aligned scratch tile. */
+
+/* C tile (mr x nr) = beta * C + alpha * acc, beta == 0 overwriting (NaN in C does not survive). */
+static void SUF(merge_tile)(int64_t mr, int64_t nr, REAL alpha, const REAL *acc, int64_t ld_acc,
+                            REAL beta, REAL *c, int64_t ldc)
+{
+    for (int64_t r = 0; r < mr; r++)
+        for (int64_t j = 0; j < nr; j++)
+            c[r * ldc + j] = beta == 0 ? alpha * acc[r * ld_acc + j]
+                                       : beta * c[r * ldc + j] + alpha * acc[r * ld_acc + j];
+}
+
+/* Small path: one tile of C from A and B in place. A element (r, p) is a[r * a_rs + p * a_cs],
+ * B element (p, j) is b[p * b_rs + j * b_cs]. */
+static void SUF(small_tile)(int64_t mr, int64_t nr, int64_t k, REAL alpha, const REAL *a,
+                            int64_t a_rs, int64_t a_cs, const REAL *b, int64_t b_rs, int64_t b_cs,
+                            REAL beta, REAL *c, int64_t ldc)
+{
+    REAL acc[MR * NR];
+    for (int i = 0; i < MR * NR; i++)
+        acc[i] = 0;
+    for (int64_t p = 0; p < k; p++) {
+        for (int64_t r = 0; r < mr; r++) {
+            const REAL ar = a[r * a_rs + p * a_cs];
+            if (b_cs == 1) {
+                const REAL *bp = b + p * b_rs;
+                for (int64_t j = 0; j < nr; j++)
+                    acc[r * NR + j] += ar * bp[j];
+            } else {
+                for (int64_t j = 0; j < nr; j++)
+                    acc[r * NR + j] += ar * b[p * b_rs + j * b_cs];
+            }
+        }
+    }
+    SUF(merge_tile)(mr, nr, alpha, acc, NR, beta, c, ldc);
+}
+
+static void SUF(gemm_small)(int64_t m, int64_t n, int64_t k, REAL alpha, const REAL *a,
+                            int64_t a_rs, int64_t a_cs, const REAL *b, int64_t b_rs, int64_t b_cs,
+                            REAL beta, REAL *c, int64_t ldc)
+{
+    for (int64_t i = 0; i < m; i += MR) {
+        const int64_t mr = m - i < MR ? m - i : MR;
+        for (int64_t j = 0; j < n; j += NR) {
+            const int64_t nr = n - j < NR ? n - j : NR;
+            SUF(small_tile)(mr, nr, k, alpha, a + i * a_rs, a_rs, a_cs, b + j * b_cs, b_rs, b_cs,
+                            beta, c + i * ldc + j, ldc);
+        }
+    }
+}
+
+/* Packs op(A)[0:mc, 0:kc] into MR-row slivers: ap[s][p][r], rows past mc zero. */
+static void SUF(pack_a_sliver)(int64_t mr, int64_t kc, const REAL *a, int64_t a_rs, int64_t a_cs,
+                               REAL *ap)
+{
+    if (a_cs == 1) {
+        for (int64_t r = 0; r < MR; r++) {
+            if (r < mr) {
+                const REAL *ar = a + r * a_rs;
+                for (int64_t p = 0; p < kc; p++)
+                    ap[p * MR + r] = ar[p];
+            } else {
+                for (int64_t p = 0; p < kc; p++)
+                    ap[p * MR + r] = 0;
+            }
+        }
+    } else {
+        for (int64_t p = 0; p < kc; p++) {
+            const REAL *ap_src = a + p * a_cs;
+            for (int64_t r = 0; r < MR; r++)
+                ap[p * MR + r] = r < mr ? ap_src[r * a_rs] : 0;
+        }
+    }
+}
+
+/* Packs op(B)[0:kc, 0:nr] into one NR-column sliver: bp[p][j], columns past nr zero. */
+static void SUF(pack_b_sliver)(int64_t nr, int64_t kc, const REAL *b, int64_t b_rs, int64_t b_cs,
+                               REAL *bp)
+{
+    if (b_cs == 1) {
+        for (int64_t p = 0; p < kc; p++) {
+            const REAL *bsrc = b + p * b_rs;
+            for (int64_t j = 0; j < NR; j++)
+                bp[p * NR + j] = j < nr ? bsrc[j] : 0;
+        }
+    } else {
+        for (int64_t p = 0; p < kc; p++)
+            for (int64_t j = 0; j < NR; j++)
+                bp[p * NR + j] = j < nr ? b[p * b_rs + j * b_cs] : 0;
+    }
+}
+
+static void SUF(gemm_packed)(int64_t m, int64_t n, int64_t k, REAL alpha, const REAL *a,
+                             int64_t a_rs, int64_t a_cs, const REAL *b, int64_t b_rs, int64_t b_cs,
+                             REAL beta, REAL *c, int64_t ldc, REAL *pack, int parallel)
+{
+    /* pack = [B panel: KC x NC][A block: MC x KC], both 64-byte aligned by the caller. */
+    REAL *bpanel = pack;
+    REAL *ablock = pack + (size_t)FM_GEMM_KC * FM_GEMM_NC;
+    (void)parallel;
+#pragma omp parallel if (parallel)
+    {
+        for (int64_t jc = 0; jc < n; jc += FM_GEMM_NC) {
+            const int64_t nc = n - jc < FM_GEMM_NC ? n - jc : FM_GEMM_NC;
+            const int64_t n_slivers = (nc + NR - 1) / NR;
+            for (int64_t pc = 0; pc < k; pc += FM_GEMM_KC) {
+                const int64_t kc = k - pc < FM_GEMM_KC ? k - pc : FM_GEMM_KC;
+                const REAL beta_block = pc == 0 ? beta : 1;
+#pragma omp for schedule(static)
+                for (int64_t s = 0; s < n_slivers; s++) {
+                    const int64_t j = s * NR;
+                    SUF(pack_b_sliver)(nc - j < NR ? nc - j : NR, kc,
+                                       b + pc * b_rs + (jc + j) * b_cs, b_rs, b_cs,
+                                       bpanel + s * kc * NR);
+                }
+                for (int64_t ic = 0; ic < m; ic += FM_GEMM_MC) {
+                    const int64_t mc = m - ic < FM_GEMM_MC ? m - ic : FM_GEMM_MC;
+                    const int64_t m_slivers = (mc + MR - 1) / MR;
+#pragma omp for schedule(static)
+                    for (int64_t s = 0; s < m_slivers; s++) {
+                        const int64_t i = s * MR;
+                        SUF(pack_a_sliver)(mc - i < MR ? mc - i : MR, kc,
+                                           a + (ic + i) * a_rs + pc * a_cs, a_rs, a_cs,
+                                           ablock + s * kc * MR);
+                    }
+#pragma omp for schedule(static)
+                    for (int64_t t = 0; t < n_slivers * m_slivers; t++) {
+                        const int64_t sj = t / m_slivers, si = t % m_slivers;
+                        const int64_t i = si * MR, j = sj * NR;
+                        const int64_t mr = mc - i < MR ? mc - i : MR;
+                        const int64_t nr = nc - j < NR ? nc - j : NR;
+                        REAL *ct = c + (ic + i) * ldc + jc + j;
+                        const REAL *ap = ablock + si * kc * MR, *bp = bpanel + sj * kc * NR;
+                        if (mr == MR && nr == NR) {
+                            SUF(kernel)(kc, ap, bp, ct, ldc, alpha, beta_block);
+                        } else {
+                            _Alignas(64) REAL tile[MR * NR];
+                            SUF(kernel)(kc, ap, bp, tile, NR, 1, 0);
+                            SUF(merge_tile)(mr, nr, alpha, tile, NR, beta_block, ct, ldc);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+int SUF(fm_gemm)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, REAL alpha,
+                 const REAL *a, int64_t lda, const REAL *b, int64_t ldb, REAL beta, REAL *c,
+                 int64_t ldc, REAL *pack)
+{
+    if (m < 0 || n < 0 || k < 0 || ldc < n || lda < (trans_a ? m : k) || ldb < (trans_b ? k : n))
+        return FM_ERR_ARG;
+    if (m == 0 || n == 0)
+        return FM_OK;
+    /* op(A)(i, p) = a[i * a_rs + p * a_cs], op(B)(p, j) = b[p * b_rs + j * b_cs]. */
+    const int64_t a_rs = trans_a ? 1 : lda, a_cs = trans_a ? lda : 1;
+    const int64_t b_rs = trans_b ? 1 : ldb, b_cs = trans_b ? ldb : 1;
+    const double work = (double)m * (double)n * (double)k;
+    if (k == 0 || m < MR || work < FM_GEMM_SMALL_WORK) {
+        SUF(gemm_small)(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, b_cs, beta, c, ldc);
+        return FM_OK;
+    }
+    void *own_pack = NULL;
+    if (pack == NULL) {
+        own_pack = fm_aligned_alloc(fm_gemm_pack_size() * sizeof(REAL));
+        if (own_pack == NULL)
+            return FM_ERR_NOMEM;
+        pack = (REAL *)own_pack;
+    }
+    SUF(gemm_packed)(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, b_cs, beta, c, ldc, pack,
+                     work >= FM_PAR_MIN_WORK);
+    fm_aligned_free(own_pack);
+    return FM_OK;
+}
