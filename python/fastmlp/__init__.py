@@ -5,8 +5,9 @@ the same names: same parameters, defaults, fitted attributes and maths, trained 
 core one epoch per call.
 """
 
+from . import datasets
 from ._multilayer_perceptron import MLPClassifier, MLPRegressor
 
 __version__ = "0.1.0"
 
-__all__ = ["MLPClassifier", "MLPRegressor", "__version__"]
+__all__ = ["MLPClassifier", "MLPRegressor", "datasets", "__version__"]

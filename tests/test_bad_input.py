@@ -1,0 +1,368 @@
+"""Invalid parameters and invalid data are rejected with clear errors."""
+
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.neural_network import MLPClassifier as RefMLPClassifier
+
+from fastmlp import MLPClassifier, MLPRegressor
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::sklearn.exceptions.ConvergenceWarning"
+)
+
+ESTIMATORS = [MLPClassifier, MLPRegressor]
+FAST = dict(hidden_layer_sizes=(5,), max_iter=5, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(40, 4))
+    y_clf = np.arange(40) % 3
+    y_reg = X @ np.array([1.0, -2.0, 0.5, 0.0]) + 0.1 * rng.normal(size=40)
+    return X, y_clf, y_reg
+
+
+def _y(Est, data):
+    return data[1] if Est is MLPClassifier else data[2]
+
+
+# --------------------------------------------------------------------------
+# Invalid hyper-parameters
+# --------------------------------------------------------------------------
+
+INVALID_PARAMS = [
+    ("hidden_layer_sizes", 0),
+    ("hidden_layer_sizes", -1),
+    ("hidden_layer_sizes", (5, 0)),
+    ("hidden_layer_sizes", (-3,)),
+    ("hidden_layer_sizes", [4, -2, 3]),
+    ("hidden_layer_sizes", "abc"),
+    ("activation", "foo"),
+    ("activation", "softmax"),
+    ("solver", "foo"),
+    ("alpha", -1.0),
+    ("alpha", "big"),
+    ("batch_size", 0),
+    ("batch_size", -5),
+    ("batch_size", "foo"),
+    ("learning_rate", "foo"),
+    ("learning_rate_init", 0.0),
+    ("learning_rate_init", -0.1),
+    ("power_t", -0.5),
+    ("max_iter", 0),
+    ("max_iter", 1.5),
+    ("shuffle", "yes"),
+    ("tol", -1e-3),
+    ("verbose", "loud"),
+    ("warm_start", "no"),
+    ("momentum", 1.5),
+    ("momentum", -0.1),
+    ("nesterovs_momentum", 2),
+    ("early_stopping", "sometimes"),
+    ("validation_fraction", 1.0),
+    ("validation_fraction", 1.5),
+    ("validation_fraction", -0.1),
+    ("beta_1", 1.0),
+    ("beta_1", -0.1),
+    ("beta_2", 1.0),
+    ("beta_2", 1.5),
+    ("epsilon", 0.0),
+    ("epsilon", -1e-8),
+    ("n_iter_no_change", 0),
+    ("n_iter_no_change", -np.inf),
+    ("max_fun", 0),
+    ("random_state", "seed"),
+]
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+@pytest.mark.parametrize(
+    "param, value", INVALID_PARAMS, ids=[f"{p}={v!r}" for p, v in INVALID_PARAMS]
+)
+def test_invalid_parameter_is_rejected_naming_it(Est, param, value, data):
+    X, y = data[0], _y(Est, data)
+    est = Est(**FAST).set_params(**{param: value})
+    with pytest.raises((ValueError, TypeError), match=param):
+        est.fit(X, y)
+    # nothing was fitted
+    assert not hasattr(est, "coefs_")
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+def test_invalid_parameter_rejected_by_partial_fit(Est, data):
+    X, y = data[0], _y(Est, data)
+    est = Est(**FAST, alpha=-1.0, solver="sgd")
+    kwargs = {"classes": np.unique(y)} if Est is MLPClassifier else {}
+    with pytest.raises(ValueError, match="alpha"):
+        est.partial_fit(X, y, **kwargs)
+
+
+def test_invalid_regression_loss(data):
+    X, _, y = data
+    with pytest.raises(ValueError, match="loss"):
+        MLPRegressor(loss="absolute_error", **FAST).fit(X, y)
+
+
+def test_classifier_has_no_loss_parameter():
+    with pytest.raises(TypeError):
+        MLPClassifier(loss="log_loss")
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+def test_parameters_are_not_validated_in_init(Est):
+    # scikit-learn convention: __init__ stores, fit validates
+    est = Est(alpha=-1.0, activation="foo")
+    assert est.get_params()["alpha"] == -1.0
+    assert est.get_params()["activation"] == "foo"
+
+
+# --------------------------------------------------------------------------
+# Invalid data
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_X(Est, bad, data):
+    X, y = data[0].copy(), _y(Est, data)
+    X[3, 2] = bad
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        Est(**FAST).fit(X, y)
+    fitted = Est(**FAST).fit(data[0], y)
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        fitted.predict(X)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_y_regressor(bad, data):
+    X, _, y = data
+    y = y.copy()
+    y[5] = bad
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        MLPRegressor(**FAST).fit(X, y)
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        MLPRegressor(**FAST, solver="sgd").partial_fit(X, y)
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+def test_empty_X(Est, data):
+    with pytest.raises(ValueError, match="0 sample"):
+        Est(**FAST).fit(np.empty((0, 4)), np.empty(0))
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+def test_zero_features(Est, data):
+    y = _y(Est, data)
+    with pytest.raises(ValueError, match="0 feature"):
+        Est(**FAST).fit(np.empty((len(y), 0)), y)
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+def test_1d_X(Est, data):
+    X, y = data[0], _y(Est, data)
+    with pytest.raises(ValueError, match="Expected 2D array"):
+        Est(**FAST).fit(X[:, 0], y)
+    fitted = Est(**FAST).fit(X, y)
+    with pytest.raises(ValueError, match="Expected 2D array"):
+        fitted.predict(X[0])
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+def test_3d_X(Est, data):
+    X, y = data[0], _y(Est, data)
+    with pytest.raises(ValueError, match="dim"):
+        Est(**FAST).fit(X.reshape(len(y), 2, 2), y)
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+def test_mismatched_lengths(Est, data):
+    X, y = data[0], _y(Est, data)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        Est(**FAST).fit(X, y[:-1])
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        Est(**FAST).fit(X[:-3], y)
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+def test_sample_weight_wrong_length(Est, data):
+    X, y = data[0], _y(Est, data)
+    with pytest.raises(ValueError, match="sample_weight"):
+        Est(**FAST).fit(X, y, sample_weight=np.ones(len(y) - 1))
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+def test_non_numeric_X(Est, data):
+    y = _y(Est, data)
+    X = np.array([["a", "b", "c", "d"]] * len(y))
+    with pytest.raises(ValueError, match="convert|numeric"):
+        Est(**FAST).fit(X, y)
+
+
+def test_continuous_target_for_classifier(data):
+    X, _, y = data
+    with pytest.raises(ValueError, match="Unknown label type"):
+        MLPClassifier(**FAST).fit(X, y)
+
+
+def test_non_numeric_target_for_regressor(data):
+    X = data[0]
+    y = np.array(["a", "b"] * (len(X) // 2), dtype=object)
+    with pytest.raises(ValueError):
+        MLPRegressor(**FAST).fit(X, y)
+
+
+def test_one_class_behaves_like_reference(data):
+    # scikit-learn does not raise on a single class: it fits a one-output
+    # logistic network (target all zeros) and always predicts that class.
+    X = data[0]
+    y = np.full(X.shape[0], 7)
+    params = dict(FAST, shuffle=False, solver="sgd")
+    fm = MLPClassifier(**params).fit(X, y)
+    ref = RefMLPClassifier(**params).fit(X, y)
+    assert_array_equal(fm.classes_, [7])
+    assert_array_equal(fm.predict(X), np.full(X.shape[0], 7))
+    assert fm.out_activation_ == ref.out_activation_
+    proba, ref_proba = fm.predict_proba(X), ref.predict_proba(X)
+    assert proba.shape == ref_proba.shape
+    assert_allclose(proba, ref_proba, rtol=1e-9)
+
+
+# --------------------------------------------------------------------------
+# partial_fit misuse
+# --------------------------------------------------------------------------
+
+
+def test_partial_fit_first_call_needs_classes(data):
+    X, y, _ = data
+    with pytest.raises(ValueError, match="classes"):
+        MLPClassifier(**FAST).partial_fit(X, y)
+
+
+def test_partial_fit_unseen_classes(data):
+    X, y, _ = data
+    est = MLPClassifier(**FAST).partial_fit(X[:10], y[:10] % 2, classes=[0, 1])
+    with pytest.raises(ValueError, match="classes"):
+        est.partial_fit(X, y)
+    # y containing a class absent from `classes` on the very first call
+    with pytest.raises(ValueError, match="classes"):
+        MLPClassifier(**FAST).partial_fit(X, y, classes=[0, 1])
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+def test_partial_fit_different_number_of_features(Est, data):
+    X, y = data[0], _y(Est, data)
+    kwargs = {"classes": np.unique(y)} if Est is MLPClassifier else {}
+    est = Est(**FAST).partial_fit(X, y, **kwargs)
+    with pytest.raises(ValueError, match="features"):
+        est.partial_fit(X[:, :3], y)
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+def test_partial_fit_with_early_stopping(Est, data):
+    X, y = data[0], _y(Est, data)
+    kwargs = {"classes": np.unique(y)} if Est is MLPClassifier else {}
+    with pytest.raises(ValueError, match="early_stopping"):
+        Est(**FAST, early_stopping=True).partial_fit(X, y, **kwargs)
+
+
+def test_partial_fit_not_available_for_lbfgs():
+    est = MLPClassifier(solver="lbfgs")
+    assert not hasattr(est, "partial_fit")
+    with pytest.raises(AttributeError, match="partial_fit"):
+        est.partial_fit(np.zeros((2, 2)), [0, 1], classes=[0, 1])
+
+
+def test_warm_start_with_different_classes(data):
+    X, y, _ = data
+    est = MLPClassifier(**FAST, warm_start=True).fit(X, y)
+    with pytest.raises(ValueError, match="warm_start"):
+        est.fit(X, y % 2)
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+def test_warm_start_with_different_number_of_features(Est, data):
+    X, y = data[0], _y(Est, data)
+    est = Est(**FAST, warm_start=True).fit(X, y)
+    with pytest.raises(ValueError, match="features"):
+        est.fit(X[:, :3], y)
+
+
+def test_validation_set_too_small(data):
+    X, _, y = data
+    with pytest.raises(ValueError, match="validation set is too small"):
+        MLPRegressor(**FAST, early_stopping=True).fit(X[:10], y[:10])
+
+
+# --------------------------------------------------------------------------
+# Divergence
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_diverging_fit_raises_instead_of_nan_model(Est, dtype):
+    rng = np.random.RandomState(0)
+    X = (rng.normal(size=(100, 3)) * 1e6).astype(dtype)
+    y = X.sum(axis=1).astype(np.float64)
+    if Est is MLPClassifier:
+        y = (y > 0).astype(int)
+    # identity hidden units: the weights grow multiplicatively until overflow
+    est = Est(
+        solver="sgd",
+        activation="identity",
+        learning_rate_init=1e10,
+        hidden_layer_sizes=(10,),
+        max_iter=30,
+        n_iter_no_change=1000,
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with pytest.raises(ValueError, match="non-finite"):
+            est.fit(X, y)
+
+
+# --------------------------------------------------------------------------
+# Prediction misuse
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "Est, method",
+    [
+        (MLPClassifier, "predict"),
+        (MLPClassifier, "predict_proba"),
+        (MLPClassifier, "predict_log_proba"),
+        (MLPClassifier, "score"),
+        (MLPRegressor, "predict"),
+        (MLPRegressor, "score"),
+    ],
+)
+def test_predict_before_fit(Est, method, data):
+    X, y = data[0], _y(Est, data)
+    args = (X, y) if method == "score" else (X,)
+    with pytest.raises(NotFittedError):
+        getattr(Est(), method)(*args)
+
+
+@pytest.mark.parametrize("n_features", [3, 5])
+@pytest.mark.parametrize(
+    "Est, method",
+    [
+        (MLPClassifier, "predict"),
+        (MLPClassifier, "predict_proba"),
+        (MLPRegressor, "predict"),
+    ],
+)
+def test_predict_wrong_number_of_features(Est, method, n_features, data):
+    X, y = data[0], _y(Est, data)
+    est = Est(**FAST).fit(X, y)
+    X_bad = np.ones((4, n_features))
+    with pytest.raises(ValueError, match="features"):
+        getattr(est, method)(X_bad)

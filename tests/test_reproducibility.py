@@ -1,0 +1,297 @@
+"""Bitwise reproducibility: seeds, thread counts, pickling, cloning."""
+
+import copy
+import hashlib
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+from sklearn.base import clone
+from sklearn.datasets import make_classification, make_regression
+
+from fastmlp import MLPClassifier, MLPRegressor
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::sklearn.exceptions.ConvergenceWarning"
+)
+
+
+def _data(kind, dtype):
+    if kind == "classifier":
+        X, y = make_classification(
+            n_samples=150, n_features=8, n_informative=5, n_classes=3, random_state=0
+        )
+    else:
+        X, y = make_regression(n_samples=150, n_features=8, noise=1.0, random_state=0)
+        y = y / y.std()
+    X = (X - X.mean(0)) / X.std(0)
+    return X.astype(dtype), y
+
+
+def _make(kind, **params):
+    Est = MLPClassifier if kind == "classifier" else MLPRegressor
+    base = dict(hidden_layer_sizes=(9, 6), batch_size=32, max_iter=6)
+    base.update(params)
+    return Est(**base)
+
+
+def _outputs(est, X):
+    out = [est.predict(X)]
+    if hasattr(est, "predict_proba"):
+        out.append(est.predict_proba(X))
+    return out
+
+
+def assert_bitwise_equal(a, b, X):
+    assert len(a.coefs_) == len(b.coefs_)
+    for x, y in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        assert x.dtype == y.dtype
+        assert_array_equal(x, y)
+    if hasattr(a, "loss_curve_"):
+        assert_array_equal(a.loss_curve_, b.loss_curve_)
+    assert a.loss_ == b.loss_
+    assert a.n_iter_ == b.n_iter_
+    for p, q in zip(_outputs(a, X), _outputs(b, X)):
+        assert p.dtype == q.dtype
+        assert_array_equal(p, q)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_same_seed_same_model(kind, dtype, solver):
+    X, y = _data(kind, dtype)
+    params = dict(
+        solver=solver, shuffle=True, random_state=123, learning_rate_init=0.01
+    )
+    a = _make(kind, **params).fit(X, y)
+    b = _make(kind, **params).fit(X, y)
+    assert_bitwise_equal(a, b, X)
+    # refitting the same instance restarts from scratch
+    a.fit(X, y)
+    assert_bitwise_equal(a, b, X)
+
+
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_same_seed_same_model_early_stopping_and_lbfgs(kind):
+    X, y = _data(kind, np.float64)
+    for params in (
+        dict(solver="adam", early_stopping=True, random_state=5),
+        dict(solver="lbfgs", random_state=5),
+    ):
+        a = _make(kind, **params).fit(X, y)
+        b = _make(kind, **params).fit(X, y)
+        assert_bitwise_equal(a, b, X)
+
+
+def test_random_state_instance_is_reproducible():
+    X, y = _data("classifier", np.float64)
+    a = _make("classifier", random_state=np.random.RandomState(3)).fit(X, y)
+    b = _make("classifier", random_state=np.random.RandomState(3)).fit(X, y)
+    assert_bitwise_equal(a, b, X)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_different_seeds_differ(kind, dtype):
+    X, y = _data(kind, dtype)
+    a = _make(kind, random_state=0).fit(X, y)
+    b = _make(kind, random_state=1).fit(X, y)
+    for x, z in zip(a.coefs_, b.coefs_):
+        assert not np.array_equal(x, z)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_shuffle_changes_trajectory_reproducibly(solver):
+    X, y = _data("classifier", np.float64)
+    params = dict(solver=solver, random_state=0, learning_rate_init=0.01)
+    shuffled = _make("classifier", shuffle=True, **params).fit(X, y)
+    ordered = _make("classifier", shuffle=False, **params).fit(X, y)
+    # same initial weights, but the minibatches differ, so do the results
+    assert not np.array_equal(shuffled.loss_curve_, ordered.loss_curve_)
+    assert not np.array_equal(shuffled.coefs_[0], ordered.coefs_[0])
+    # the shuffle itself depends on the seed
+    other = _make("classifier", shuffle=True, **{**params, "random_state": 1})
+    other.fit(X, y)
+    assert not np.array_equal(other.loss_curve_, shuffled.loss_curve_)
+
+
+# --------------------------------------------------------------------------
+# Thread-count independence
+# --------------------------------------------------------------------------
+
+_THREAD_SCRIPT = textwrap.dedent(
+    """
+    import hashlib, warnings
+    import numpy as np
+    from sklearn.exceptions import ConvergenceWarning
+    from fastmlp import MLPClassifier, MLPRegressor
+
+    warnings.simplefilter("ignore", ConvergenceWarning)
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(2000, 100))
+    w = rng.normal(size=(100, 3))
+    y_clf = np.argmax(X @ w + 0.5 * rng.normal(size=(2000, 3)), axis=1)
+    y_reg = np.tanh(X @ w[:, :2])
+
+    def digest(est, X):
+        h = hashlib.sha256()
+        for a in est.coefs_ + est.intercepts_:
+            h.update(np.ascontiguousarray(a).tobytes())
+        h.update(np.asarray(est.loss_curve_ if hasattr(est, "loss_curve_")
+                            else [est.loss_], dtype=np.float64).tobytes())
+        h.update(np.ascontiguousarray(est.predict(X)).tobytes())
+        if hasattr(est, "predict_proba"):
+            h.update(np.ascontiguousarray(est.predict_proba(X)).tobytes())
+        return h.hexdigest()
+
+    common = dict(hidden_layer_sizes=(256, 128), max_iter=2, random_state=0)
+    runs = [
+        ("clf-adam-f64", MLPClassifier(**common), X, y_clf),
+        ("clf-sgd-f32", MLPClassifier(solver="sgd", **common),
+         X.astype(np.float32), y_clf),
+        ("reg-adam-f32", MLPRegressor(batch_size=500, **common),
+         X.astype(np.float32), y_reg),
+        ("reg-lbfgs-f64",
+         MLPRegressor(solver="lbfgs", hidden_layer_sizes=(256, 128), max_iter=5,
+                      random_state=0),
+         X[:500], y_reg[:500]),
+    ]
+    for name, est, Xi, yi in runs:
+        est.fit(Xi, yi)
+        print(name, digest(est, Xi))
+    """
+)
+
+
+def _run_with_threads(n_threads):
+    env = {**os.environ, "OMP_NUM_THREADS": str(n_threads)}
+    proc = subprocess.run(
+        [sys.executable, "-c", _THREAD_SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
+    assert len(lines) == 4, proc.stdout
+    return dict(ln.split() for ln in lines)
+
+
+@pytest.fixture(scope="module")
+def thread_digests():
+    # one interpreter per thread count: OMP_NUM_THREADS is read at start-up
+    return {k: _run_with_threads(k) for k in (1, 2, 3)}
+
+
+@pytest.mark.parametrize("run", ["clf-adam-f64", "clf-sgd-f32", "reg-adam-f32"])
+def test_stochastic_solvers_do_not_depend_on_number_of_threads(thread_digests, run):
+    got = {k: d[run] for k, d in thread_digests.items()}
+    assert got[1] == got[2] == got[3], got
+
+
+def test_lbfgs_does_not_depend_on_number_of_threads(thread_digests):
+    # Besides the C core, L-BFGS runs scipy's optimizer, whose internal vector
+    # operations go through a threaded BLAS for large parameter vectors; the
+    # library has to keep the whole fit independent of the thread count.
+    got = {k: d["reg-lbfgs-f64"] for k, d in thread_digests.items()}
+    assert got[1] == got[2] == got[3], got
+
+
+def test_openmp_thread_limits_in_process():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    rng = np.random.RandomState(1)
+    X = rng.normal(size=(1000, 64))
+    y = (X[:, :3].sum(axis=1) > 0).astype(int)
+    results = []
+    for n_threads in (1, 2, 3):
+        with threadpoolctl.threadpool_limits(limits=n_threads, user_api="openmp"):
+            est = MLPClassifier(
+                hidden_layer_sizes=(128, 64), max_iter=1, random_state=0
+            ).fit(X, y)
+        results.append(est)
+    for other in results[1:]:
+        assert_bitwise_equal(other, results[0], X)
+
+
+# --------------------------------------------------------------------------
+# Pickle, deepcopy, clone
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_pickle_round_trip(kind, solver, dtype):
+    X, y = _data(kind, dtype)
+    est = _make(kind, solver=solver, random_state=0).fit(X, y)
+    restored = pickle.loads(pickle.dumps(est))
+    assert type(restored) is type(est)
+    assert restored.get_params() == est.get_params()
+    assert_bitwise_equal(restored, est, X)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_pickle_keeps_optimizer_state(kind, solver):
+    # partial_fit after unpickling continues exactly like the original:
+    # momentum velocities / Adam moments survive the round trip.
+    X, y = _data(kind, np.float64)
+    est = _make(kind, solver=solver, random_state=0, learning_rate_init=0.01)
+    est.fit(X, y)
+    restored = pickle.loads(pickle.dumps(est))
+    copied = copy.deepcopy(est)
+    for model in (est, restored, copied):
+        model.partial_fit(X[:70], y[:70])
+        model.partial_fit(X[70:], y[70:])
+    assert_bitwise_equal(restored, est, X)
+    assert_bitwise_equal(copied, est, X)
+
+
+def test_pickle_unfitted():
+    est = MLPClassifier(hidden_layer_sizes=(3, 2), alpha=0.5)
+    restored = pickle.loads(pickle.dumps(est))
+    assert restored.get_params() == est.get_params()
+    assert not hasattr(restored, "coefs_")
+
+
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_clone(kind):
+    X, y = _data(kind, np.float64)
+    est = _make(kind, solver="sgd", random_state=7, momentum=0.5, alpha=0.01)
+    est.fit(X, y)
+    cloned = clone(est)
+    assert type(cloned) is type(est)
+    assert cloned.get_params() == est.get_params()
+    assert not hasattr(cloned, "coefs_")
+    assert not hasattr(cloned, "n_iter_")
+    cloned.fit(X, y)
+    assert_bitwise_equal(cloned, est, X)
+
+
+def test_fit_does_not_mutate_inputs():
+    X, y = _data("classifier", np.float64)
+    X_before, y_before = X.copy(), y.copy()
+    sw = np.linspace(0.5, 2.0, len(y))
+    sw_before = sw.copy()
+    _make("classifier", random_state=0).fit(X, y, sample_weight=sw)
+    assert_array_equal(X, X_before)
+    assert_array_equal(y, y_before)
+    assert_array_equal(sw, sw_before)
+
+
+def test_digest_helper_is_sensitive():
+    # guard for the thread test: a one-ulp change changes the digest
+    a = np.ones(4)
+    b = a.copy()
+    b[2] = np.nextafter(1.0, 2.0)
+    assert (
+        hashlib.sha256(a.tobytes()).hexdigest()
+        != hashlib.sha256(b.tobytes()).hexdigest()
+    )
