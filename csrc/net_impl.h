@@ -6,47 +6,56 @@
  * The maths follows scikit-learn's _multilayer_perceptron.py step by step, so that float64
  * results agree with it to rounding. */
 
-/* z = f(z + bias) row by row; f is the layer's activation (softmax works on whole rows). */
+/* z = f(z + bias) for one row of cols values; f is the layer's activation (softmax: the row). */
+static void SUF(bias_activation_row)(REAL *zi, const REAL *bias, int64_t cols, int activation)
+{
+    for (int64_t j = 0; j < cols; j++)
+        zi[j] += bias[j];
+    switch (activation) {
+    case FM_ACT_LOGISTIC:
+        for (int64_t j = 0; j < cols; j++)
+            zi[j] = (REAL)1 / ((REAL)1 + EXP(-zi[j]));
+        break;
+    case FM_ACT_TANH:
+        for (int64_t j = 0; j < cols; j++)
+            zi[j] = TANH(zi[j]);
+        break;
+    case FM_ACT_RELU:
+        for (int64_t j = 0; j < cols; j++)
+            zi[j] = zi[j] > 0 ? zi[j] : 0;
+        break;
+    case FM_ACT_EXP:
+        for (int64_t j = 0; j < cols; j++)
+            zi[j] = EXP(zi[j]);
+        break;
+    case FM_ACT_SOFTMAX: {
+        REAL top = zi[0], sum = 0;
+        for (int64_t j = 1; j < cols; j++)
+            top = zi[j] > top ? zi[j] : top;
+        for (int64_t j = 0; j < cols; j++) {
+            zi[j] = EXP(zi[j] - top);
+            sum += zi[j];
+        }
+        for (int64_t j = 0; j < cols; j++)
+            zi[j] /= sum;
+        break;
+    }
+    default: /* FM_ACT_IDENTITY */
+        break;
+    }
+}
+
+/* z = f(z + bias) row by row, on several threads only when the work pays for the fork. */
 static void SUF(bias_activation_forward)(REAL *z, const REAL *bias, int64_t rows, int64_t cols,
                                          int activation)
 {
-#pragma omp parallel for schedule(static) if (rows * cols >= FM_PAR_MIN_ELEMS)
-    for (int64_t i = 0; i < rows; i++) {
-        REAL *zi = z + i * cols;
-        for (int64_t j = 0; j < cols; j++)
-            zi[j] += bias[j];
-        switch (activation) {
-        case FM_ACT_LOGISTIC:
-            for (int64_t j = 0; j < cols; j++)
-                zi[j] = (REAL)1 / ((REAL)1 + EXP(-zi[j]));
-            break;
-        case FM_ACT_TANH:
-            for (int64_t j = 0; j < cols; j++)
-                zi[j] = TANH(zi[j]);
-            break;
-        case FM_ACT_RELU:
-            for (int64_t j = 0; j < cols; j++)
-                zi[j] = zi[j] > 0 ? zi[j] : 0;
-            break;
-        case FM_ACT_EXP:
-            for (int64_t j = 0; j < cols; j++)
-                zi[j] = EXP(zi[j]);
-            break;
-        case FM_ACT_SOFTMAX: {
-            REAL top = zi[0], sum = 0;
-            for (int64_t j = 1; j < cols; j++)
-                top = zi[j] > top ? zi[j] : top;
-            for (int64_t j = 0; j < cols; j++) {
-                zi[j] = EXP(zi[j] - top);
-                sum += zi[j];
-            }
-            for (int64_t j = 0; j < cols; j++)
-                zi[j] /= sum;
-            break;
-        }
-        default: /* FM_ACT_IDENTITY */
-            break;
-        }
+    if (rows * cols >= FM_PAR_MIN_ELEMS) {
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < rows; i++)
+            SUF(bias_activation_row)(z + i * cols, bias, cols, activation);
+    } else {
+        for (int64_t i = 0; i < rows; i++)
+            SUF(bias_activation_row)(z + i * cols, bias, cols, activation);
     }
 }
 

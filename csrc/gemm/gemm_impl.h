@@ -7,7 +7,8 @@
  * Packed path, five loops around the microkernel: jc over NC columns of C, pc over KC steps of k
  * (B's kc x nc panel packed into NR-wide slivers), ic over MC rows (A's mc x kc block packed into
  * MR-tall slivers), then the jr x ir grid of MR x NR tiles shared among threads. Small path (few
- * rows, or little work): the same tile arithmetic straight from A and B, no packing.
+ * rows, or little work): no packing, tiles straight from A and B, or whole rows of C for fewer
+ * than MR rows.
  *
  * Either way each element of C is computed by one thread, in an order fixed by the block grid
  * (k ascending within a KC block, blocks added in order), which does not depend on the number of
@@ -52,10 +53,38 @@ static void SUF(small_tile)(int64_t mr, int64_t nr, int64_t k, REAL alpha, const
     SUF(merge_tile)(mr, nr, alpha, acc, NR, beta, c, ldc);
 }
 
+/* Small path for row-major op(B) (b_cs == 1), e.g. a forward pass of a few samples: each row of
+ * C accumulates alpha * a_ip * B[p, :] over p, a loop the compiler vectorizes over the whole row. */
+static void SUF(gemm_rows)(int64_t m, int64_t n, int64_t k, REAL alpha, const REAL *a,
+                           int64_t a_rs, int64_t a_cs, const REAL *b, int64_t b_rs, REAL beta,
+                           REAL *c, int64_t ldc)
+{
+    for (int64_t i = 0; i < m; i++) {
+        REAL *ci = c + i * ldc;
+        if (beta == 0) {
+            for (int64_t j = 0; j < n; j++)
+                ci[j] = 0;
+        } else if (beta != 1) {
+            for (int64_t j = 0; j < n; j++)
+                ci[j] *= beta;
+        }
+        for (int64_t p = 0; p < k; p++) {
+            const REAL aip = alpha * a[i * a_rs + p * a_cs];
+            const REAL *bp = b + p * b_rs;
+            for (int64_t j = 0; j < n; j++)
+                ci[j] += aip * bp[j];
+        }
+    }
+}
+
 static void SUF(gemm_small)(int64_t m, int64_t n, int64_t k, REAL alpha, const REAL *a,
                             int64_t a_rs, int64_t a_cs, const REAL *b, int64_t b_rs, int64_t b_cs,
                             REAL beta, REAL *c, int64_t ldc)
 {
+    if (b_cs == 1 && m < MR) {
+        SUF(gemm_rows)(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, beta, c, ldc);
+        return;
+    }
     for (int64_t i = 0; i < m; i += MR) {
         const int64_t mr = m - i < MR ? m - i : MR;
         for (int64_t j = 0; j < n; j += NR) {

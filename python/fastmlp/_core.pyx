@@ -167,6 +167,7 @@ cdef class Network:
     """Architecture of a network: layer widths, activations, loss and L2 strength."""
     cdef fm_net net
     cdef int64_t[::1] _units
+    cdef int64_t n_in, n_out, n_params_
     cdef readonly object units
     cdef readonly str hidden_activation, output_activation, loss
     cdef readonly double alpha
@@ -190,6 +191,9 @@ cdef class Network:
         self.net.loss = LOSSES[loss]
         self.net.alpha = alpha
         _check(fm_net_check(&self.net))
+        self.n_in = arr[0]
+        self.n_out = arr[arr.shape[0] - 1]
+        self.n_params_ = fm_n_params(&self.net)
 
     def __reduce__(self):
         return (Network, (self.units, self.hidden_activation, self.output_activation, self.loss,
@@ -197,7 +201,7 @@ cdef class Network:
 
     @property
     def n_params(self):
-        return fm_n_params(&self.net)
+        return self.n_params_
 
 
 cdef class Workspace:
@@ -307,9 +311,8 @@ def predict(Network network, const floating[::1] params, const floating[:, ::1] 
     """Forward pass of X into out (n_samples x n_outputs)."""
     cdef int err
     cdef int64_t n = X.shape[0]
-    units = network.units
-    if (X.shape[1] != units[0] or out.shape[0] != n or out.shape[1] != units[-1]
-            or params.shape[0] != network.n_params):
+    if (X.shape[1] != network.n_in or out.shape[0] != n or out.shape[1] != network.n_out
+            or params.shape[0] != network.n_params_):
         raise ValueError("predict: array shapes do not match the network")
     if n == 0:
         return
@@ -319,7 +322,8 @@ def predict(Network network, const floating[::1] params, const floating[:, ::1] 
     else:
         with nogil:
             err = fm_predict_f64(&network.net, &params[0], &X[0, 0], n, &out[0, 0])
-    _check(err)
+    if err != FM_OK:
+        _check(err)
 
 
 def gemm(bint trans_a, bint trans_b, double alpha, const floating[:, ::1] A,

@@ -6,6 +6,7 @@ Parameters live in one flat array laid out as scikit-learn's ``_pack`` (every we
 every bias vector); ``coefs_`` and ``intercepts_`` are views into it.
 """
 
+import math
 import warnings
 from abc import ABC, abstractmethod
 from numbers import Integral, Real
@@ -297,29 +298,70 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
 
     # ------------------------------------------------------------------ forward pass
 
+    def _check_is_fitted(self):
+        """check_is_fitted, without its attribute scan when the model is plainly fitted."""
+        if "coefs_" not in self.__dict__:
+            check_is_fitted(self)
+
+    def _predict_plan(self):
+        """(network, flat parameters) straight from fit, or None when coefs_ / intercepts_ were
+        reassigned or the activation changed since (the general path then handles it)."""
+        params = self.__dict__.get("_params")
+        network = self.__dict__.get("_net")
+        if params is None or network is None:
+            return None
+        coefs, intercepts = self.coefs_, self.intercepts_
+        n_layers = len(network.units) - 1
+        if len(coefs) != n_layers or len(intercepts) != n_layers:
+            return None
+        for array in coefs:
+            if getattr(array, "base", None) is not params:
+                return None
+        for array in intercepts:
+            if getattr(array, "base", None) is not params:
+                return None
+        if (
+            network.hidden_activation != self.activation
+            or network.output_activation != self.out_activation_
+        ):
+            return None
+        return network, params
+
     def _forward_pass_fast(self, X, check_input=True):
         """Output-layer activations for X (n_samples x n_outputs), computed by the C core."""
+        plan = self._predict_plan()
+        # Fast path: a C-contiguous float array of the model's dtype and width, without feature
+        # names to check, is used as it is after a finiteness check (the full validation costs
+        # far more than a small forward pass).
+        if (
+            plan is not None
+            and type(X) is np.ndarray
+            and X.ndim == 2
+            and X.dtype == plan[1].dtype
+            and X.flags.c_contiguous
+            and X.shape[0] > 0
+            and X.shape[1] == self.n_features_in_
+            and "feature_names_in_" not in self.__dict__
+            and (not check_input or math.isfinite(X.sum()))
+        ):
+            network, params = plan
+            out = np.empty((X.shape[0], network.units[-1]), dtype=X.dtype)
+            _core.predict(network, params, X, out)
+            return out
+
         if check_input:
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
         if sp.issparse(X):
             X = X.toarray()
         units = self._layer_units_from_coefs()
-        if self._params_are_views():
-            params = self._params
+        if plan is not None:
+            network, params = plan
         else:
-            params = self._pack_params()
+            network, params = self._network(units), self._pack_params()
         # Like numpy's X @ W: float32 only when both the data and the model are float32.
         dtype = np.float32 if (X.dtype == np.float32 and params.dtype == np.float32) else np.float64
         params = params.astype(dtype, copy=False)
         X = np.ascontiguousarray(X, dtype=dtype)
-        network = self.__dict__.get("_net")
-        if (
-            network is None
-            or network.units != tuple(units)
-            or network.hidden_activation != self.activation
-            or network.output_activation != self.out_activation_
-        ):
-            network = self._network(units)
         out = np.empty((X.shape[0], units[-1]), dtype=dtype)
         _core.predict(network, params, X, out)
         return out
@@ -905,14 +947,22 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         y : ndarray, shape (n_samples,) or (n_samples, n_classes)
             The predicted classes.
         """
-        check_is_fitted(self)
+        self._check_is_fitted()
         return self._predict(X)
 
     def _predict(self, X, check_input=True):
         y_pred = self._forward_pass_fast(X, check_input=check_input)
+        binarizer = self._label_binarizer
+        # LabelBinarizer.inverse_transform's rules for its default labels (0/1, threshold 0.5),
+        # without its overhead: argmax for multiclass, threshold for binary.
+        if binarizer.neg_label == 0 and binarizer.pos_label == 1 and not binarizer.sparse_output:
+            if binarizer.y_type_ == "multiclass":
+                return binarizer.classes_.take(y_pred.argmax(axis=1))
+            if binarizer.y_type_ == "binary" and len(binarizer.classes_) == 2:
+                return binarizer.classes_[(y_pred.ravel() > 0.5).astype(int)]
         if self.n_outputs_ == 1:
             y_pred = y_pred.ravel()
-        return self._label_binarizer.inverse_transform(y_pred)
+        return binarizer.inverse_transform(y_pred)
 
     def _score(self, X, y, sample_weight=None):
         return super()._score_with_function(
@@ -977,12 +1027,15 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         y_prob : ndarray of shape (n_samples, n_classes)
             The predicted probability of each class, in the order of ``classes_``.
         """
-        check_is_fitted(self)
+        self._check_is_fitted()
         y_pred = self._forward_pass_fast(X)
         if self.n_outputs_ == 1:
             y_pred = y_pred.ravel()
         if y_pred.ndim == 1:
-            return np.vstack([1 - y_pred, y_pred]).T
+            proba = np.empty((y_pred.shape[0], 2), dtype=y_pred.dtype)
+            np.subtract(1, y_pred, out=proba[:, 0])
+            proba[:, 1] = y_pred
+            return proba
         return y_pred
 
     def __sklearn_tags__(self):
@@ -1094,7 +1147,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         y : ndarray of shape (n_samples, n_outputs)
             The predicted values.
         """
-        check_is_fitted(self)
+        self._check_is_fitted()
         return self._predict(X)
 
     def _predict(self, X, check_input=True):
