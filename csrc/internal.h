@@ -28,6 +28,27 @@
 void *fm_aligned_alloc(size_t bytes);
 void fm_aligned_free(void *ptr);
 
+/* Elements per chunk of the parameter passes: chunks are what threads share, and per-chunk
+ * partial sums are added in chunk order, so sums do not depend on the thread count. */
+#define FM_PARAM_CHUNK 8192
+
+struct fm_workspace {
+    size_t elem_size;   /* sizeof(float) or sizeof(double) */
+    int n_layers;
+    int64_t max_rows;   /* the largest batch (or chunk) the buffers hold */
+    int64_t n_samples;  /* the permutation's length */
+    int64_t n_params;
+    void **acts;        /* acts[0]: gathered input batch; acts[l]: layer l's output, l = 1..L */
+    void **deltas;      /* deltas[l], l = 1..L (deltas[0] unused) */
+    void *ybatch;       /* gathered targets */
+    void *swbatch;      /* gathered sample weights */
+    void *grad;         /* n_params gradient values */
+    void *pack;         /* GEMM packing scratch */
+    double *partials;   /* per-chunk sums of squared weights (deterministic L2 term) */
+    int64_t *perm;      /* the epoch's sample order */
+    void *block;        /* the single allocation everything above points into */
+};
+
 /* Counter-based random numbers: a 64-bit value from (seed, stream, counter), independent of the
  * order or thread in which it is drawn. */
 uint64_t fm_rng_u64(uint64_t seed, uint64_t stream, uint64_t counter);

@@ -1,30 +1,12 @@
-/* fastmlp C core: network bookkeeping, the workspace, and both precisions of net_impl.h. */
-#include <math.h>
-#include <float.h>
+/* fastmlp C core: network bookkeeping and the workspace (the numerics are in net_impl.h,
+ * compiled once per instruction set by net_<isa>.c). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
-/* Rows per forward chunk in predict: bounds its scratch memory for any n_samples. */
-#define FM_PREDICT_CHUNK 1024
 #define FM_ALIGN 64
 
-struct fm_workspace {
-    size_t elem_size;   /* sizeof(float) or sizeof(double) */
-    int n_layers;
-    int64_t max_rows;   /* the largest batch (or chunk) the buffers hold */
-    int64_t n_samples;  /* the permutation's length */
-    int64_t n_params;
-    void **acts;        /* acts[0]: gathered input batch; acts[l]: layer l's output, l = 1..L */
-    void **deltas;      /* deltas[l], l = 1..L (deltas[0] unused) */
-    void *ybatch;       /* gathered targets */
-    void *swbatch;      /* gathered sample weights */
-    void *grad;         /* n_params gradient values */
-    void *pack;         /* GEMM packing scratch */
-    int64_t *perm;      /* the epoch's sample order */
-    void *block;        /* the single allocation everything above points into */
-};
 
 int fm_net_check(const fm_net *net)
 {
@@ -100,8 +82,10 @@ fm_workspace *fm_workspace_new(const fm_net *net, int64_t max_rows, int64_t n_sa
                    region(n_samples, sizeof(int64_t));
     for (int l = 0; l <= L; l++)
         total += region(max_rows * u[l], elem_size) * (l == 0 ? 1 : 2);
+    const int64_t n_chunks = (n_params + FM_PARAM_CHUNK - 1) / FM_PARAM_CHUNK;
     total += region(max_rows * u[L], elem_size) + region(max_rows, elem_size) +
-             region(n_params, elem_size) + region((int64_t)fm_gemm_pack_size(), elem_size);
+             region(n_params, elem_size) + region((int64_t)fm_gemm_pack_size(), elem_size) +
+             region(n_chunks, sizeof(double));
 
     char *block = (char *)malloc(total);
     if (block == NULL)
@@ -127,6 +111,7 @@ fm_workspace *fm_workspace_new(const fm_net *net, int64_t max_rows, int64_t n_sa
     TAKE(ws->swbatch, max_rows, elem_size);
     TAKE(ws->grad, n_params, elem_size);
     TAKE(ws->pack, (int64_t)fm_gemm_pack_size(), elem_size);
+    TAKE(ws->partials, n_chunks, sizeof(double));
 #undef TAKE
     ws->elem_size = elem_size;
     ws->n_layers = L;
@@ -142,35 +127,3 @@ void fm_workspace_free(fm_workspace *ws)
     if (ws != NULL)
         free(ws->block);
 }
-
-#define REAL float
-#define SUF(name) name##_f32
-#define EXP expf
-#define LOG logf
-#define TANH tanhf
-#define SQRT sqrtf
-#define REAL_EPS FLT_EPSILON
-#include "net_impl.h"
-#undef REAL
-#undef SUF
-#undef EXP
-#undef LOG
-#undef TANH
-#undef SQRT
-#undef REAL_EPS
-
-#define REAL double
-#define SUF(name) name##_f64
-#define EXP exp
-#define LOG log
-#define TANH tanh
-#define SQRT sqrt
-#define REAL_EPS DBL_EPSILON
-#include "net_impl.h"
-#undef REAL
-#undef SUF
-#undef EXP
-#undef LOG
-#undef TANH
-#undef SQRT
-#undef REAL_EPS

@@ -199,60 +199,129 @@ static int SUF(chunk_loss_grad)(const fm_net *net, const REAL *params, const REA
     return FM_OK;
 }
 
-/* Turns gradient sums into scikit-learn's gradient, (sum + alpha * W) / sw_sum for weights and
- * sum / sw_sum for biases, and returns the loss: the scaled data term plus the L2 term. */
-static double SUF(finish_loss_grad)(const fm_net *net, const REAL *params, REAL *grad,
-                                    double raw_loss, double sw_sum)
+/* Sum of squares of w[0:count) in double, with 8 interleaved accumulators added in a fixed
+ * order: a loop the compiler vectorizes, with a result that depends on count only. */
+static double SUF(sum_squares)(const REAL *w, int64_t count)
 {
-    const int64_t n_weights = fm_bias_offset(net, 0);
-    const int64_t n_params = fm_n_params(net);
-    const REAL alpha = (REAL)net->alpha, scale = (REAL)sw_sum;
+    double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= count; i += 8)
+        for (int l = 0; l < 8; l++)
+            lanes[l] += (double)w[i + l] * (double)w[i + l];
+    double total = 0;
+    for (int l = 0; l < 8; l++)
+        total += lanes[l];
+    for (; i < count; i++)
+        total += (double)w[i] * (double)w[i];
+    return total;
+}
+
+/* The data term of the loss: scikit-learn's scaling of the weighted per-sample losses. */
+static double SUF(data_loss)(const fm_net *net, double raw_loss, double sw_sum)
+{
     double loss = raw_loss / sw_sum;
     if (net->loss == FM_LOSS_SQUARED)
         loss = 0.5 * loss / (double)net->units[net->n_layers];
-    if (net->alpha != 0) {
-        double sq = 0;
-        for (int64_t i = 0; i < n_weights; i++)
-            sq += (double)params[i] * (double)params[i];
-        loss += 0.5 * net->alpha * sq / sw_sum;
-    }
-#pragma omp parallel for schedule(static) if (n_params >= FM_PAR_MIN_ELEMS)
-    for (int64_t i = 0; i < n_params; i++) {
-        if (i < n_weights)
-            grad[i] = (grad[i] + alpha * params[i]) / scale;
-        else
-            grad[i] /= scale;
-    }
     return loss;
 }
 
-/* One optimizer step over every parameter, as scikit-learn's SGDOptimizer / AdamOptimizer. */
-static void SUF(optimizer_step)(fm_optimizer *opt, REAL *params, REAL *state, const REAL *grad,
-                                int64_t n_params)
+/* Turns gradient sums into scikit-learn's gradient, (sum + alpha * W) / sw_sum for weights and
+ * sum / sw_sum for biases, and returns the loss: the scaled data term plus the L2 term. The
+ * squared norm is summed chunk by chunk (FM_PARAM_CHUNK) and the chunks added in order. */
+static double SUF(finish_loss_grad)(const fm_net *net, const REAL *params, REAL *grad,
+                                    double raw_loss, double sw_sum, double *partials)
 {
-    if (opt->solver == FM_SOLVER_ADAM) {
-        opt->step += 1;
-        const double t = (double)opt->step;
-        const REAL lr = (REAL)(opt->learning_rate * sqrt(1 - pow(opt->beta_2, t)) /
-                               (1 - pow(opt->beta_1, t)));
-        const REAL b1 = (REAL)opt->beta_1, b2 = (REAL)opt->beta_2, eps = (REAL)opt->epsilon;
-        REAL *m = state, *v = state + n_params;
+    const int64_t n_weights = fm_bias_offset(net, 0);
+    const int64_t n_params = fm_n_params(net);
+    const int64_t n_chunks = (n_params + FM_PARAM_CHUNK - 1) / FM_PARAM_CHUNK;
+    const REAL alpha = (REAL)net->alpha, scale = (REAL)sw_sum;
 #pragma omp parallel for schedule(static) if (n_params >= FM_PAR_MIN_ELEMS)
-        for (int64_t i = 0; i < n_params; i++) {
-            m[i] = b1 * m[i] + ((REAL)1 - b1) * grad[i];
-            v[i] = b2 * v[i] + ((REAL)1 - b2) * (grad[i] * grad[i]);
+    for (int64_t c = 0; c < n_chunks; c++) {
+        const int64_t lo = c * FM_PARAM_CHUNK;
+        const int64_t hi = lo + FM_PARAM_CHUNK < n_params ? lo + FM_PARAM_CHUNK : n_params;
+        const int64_t w_hi = hi < n_weights ? hi : n_weights;
+        partials[c] = lo < w_hi ? SUF(sum_squares)(params + lo, w_hi - lo) : 0;
+        for (int64_t i = lo; i < w_hi; i++)
+            grad[i] = (grad[i] + alpha * params[i]) / scale;
+        for (int64_t i = w_hi > lo ? w_hi : lo; i < hi; i++)
+            grad[i] /= scale;
+    }
+    double sq = 0;
+    for (int64_t c = 0; c < n_chunks; c++)
+        sq += partials[c];
+    double loss = SUF(data_loss)(net, raw_loss, sw_sum);
+    if (net->alpha != 0)
+        loss += 0.5 * net->alpha * sq / sw_sum;
+    return loss;
+}
+
+/* Optimizer update of params[lo:hi) from gradient sums: g = (sum + alpha * w) / scale for
+ * weights (is_weight), sum / scale for biases. */
+static inline void SUF(step_range)(const fm_optimizer *opt, int adam, REAL lr, REAL *params,
+                                   REAL *m, REAL *v, const REAL *grad, int64_t lo, int64_t hi,
+                                   int is_weight, REAL alpha, REAL scale)
+{
+    const REAL b1 = (REAL)opt->beta_1, b2 = (REAL)opt->beta_2, eps = (REAL)opt->epsilon;
+    const REAL mu = (REAL)opt->momentum;
+    if (adam) {
+        for (int64_t i = lo; i < hi; i++) {
+            const REAL g = is_weight ? (grad[i] + alpha * params[i]) / scale : grad[i] / scale;
+            m[i] = b1 * m[i] + ((REAL)1 - b1) * g;
+            v[i] = b2 * v[i] + ((REAL)1 - b2) * (g * g);
             params[i] += -lr * m[i] / (SQRT(v[i]) + eps);
         }
+    } else if (opt->nesterov) {
+        for (int64_t i = lo; i < hi; i++) {
+            const REAL g = is_weight ? (grad[i] + alpha * params[i]) / scale : grad[i] / scale;
+            m[i] = mu * m[i] - lr * g;
+            params[i] += mu * m[i] - lr * g;
+        }
     } else {
-        const REAL lr = (REAL)opt->learning_rate, mu = (REAL)opt->momentum;
-        const int nesterov = opt->nesterov;
-        REAL *vel = state;
-#pragma omp parallel for schedule(static) if (n_params >= FM_PAR_MIN_ELEMS)
-        for (int64_t i = 0; i < n_params; i++) {
-            vel[i] = mu * vel[i] - lr * grad[i];
-            params[i] += nesterov ? mu * vel[i] - lr * grad[i] : vel[i];
+        for (int64_t i = lo; i < hi; i++) {
+            const REAL g = is_weight ? (grad[i] + alpha * params[i]) / scale : grad[i] / scale;
+            m[i] = mu * m[i] - lr * g;
+            params[i] += m[i];
         }
     }
+}
+
+/* The training step after a batch's backward pass, in one pass over the parameters: finishes
+ * the gradient as finish_loss_grad does, then applies scikit-learn's SGDOptimizer (momentum,
+ * Nesterov) or AdamOptimizer update. Returns the L2 term of the loss (before the update). */
+static double SUF(finish_and_step)(const fm_net *net, fm_optimizer *opt, REAL *params,
+                                   REAL *state, const REAL *grad, double sw_sum,
+                                   double *partials)
+{
+    const int64_t n_weights = fm_bias_offset(net, 0);
+    const int64_t n_params = fm_n_params(net);
+    const int64_t n_chunks = (n_params + FM_PARAM_CHUNK - 1) / FM_PARAM_CHUNK;
+    const REAL alpha = (REAL)net->alpha, scale = (REAL)sw_sum;
+    const int adam = opt->solver == FM_SOLVER_ADAM;
+    REAL lr;
+    if (adam) {
+        opt->step += 1;
+        const double t = (double)opt->step;
+        lr = (REAL)(opt->learning_rate * sqrt(1 - pow(opt->beta_2, t)) /
+                    (1 - pow(opt->beta_1, t)));
+    } else {
+        lr = (REAL)opt->learning_rate;
+    }
+    REAL *m = state, *v = state + n_params; /* Adam's moments; SGD's velocity is m */
+#pragma omp parallel for schedule(static) if (n_params >= FM_PAR_MIN_ELEMS)
+    for (int64_t c = 0; c < n_chunks; c++) {
+        const int64_t lo = c * FM_PARAM_CHUNK;
+        const int64_t hi = lo + FM_PARAM_CHUNK < n_params ? lo + FM_PARAM_CHUNK : n_params;
+        const int64_t w_hi = hi < n_weights ? hi : n_weights;
+        partials[c] = lo < w_hi ? SUF(sum_squares)(params + lo, w_hi - lo) : 0;
+        SUF(step_range)(opt, adam, lr, params, m, v, grad, lo, w_hi > lo ? w_hi : lo, 1, alpha,
+                        scale);
+        SUF(step_range)(opt, adam, lr, params, m, v, grad, w_hi > lo ? w_hi : lo, hi, 0, alpha,
+                        scale);
+    }
+    double sq = 0;
+    for (int64_t c = 0; c < n_chunks; c++)
+        sq += partials[c];
+    return net->alpha != 0 ? 0.5 * net->alpha * sq / sw_sum : 0.0;
 }
 
 static double SUF(weight_sum)(const REAL *sw, int64_t rows)
@@ -274,7 +343,6 @@ int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL
         ws->n_params != fm_n_params(net))
         return FM_ERR_ARG;
     const int64_t n_in = net->units[0], n_out = net->units[net->n_layers];
-    const int64_t n_params = ws->n_params;
     int64_t *perm = ws->perm;
     if (shuffle) {
         /* Fisher-Yates from the identity: the permutation depends on (seed, epoch) only. */
@@ -316,10 +384,12 @@ int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL
         if (err)
             return err;
         const double sw_sum = swb ? SUF(weight_sum)(swb, rows) : (double)rows;
-        const double loss = SUF(finish_loss_grad)(net, params, grad, raw, sw_sum);
+        double loss = SUF(data_loss)(net, raw, sw_sum);
+        if (!isfinite(loss))
+            return FM_ERR_NONFINITE; /* before this batch's update */
+        loss += SUF(finish_and_step)(net, opt, params, opt_state, grad, sw_sum, ws->partials);
         if (!isfinite(loss))
             return FM_ERR_NONFINITE;
-        SUF(optimizer_step)(opt, params, opt_state, grad, n_params);
         total += loss * (double)rows;
         *loss_sum = total;
     }
@@ -346,7 +416,7 @@ int SUF(fm_loss_grad)(const fm_net *net, const REAL *params, const REAL *x, cons
         raw_total += raw;
     }
     const double sw_sum = sw ? SUF(weight_sum)(sw, n_samples) : (double)n_samples;
-    *loss = SUF(finish_loss_grad)(net, params, grad, raw_total, sw_sum);
+    *loss = SUF(finish_loss_grad)(net, params, grad, raw_total, sw_sum, ws->partials);
     return FM_OK;
 }
 

@@ -1,0 +1,55 @@
+/* fastmlp C core: instantiates net_impl.h for float and double under one instruction set.
+ * The including file defines ISA (generic, avx2, avx512); the GEMM calls inside go to the same
+ * instruction set's fm_gemm_<ISA>_f32 / _f64. */
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Rows per forward chunk in predict: bounds its scratch memory for any n_samples. */
+#define FM_PREDICT_CHUNK 1024
+
+#define FM_CAT3(a, b, c) a##_##b##_##c
+#define FM_XCAT3(a, b, c) FM_CAT3(a, b, c)
+
+/* This instruction set's GEMM (gemm/gemm_<ISA>.c). */
+int FM_XCAT3(fm_gemm, ISA, f32)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                                float alpha, const float *a, int64_t lda, const float *b,
+                                int64_t ldb, float beta, float *c, int64_t ldc, float *pack);
+int FM_XCAT3(fm_gemm, ISA, f64)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                                double alpha, const double *a, int64_t lda, const double *b,
+                                int64_t ldb, double beta, double *c, int64_t ldc, double *pack);
+
+#define REAL float
+#define SUF(name) FM_XCAT3(name, ISA, f32)
+#define EXP expf
+#define LOG logf
+#define TANH tanhf
+#define SQRT sqrtf
+#define REAL_EPS FLT_EPSILON
+#include "net_impl.h"
+#undef REAL
+#undef SUF
+#undef EXP
+#undef LOG
+#undef TANH
+#undef SQRT
+#undef REAL_EPS
+
+#define REAL double
+#define SUF(name) FM_XCAT3(name, ISA, f64)
+#define EXP exp
+#define LOG log
+#define TANH tanh
+#define SQRT sqrt
+#define REAL_EPS DBL_EPSILON
+#include "net_impl.h"
+#undef REAL
+#undef SUF
+#undef EXP
+#undef LOG
+#undef TANH
+#undef SQRT
+#undef REAL_EPS
