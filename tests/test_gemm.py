@@ -1,11 +1,24 @@
-"""The core's GEMM entry point against NumPy, on awkward shapes, every transpose, both dtypes."""
+"""The core's GEMM entry point against NumPy, on awkward shapes, every transpose, both dtypes,
+every instruction set this machine supports; and the instruction-set dispatch itself."""
 
 import itertools
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from fastmlp import _core
+
+
+@pytest.fixture(params=_core.available_isas())
+def isa(request):
+    """Runs a test under each GEMM instruction set the machine has, then restores the default."""
+    previous = _core.isa()
+    _core.set_isa(request.param)
+    yield request.param
+    _core.set_isa(previous)
 
 # Sizes around the microkernel tile (4 rows, 8/16 columns) and the cache blocks (KC=256,
 # NC=512): non-multiples of every block size, and 1.
@@ -32,7 +45,7 @@ def _reference(trans_a, trans_b, alpha, A, B, beta, C):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("trans_a,trans_b", list(itertools.product([False, True], repeat=2)))
 @pytest.mark.parametrize("m,n,k", SHAPES)
-def test_gemm_matches_numpy(m, n, k, trans_a, trans_b, dtype):
+def test_gemm_matches_numpy(m, n, k, trans_a, trans_b, dtype, isa):
     rng = np.random.default_rng(m * 1000003 + n * 1009 + k)
     A = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
     B = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
@@ -67,3 +80,58 @@ def test_gemm_k_zero_scales_c():
 def test_gemm_rejects_nonconforming_shapes():
     with pytest.raises(ValueError, match="conform"):
         _core.gemm(False, False, 1.0, np.ones((3, 2)), np.ones((3, 4)), 0.0, np.ones((3, 4)))
+
+
+def test_dispatch_lists_and_selects_instruction_sets():
+    assert _core.compiled_isas()[-1] == "generic"
+    assert set(_core.available_isas()) <= set(_core.compiled_isas())
+    assert "generic" in _core.available_isas()
+    previous = _core.isa()
+    try:
+        assert _core.set_isa("generic") == "generic"
+        assert _core.set_isa(None) == _core.available_isas()[0]
+    finally:
+        _core.set_isa(previous)
+    with pytest.raises(ValueError, match="not available"):
+        _core.set_isa("sse9")
+
+
+def _isa_in_subprocess(value):
+    env = {**os.environ, "FASTMLP_ISA": value}
+    code = "import warnings; warnings.simplefilter('error')\n" \
+           "try:\n import fastmlp._core as c; print(c.isa())\nexcept RuntimeWarning as w: print('warning', w)"
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+@pytest.mark.parametrize("name", _core.available_isas())
+def test_environment_variable_forces_an_instruction_set(name):
+    assert _isa_in_subprocess(name) == name
+
+
+def test_unavailable_instruction_set_warns():
+    assert _isa_in_subprocess("sse9").startswith("warning FASTMLP_ISA='sse9'")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_training_agrees_across_instruction_sets(dtype):
+    # Each instruction set rounds differently (FMA, vector widths), but all train the same model.
+    from fastmlp import MLPClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 30)).astype(dtype)
+    y = rng.integers(0, 3, 300)
+    previous = _core.isa()
+    results = {}
+    try:
+        for name in _core.available_isas():
+            _core.set_isa(name)
+            model = MLPClassifier((40, 20), max_iter=3, shuffle=False, random_state=0).fit(X, y)
+            results[name] = (np.array(model.loss_curve_), model.predict_proba(X))
+    finally:
+        _core.set_isa(previous)
+    reference = results["generic"]
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    for name, (curve, proba) in results.items():
+        np.testing.assert_allclose(curve, reference[0], rtol=tol, err_msg=name)
+        np.testing.assert_allclose(proba, reference[1], rtol=tol, atol=tol, err_msg=name)

@@ -1,0 +1,103 @@
+"""Fixtures for the pytest-benchmark suites in bench/.
+
+These benchmarks are not part of the test suite: run them with
+``pytest bench/ --benchmark-only``.  Everything the benchmarks need comes in
+through fixtures, so test_bench.py imports nothing from here.
+"""
+
+import warnings
+from collections import namedtuple
+
+import numpy as np
+import pytest
+
+LIBRARIES = ("fastmlp", "sklearn")
+SEED = 0
+
+
+class Workload(namedtuple("Workload", "name layers batch_size dtype n_samples")):
+    """A net (layer sizes: input, hidden..., output), batch size, dtype, data size."""
+
+    __slots__ = ()
+
+    @property
+    def flops_per_sample(self):
+        """Training FLOPs per sample: 6 * sum(fan_in * fan_out)."""
+        return 6 * sum(a * b for a, b in zip(self.layers[:-1], self.layers[1:]))
+
+    def make_data(self):
+        """Synthetic classification data (X, y) shaped for this workload."""
+        n_features, n_classes = self.layers[0], self.layers[-1]
+        rng = np.random.default_rng(SEED)
+        X = rng.random((self.n_samples, n_features))
+        w = rng.standard_normal((n_features, n_classes))
+        noise = 0.5 * rng.standard_normal((self.n_samples, n_classes))
+        y = np.argmax(X @ w + noise, axis=1)
+        return np.ascontiguousarray(X, dtype=self.dtype), y.astype(np.int64)
+
+
+# Small enough that one benchmark takes a few seconds; bench/compare.py runs
+# larger versions of the same nets.
+TRAIN_WORKLOADS = (
+    Workload("ref-784-512-256-10", (784, 512, 256, 10), 128, np.float32, 2048),
+    Workload("tabular-20-64-64-2", (20, 64, 64, 2), 32, np.float32, 4000),
+    Workload("digits-64-100-10", (64, 100, 10), 200, np.float32, 4000),
+    Workload("ref-784-512-256-10-float64", (784, 512, 256, 10), 128, np.float64, 1024),
+)
+PREDICT_WORKLOAD = TRAIN_WORKLOADS[1]
+
+
+def estimator_class(library):
+    """MLPClassifier of ``library``; skips the test if fastmlp is missing."""
+    if library == "fastmlp":
+        return pytest.importorskip("fastmlp").MLPClassifier
+    from sklearn.neural_network import MLPClassifier
+
+    return MLPClassifier
+
+
+@pytest.fixture(params=LIBRARIES)
+def library(request):
+    """Library under benchmark: 'fastmlp', or 'sklearn' for comparison."""
+    return request.param
+
+
+@pytest.fixture(params=TRAIN_WORKLOADS, ids=lambda w: w.name)
+def train_workload(request):
+    """One of the training workloads."""
+    return request.param
+
+
+@pytest.fixture
+def predict_workload():
+    """The workload whose single-sample predict_proba is timed."""
+    return PREDICT_WORKLOAD
+
+
+@pytest.fixture
+def warmed_estimator(library):
+    """Factory: ``(workload, X, y) -> MLPClassifier`` after one warm-up epoch.
+
+    The estimator is set up so that each ``partial_fit(X, y)`` is one epoch of
+    Adam; the warm-up ``partial_fit(X, y, classes=...)`` allocates and
+    initialises it.
+    """
+    cls = estimator_class(library)
+
+    def make(workload, X, y):
+        est = cls(
+            hidden_layer_sizes=tuple(workload.layers[1:-1]),
+            solver="adam",
+            batch_size=workload.batch_size,
+            max_iter=1,
+            shuffle=True,
+            random_state=SEED,
+            tol=0,
+            n_iter_no_change=10**9,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est.partial_fit(X, y, classes=np.unique(y))
+        return est
+
+    return make
