@@ -7,8 +7,8 @@
  * Packed path, five loops around the microkernel: jc over NC columns of C, pc over KC steps of k
  * (B's kc x nc panel packed into NR-wide slivers), ic over MC rows (A's mc x kc block packed into
  * MR-tall slivers), then the jr x ir grid of MR x NR tiles shared among threads. Small path (few
- * rows, or little work): no packing, tiles straight from A and B, or whole rows of C for fewer
- * than MR rows.
+ * rows, or little work): no packing, whole rows of C from rows of op(B), or dot products when
+ * op(B) is transposed.
  *
  * Either way each element of C is computed by one thread, in an order fixed by the block grid
  * (k ascending within a KC block, blocks added in order), which does not depend on the number of
@@ -28,33 +28,8 @@ static void SUF(merge_tile)(int64_t mr, int64_t nr, REAL alpha, const REAL *acc,
                                        : beta * c[r * ldc + j] + alpha * acc[r * ld_acc + j];
 }
 
-/* Small path: one tile of C from A and B in place. A element (r, p) is a[r * a_rs + p * a_cs],
- * B element (p, j) is b[p * b_rs + j * b_cs]. */
-static void SUF(small_tile)(int64_t mr, int64_t nr, int64_t k, REAL alpha, const REAL *a,
-                            int64_t a_rs, int64_t a_cs, const REAL *b, int64_t b_rs, int64_t b_cs,
-                            REAL beta, REAL *c, int64_t ldc)
-{
-    REAL acc[MR * NR];
-    for (int i = 0; i < MR * NR; i++)
-        acc[i] = 0;
-    for (int64_t p = 0; p < k; p++) {
-        for (int64_t r = 0; r < mr; r++) {
-            const REAL ar = a[r * a_rs + p * a_cs];
-            if (b_cs == 1) {
-                const REAL *bp = b + p * b_rs;
-                for (int64_t j = 0; j < nr; j++)
-                    acc[r * NR + j] += ar * bp[j];
-            } else {
-                for (int64_t j = 0; j < nr; j++)
-                    acc[r * NR + j] += ar * b[p * b_rs + j * b_cs];
-            }
-        }
-    }
-    SUF(merge_tile)(mr, nr, alpha, acc, NR, beta, c, ldc);
-}
-
-/* Small path for row-major op(B) (b_cs == 1), e.g. a forward pass of a few samples: each row of
- * C accumulates alpha * a_ip * B[p, :] over p, a loop the compiler vectorizes over the whole row. */
+/* Small path for row-major op(B) (b_cs == 1): each row of C accumulates alpha * a_ip * B[p, :]
+ * over p, a loop the compiler vectorizes over the row. */
 static void SUF(gemm_rows)(int64_t m, int64_t n, int64_t k, REAL alpha, const REAL *a,
                            int64_t a_rs, int64_t a_cs, const REAL *b, int64_t b_rs, REAL beta,
                            REAL *c, int64_t ldc)
@@ -77,20 +52,18 @@ static void SUF(gemm_rows)(int64_t m, int64_t n, int64_t k, REAL alpha, const RE
     }
 }
 
-static void SUF(gemm_small)(int64_t m, int64_t n, int64_t k, REAL alpha, const REAL *a,
-                            int64_t a_rs, int64_t a_cs, const REAL *b, int64_t b_rs, int64_t b_cs,
-                            REAL beta, REAL *c, int64_t ldc)
+/* Small path for column-major op(B) (op(B) = B^T): dot products along k. */
+static void SUF(gemm_dots)(int64_t m, int64_t n, int64_t k, REAL alpha, const REAL *a,
+                           int64_t a_rs, int64_t a_cs, const REAL *b, int64_t b_rs, int64_t b_cs,
+                           REAL beta, REAL *c, int64_t ldc)
 {
-    if (b_cs == 1 && m < MR) {
-        SUF(gemm_rows)(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, beta, c, ldc);
-        return;
-    }
-    for (int64_t i = 0; i < m; i += MR) {
-        const int64_t mr = m - i < MR ? m - i : MR;
-        for (int64_t j = 0; j < n; j += NR) {
-            const int64_t nr = n - j < NR ? n - j : NR;
-            SUF(small_tile)(mr, nr, k, alpha, a + i * a_rs, a_rs, a_cs, b + j * b_cs, b_rs, b_cs,
-                            beta, c + i * ldc + j, ldc);
+    for (int64_t i = 0; i < m; i++) {
+        for (int64_t j = 0; j < n; j++) {
+            REAL sum = 0;
+            for (int64_t p = 0; p < k; p++)
+                sum += a[i * a_rs + p * a_cs] * b[p * b_rs + j * b_cs];
+            REAL *cij = c + i * ldc + j;
+            *cij = beta == 0 ? alpha * sum : beta * *cij + alpha * sum;
         }
     }
 }
@@ -204,7 +177,10 @@ int SUF(fm_gemm)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, REAL
     const int64_t b_rs = trans_b ? 1 : ldb, b_cs = trans_b ? ldb : 1;
     const double work = (double)m * (double)n * (double)k;
     if (k == 0 || m < MR || work < FM_GEMM_SMALL_WORK) {
-        SUF(gemm_small)(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, b_cs, beta, c, ldc);
+        if (b_cs == 1)
+            SUF(gemm_rows)(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, beta, c, ldc);
+        else
+            SUF(gemm_dots)(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, b_cs, beta, c, ldc);
         return FM_OK;
     }
     void *own_pack = NULL;
