@@ -118,7 +118,8 @@ def isa():
 
 
 def set_isa(name=None):
-    """Selects the GEMM instruction set: None or "auto" for the best available, or one of
+    """Selects the instruction set: None or "auto" for the best available (AVX-512 is used only
+    when named, until its kernels have been run on AVX-512 hardware), or one of
     available_isas() (a testing hook: not while another thread trains or predicts)."""
     encoded = ("auto" if name is None else str(name)).encode()
     if fm_set_isa(encoded) != FM_OK:
