@@ -7,12 +7,14 @@ import pickle
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 from sklearn.base import clone
 from sklearn.datasets import make_classification, make_regression
+from sklearn.exceptions import ConvergenceWarning
 
 from fastmlp import MLPClassifier, MLPRegressor
 
@@ -295,3 +297,24 @@ def test_digest_helper_is_sensitive():
         hashlib.sha256(a.tobytes()).hexdigest()
         != hashlib.sha256(b.tobytes()).hexdigest()
     )
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_concurrent_predict_from_threads_is_correct(dtype):
+    # predict allocates its own scratch in C and releases the GIL: many Python threads may
+    # predict with one fitted model at once and each gets the serial answer.
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((600, 40)).astype(dtype)
+    y = rng.integers(0, 4, 600)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = MLPClassifier((64, 32), max_iter=2, random_state=0).fit(X, y)
+    batches = [X[i : i + n] for i, n in zip(range(0, 600, 50), [1, 7, 50, 3, 33, 50] * 2)]
+    expected = [model.predict_proba(b) for b in batches]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for _ in range(5):
+            results = list(pool.map(model.predict_proba, batches))
+            for got, want in zip(results, expected):
+                np.testing.assert_array_equal(got, want)
