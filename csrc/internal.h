@@ -21,8 +21,6 @@
 #define FM_GEMM_KC 256
 #define FM_GEMM_MC 144
 #define FM_GEMM_NC 2048
-/* Multiply-adds below which a GEMM skips packing (tabular nets, single-row predictions). */
-#define FM_GEMM_SMALL_WORK 16384
 
 /* 64-byte aligned heap memory (for pack buffers allocated outside a workspace). */
 void *fm_aligned_alloc(size_t bytes);

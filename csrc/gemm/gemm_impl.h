@@ -176,7 +176,10 @@ int SUF(fm_gemm)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, REAL
     const int64_t a_rs = trans_a ? 1 : lda, a_cs = trans_a ? lda : 1;
     const int64_t b_rs = trans_b ? 1 : ldb, b_cs = trans_b ? ldb : 1;
     const double work = (double)m * (double)n * (double)k;
-    if (k == 0 || m < MR || work < FM_GEMM_SMALL_WORK) {
+    /* Fewer rows than a register tile (predicting a few samples): no packing. Anything larger
+     * goes through the microkernel, even a 2-column output layer: its padded tiles stay in
+     * registers, where row updates would wait on store-to-load forwarding at every k step. */
+    if (k == 0 || m < MR) {
         if (b_cs == 1)
             SUF(gemm_rows)(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, beta, c, ldc);
         else
