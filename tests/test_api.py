@@ -453,3 +453,30 @@ def test_pipeline_on_digits():
     )
     model.fit(X_train, y_train)
     assert model.score(X_test, y_test) > 0.9
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        np.array([3, 1, 2, 1, 3, 3]),
+        np.array(["b", "a", "b", "a"]),
+        np.array([1.0, -1.0, 1.0, 2.0]),
+        np.array(["only", "only", "only"]),
+        np.array([True, False, False]),
+    ],
+)
+def test_target_encoding_matches_label_binarizer(labels):
+    # The classifier one-hot encodes known labels directly; it must give exactly what
+    # LabelBinarizer.transform gives, for fit and for later partial_fit calls.
+    from sklearn.preprocessing import LabelBinarizer
+
+    est = MLPClassifier()
+    est._label_binarizer = LabelBinarizer().fit(labels)
+    expected = est._label_binarizer.transform(labels).astype(bool)
+    got = est._encode_targets(labels, est._class_indices(labels))
+    assert got.dtype == bool
+    assert_array_equal(got, expected)
+    # an unknown label is not silently encoded
+    unknown = np.concatenate([labels[:1], labels[:1]]).astype(object)
+    unknown[0] = "never-seen"
+    assert est._class_indices(unknown) is None

@@ -913,22 +913,59 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             self._label_binarizer = LabelBinarizer()
             self._label_binarizer.fit(y)
             self.classes_ = self._label_binarizer.classes_
+            indices = self._class_indices(y)
         else:
-            classes = unique_labels(y)
-            if self.warm_start:
-                if set(classes) != set(self.classes_):
+            indices = None if self.warm_start else self._class_indices(y)
+            if indices is None:
+                classes = unique_labels(y)
+                if self.warm_start:
+                    if set(classes) != set(self.classes_):
+                        raise ValueError(
+                            "warm_start can only be used where `y` has the same "
+                            "classes as in the previous call to fit. Previously "
+                            f"got {self.classes_}, `y` has {classes}"
+                        )
+                elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
                     raise ValueError(
-                        "warm_start can only be used where `y` has the same "
-                        "classes as in the previous call to fit. Previously "
-                        f"got {self.classes_}, `y` has {classes}"
+                        "`y` has classes not in `self.classes_`. "
+                        f"`self.classes_` has {self.classes_}. 'y' has {classes}."
                     )
-            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
-                raise ValueError(
-                    "`y` has classes not in `self.classes_`. "
-                    f"`self.classes_` has {self.classes_}. 'y' has {classes}."
-                )
-        y = self._label_binarizer.transform(y).astype(bool)
-        return X, y
+        return X, self._encode_targets(y, indices)
+
+    def _class_indices(self, y):
+        """Positions of 1-D class labels y in classes_, or None when y is not single-output
+        labels that are all in classes_ (the general LabelBinarizer path then handles it)."""
+        binarizer = self._label_binarizer
+        if (
+            binarizer.y_type_ not in ("binary", "multiclass")
+            or y.ndim != 1
+            or binarizer.sparse_output
+            or binarizer.neg_label != 0
+            or binarizer.pos_label != 1
+        ):
+            return None
+        classes = binarizer.classes_
+        try:
+            indices = np.minimum(np.searchsorted(classes, y), len(classes) - 1)
+            known = bool(np.all(classes[indices] == y))
+        except (TypeError, ValueError):
+            return None
+        return indices if known else None
+
+    def _encode_targets(self, y, indices):
+        """The boolean target matrix LabelBinarizer.transform gives, built directly from class
+        positions when they are known (one column for two classes, one-hot for more)."""
+        binarizer = self._label_binarizer
+        if indices is None:
+            return binarizer.transform(y).astype(bool)
+        n_classes = len(binarizer.classes_)
+        if binarizer.y_type_ == "multiclass":
+            Y = np.zeros((len(indices), n_classes), dtype=bool)
+            Y[np.arange(len(indices)), indices] = True
+            return Y
+        if n_classes == 2:
+            return (indices == 1).reshape(-1, 1)
+        return np.zeros((len(indices), 1), dtype=bool)
 
     def _decode_targets(self, Y):
         """Labels from the encoded target matrix (the validation split of early stopping)."""
