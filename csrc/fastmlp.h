@@ -23,7 +23,8 @@ enum fm_status {
     FM_OK = 0,
     FM_ERR_ARG = 1,       /* inconsistent sizes or options */
     FM_ERR_NOMEM = 2,     /* an allocation failed */
-    FM_ERR_NONFINITE = 3  /* the loss became NaN or infinite: training diverged */
+    FM_ERR_NONFINITE = 3, /* the loss became NaN or infinite: training diverged */
+    FM_ERR_INPUT = 4      /* the input holds NaN or infinite values */
 };
 
 enum fm_activation {
@@ -102,8 +103,9 @@ int fm_max_threads(void);
     int fm_loss_grad_##SUF(const fm_net *net, const REAL *params, const REAL *x, const REAL *y, \
                            const REAL *sw, int64_t n_samples, fm_workspace *ws, REAL *grad,    \
                            double *loss);                                                     \
-    /* Forward pass: out (n_samples x n_outputs) gets the output activations. Allocates its   \
-     * own scratch, so concurrent calls on one parameter array are safe. */                   \
+    /* Forward pass: out (n_samples x n_outputs) gets the output activations; FM_ERR_INPUT    \
+     * when x holds NaN or infinity. Allocates its own scratch, so concurrent calls on one     \
+     * parameter array are safe. */                                                          \
     int fm_predict_##SUF(const fm_net *net, const REAL *params, const REAL *x, int64_t n_samples, \
                          REAL *out);
 

@@ -420,6 +420,23 @@ int SUF(fm_loss_grad)(const fm_net *net, const REAL *params, const REAL *x, cons
     return FM_OK;
 }
 
+/* Whether x[0:count) holds only finite values: x * 0 is 0 for finite x and NaN otherwise,
+ * summed in 8 lanes so that the loop vectorizes. */
+static int SUF(all_finite)(const REAL *x, int64_t count)
+{
+    REAL lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= count; i += 8)
+        for (int l = 0; l < 8; l++)
+            lanes[l] += x[i + l] * 0;
+    for (; i < count; i++)
+        lanes[0] += x[i] * 0;
+    REAL probe = 0;
+    for (int l = 0; l < 8; l++)
+        probe += lanes[l];
+    return probe == 0;
+}
+
 int SUF(fm_predict)(const fm_net *net, const REAL *params, const REAL *x, int64_t n_samples,
                     REAL *out)
 {
@@ -429,6 +446,10 @@ int SUF(fm_predict)(const fm_net *net, const REAL *params, const REAL *x, int64_
         return FM_OK;
     const int L = net->n_layers;
     const int64_t n_in = net->units[0], n_out = net->units[L];
+    /* Refuse NaN or infinite inputs (the caller then reports which): a cheap pass next to the
+     * forward pass, and it lets callers skip a separate validation of well-formed arrays. */
+    if (!SUF(all_finite)(x, n_samples * n_in))
+        return FM_ERR_INPUT;
     int64_t widest = 1;
     for (int l = 1; l < L; l++)
         widest = net->units[l] > widest ? net->units[l] : widest;

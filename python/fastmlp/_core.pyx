@@ -13,6 +13,7 @@ cdef extern from "fastmlp.h":
         FM_ERR_ARG
         FM_ERR_NOMEM
         FM_ERR_NONFINITE
+        FM_ERR_INPUT
 
     ctypedef struct fm_net:
         int n_layers
@@ -85,6 +86,10 @@ class DivergenceError(ArithmeticError):
     """The training loss became NaN or infinite."""
 
 
+class NonFiniteInputError(ValueError):
+    """The input holds NaN or infinite values."""
+
+
 cdef int _check(int err) except -1:
     if err == FM_OK:
         return 0
@@ -92,6 +97,8 @@ cdef int _check(int err) except -1:
         raise MemoryError("fastmlp: out of memory in the C core")
     if err == FM_ERR_NONFINITE:
         raise DivergenceError("the training loss became non-finite")
+    if err == FM_ERR_INPUT:
+        raise NonFiniteInputError("the input contains NaN or infinity")
     raise ValueError("fastmlp: the C core rejected inconsistent arguments (code %d)" % err)
 
 
@@ -309,7 +316,8 @@ def loss_grad(Workspace ws, const floating[::1] params, const floating[:, ::1] X
 
 def predict(Network network, const floating[::1] params, const floating[:, ::1] X,
             floating[:, ::1] out):
-    """Forward pass of X into out (n_samples x n_outputs)."""
+    """Forward pass of X into out (n_samples x n_outputs); NonFiniteInputError for NaN or
+    infinity in X."""
     cdef int err
     cdef int64_t n = X.shape[0]
     if (X.shape[1] != network.n_in or out.shape[0] != n or out.shape[1] != network.n_out

@@ -6,7 +6,6 @@ Parameters live in one flat array laid out as scikit-learn's ``_pack`` (every we
 every bias vector); ``coefs_`` and ``intercepts_`` are views into it.
 """
 
-import math
 import warnings
 from abc import ABC, abstractmethod
 from numbers import Integral, Real
@@ -331,8 +330,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         """Output-layer activations for X (n_samples x n_outputs), computed by the C core."""
         plan = self._predict_plan()
         # Fast path: a C-contiguous float array of the model's dtype and width, without feature
-        # names to check, is used as it is after a finiteness check (the full validation costs
-        # far more than a small forward pass).
+        # names to check, goes straight to the C core, which refuses NaN and infinity itself
+        # (the full validation costs far more than a small forward pass).
         if (
             plan is not None
             and type(X) is np.ndarray
@@ -342,12 +341,16 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             and X.shape[0] > 0
             and X.shape[1] == self.n_features_in_
             and "feature_names_in_" not in self.__dict__
-            and (not check_input or math.isfinite(X.sum()))
         ):
             network, params = plan
             out = np.empty((X.shape[0], network.units[-1]), dtype=X.dtype)
-            _core.predict(network, params, X, out)
-            return out
+            try:
+                _core.predict(network, params, X, out)
+                return out
+            except _core.NonFiniteInputError:
+                if not check_input:
+                    raise
+                # the full validation below raises scikit-learn's error for it
 
         if check_input:
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
