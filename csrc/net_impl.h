@@ -1,5 +1,6 @@
 /* fastmlp C core: layers, losses, optimizers, the epoch driver and predict for one precision.
- * Included by net.c with REAL, SUF and the math macros (EXP, LOG, TANH, SQRT, REAL_EPS) defined.
+ * Included by net_isa.h with REAL, SUF and the math macros (EXP, LOG, TANH, SQRT, REAL_EPS)
+ * defined, which are undefined again at the end, ready for the next precision.
  *
  * Layer l (0-based) maps acts[l] (rows x units[l]) to acts[l + 1] = f(acts[l] . W_l + b_l);
  * acts[0] is the input batch. deltas[l] is d loss / d pre-activation of layer l's output units.
@@ -472,3 +473,11 @@ int SUF(fm_predict)(const fm_net *net, const REAL *params, const REAL *x, int64_
     free(mem);
     return err;
 }
+
+#undef REAL
+#undef SUF
+#undef EXP
+#undef LOG
+#undef TANH
+#undef SQRT
+#undef REAL_EPS

@@ -30,13 +30,6 @@ int FM_XCAT3(fm_gemm, ISA, f64)(int trans_a, int trans_b, int64_t m, int64_t n, 
 #define SQRT sqrtf
 #define REAL_EPS FLT_EPSILON
 #include "net_impl.h"
-#undef REAL
-#undef SUF
-#undef EXP
-#undef LOG
-#undef TANH
-#undef SQRT
-#undef REAL_EPS
 
 #define REAL double
 #define SUF(name) FM_XCAT3(name, ISA, f64)
@@ -46,10 +39,3 @@ int FM_XCAT3(fm_gemm, ISA, f64)(int trans_a, int trans_b, int64_t m, int64_t n, 
 #define SQRT sqrt
 #define REAL_EPS DBL_EPSILON
 #include "net_impl.h"
-#undef REAL
-#undef SUF
-#undef EXP
-#undef LOG
-#undef TANH
-#undef SQRT
-#undef REAL_EPS

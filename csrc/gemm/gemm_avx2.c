@@ -27,18 +27,6 @@
 #define MUL _mm256_mul_ps
 #define SET1 _mm256_set1_ps
 #include "kernel_x86.h"
-#undef ZERO
-#undef KNAME
-#undef REAL
-#undef VEC
-#undef VLEN
-#undef LOAD
-#undef LOADU
-#undef STOREU
-#undef BCAST
-#undef FMA
-#undef MUL
-#undef SET1
 
 #define ZERO _mm256_setzero_pd
 #define KNAME kernel_avx2_f64
@@ -53,18 +41,6 @@
 #define MUL _mm256_mul_pd
 #define SET1 _mm256_set1_pd
 #include "kernel_x86.h"
-#undef ZERO
-#undef KNAME
-#undef REAL
-#undef VEC
-#undef VLEN
-#undef LOAD
-#undef LOADU
-#undef STOREU
-#undef BCAST
-#undef FMA
-#undef MUL
-#undef SET1
 #undef MRK
 #undef ROWS
 

@@ -30,18 +30,6 @@
 #define MUL _mm512_mul_ps
 #define SET1 _mm512_set1_ps
 #include "kernel_x86.h"
-#undef ZERO
-#undef KNAME
-#undef REAL
-#undef VEC
-#undef VLEN
-#undef LOAD
-#undef LOADU
-#undef STOREU
-#undef BCAST
-#undef FMA
-#undef MUL
-#undef SET1
 
 #define ZERO _mm512_setzero_pd
 #define KNAME kernel_avx512_f64
@@ -56,18 +44,6 @@
 #define MUL _mm512_mul_pd
 #define SET1 _mm512_set1_pd
 #include "kernel_x86.h"
-#undef ZERO
-#undef KNAME
-#undef REAL
-#undef VEC
-#undef VLEN
-#undef LOAD
-#undef LOADU
-#undef STOREU
-#undef BCAST
-#undef FMA
-#undef MUL
-#undef SET1
 #undef MRK
 #undef ROWS
 

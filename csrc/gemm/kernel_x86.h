@@ -4,7 +4,8 @@
  *
  * Requires: KNAME, REAL, VEC, VLEN (elements per vector), MRK, ROWS(X) (X(0) .. X(MRK - 1)),
  * ZERO(), LOAD(p) (aligned), LOADU(p), STOREU(p, v), BCAST(p), FMA(a, b, c) = a * b + c,
- * MUL(a, b), SET1(x). Contract: see gemm_impl.h. */
+ * MUL(a, b), SET1(x); all of them but MRK and ROWS are undefined again at the end, ready for
+ * the next precision. Contract: see gemm_impl.h. */
 static void KNAME(int64_t kc, const REAL *ap, const REAL *bp, REAL *c, int64_t ldc, REAL alpha,
                   REAL beta)
 {
@@ -39,3 +40,16 @@ static void KNAME(int64_t kc, const REAL *ap, const REAL *bp, REAL *c, int64_t l
 #undef FM_UPDATE
     }
 }
+
+#undef KNAME
+#undef REAL
+#undef VEC
+#undef VLEN
+#undef ZERO
+#undef LOAD
+#undef LOADU
+#undef STOREU
+#undef BCAST
+#undef FMA
+#undef MUL
+#undef SET1
