@@ -22,6 +22,19 @@
 #define FM_GEMM_MC 144
 #define FM_GEMM_NC 2048
 
+/* What a GEMM does to each tile of C once it is final, while the tile is still in cache:
+ * FM_EPI_BIAS_ACT: c = f(c + bias[col]) for f identity or relu (a dense layer's forward pass);
+ * FM_EPI_DERIV:    c *= f'(.) expressed through z, the activation's output at the same position
+ *                  (z[row * ldz + col]), for f identity, logistic, tanh or relu (backward). */
+enum fm_epilogue_kind { FM_EPI_NONE = 0, FM_EPI_BIAS_ACT = 1, FM_EPI_DERIV = 2 };
+typedef struct fm_epilogue {
+    int kind;
+    int activation;   /* enum fm_activation */
+    const void *bias; /* FM_EPI_BIAS_ACT: n values of the GEMM's precision */
+    const void *z;    /* FM_EPI_DERIV: m x n values, row stride ldz */
+    int64_t ldz;
+} fm_epilogue;
+
 /* 64-byte aligned heap memory (for pack buffers allocated outside a workspace). */
 void *fm_aligned_alloc(size_t bytes);
 void fm_aligned_free(void *ptr);

@@ -60,33 +60,9 @@ static void SUF(bias_activation_forward)(REAL *z, const REAL *bias, int64_t rows
     }
 }
 
-/* delta *= f'(.) expressed through the activation's output z (as scikit-learn's DERIVATIVES). */
-static void SUF(activation_backward)(REAL *delta, const REAL *z, int64_t count, int activation)
-{
-    switch (activation) {
-    case FM_ACT_LOGISTIC:
-#pragma omp parallel for schedule(static) if (count >= FM_PAR_MIN_ELEMS)
-        for (int64_t i = 0; i < count; i++) {
-            delta[i] *= z[i];
-            delta[i] *= (REAL)1 - z[i];
-        }
-        break;
-    case FM_ACT_TANH:
-#pragma omp parallel for schedule(static) if (count >= FM_PAR_MIN_ELEMS)
-        for (int64_t i = 0; i < count; i++)
-            delta[i] *= (REAL)1 - z[i] * z[i];
-        break;
-    case FM_ACT_RELU:
-#pragma omp parallel for schedule(static) if (count >= FM_PAR_MIN_ELEMS)
-        for (int64_t i = 0; i < count; i++)
-            delta[i] = z[i] == 0 ? 0 : delta[i];
-        break;
-    default: /* identity */
-        break;
-    }
-}
-
-/* Forward pass of a batch: writes outs[l] = output of layer l (rows x units[l + 1]). */
+/* Forward pass of a batch: writes outs[l] = output of layer l (rows x units[l + 1]). Bias and an
+ * identity or ReLU activation are applied by the GEMM on each tile as it is finished; other
+ * activations (and softmax, which needs whole rows) in a pass of their own. */
 static int SUF(forward)(const fm_net *net, const REAL *params, const REAL *x, REAL *const *outs,
                         int64_t rows, REAL *pack)
 {
@@ -95,13 +71,16 @@ static int SUF(forward)(const fm_net *net, const REAL *params, const REAL *x, RE
     for (int l = 0; l < net->n_layers; l++) {
         const REAL *w = params + fm_weight_offset(net, l);
         const REAL *b = params + fm_bias_offset(net, l);
-        int err = SUF(fm_gemm)(0, 0, rows, u[l + 1], u[l], 1, in, u[l], w, u[l + 1], 0, outs[l],
-                               u[l + 1], pack);
+        const int activation =
+            l == net->n_layers - 1 ? net->output_activation : net->hidden_activation;
+        const int fused = activation == FM_ACT_IDENTITY || activation == FM_ACT_RELU;
+        const fm_epilogue ep = {FM_EPI_BIAS_ACT, activation, b, NULL, 0};
+        int err = SUF(fm_gemm_ex)(0, 0, rows, u[l + 1], u[l], 1, in, u[l], w, u[l + 1], 0,
+                                  outs[l], u[l + 1], pack, fused ? &ep : NULL);
         if (err)
             return err;
-        SUF(bias_activation_forward)(outs[l], b, rows, u[l + 1],
-                                     l == net->n_layers - 1 ? net->output_activation
-                                                            : net->hidden_activation);
+        if (!fused)
+            SUF(bias_activation_forward)(outs[l], b, rows, u[l + 1], activation);
         in = outs[l];
     }
     return FM_OK;
@@ -176,8 +155,8 @@ static int SUF(chunk_loss_grad)(const fm_net *net, const REAL *params, const REA
         const REAL *w = params + fm_weight_offset(net, l);
         REAL *gw = grad + fm_weight_offset(net, l);
         REAL *gb = grad + fm_bias_offset(net, l);
-        err = SUF(fm_gemm)(1, 0, u[l], u[l + 1], rows, 1, in, u[l], deltas[l + 1], u[l + 1], beta,
-                           gw, u[l + 1], pack);
+        err = SUF(fm_gemm_ex)(1, 0, u[l], u[l + 1], rows, 1, in, u[l], deltas[l + 1], u[l + 1],
+                              beta, gw, u[l + 1], pack, NULL);
         if (err)
             return err;
         /* Bias gradient: column sums, rows in order (never split across threads). */
@@ -190,11 +169,13 @@ static int SUF(chunk_loss_grad)(const fm_net *net, const REAL *params, const REA
                 gb[j] += di[j];
         }
         if (l > 0) {
-            err = SUF(fm_gemm)(0, 1, rows, u[l], u[l + 1], 1, deltas[l + 1], u[l + 1], w, u[l + 1],
-                               0, deltas[l], u[l], pack);
+            /* deltas[l] = (deltas[l + 1] . W_l^T) * f'(acts[l]), the derivative applied by the
+             * GEMM on each finished tile */
+            const fm_epilogue ep = {FM_EPI_DERIV, net->hidden_activation, NULL, acts[l], u[l]};
+            err = SUF(fm_gemm_ex)(0, 1, rows, u[l], u[l + 1], 1, deltas[l + 1], u[l + 1], w,
+                                  u[l + 1], 0, deltas[l], u[l], pack, &ep);
             if (err)
                 return err;
-            SUF(activation_backward)(deltas[l], acts[l], rows * u[l], net->hidden_activation);
         }
     }
     return FM_OK;

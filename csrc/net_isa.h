@@ -14,13 +14,15 @@
 #define FM_CAT3(a, b, c) a##_##b##_##c
 #define FM_XCAT3(a, b, c) FM_CAT3(a, b, c)
 
-/* This instruction set's GEMM (gemm/gemm_<ISA>.c). */
-int FM_XCAT3(fm_gemm, ISA, f32)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
-                                float alpha, const float *a, int64_t lda, const float *b,
-                                int64_t ldb, float beta, float *c, int64_t ldc, float *pack);
-int FM_XCAT3(fm_gemm, ISA, f64)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
-                                double alpha, const double *a, int64_t lda, const double *b,
-                                int64_t ldb, double beta, double *c, int64_t ldc, double *pack);
+/* This instruction set's GEMM with epilogue (gemm/gemm_<ISA>.c). */
+int FM_XCAT3(fm_gemm_ex, ISA, f32)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                                   float alpha, const float *a, int64_t lda, const float *b,
+                                   int64_t ldb, float beta, float *c, int64_t ldc, float *pack,
+                                   const fm_epilogue *ep);
+int FM_XCAT3(fm_gemm_ex, ISA, f64)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                                   double alpha, const double *a, int64_t lda, const double *b,
+                                   int64_t ldb, double beta, double *c, int64_t ldc,
+                                   double *pack, const fm_epilogue *ep);
 
 #define REAL float
 #define SUF(name) FM_XCAT3(name, ISA, f32)

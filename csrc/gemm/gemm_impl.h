@@ -14,6 +14,10 @@
  * (k ascending within a KC block, blocks added in order), which does not depend on the number of
  * threads: results are bitwise identical for any OMP_NUM_THREADS.
  *
+ * An optional epilogue (internal.h) is applied to each tile of C in the last KC block, right
+ * after the microkernel wrote it: bias + ReLU for a forward layer, the activation derivative for
+ * a backward one.
+ *
  * Microkernel contract: SUF(kernel)(kc, ap, bp, c, ldc, alpha, beta) computes the full MR x NR
  * tile c = beta * c + alpha * sum_p ap[p * MR + r] * bp[p * NR + j] (beta == 0: c is not read),
  * from packed, 64-byte aligned slivers. Edge tiles go through an aligned scratch tile. */
@@ -26,6 +30,49 @@ static void SUF(merge_tile)(int64_t mr, int64_t nr, REAL alpha, const REAL *acc,
         for (int64_t j = 0; j < nr; j++)
             c[r * ldc + j] = beta == 0 ? alpha * acc[r * ld_acc + j]
                                        : beta * c[r * ldc + j] + alpha * acc[r * ld_acc + j];
+}
+
+/* Applies the epilogue to the final mr x nr tile of C at (row, col) of the whole product. */
+static void SUF(epilogue_tile)(const fm_epilogue *ep, REAL *c, int64_t ldc, int64_t row,
+                               int64_t col, int64_t mr, int64_t nr)
+{
+    if (ep == NULL || ep->kind == FM_EPI_NONE)
+        return;
+    if (ep->kind == FM_EPI_BIAS_ACT) {
+        const REAL *bias = (const REAL *)ep->bias + col;
+        const int relu = ep->activation == FM_ACT_RELU;
+        for (int64_t r = 0; r < mr; r++) {
+            REAL *cr = c + r * ldc;
+            for (int64_t j = 0; j < nr; j++)
+                cr[j] += bias[j];
+            if (relu)
+                for (int64_t j = 0; j < nr; j++)
+                    cr[j] = cr[j] > 0 ? cr[j] : 0;
+        }
+        return;
+    }
+    for (int64_t r = 0; r < mr; r++) {
+        REAL *cr = c + r * ldc;
+        const REAL *zr = (const REAL *)ep->z + (row + r) * ep->ldz + col;
+        switch (ep->activation) {
+        case FM_ACT_LOGISTIC:
+            for (int64_t j = 0; j < nr; j++) {
+                cr[j] *= zr[j];
+                cr[j] *= (REAL)1 - zr[j];
+            }
+            break;
+        case FM_ACT_TANH:
+            for (int64_t j = 0; j < nr; j++)
+                cr[j] *= (REAL)1 - zr[j] * zr[j];
+            break;
+        case FM_ACT_RELU:
+            for (int64_t j = 0; j < nr; j++)
+                cr[j] = zr[j] == 0 ? 0 : cr[j];
+            break;
+        default: /* identity */
+            break;
+        }
+    }
 }
 
 /* Small path for row-major op(B) (b_cs == 1): each row of C accumulates alpha * a_ip * B[p, :]
@@ -111,7 +158,8 @@ static void SUF(pack_b_sliver)(int64_t nr, int64_t kc, const REAL *b, int64_t b_
 
 static void SUF(gemm_packed)(int64_t m, int64_t n, int64_t k, REAL alpha, const REAL *a,
                              int64_t a_rs, int64_t a_cs, const REAL *b, int64_t b_rs, int64_t b_cs,
-                             REAL beta, REAL *c, int64_t ldc, REAL *pack, int parallel)
+                             REAL beta, REAL *c, int64_t ldc, REAL *pack, int parallel,
+                             const fm_epilogue *ep)
 {
     /* pack = [B panel: KC x NC][A block: MC x KC], both 64-byte aligned by the caller. */
     REAL *bpanel = pack;
@@ -125,6 +173,7 @@ static void SUF(gemm_packed)(int64_t m, int64_t n, int64_t k, REAL alpha, const 
             for (int64_t pc = 0; pc < k; pc += FM_GEMM_KC) {
                 const int64_t kc = k - pc < FM_GEMM_KC ? k - pc : FM_GEMM_KC;
                 const REAL beta_block = pc == 0 ? beta : 1;
+                const int last_block = pc + kc >= k;
 #pragma omp for schedule(static)
                 for (int64_t s = 0; s < n_slivers; s++) {
                     const int64_t j = s * NR;
@@ -157,6 +206,8 @@ static void SUF(gemm_packed)(int64_t m, int64_t n, int64_t k, REAL alpha, const 
                             SUF(kernel)(kc, ap, bp, tile, NR, 1, 0);
                             SUF(merge_tile)(mr, nr, alpha, tile, NR, beta_block, ct, ldc);
                         }
+                        if (last_block)
+                            SUF(epilogue_tile)(ep, ct, ldc, ic + i, jc + j, mr, nr);
                     }
                 }
             }
@@ -164,9 +215,10 @@ static void SUF(gemm_packed)(int64_t m, int64_t n, int64_t k, REAL alpha, const 
     }
 }
 
-int SUF(fm_gemm)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, REAL alpha,
-                 const REAL *a, int64_t lda, const REAL *b, int64_t ldb, REAL beta, REAL *c,
-                 int64_t ldc, REAL *pack)
+/* The GEMM with an epilogue (ep may be NULL): the core's dense layers call this directly. */
+int SUF(fm_gemm_ex)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, REAL alpha,
+                    const REAL *a, int64_t lda, const REAL *b, int64_t ldb, REAL beta, REAL *c,
+                    int64_t ldc, REAL *pack, const fm_epilogue *ep)
 {
     if (m < 0 || n < 0 || k < 0 || ldc < n || lda < (trans_a ? m : k) || ldb < (trans_b ? k : n))
         return FM_ERR_ARG;
@@ -184,6 +236,7 @@ int SUF(fm_gemm)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, REAL
             SUF(gemm_rows)(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, beta, c, ldc);
         else
             SUF(gemm_dots)(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, b_cs, beta, c, ldc);
+        SUF(epilogue_tile)(ep, c, ldc, 0, 0, m, n);
         return FM_OK;
     }
     void *own_pack = NULL;
@@ -194,7 +247,15 @@ int SUF(fm_gemm)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, REAL
         pack = (REAL *)own_pack;
     }
     SUF(gemm_packed)(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, b_cs, beta, c, ldc, pack,
-                     work >= FM_PAR_MIN_WORK);
+                     work >= FM_PAR_MIN_WORK, ep);
     fm_aligned_free(own_pack);
     return FM_OK;
+}
+
+int SUF(fm_gemm)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, REAL alpha,
+                 const REAL *a, int64_t lda, const REAL *b, int64_t ldb, REAL beta, REAL *c,
+                 int64_t ldc, REAL *pack)
+{
+    return SUF(fm_gemm_ex)(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, pack,
+                           NULL);
 }
