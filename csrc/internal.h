@@ -11,7 +11,7 @@
 /* Work below which a loop runs on one thread: an OpenMP fork/join and its barriers cost several
  * microseconds (far more when cores are busy with other processes), more than small loops take.
  * FM_PAR_MIN_WORK counts GEMM multiply-adds, FM_PAR_MIN_ELEMS elementwise operations. */
-#define FM_PAR_MIN_WORK 524288
+#define FM_PAR_MIN_WORK 2097152
 #define FM_PAR_MIN_ELEMS 65536
 
 /* GEMM blocking (gemm/gemm_impl.h): KC x NC panels of B and MC x KC blocks of A are packed; the
