@@ -7,6 +7,20 @@
  * The maths follows scikit-learn's _multilayer_perceptron.py step by step, so that float64
  * results agree with it to rounding. */
 
+/* Softmax of one row in place, as scikit-learn's: exp(z - max) / sum. */
+static void SUF(softmax_row)(REAL *zi, int64_t cols)
+{
+    REAL top = zi[0], sum = 0;
+    for (int64_t j = 1; j < cols; j++)
+        top = zi[j] > top ? zi[j] : top;
+    for (int64_t j = 0; j < cols; j++) {
+        zi[j] = EXP(zi[j] - top);
+        sum += zi[j];
+    }
+    for (int64_t j = 0; j < cols; j++)
+        zi[j] /= sum;
+}
+
 /* z = f(z + bias) for one row of cols values; f is the layer's activation (softmax: the row). */
 static void SUF(bias_activation_row)(REAL *zi, const REAL *bias, int64_t cols, int activation)
 {
@@ -29,18 +43,9 @@ static void SUF(bias_activation_row)(REAL *zi, const REAL *bias, int64_t cols, i
         for (int64_t j = 0; j < cols; j++)
             zi[j] = EXP(zi[j]);
         break;
-    case FM_ACT_SOFTMAX: {
-        REAL top = zi[0], sum = 0;
-        for (int64_t j = 1; j < cols; j++)
-            top = zi[j] > top ? zi[j] : top;
-        for (int64_t j = 0; j < cols; j++) {
-            zi[j] = EXP(zi[j] - top);
-            sum += zi[j];
-        }
-        for (int64_t j = 0; j < cols; j++)
-            zi[j] /= sum;
+    case FM_ACT_SOFTMAX:
+        SUF(softmax_row)(zi, cols);
         break;
-    }
     default: /* FM_ACT_IDENTITY */
         break;
     }
@@ -62,17 +67,19 @@ static void SUF(bias_activation_forward)(REAL *z, const REAL *bias, int64_t rows
 
 /* Forward pass of a batch: writes outs[l] = output of layer l (rows x units[l + 1]). Bias and an
  * identity or ReLU activation are applied by the GEMM on each tile as it is finished; other
- * activations (and softmax, which needs whole rows) in a pass of their own. */
+ * activations (and softmax, which needs whole rows) in a pass of their own. With defer_softmax,
+ * a softmax output layer is left as logits for the training loss pass. */
 static int SUF(forward)(const fm_net *net, const REAL *params, const REAL *x, REAL *const *outs,
-                        int64_t rows, REAL *pack)
+                        int64_t rows, REAL *pack, int defer_softmax)
 {
     const int64_t *u = net->units;
     const REAL *in = x;
     for (int l = 0; l < net->n_layers; l++) {
         const REAL *w = params + fm_weight_offset(net, l);
         const REAL *b = params + fm_bias_offset(net, l);
-        const int activation =
-            l == net->n_layers - 1 ? net->output_activation : net->hidden_activation;
+        int activation = l == net->n_layers - 1 ? net->output_activation : net->hidden_activation;
+        if (defer_softmax && activation == FM_ACT_SOFTMAX)
+            activation = FM_ACT_IDENTITY; /* the loss pass applies it, row by row */
         const int fused = activation == FM_ACT_IDENTITY || activation == FM_ACT_RELU;
         const fm_epilogue ep = {FM_EPI_BIAS_ACT, activation, b, NULL, 0};
         int err = SUF(fm_gemm_ex)(0, 0, rows, u[l + 1], u[l], 1, in, u[l], w, u[l + 1], 0,
@@ -87,17 +94,23 @@ static int SUF(forward)(const fm_net *net, const REAL *params, const REAL *x, RE
 }
 
 /* Output error: delta = (p - y) * w_i, the gradient of every loss here with respect to the
- * output pre-activation (canonical links). Returns sum_i w_i * loss_i, unscaled. */
-static double SUF(output_loss_backward)(const fm_net *net, REAL *delta, const REAL *p,
-                                        const REAL *y, const REAL *sw, int64_t rows)
+ * output pre-activation (canonical links). Returns sum_i w_i * loss_i, unscaled. With
+ * softmax_rows, p holds logits and each row gets its softmax here, so that softmax, the
+ * cross-entropy and its gradient are one pass over a row while it is in L1. */
+static double SUF(output_loss_backward)(const fm_net *net, REAL *delta, REAL *p, const REAL *y,
+                                        const REAL *sw, int64_t rows, int softmax_rows)
 {
     const int64_t cols = net->units[net->n_layers];
     const REAL lo = REAL_EPS, hi = (REAL)1 - REAL_EPS;
     double total = 0;
     for (int64_t i = 0; i < rows; i++) {
-        const REAL *pi = p + i * cols, *yi = y + i * cols;
+        REAL *pi = p + i * cols;
+        const REAL *yi = y + i * cols;
         REAL *di = delta + i * cols;
         double li = 0;
+        if (softmax_rows)
+            SUF(softmax_row)(pi, cols);
+
         for (int64_t j = 0; j < cols; j++) {
             const REAL pj = pi[j], yj = yi[j];
             const REAL pc = pj < lo ? lo : (pj > hi ? hi : pj); /* scikit-learn's clip */
@@ -145,10 +158,11 @@ static int SUF(chunk_loss_grad)(const fm_net *net, const REAL *params, const REA
     REAL *const *acts = (REAL *const *)ws->acts;   /* acts[l], l = 1..L */
     REAL *const *deltas = (REAL *const *)ws->deltas; /* deltas[l], l = 1..L */
     REAL *pack = (REAL *)ws->pack;
-    int err = SUF(forward)(net, params, x, acts + 1, rows, pack);
+    const int softmax_in_loss = net->output_activation == FM_ACT_SOFTMAX;
+    int err = SUF(forward)(net, params, x, acts + 1, rows, pack, softmax_in_loss);
     if (err)
         return err;
-    *raw_loss = SUF(output_loss_backward)(net, deltas[L], acts[L], y, sw, rows);
+    *raw_loss = SUF(output_loss_backward)(net, deltas[L], acts[L], y, sw, rows, softmax_in_loss);
     const REAL beta = accumulate ? 1 : 0;
     for (int l = L - 1; l >= 0; l--) {
         const REAL *in = l == 0 ? x : acts[l];
@@ -449,7 +463,7 @@ int SUF(fm_predict)(const fm_net *net, const REAL *params, const REAL *x, int64_
         for (int l = 0; l < L - 1; l++)
             outs[l] = buf + (size_t)(l % 2) * buf_elems;
         outs[L - 1] = out + start * n_out;
-        err = SUF(forward)(net, params, x + start * n_in, outs, rows, NULL);
+        err = SUF(forward)(net, params, x + start * n_in, outs, rows, NULL, 0);
     }
     free(mem);
     return err;
