@@ -10,6 +10,7 @@ from collections import namedtuple
 
 import numpy as np
 import pytest
+from compare import make_estimator  # bench/ is on sys.path while its conftest is in use
 
 LIBRARIES = ("fastmlp", "sklearn")
 SEED = 0
@@ -47,13 +48,13 @@ TRAIN_WORKLOADS = (
 PREDICT_WORKLOAD = TRAIN_WORKLOADS[1]
 
 
-def estimator_class(library):
-    """MLPClassifier of ``library``; skips the test if fastmlp is missing."""
+def estimator_module(library):
+    """The module holding ``library``'s MLPClassifier; skips the test if fastmlp is missing."""
     if library == "fastmlp":
-        return pytest.importorskip("fastmlp").MLPClassifier
-    from sklearn.neural_network import MLPClassifier
+        return pytest.importorskip("fastmlp")
+    import sklearn.neural_network
 
-    return MLPClassifier
+    return sklearn.neural_network
 
 
 @pytest.fixture(params=LIBRARIES)
@@ -82,19 +83,10 @@ def warmed_estimator(library):
     Adam; the warm-up ``partial_fit(X, y, classes=...)`` allocates and
     initialises it.
     """
-    cls = estimator_class(library)
+    module = estimator_module(library)
 
     def make(workload, X, y):
-        est = cls(
-            hidden_layer_sizes=tuple(workload.layers[1:-1]),
-            solver="adam",
-            batch_size=workload.batch_size,
-            max_iter=1,
-            shuffle=True,
-            random_state=SEED,
-            tol=0,
-            n_iter_no_change=10**9,
-        )
+        est = make_estimator(module, workload)  # the same set-up as bench/compare.py
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             est.partial_fit(X, y, classes=np.unique(y))
