@@ -315,16 +315,22 @@ def loss_grad(Workspace ws, const floating[::1] params, const floating[:, ::1] X
 
 
 def predict(Network network, const floating[::1] params, const floating[:, ::1] X,
-            floating[:, ::1] out):
+            floating[:, ::1] out, bint two_class=False):
     """Forward pass of X into out (n_samples x n_outputs); NonFiniteInputError for NaN or
-    infinity in X."""
+    infinity in X. With two_class, a one-output network fills out (n_samples x 2) with the
+    probabilities of both classes, 1 - p and p."""
     cdef int err
-    cdef int64_t n = X.shape[0]
-    if (X.shape[1] != network.n_in or out.shape[0] != n or out.shape[1] != network.n_out
-            or params.shape[0] != network.n_params_):
+    cdef int64_t n = X.shape[0], i
+    cdef floating p
+    cdef floating *flat
+    if (X.shape[1] != network.n_in or out.shape[0] != n
+            or out.shape[1] != (2 if two_class else network.n_out)
+            or (two_class and network.n_out != 1) or params.shape[0] != network.n_params_):
         raise ValueError("predict: array shapes do not match the network")
     if n == 0:
         return
+    # out's first n values take the forward pass's one column; expanding from the last row
+    # down never overwrites a value still to be read (row i's p sits at i <= 2 * i).
     if floating is float:
         with nogil:
             err = fm_predict_f32(&network.net, &params[0], &X[0, 0], n, &out[0, 0])
@@ -333,6 +339,12 @@ def predict(Network network, const floating[::1] params, const floating[:, ::1] 
             err = fm_predict_f64(&network.net, &params[0], &X[0, 0], n, &out[0, 0])
     if err != FM_OK:
         _check(err)
+    if two_class:
+        flat = &out[0, 0]
+        for i in range(n - 1, -1, -1):
+            p = flat[i]
+            flat[2 * i + 1] = p
+            flat[2 * i] = 1 - p
 
 
 def gemm(bint trans_a, bint trans_b, double alpha, const floating[:, ::1] A,

@@ -326,8 +326,9 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             return None
         return network, params
 
-    def _forward_pass_fast(self, X, check_input=True):
-        """Output-layer activations for X (n_samples x n_outputs), computed by the C core."""
+    def _forward_pass_fast(self, X, check_input=True, two_class=False):
+        """Output-layer activations for X (n_samples x n_outputs), computed by the C core; with
+        two_class (one logistic output), the probabilities of both classes (n_samples x 2)."""
         plan = self._predict_plan()
         # Fast path: a C-contiguous float array of the model's dtype and width, without feature
         # names to check, goes straight to the C core, which refuses NaN and infinity itself
@@ -343,9 +344,9 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             and "feature_names_in_" not in self.__dict__
         ):
             network, params = plan
-            out = np.empty((X.shape[0], network.units[-1]), dtype=X.dtype)
+            out = np.empty((X.shape[0], 2 if two_class else network.units[-1]), dtype=X.dtype)
             try:
-                _core.predict(network, params, X, out)
+                _core.predict(network, params, X, out, two_class)
                 return out
             except _core.NonFiniteInputError:
                 if not check_input:
@@ -365,8 +366,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         dtype = np.float32 if (X.dtype == np.float32 and params.dtype == np.float32) else np.float64
         params = params.astype(dtype, copy=False)
         X = np.ascontiguousarray(X, dtype=dtype)
-        out = np.empty((X.shape[0], units[-1]), dtype=dtype)
-        _core.predict(network, params, X, out)
+        out = np.empty((X.shape[0], 2 if two_class else units[-1]), dtype=dtype)
+        _core.predict(network, params, X, out, two_class)
         return out
 
     # ------------------------------------------------------------------ fitting
@@ -1068,15 +1069,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             The predicted probability of each class, in the order of ``classes_``.
         """
         self._check_is_fitted()
-        y_pred = self._forward_pass_fast(X)
-        if self.n_outputs_ == 1:
-            y_pred = y_pred.ravel()
-        if y_pred.ndim == 1:
-            proba = np.empty((y_pred.shape[0], 2), dtype=y_pred.dtype)
-            np.subtract(1, y_pred, out=proba[:, 0])
-            proba[:, 1] = y_pred
-            return proba
-        return y_pred
+        return self._forward_pass_fast(X, two_class=self.n_outputs_ == 1)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
