@@ -43,6 +43,16 @@ void fm_aligned_free(void *ptr);
  * partial sums are added in chunk order, so sums do not depend on the thread count. */
 #define FM_PARAM_CHUNK 8192
 
+/* Chunk c of a flat parameter array: [*lo, *hi), whose weights (the array's first n_weights
+ * values) end at *w_hi, clamped to [*lo, *hi]. */
+static inline void fm_param_chunk(int64_t c, int64_t n_params, int64_t n_weights, int64_t *lo,
+                                  int64_t *hi, int64_t *w_hi)
+{
+    *lo = c * FM_PARAM_CHUNK;
+    *hi = *lo + FM_PARAM_CHUNK < n_params ? *lo + FM_PARAM_CHUNK : n_params;
+    *w_hi = n_weights < *lo ? *lo : (n_weights > *hi ? *hi : n_weights);
+}
+
 struct fm_workspace {
     size_t elem_size;   /* sizeof(float) or sizeof(double) */
     int n_layers;

@@ -233,13 +233,12 @@ static double SUF(finish_loss_grad)(const fm_net *net, const REAL *params, REAL 
     const REAL alpha = (REAL)net->alpha, scale = (REAL)sw_sum;
 #pragma omp parallel for schedule(static) if (n_params >= FM_PAR_MIN_ELEMS)
     for (int64_t c = 0; c < n_chunks; c++) {
-        const int64_t lo = c * FM_PARAM_CHUNK;
-        const int64_t hi = lo + FM_PARAM_CHUNK < n_params ? lo + FM_PARAM_CHUNK : n_params;
-        const int64_t w_hi = hi < n_weights ? hi : n_weights;
-        partials[c] = lo < w_hi ? SUF(sum_squares)(params + lo, w_hi - lo) : 0;
+        int64_t lo, hi, w_hi;
+        fm_param_chunk(c, n_params, n_weights, &lo, &hi, &w_hi);
+        partials[c] = SUF(sum_squares)(params + lo, w_hi - lo);
         for (int64_t i = lo; i < w_hi; i++)
             grad[i] = (grad[i] + alpha * params[i]) / scale;
-        for (int64_t i = w_hi > lo ? w_hi : lo; i < hi; i++)
+        for (int64_t i = w_hi; i < hi; i++)
             grad[i] /= scale;
     }
     double sq = 0;
@@ -305,14 +304,11 @@ static double SUF(finish_and_step)(const fm_net *net, fm_optimizer *opt, REAL *p
     REAL *m = state, *v = state + n_params; /* Adam's moments; SGD's velocity is m */
 #pragma omp parallel for schedule(static) if (n_params >= FM_PAR_MIN_ELEMS)
     for (int64_t c = 0; c < n_chunks; c++) {
-        const int64_t lo = c * FM_PARAM_CHUNK;
-        const int64_t hi = lo + FM_PARAM_CHUNK < n_params ? lo + FM_PARAM_CHUNK : n_params;
-        const int64_t w_hi = hi < n_weights ? hi : n_weights;
-        partials[c] = lo < w_hi ? SUF(sum_squares)(params + lo, w_hi - lo) : 0;
-        SUF(step_range)(opt, adam, lr, params, m, v, grad, lo, w_hi > lo ? w_hi : lo, 1, alpha,
-                        scale);
-        SUF(step_range)(opt, adam, lr, params, m, v, grad, w_hi > lo ? w_hi : lo, hi, 0, alpha,
-                        scale);
+        int64_t lo, hi, w_hi;
+        fm_param_chunk(c, n_params, n_weights, &lo, &hi, &w_hi);
+        partials[c] = SUF(sum_squares)(params + lo, w_hi - lo);
+        SUF(step_range)(opt, adam, lr, params, m, v, grad, lo, w_hi, 1, alpha, scale);
+        SUF(step_range)(opt, adam, lr, params, m, v, grad, w_hi, hi, 0, alpha, scale);
     }
     double sq = 0;
     for (int64_t c = 0; c < n_chunks; c++)
