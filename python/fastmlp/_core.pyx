@@ -314,11 +314,8 @@ def loss_grad(Workspace ws, const floating[::1] params, const floating[:, ::1] X
     return loss
 
 
-def predict(Network network, const floating[::1] params, const floating[:, ::1] X,
-            floating[:, ::1] out, bint two_class=False):
-    """Forward pass of X into out (n_samples x n_outputs); NonFiniteInputError for NaN or
-    infinity in X. With two_class, a one-output network fills out (n_samples x 2) with the
-    probabilities of both classes, 1 - p and p."""
+cdef int _predict_impl(Network network, const floating[::1] params, const floating[:, ::1] X,
+                       floating[:, ::1] out, bint two_class) except -1:
     cdef int err
     cdef int64_t n = X.shape[0], i
     cdef floating p
@@ -328,7 +325,7 @@ def predict(Network network, const floating[::1] params, const floating[:, ::1] 
             or (two_class and network.n_out != 1) or params.shape[0] != network.n_params_):
         raise ValueError("predict: array shapes do not match the network")
     if n == 0:
-        return
+        return 0
     # out's first n values take the forward pass's one column; expanding from the last row
     # down never overwrites a value still to be read (row i's p sits at i <= 2 * i).
     if floating is float:
@@ -345,6 +342,27 @@ def predict(Network network, const floating[::1] params, const floating[:, ::1] 
             p = flat[i]
             flat[2 * i + 1] = p
             flat[2 * i] = 1 - p
+    return 0
+
+
+def predict(Network network, const floating[::1] params, const floating[:, ::1] X,
+            floating[:, ::1] out, bint two_class=False):
+    """Forward pass of X into out (n_samples x n_outputs); NonFiniteInputError for NaN or
+    infinity in X. With two_class, a one-output network fills out (n_samples x 2) with the
+    probabilities of both classes, 1 - p and p."""
+    _predict_impl(network, params, X, out, two_class)
+
+
+def predict_f32(Network network, const float[::1] params, const float[:, ::1] X,
+                float[:, ::1] out, bint two_class=False):
+    """predict for float32 arrays, without the dtype dispatch (the estimators' fast path)."""
+    _predict_impl(network, params, X, out, two_class)
+
+
+def predict_f64(Network network, const double[::1] params, const double[:, ::1] X,
+                double[:, ::1] out, bint two_class=False):
+    """predict for float64 arrays, without the dtype dispatch (the estimators' fast path)."""
+    _predict_impl(network, params, X, out, two_class)
 
 
 def gemm(bint trans_a, bint trans_b, double alpha, const floating[:, ::1] A,

@@ -345,8 +345,9 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         ):
             network, params = plan
             out = np.empty((X.shape[0], 2 if two_class else network.units[-1]), dtype=X.dtype)
+            forward = _core.predict_f32 if X.dtype.itemsize == 4 else _core.predict_f64
             try:
-                _core.predict(network, params, X, out, two_class)
+                forward(network, params, X, out, two_class)
                 return out
             except _core.NonFiniteInputError:
                 if not check_input:
