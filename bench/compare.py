@@ -597,7 +597,7 @@ def main(argv=None):
     print("Training, one epoch (Adam, partial_fit / hand-written torch loop); "
           "best of the timed epochs:")
     print(format_table(header, rows))
-    print(f"  GFLOP/s = FLOPs/sample * samples/s; FLOPs/sample: " + ", ".join(
+    print("  GFLOP/s = FLOPs/sample * samples/s; FLOPs/sample: " + ", ".join(
         f"{w.name.split()[1]} {flops_per_sample(w.layers) / 1e6:.3f} M"
         for w in WORKLOADS[:3]))
     print("  ratios = fastmlp samples/s / other samples/s (>1: fastmlp faster)")

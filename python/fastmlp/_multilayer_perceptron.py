@@ -241,10 +241,13 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         params = self.__dict__.get("_params")
         if params is None:
             return False
-        arrays = list(self.coefs_) + list(self.intercepts_)
-        return sum(getattr(a, "size", 0) for a in arrays) == params.size and all(
-            getattr(a, "base", None) is params for a in arrays
-        )
+        size = 0
+        for arrays in (self.coefs_, self.intercepts_):
+            for array in arrays:
+                if getattr(array, "base", None) is not params:
+                    return False
+                size += array.size
+        return size == params.size
 
     def _params_dtype(self):
         """float32 when every coefs_ / intercepts_ array is float32, else float64."""
@@ -309,16 +312,13 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         network = self.__dict__.get("_net")
         if params is None or network is None:
             return None
-        coefs, intercepts = self.coefs_, self.intercepts_
         n_layers = len(network.units) - 1
-        if len(coefs) != n_layers or len(intercepts) != n_layers:
+        if (
+            len(self.coefs_) != n_layers
+            or len(self.intercepts_) != n_layers
+            or not self._params_are_views()
+        ):
             return None
-        for array in coefs:
-            if getattr(array, "base", None) is not params:
-                return None
-        for array in intercepts:
-            if getattr(array, "base", None) is not params:
-                return None
         if (
             network.hidden_activation != self.activation
             or network.output_activation != self.out_activation_
