@@ -67,12 +67,11 @@ class _Optimizer:
         self.beta_2 = float(estimator.beta_2)
         self.epsilon = float(estimator.epsilon)
         self.step = 0
-        n_state = 2 * n_params if self.solver == "adam" else n_params
-        self.state = np.zeros(n_state, dtype=dtype)
+        self.state = np.zeros(_core.STATE_FACTOR * n_params, dtype=dtype)
 
     def matches(self, n_params, dtype):
         """Whether this state fits a parameter array of n_params values of dtype."""
-        n_state = 2 * n_params if self.solver == "adam" else n_params
+        n_state = _core.STATE_FACTOR * n_params
         return self.state.shape == (n_state,) and self.state.dtype == dtype
 
     def iteration_ends(self, time_step):
@@ -562,7 +561,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             self.n_iter_ = 0
             for _ in range(self.max_iter):
                 try:
-                    loss_sum, optimizer.step = _core.train_epoch(
+                    loss_sum, optimizer.step, score_stat = _core.train_epoch(
                         workspace,
                         params,
                         optimizer.state,
