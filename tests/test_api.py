@@ -57,14 +57,23 @@ def _reg_data(n_targets=1):
     "Est, Ref", [(MLPClassifier, RefMLPClassifier), (MLPRegressor, RefMLPRegressor)]
 )
 def test_signature_matches_reference(Est, Ref):
+    """scikit-learn's parameters, positional ones in its order, same kinds and defaults; the
+    options fastmlp adds are keyword-only, and their defaults keep scikit-learn's behaviour
+    (tests/test_sklearn_parity.py)."""
     ours = inspect.signature(Est.__init__).parameters
     ref = inspect.signature(Ref.__init__).parameters
-    assert list(ours) == list(ref)
+    positional = [n for n, p in ref.items() if p.kind != inspect.Parameter.KEYWORD_ONLY]
+    assert [n for n, p in ours.items() if p.kind != inspect.Parameter.KEYWORD_ONLY] == positional
     for name in ref:
+        assert name in ours, name
         assert ours[name].kind == ref[name].kind, name
         assert ours[name].default == ref[name].default, name
-    assert Est().get_params() == Ref().get_params()
-    assert set(Est._parameter_constraints) == set(Ref._parameter_constraints)
+    for name in set(ours) - set(ref):
+        assert ours[name].kind == inspect.Parameter.KEYWORD_ONLY, name
+    ours_params = Est().get_params()
+    assert {k: v for k, v in ours_params.items() if k in Ref().get_params()} == Ref().get_params()
+    assert set(Ref._parameter_constraints) <= set(Est._parameter_constraints)
+    assert set(Est._parameter_constraints) == set(ours) - {"self"}
 
 
 def test_regressor_loss_is_first_positional_parameter():

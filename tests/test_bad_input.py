@@ -108,9 +108,41 @@ def test_invalid_regression_loss(data):
         MLPRegressor(loss="absolute_error", **FAST).fit(X, y)
 
 
-def test_classifier_has_no_loss_parameter():
-    with pytest.raises(TypeError):
-        MLPClassifier(loss="log_loss")
+@pytest.mark.parametrize("loss", ["squared_error", "poisson", "cross_entropy"])
+def test_classifier_loss_names_the_accepted_values(loss):
+    X, y = np.random.RandomState(0).randn(20, 3), np.arange(20) % 2
+    with pytest.raises(ValueError, match="'loss' parameter of MLPClassifier.*hinge"):
+        MLPClassifier(loss=loss, max_iter=2).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"dropout": 1.0}, "'dropout' parameter"),
+        ({"dropout": -0.1}, "'dropout' parameter"),
+        ({"dropout": [0.1, 0.2]}, "one such rate per hidden layer"),
+        ({"dropout": [1.5]}, "one such rate per hidden layer"),
+        ({"maxout_pieces": 0}, "'maxout_pieces' parameter"),
+        ({"alpha_l1": -1.0}, "'alpha_l1' parameter"),
+        ({"activation": "swish"}, "'activation' parameter.*gelu"),
+        ({"solver": "lion"}, "'solver' parameter.*adamw"),
+        ({"rho": 1.5}, "'rho' parameter"),
+        ({"weight_decay": -0.1}, "'weight_decay' parameter"),
+        ({"solver": "lbfgs", "dropout": 0.2}, "cannot be used with dropout or batch_norm"),
+        ({"solver": "lbfgs", "batch_norm": True}, "cannot be used with dropout or batch_norm"),
+    ],
+)
+def test_course_options_are_validated(params, match):
+    X, y = np.random.RandomState(0).randn(20, 3), np.arange(20) % 2
+    with pytest.raises(ValueError, match=match):
+        MLPClassifier((4,), max_iter=2, **params).fit(X, y)
+
+
+def test_margin_losses_refuse_multilabel_targets():
+    X = np.random.RandomState(0).randn(20, 3)
+    Y = np.stack([np.arange(20) % 2, np.arange(20) % 3 == 0], axis=1).astype(int)
+    with pytest.raises(ValueError, match="not multilabel"):
+        MLPClassifier((4,), loss="hinge", max_iter=2).fit(X, Y)
 
 
 @pytest.mark.parametrize("Est", ESTIMATORS)

@@ -211,6 +211,109 @@ static void test_training(void)
     free(out);
 }
 
+/* Every hidden activation with and without batch norm and dropout, every solver and loss, in
+ * both precisions: epochs, the full-batch gradient and predict run clean (the sanitizers watch
+ * every buffer) and give finite values. */
+static void test_options(void)
+{
+    enum { N = 37, D = 5, H = 6, C = 3, B = 8 };
+    const int64_t units[] = {D, H, H - 1, C};
+    const double rates[] = {0.3, 0.5};
+    const int hidden[] = {FM_ACT_IDENTITY, FM_ACT_LOGISTIC, FM_ACT_TANH, FM_ACT_RELU,
+                          FM_ACT_LEAKY_RELU, FM_ACT_PRELU, FM_ACT_ELU, FM_ACT_MAXOUT,
+                          FM_ACT_SOFTPLUS, FM_ACT_GELU};
+    const int losses[][2] = {{FM_ACT_SOFTMAX, FM_LOSS_LOG}, {FM_ACT_IDENTITY, FM_LOSS_HINGE},
+                             {FM_ACT_IDENTITY, FM_LOSS_PERCEPTRON},
+                             {FM_ACT_IDENTITY, FM_LOSS_SQUARED}};
+    unsigned long long rng = 11;
+    double x[N * D], y[N * C] = {0}, out[N * C];
+    float xf[N * D], yf[N * C], outf[N * C];
+    for (int i = 0; i < N * D; i++)
+        xf[i] = (float)(x[i] = uniform(&rng));
+    for (int i = 0; i < N; i++)
+        y[i * C + i % C] = 1;
+    for (int i = 0; i < N * C; i++)
+        yf[i] = (float)y[i];
+    int runs = 0;
+    for (size_t a = 0; a < sizeof(hidden) / sizeof(hidden[0]); a++)
+        for (int variant = 0; variant < 4; variant++) {
+            fm_net net = make_net(3, units, hidden[a], losses[variant][0], losses[variant][1],
+                                  1e-3);
+            net.batch_norm = variant & 1;
+            net.dropout = variant >= 2 ? rates : NULL;
+            net.alpha_l1 = variant == 3 ? 1e-3 : 0;
+            net.maxout_pieces = 3;
+            net.dropout_seed = 5;
+            CHECK(fm_net_check(&net) == FM_OK, "activation %d variant %d rejected", hidden[a],
+                  variant);
+            const int64_t n_params = fm_n_params(&net);
+            CHECK(fm_n_trainable(&net) <= n_params, "trainable past the parameters");
+            double *params = malloc(sizeof(double) * n_params);
+            double *state = calloc(2 * n_params, sizeof(double));
+            double *grad = malloc(sizeof(double) * n_params);
+            float *pf = malloc(sizeof(float) * n_params);
+            float *sf = calloc(2 * n_params, sizeof(float));
+            for (int64_t i = 0; i < n_params; i++)
+                pf[i] = (float)(params[i] = 0.5 * uniform(&rng));
+            /* running variances must be positive */
+            if (net.batch_norm)
+                for (int64_t i = fm_bn_offset(&net, 0, 3); i < n_params; i++)
+                    pf[i] = (float)(params[i] = 1.0);
+            fm_workspace *ws = fm_workspace_new(&net, B, N, sizeof(double));
+            fm_workspace *wsf = fm_workspace_new(&net, B, N, sizeof(float));
+            fm_workspace *wsg = fm_workspace_new(&net, N, 0, sizeof(double));
+            CHECK(ws && wsf && wsg, "workspace allocation failed");
+            for (int solver = FM_SOLVER_SGD; solver <= FM_SOLVER_ADADELTA && ws && wsf; solver++) {
+                fm_optimizer opt = make_opt(solver, 0.01, 0.9, solver == FM_SOLVER_SGD);
+                fm_optimizer optf = opt;
+                memset(state, 0, sizeof(double) * 2 * (size_t)n_params); /* a fresh state */
+                memset(sf, 0, sizeof(float) * 2 * (size_t)n_params);
+                for (int epoch = 0; epoch < 2; epoch++) {
+                    double loss = 0, score = 0;
+                    int err = fm_train_epoch_f64(&net, &opt, params, state, x, y, NULL, N, B,
+                                                 1, 3, (uint64_t)epoch, ws, &loss, &score);
+                    CHECK(err == FM_OK && isfinite(loss) && score >= 0,
+                          "f64 act %d variant %d solver %d: err %d loss %g", hidden[a], variant,
+                          solver, err, loss);
+                    err = fm_train_epoch_f32(&net, &optf, pf, sf, xf, yf, NULL, N, B, 1, 3,
+                                             (uint64_t)epoch, wsf, &loss, &score);
+                    CHECK(err == FM_OK && isfinite(loss),
+                          "f32 act %d variant %d solver %d: err %d loss %g", hidden[a], variant,
+                          solver, err, loss);
+                    runs++;
+                }
+            }
+            double loss = 0;
+            CHECK(wsg && fm_loss_grad_f64(&net, params, x, y, NULL, N, wsg, grad, &loss) == FM_OK &&
+                      isfinite(loss),
+                  "loss_grad act %d variant %d", hidden[a], variant);
+            CHECK(fm_predict_f64(&net, params, x, N, out) == FM_OK && isfinite(out[0]),
+                  "predict act %d variant %d", hidden[a], variant);
+            CHECK(fm_predict_f32(&net, pf, xf, N, outf) == FM_OK && isfinite(outf[0]),
+                  "predict f32 act %d variant %d", hidden[a], variant);
+            if (net.batch_norm && ws) /* batch norm's full-batch gradient needs one chunk */
+                CHECK(fm_loss_grad_f64(&net, params, x, y, NULL, N, ws, grad, &loss) == FM_ERR_ARG,
+                      "batch norm over several chunks accepted");
+            fm_workspace_free(ws);
+            fm_workspace_free(wsf);
+            fm_workspace_free(wsg);
+            free(params);
+            free(state);
+            free(grad);
+            free(pf);
+            free(sf);
+        }
+    CHECK(runs == 10 * 4 * 6 * 2, "runs %d", runs);
+    fm_net bad = make_net(3, units, FM_ACT_RELU, FM_ACT_SOFTMAX, FM_LOSS_HINGE, 0);
+    CHECK(fm_net_check(&bad) == FM_ERR_ARG, "hinge with softmax output accepted");
+    bad = make_net(3, units, FM_ACT_SOFTMAX, FM_ACT_SOFTMAX, FM_LOSS_LOG, 0);
+    CHECK(fm_net_check(&bad) == FM_ERR_ARG, "softmax hidden activation accepted");
+    const double one[] = {1.0, 0.0};
+    bad = make_net(3, units, FM_ACT_RELU, FM_ACT_SOFTMAX, FM_LOSS_LOG, 0);
+    bad.dropout = one;
+    CHECK(fm_net_check(&bad) == FM_ERR_ARG, "dropout rate 1 accepted");
+}
+
 int main(void)
 {
     const char *names[8];
@@ -222,6 +325,7 @@ int main(void)
         CHECK(fm_set_isa(names[i]) == FM_OK, "cannot select %s", names[i]);
         test_gemm(names[i]);
         test_training();
+        test_options();
     }
     CHECK(fm_set_isa("no-such-isa") == FM_ERR_ARG, "unknown ISA accepted");
     printf("%d passed, %d failed\n", n_passed, n_failed);

@@ -42,7 +42,43 @@ from threadpoolctl import threadpool_limits
 
 from . import _core
 
-_STOCHASTIC_SOLVERS = ["sgd", "adam"]
+_STOCHASTIC_SOLVERS = ["sgd", "adam", "adamw", "adagrad", "rmsprop", "adadelta"]
+
+_HIDDEN_ACTIVATIONS = (
+    "identity",
+    "logistic",
+    "tanh",
+    "relu",
+    "leaky_relu",
+    "prelu",
+    "elu",
+    "maxout",
+    "softplus",
+    "gelu",
+)
+
+# Solvers' default decay rate rho (PyTorch's defaults: RMSprop's alpha, Adadelta's rho).
+_DEFAULT_RHO = {"rmsprop": 0.99, "adadelta": 0.9}
+
+# Classifier losses scored on raw outputs (identity output layer, one unit per class).
+_MARGIN_LOSSES = ("hinge", "perceptron")
+
+# Initial values of the extra parameter arrays (PyTorch's PReLU and BatchNorm1d defaults).
+_EXTRA_INIT = {
+    "prelu_slopes": 0.25,
+    "bn_scales": 1.0,
+    "bn_shifts": 0.0,
+    "bn_means": 0.0,
+    "bn_vars": 1.0,
+}
+# Fitted attribute of each extra parameter array (lists of views into the flat parameters).
+_EXTRA_ATTRIBUTES = {
+    "prelu_slopes": "prelu_slopes_",
+    "bn_scales": "batch_norm_scales_",
+    "bn_shifts": "batch_norm_shifts_",
+    "bn_means": "batch_norm_means_",
+    "bn_vars": "batch_norm_vars_",
+}
 
 # Rows per chunk of the full-batch (lbfgs) loss and gradient: bounds the workspace's memory.
 _LBFGS_CHUNK_ROWS = 4096
@@ -66,6 +102,9 @@ class _Optimizer:
         self.beta_1 = float(estimator.beta_1)
         self.beta_2 = float(estimator.beta_2)
         self.epsilon = float(estimator.epsilon)
+        self.weight_decay = float(estimator.weight_decay)
+        rho = estimator.rho
+        self.rho = float(_DEFAULT_RHO.get(self.solver, 0.9) if rho is None else rho)
         self.step = 0
         self.state = np.zeros(_core.STATE_FACTOR * n_params, dtype=dtype)
 
@@ -122,8 +161,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             "array-like",
             Interval(Integral, 1, None, closed="left"),
         ],
-        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
-        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
+        "activation": [StrOptions(set(_HIDDEN_ACTIVATIONS))],
+        "solver": [StrOptions({"lbfgs", "sgd", "adam", "adamw", "adagrad", "rmsprop", "adadelta"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [
             StrOptions({"auto"}),
@@ -132,6 +171,12 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "power_t": [Interval(Real, 0, None, closed="left")],
+        "alpha_l1": [Interval(Real, 0, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
+        "batch_norm": ["boolean"],
+        "maxout_pieces": [Interval(Integral, 1, 1024, closed="both")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "rho": [Interval(Real, 0, 1, closed="both"), None],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "shuffle": ["boolean"],
         "random_state": ["random_state"],
@@ -163,6 +208,12 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         learning_rate,
         learning_rate_init,
         power_t,
+        alpha_l1,
+        dropout,
+        batch_norm,
+        maxout_pieces,
+        weight_decay,
+        rho,
         max_iter,
         loss,
         shuffle,
@@ -187,6 +238,12 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
         self.power_t = power_t
+        self.alpha_l1 = alpha_l1
+        self.dropout = dropout
+        self.batch_norm = batch_norm
+        self.maxout_pieces = maxout_pieces
+        self.weight_decay = weight_decay
+        self.rho = rho
         self.max_iter = max_iter
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -213,35 +270,53 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             return "binary_log_loss"
         return self.loss
 
+    def _maxout_pieces(self):
+        """Linear pieces per hidden unit: maxout_pieces for maxout, else 1."""
+        return int(self.maxout_pieces) if self.activation == "maxout" else 1
+
     def _layer_units_from_coefs(self):
-        """Layer widths read off coefs_ / intercepts_, checking that they chain up."""
+        """Layer widths (inputs, hidden units, outputs) read off coefs_ / intercepts_, checking
+        that they chain up (a maxout layer's coefs_ have maxout_pieces columns per unit)."""
         coefs, intercepts = self.coefs_, self.intercepts_
         if len(coefs) == 0 or len(coefs) != len(intercepts):
             raise ValueError(
                 "coefs_ and intercepts_ must be lists of the same, non-zero length; got %d "
                 "and %d arrays." % (len(coefs), len(intercepts))
             )
+        pieces = self._maxout_pieces()
         units = [np.shape(coefs[0])[0]]
         for i, (coef, intercept) in enumerate(zip(coefs, intercepts)):
+            hidden = i < len(coefs) - 1
             if (
                 np.ndim(coef) != 2
                 or np.shape(coef)[0] != units[-1]
                 or np.shape(intercept) != (np.shape(coef)[1],)
+                or (hidden and np.shape(coef)[1] % pieces)
             ):
                 raise ValueError(
                     "coefs_[%d] has shape %s and intercepts_[%d] has shape %s, which do not "
                     "continue layer widths %s." % (i, np.shape(coef), i, np.shape(intercept), units)
                 )
-            units.append(np.shape(coef)[1])
+            units.append(np.shape(coef)[1] // (pieces if hidden else 1))
         return units
 
+    def _extra_arrays(self):
+        """{layout key: list of arrays} of the extra parameter arrays the model holds."""
+        return {
+            key: self.__dict__[attribute]
+            for key, attribute in _EXTRA_ATTRIBUTES.items()
+            if self.__dict__.get(attribute) is not None
+        }
+
     def _params_are_views(self):
-        """Whether coefs_ / intercepts_ are still the views into the flat parameter array."""
+        """Whether coefs_, intercepts_ and the extra arrays are still the views into the flat
+        parameter array."""
         params = self.__dict__.get("_params")
         if params is None:
             return False
         size = 0
-        for arrays in (self.coefs_, self.intercepts_):
+        groups = [self.coefs_, self.intercepts_] + list(self._extra_arrays().values())
+        for arrays in groups:
             for array in arrays:
                 if getattr(array, "base", None) is not params:
                     return False
@@ -254,48 +329,102 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         dtype = np.result_type(*[np.asarray(a).dtype for a in arrays])
         return np.dtype(np.float32) if dtype == np.float32 else np.dtype(np.float64)
 
-    def _pack_params(self, dtype=None):
-        """One flat array of coefs_ then intercepts_ (scikit-learn's _pack layout)."""
-        arrays = list(self.coefs_) + list(self.intercepts_)
+    def _pack_params(self, network, dtype=None):
+        """One flat array in the C core's layout for network: coefs_ then intercepts_
+        (scikit-learn's _pack layout), then the extra arrays (PReLU slopes, batch-norm
+        values); extra arrays the model lacks start from their initial values."""
         if dtype is None:
             dtype = self._params_dtype()
-        return np.concatenate([np.ravel(np.asarray(a, dtype=dtype)) for a in arrays])
+        parts = [np.ravel(np.asarray(a, dtype=dtype)) for a in list(self.coefs_) + list(self.intercepts_)]
+        held = self._extra_arrays()
+        for key, slots in network.layout().items():
+            if key in ("coefs", "intercepts") or not slots:
+                continue
+            arrays = held.get(key)
+            if arrays is None or len(arrays) != len(slots):
+                arrays = [np.full(shape, _EXTRA_INIT[key]) for _, shape in slots]
+            for array, (_, shape) in zip(arrays, slots):
+                if np.shape(array) != shape:
+                    raise ValueError(
+                        "%s holds an array of shape %s where the network needs %s."
+                        % (_EXTRA_ATTRIBUTES[key], np.shape(array), shape)
+                    )
+                parts.append(np.ravel(np.asarray(array, dtype=dtype)))
+        params = np.concatenate(parts)
+        if params.size != network.n_params:
+            raise ValueError(
+                "The model's parameters (%d values) do not fit its options (activation=%r, "
+                "maxout_pieces=%r, batch_norm=%r need %d); fit it again."
+                % (params.size, self.activation, self.maxout_pieces, self.batch_norm,
+                   network.n_params)
+            )
+        return params
 
-    def _bind_params(self, params, units):
-        """Makes params the model's storage and coefs_ / intercepts_ views into it."""
+    def _bind_params(self, params, network):
+        """Makes params the model's storage and coefs_, intercepts_ and the extra arrays
+        (prelu_slopes_, batch_norm_*_) views into it, as network lays them out."""
         self._params = params
-        coefs, intercepts = [], []
-        start = 0
-        for fan_in, fan_out in zip(units[:-1], units[1:]):
-            coefs.append(params[start : start + fan_in * fan_out].reshape(fan_in, fan_out))
-            start += fan_in * fan_out
-        for fan_out in units[1:]:
-            intercepts.append(params[start : start + fan_out])
-            start += fan_out
-        self.coefs_ = coefs
-        self.intercepts_ = intercepts
+        for key, slots in network.layout().items():
+            views = [params[offset : offset + int(np.prod(shape))].reshape(shape)
+                     for offset, shape in slots]
+            if key == "coefs":
+                self.coefs_ = views
+            elif key == "intercepts":
+                self.intercepts_ = views
+            elif views:
+                setattr(self, _EXTRA_ATTRIBUTES[key], views)
+            else:
+                self.__dict__.pop(_EXTRA_ATTRIBUTES[key], None)
 
     def _adopt_params(self, dtype=None):
-        """Ensures coefs_ / intercepts_ are views into one flat array (re-packing arrays a user
-        assigned, or converting to dtype) and returns (layer units, flat parameters)."""
+        """Ensures the parameter arrays are views into one flat array (re-packing arrays a user
+        assigned, or converting to dtype) and returns (network, flat parameters)."""
         units = self._layer_units_from_coefs()
-        if self._params_are_views() and (dtype is None or self._params.dtype == dtype):
-            return units, self._params
-        self._bind_params(self._pack_params(dtype), units)
-        return units, self._params
+        network = self._network(units)
+        if (
+            self._params_are_views()
+            and (dtype is None or self._params.dtype == dtype)
+            and self._params.size == network.n_params
+        ):
+            return network, self._params
+        self._bind_params(self._pack_params(network, dtype), network)
+        return network, self._params
 
-    def _network(self, units):
+    def _dropout_rates(self, n_hidden):
+        """One dropout rate per hidden layer, from a rate or a sequence of them."""
+        if isinstance(self.dropout, Real):
+            return [float(self.dropout)] * n_hidden
+        rates = np.asarray(self.dropout, dtype=np.float64)
+        if rates.shape != (n_hidden,) or not np.all((rates >= 0) & (rates < 1)):
+            raise ValueError(
+                "dropout must be a rate in [0, 1) or a sequence of one such rate per hidden "
+                "layer (%d here); got %r." % (n_hidden, self.dropout)
+            )
+        return [float(r) for r in rates]
+
+    def _network(self, units, dropout_seed=0):
         """The C core's description of this architecture."""
         return _core.Network(
-            units, self.activation, self.out_activation_, self._core_loss(), float(self.alpha)
+            units,
+            self.activation,
+            self.out_activation_,
+            self._core_loss(),
+            float(self.alpha),
+            float(self.alpha_l1),
+            int(self.maxout_pieces),
+            bool(self.batch_norm),
+            self._dropout_rates(len(units) - 2),
+            0.1,
+            1e-5,
+            int(dropout_seed),
         )
 
     def __setstate__(self, state):
         super().__setstate__(state)
-        # Pickling copies views: make coefs_ / intercepts_ views into _params again.
+        # Pickling copies views: make the parameter arrays views into _params again.
         if "_params" in self.__dict__ and "coefs_" in self.__dict__:
-            units = self._layer_units_from_coefs()
-            self._bind_params(self._pack_params(self._params.dtype), units)
+            network = self._network(self._layer_units_from_coefs())
+            self._bind_params(self._pack_params(network, self._params.dtype), network)
 
     # ------------------------------------------------------------------ forward pass
 
@@ -361,7 +490,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         if plan is not None:
             network, params = plan
         else:
-            network, params = self._network(units), self._pack_params()
+            network = self._network(units)
+            params = self._pack_params(network)
         # Like numpy's X @ W: float32 only when both the data and the model are float32.
         dtype = np.float32 if (X.dtype == np.float32 and params.dtype == np.float32) else np.float64
         params = params.astype(dtype, copy=False)
@@ -379,18 +509,26 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         self.n_layers_ = len(layer_units)
         if not is_classifier(self):
             self.out_activation_ = "exp" if self.loss == "poisson" else "identity"
+        elif self.loss in _MARGIN_LOSSES:
+            self.out_activation_ = "identity"  # scores, one per class
         elif self._label_binarizer.y_type_ == "multiclass":
             self.out_activation_ = "softmax"
         else:
             self.out_activation_ = "logistic"
 
         coefs, intercepts = [], []
-        for fan_in, fan_out in zip(layer_units[:-1], layer_units[1:]):
-            coef, intercept = self._init_coef(fan_in, fan_out, dtype)
+        pieces = self._maxout_pieces()
+        n_layers = len(layer_units) - 1
+        for i, (fan_in, fan_out) in enumerate(zip(layer_units[:-1], layer_units[1:])):
+            width = fan_out * pieces if i < n_layers - 1 else fan_out
+            coef, intercept = self._init_coef(fan_in, width, dtype)
             coefs.append(coef)
             intercepts.append(intercept)
         self.coefs_, self.intercepts_ = coefs, intercepts
-        self._bind_params(self._pack_params(dtype), layer_units)
+        for attribute in _EXTRA_ATTRIBUTES.values():
+            self.__dict__.pop(attribute, None)  # PReLU and batch norm start afresh
+        network = self._network(layer_units)
+        self._bind_params(self._pack_params(network, dtype), network)
         self.__dict__.pop("_optimizer", None)
         if self.early_stopping:
             self._best_params = self._params.copy()
@@ -435,8 +573,16 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             sample_weight = _check_sample_weight(sample_weight, X)
         if y.ndim == 1:
             y = y.reshape((-1, 1))
+        if is_classifier(self) and self.loss in _MARGIN_LOSSES:
+            y = self._margin_targets(y)
         self.n_outputs_ = y.shape[1]
         layer_units = [n_features] + [int(h) for h in hidden_layer_sizes] + [self.n_outputs_]
+        self._dropout_rates(len(hidden_layer_sizes))  # a clear error for a bad dropout
+        if self.solver == "lbfgs" and (self.batch_norm or any(self._dropout_rates(len(hidden_layer_sizes)))):
+            raise ValueError(
+                "solver='lbfgs' minimizes a deterministic full-batch loss: it cannot be used "
+                "with dropout or batch_norm=True; use a stochastic solver such as 'adam'."
+            )
 
         self._random_state = check_random_state(self.random_state)
         if first_pass:
@@ -451,8 +597,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 )
             dtype = self._params_dtype()  # continue in the model's own precision
         self.n_layers_ = len(layer_units)
-        units, params = self._adopt_params(dtype)
-        self._net = self._network(units)
+        self._net, params = self._adopt_params(dtype)
 
         X = np.ascontiguousarray(X, dtype=dtype)
         Y = np.ascontiguousarray(y, dtype=dtype)
@@ -553,9 +698,15 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 )
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
 
-        # The shuffle's key: one draw per fit; each epoch's permutation is keyed by the number
-        # of samples seen before it (t_), so it never depends on threads or earlier epochs.
-        seed = int(self._random_state.randint(0, 2**62, dtype=np.int64)) if self.shuffle else 0
+        # The key of shuffles and dropout masks: one draw per fit; each epoch's permutation and
+        # masks are keyed by the number of samples seen before it (t_), so they never depend on
+        # threads or earlier epochs.
+        dropout = any(self._dropout_rates(len(self._net.units) - 2))
+        seed = (
+            int(self._random_state.randint(0, 2**62, dtype=np.int64))
+            if self.shuffle or dropout
+            else 0
+        )
         workspace = _core.Workspace(self._net, batch_size, n_samples, params.dtype.itemsize)
         try:
             self.n_iter_ = 0
@@ -580,6 +731,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                         optimizer.beta_2,
                         optimizer.epsilon,
                         optimizer.step,
+                        optimizer.weight_decay,
+                        optimizer.rho,
                     )
                 except _core.DivergenceError:
                     raise ValueError(
@@ -703,18 +856,61 @@ _PARAMETERS_DOC = """
     hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
         The ith element represents the number of neurons in the ith hidden layer.
 
-    activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
-        Activation function for the hidden layers: f(x) = x, 1 / (1 + exp(-x)), tanh(x) or
-        max(0, x).
+    activation : {'identity', 'logistic', 'tanh', 'relu', 'leaky_relu', 'prelu', 'elu', \
+'maxout', 'softplus', 'gelu'}, default='relu'
+        Activation function for the hidden layers: f(x) = x, 1 / (1 + exp(-x)), tanh(x),
+        max(0, x); 'leaky_relu' max(x, 0.01 x); 'prelu' x for x > 0 else a x, with one slope a
+        per unit learned with the weights (starting at 0.25, as PyTorch's PReLU; fitted
+        attribute ``prelu_slopes_``); 'elu' x for x > 0 else exp(x) - 1; 'softplus'
+        log(1 + exp(x)) (x itself past 20, as PyTorch); 'gelu' x Phi(x), the exact form with
+        the Gaussian CDF (erf), PyTorch's default; 'maxout' the largest of ``maxout_pieces``
+        linear pieces: each of a hidden layer's ``hidden_layer_sizes[i]`` units has its own
+        pieces, so that layer's ``coefs_`` have ``hidden_layer_sizes[i] * maxout_pieces``
+        columns and the next layer sees ``hidden_layer_sizes[i]`` inputs.
 
-    solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
+    solver : {'lbfgs', 'sgd', 'adam', 'adamw', 'adagrad', 'rmsprop', 'adadelta'}, \
+default='adam'
         The solver for weight optimization: 'lbfgs' (scipy's L-BFGS-B on the full-batch loss
-        and gradient computed by the C core), 'sgd' (mini-batch stochastic gradient descent;
-        ``batch_size=n_samples`` is full-batch gradient descent) or 'adam'.
+        and gradient computed by the C core; not with dropout or batch_norm), 'sgd'
+        (mini-batch stochastic gradient descent with momentum; ``batch_size=n_samples`` is
+        full-batch gradient descent), 'adam' (scikit-learn's Adam), and PyTorch's update rules
+        for 'adamw' (decoupled ``weight_decay`` on the weights), 'adagrad', 'rmsprop' (decay
+        ``rho``, no momentum) and 'adadelta' (decay ``rho``; PyTorch's default rate is
+        ``learning_rate_init=1.0``). Every solver uses ``epsilon``, ``learning_rate_init``
+        and the objective's gradient (data loss plus the ``alpha`` and ``alpha_l1`` terms).
 
     alpha : float, default=0.0001
         Strength of the L2 regularization term, ``0.5 * alpha * sum(W ** 2) / batch_size``,
         on the weights only.
+
+    alpha_l1 : float, default=0.0
+        Strength of the L1 regularization term, ``alpha_l1 * sum(abs(W)) / batch_size``, on
+        the weights only (its gradient uses sign(0) = 0).
+
+    dropout : float or array-like of shape (n_layers - 2,), default=0.0
+        Dropout rate of each hidden layer's output during training (one rate for all, or one
+        per hidden layer), in [0, 1). Inverted dropout: kept values are scaled by
+        1 / (1 - rate), so predict uses the network as it is. The masks come from the C core's
+        counter-based generator keyed by ``random_state``, the epoch, the layer and the
+        position, so training stays bitwise reproducible for any number of threads.
+
+    batch_norm : bool, default=False
+        Batch normalization between each hidden layer's dense part and its activation, as
+        PyTorch's ``BatchNorm1d`` (eps 1e-5, momentum 0.1): training normalizes with the
+        batch's mean and variance, then applies a learned scale and shift (fitted attributes
+        ``batch_norm_scales_``, ``batch_norm_shifts_``); predict uses the running mean and
+        (unbiased) variance updated by training (``batch_norm_means_``, ``batch_norm_vars_``).
+
+    maxout_pieces : int, default=2
+        Linear pieces per unit of the 'maxout' activation.
+
+    weight_decay : float, default=0.01
+        'adamw''s decoupled weight decay: each step multiplies the weights (not the biases) by
+        ``1 - learning_rate * weight_decay``. Other solvers ignore it.
+
+    rho : float or None, default=None
+        Decay rate of 'rmsprop' (PyTorch's ``alpha``) and 'adadelta'; None means PyTorch's
+        defaults, 0.99 and 0.9.
 
     batch_size : int, default='auto'
         Size of minibatches for stochastic optimizers; 'auto' is ``min(200, n_samples)``.
@@ -725,7 +921,7 @@ _PARAMETERS_DOC = """
         score) stops improving by ``tol`` for ``n_iter_no_change`` epochs.
 
     learning_rate_init : float, default=0.001
-        The initial learning rate ('sgd' and 'adam').
+        The initial learning rate of every stochastic solver.
 
     power_t : float, default=0.5
         The exponent of the 'invscaling' schedule.
@@ -772,7 +968,7 @@ _PARAMETERS_DOC = """
         Adam's decay rate of the second moment estimates, in [0, 1).
 
     epsilon : float, default=1e-8
-        Adam's numerical stability constant.
+        Numerical stability constant of 'adam', 'adamw', 'adagrad', 'rmsprop', 'adadelta'.
 
     n_iter_no_change : int, default=10
         Epochs without ``tol`` improvement before stopping (stochastic solvers).
@@ -820,11 +1016,22 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         """Multi-layer perceptron classifier, a drop-in for scikit-learn's MLPClassifier.
 
     Optimizes the log loss (softmax cross-entropy for multiclass targets, binary cross-entropy
-    with logistic outputs for binary and multilabel targets) with L-BFGS, SGD or Adam. The maths
-    is scikit-learn's: with the same ``random_state`` both start from the same weights, and
-    with ``shuffle=False`` they follow the same training trajectory to rounding error.
+    with logistic outputs for binary and multilabel targets) by default. With the default
+    options the maths is scikit-learn's: with the same ``random_state`` both start from the same
+    weights, and with ``shuffle=False`` they follow the same training trajectory to rounding
+    error.
     """
         + _PARAMETERS_DOC
+        + """
+    loss : {'log_loss', 'hinge', 'perceptron'}, default='log_loss'
+        The classification loss. 'log_loss' is scikit-learn's. 'hinge' is the multiclass hinge
+        loss of Weston and Watkins as PyTorch's ``multi_margin_loss`` defines it (margin 1):
+        for a sample of class y with scores s, ``sum over j != y of max(0, 1 - s_y + s_j)``
+        divided by the number of classes. 'perceptron' is ``max_j s_j - s_y``: the score of the
+        predicted class minus that of the right one, zero for samples classified right. Both
+        margin losses use one linear output per class (two for binary targets), do not support
+        multilabel targets, and give ``decision_function`` instead of ``predict_proba``.
+"""
         + _ATTRIBUTES_DOC
         + """    classes_ : ndarray or list of ndarray of shape (n_classes,)
         Class labels for each output.
@@ -844,6 +1051,11 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
     """
     )
 
+    _parameter_constraints: dict = {
+        **BaseMultilayerPerceptron._parameter_constraints,
+        "loss": [StrOptions({"log_loss", *_MARGIN_LOSSES})],
+    }
+
     def __init__(
         self,
         hidden_layer_sizes=(100,),
@@ -855,6 +1067,13 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         learning_rate="constant",
         learning_rate_init=0.001,
         power_t=0.5,
+        alpha_l1=0.0,
+        dropout=0.0,
+        batch_norm=False,
+        maxout_pieces=2,
+        weight_decay=0.01,
+        rho=None,
+        loss="log_loss",
         max_iter=200,
         shuffle=True,
         random_state=None,
@@ -880,8 +1099,14 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             learning_rate=learning_rate,
             learning_rate_init=learning_rate_init,
             power_t=power_t,
+            alpha_l1=alpha_l1,
+            dropout=dropout,
+            batch_norm=batch_norm,
+            maxout_pieces=maxout_pieces,
+            weight_decay=weight_decay,
+            rho=rho,
             max_iter=max_iter,
-            loss="log_loss",
+            loss=loss,
             shuffle=shuffle,
             random_state=random_state,
             tol=tol,
@@ -971,8 +1196,21 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             return (indices == 1).reshape(-1, 1)
         return np.zeros((len(indices), 1), dtype=bool)
 
+    def _margin_targets(self, Y):
+        """One column per class for the margin losses (binary targets come as one column)."""
+        if self._label_binarizer.y_type_.startswith("multilabel"):
+            raise ValueError(
+                "loss=%r supports binary and multiclass targets, not multilabel ones; use "
+                "loss='log_loss'." % self.loss
+            )
+        if Y.shape[1] == 1:
+            Y = np.hstack([~Y, Y]) if Y.dtype == bool else np.hstack([1 - Y, Y])
+        return Y
+
     def _decode_targets(self, Y):
         """Labels from the encoded target matrix (the validation split of early stopping)."""
+        if self.loss in _MARGIN_LOSSES:
+            return self.classes_.take(np.asarray(Y).argmax(axis=1))
         return self._label_binarizer.inverse_transform(Y)
 
     def predict(self, X):
@@ -993,6 +1231,8 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
 
     def _predict(self, X, check_input=True):
         y_pred = self._forward_pass_fast(X, check_input=check_input)
+        if self.loss in _MARGIN_LOSSES:
+            return self.classes_.take(y_pred.argmax(axis=1))  # the highest score
         binarizer = self._label_binarizer
         # LabelBinarizer.inverse_transform's rules for its default labels (0/1, threshold 0.5),
         # without its overhead: argmax for multiclass, threshold for binary.
@@ -1039,6 +1279,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
                 self._label_binarizer.fit(classes)
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
+    @available_if(lambda est: est.loss not in _MARGIN_LOSSES)
     def predict_log_proba(self, X):
         """Return the log of probability estimates, ``log(predict_proba(X))``.
 
@@ -1055,6 +1296,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         y_prob = self.predict_proba(X)
         return np.log(y_prob, out=y_prob)
 
+    @available_if(lambda est: est.loss not in _MARGIN_LOSSES)
     def predict_proba(self, X):
         """Probability estimates.
 
@@ -1070,6 +1312,27 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         """
         self._check_is_fitted()
         return self._forward_pass_fast(X, two_class=self.n_outputs_ == 1)
+
+    @available_if(lambda est: est.loss in _MARGIN_LOSSES)
+    def decision_function(self, X):
+        """Class scores of the margin losses ('hinge', 'perceptron'): the output layer.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            One score per class, in the order of ``classes_``; for two classes, as scikit-learn's
+            linear classifiers, the score of ``classes_[1]`` minus that of ``classes_[0]``.
+        """
+        self._check_is_fitted()
+        scores = self._forward_pass_fast(X)
+        if scores.shape[1] == 2:
+            return scores[:, 1] - scores[:, 0]
+        return scores
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -1124,6 +1387,12 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         learning_rate="constant",
         learning_rate_init=0.001,
         power_t=0.5,
+        alpha_l1=0.0,
+        dropout=0.0,
+        batch_norm=False,
+        maxout_pieces=2,
+        weight_decay=0.01,
+        rho=None,
         max_iter=200,
         shuffle=True,
         random_state=None,
@@ -1149,6 +1418,12 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
             learning_rate=learning_rate,
             learning_rate_init=learning_rate_init,
             power_t=power_t,
+            alpha_l1=alpha_l1,
+            dropout=dropout,
+            batch_norm=batch_norm,
+            maxout_pieces=maxout_pieces,
+            weight_decay=weight_decay,
+            rho=rho,
             max_iter=max_iter,
             loss=loss,
             shuffle=shuffle,
