@@ -25,7 +25,7 @@ if [ "$(uname -m)" = x86_64 ]; then
   compile csrc/net_avx512.c -mavx512f -mavx2 -mfma
 fi
 for src in csrc/dispatch.c csrc/net.c csrc/rng.c csrc/net_generic.c csrc/gemm/gemm_generic.c \
-           csrc/tests/test_core.c; do
+           csrc/perceptron.c csrc/tests/test_core.c; do
   compile "$src"
 done
 "$CC" "${flags[@]}" "${objs[@]}" -lm -o "$out/test_core"
