@@ -32,7 +32,8 @@ class Perceptron(ClassifierMixin, BaseEstimator):
     sample is classified correctly: on linearly separable data this always happens, after a
     finite number of updates), or, when ``tol`` is not None, when the mean perceptron loss
     ``max(0, -y_i * score_i)`` of an epoch has not improved by ``tol`` for
-    ``n_iter_no_change`` epochs in a row (scikit-learn's rule).
+    ``n_iter_no_change`` epochs in a row (scikit-learn's rule). A ``ConvergenceWarning`` says
+    when ``max_iter`` epochs end with neither.
 
     With ``shuffle=False`` the updates are scikit-learn's ``Perceptron(penalty=None,
     shuffle=False)`` operation for operation, so both give the same ``coef_`` and
@@ -48,13 +49,16 @@ class Perceptron(ClassifierMixin, BaseEstimator):
     max_iter : int, default=1000
         Maximum number of epochs (passes over the training data) of ``fit``.
 
-    tol : float or None, default=1e-3
-        Stop a binary problem when its mean perceptron loss over an epoch exceeds the best so
-        far minus ``tol`` for ``n_iter_no_change`` consecutive epochs. None: stop only at an
-        epoch without a mistake or at ``max_iter``.
+    tol : float or None, default=None
+        When not None, also stop a binary problem when its mean perceptron loss over an epoch
+        exceeds the best so far minus ``tol`` for ``n_iter_no_change`` consecutive epochs
+        (scikit-learn's rule; ``tol=1e-3`` is scikit-learn's default). None: stop only at an
+        epoch without a mistake or at ``max_iter``. The default differs from scikit-learn's
+        on purpose: the loss rule can stop on a plateau with mistakes left even on linearly
+        separable data, where the perceptron rule is guaranteed to reach zero mistakes.
 
     n_iter_no_change : int, default=5
-        Epochs without ``tol`` improvement before stopping.
+        Epochs without ``tol`` improvement before stopping (only when ``tol`` is not None).
 
     shuffle : bool, default=True
         Whether to visit the samples in a new random order at each epoch.
@@ -127,7 +131,7 @@ class Perceptron(ClassifierMixin, BaseEstimator):
         *,
         eta0=1.0,
         max_iter=1000,
-        tol=1e-3,
+        tol=None,
         n_iter_no_change=5,
         shuffle=True,
         random_state=None,
