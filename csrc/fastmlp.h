@@ -177,6 +177,20 @@ const char *fm_isa_name(void);
 int fm_isa_supported(const char *name);
 const char *fm_isa_compiled(int index);
 
+/* The perceptron (Rosenblatt's rule): one epoch over one binary problem, float64, serial.
+ * For each sample i, in order or (shuffle != 0) in a permutation keyed by (seed, epoch):
+ * score = w . x_i + *b; when y_sign[i] * score <= 0, update = eta0 * y_sign[i] * sw[i] and
+ * w += update * x_i, *b += update (only when fit_intercept). x is n_samples x n_features,
+ * row-major; y_sign holds +1 or -1; sw (non-negative, finite) may be NULL for weights 1; perm is
+ * n_samples values of scratch (NULL allowed without shuffle). *n_mistakes gets the number of
+ * updates made, *loss_sum the sum of max(0, -y_i * score) (scikit-learn's perceptron loss).
+ * FM_ERR_ARG for bad sizes, labels, weights or eta0 (nothing updated); FM_ERR_NONFINITE when a
+ * score is not finite (w, *b then hold the updates of the samples before it). */
+int fm_perceptron_epoch_f64(const double *x, const int8_t *y_sign, const double *sw,
+                            int64_t n_samples, int64_t n_features, double *w, double *b,
+                            double eta0, int fit_intercept, int shuffle, uint64_t seed,
+                            uint64_t epoch, int64_t *perm, int64_t *n_mistakes, double *loss_sum);
+
 #ifdef __cplusplus
 }
 #endif

@@ -24,6 +24,7 @@ if [ "$(uname -m)" = x86_64 ]; then
   compile csrc/gemm/gemm_avx512.c -mavx512f -mavx2 -mfma
   compile csrc/net_avx512.c -mavx512f -mavx2 -mfma
 fi
+compile csrc/perceptron.c -ffp-contract=off
 for src in csrc/dispatch.c csrc/net.c csrc/rng.c csrc/net_generic.c csrc/gemm/gemm_generic.c \
            csrc/tests/test_core.c; do
   compile "$src"

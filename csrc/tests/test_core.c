@@ -314,6 +314,87 @@ static void test_options(void)
     CHECK(fm_net_check(&bad) == FM_ERR_ARG, "dropout rate 1 accepted");
 }
 
+/* The perceptron rule: logical AND in order gives the hand-computed weights; shuffled epochs
+ * reach zero mistakes on separable data, the same bits twice; bad arguments change nothing. */
+static void test_perceptron(void)
+{
+    const double and_x[8] = {0, 0, 0, 1, 1, 0, 1, 1};
+    const int8_t and_y[4] = {-1, -1, -1, 1};
+    double w[2] = {0, 0}, b = 0, loss = 0;
+    int64_t mistakes = 1, epoch = 0;
+    int err = FM_OK;
+    for (; epoch < 100 && mistakes > 0 && err == FM_OK; epoch++)
+        err = fm_perceptron_epoch_f64(and_x, and_y, NULL, 4, 2, w, &b, 1.0, 1, 0, 0, 0, NULL,
+                                      &mistakes, &loss);
+    CHECK(err == FM_OK && mistakes == 0 && loss == 0, "AND: err %d, %lld mistakes", err,
+          (long long)mistakes);
+    CHECK(w[0] == 3 && w[1] == 2 && b == -4, "AND: w = (%g, %g), b = %g", w[0], w[1], b);
+
+    enum { N = 300, F = 7 };
+    double *x = malloc(sizeof(double) * N * F);
+    int8_t *y = malloc(N);
+    int64_t *perm = malloc(sizeof(int64_t) * N);
+    double w_true[F], w1[F], w2[F], b1 = 0, b2 = 0;
+    unsigned long long state = 7;
+    for (int j = 0; j < F; j++)
+        w_true[j] = uniform(&state);
+    for (int i = 0; i < N; i++) {
+        double score;
+        do { /* keep a margin of 0.05 so that the data are separable with room to spare */
+            score = 0.1;
+            for (int j = 0; j < F; j++)
+                score += w_true[j] * (x[i * F + j] = uniform(&state));
+        } while (fabs(score) < 0.05);
+        y[i] = score > 0 ? 1 : -1;
+    }
+    double *ws[2] = {w1, w2}, *bs[2] = {&b1, &b2};
+    for (int run = 0; run < 2; run++) {
+        memset(ws[run], 0, sizeof(double) * F);
+        mistakes = 1;
+        err = FM_OK;
+        for (epoch = 0; epoch < 10000 && mistakes > 0 && err == FM_OK; epoch++)
+            err = fm_perceptron_epoch_f64(x, y, NULL, N, F, ws[run], bs[run], 0.5, 1, 1, 42,
+                                          (uint64_t)epoch, perm, &mistakes, &loss);
+        CHECK(err == FM_OK && mistakes == 0, "separable: err %d, %lld mistakes after %lld epochs",
+              err, (long long)mistakes, (long long)epoch);
+    }
+    int wrong = 0;
+    for (int i = 0; i < N; i++) {
+        double score = b1;
+        for (int j = 0; j < F; j++)
+            score += w1[j] * x[i * F + j];
+        wrong += y[i] * score <= 0;
+    }
+    CHECK(wrong == 0, "separable: %d samples on the wrong side", wrong);
+    CHECK(memcmp(w1, w2, sizeof w1) == 0 && b1 == b2, "same seed, different weights");
+
+    /* Bad arguments: FM_ERR_ARG and the weights untouched. */
+    const double w_before = w1[0], b_before = b1;
+    y[N - 1] = 0;
+    CHECK(fm_perceptron_epoch_f64(x, y, NULL, N, F, w1, &b1, 1.0, 1, 0, 0, 0, NULL, &mistakes,
+                                  &loss) == FM_ERR_ARG, "label 0 accepted");
+    y[N - 1] = 1;
+    CHECK(fm_perceptron_epoch_f64(x, y, NULL, N, F, w1, &b1, 0.0, 1, 0, 0, 0, NULL, &mistakes,
+                                  &loss) == FM_ERR_ARG, "eta0 = 0 accepted");
+    CHECK(fm_perceptron_epoch_f64(x, y, NULL, N, F, w1, &b1, 1.0, 1, 1, 0, 0, NULL, &mistakes,
+                                  &loss) == FM_ERR_ARG, "shuffle without scratch accepted");
+    double sw[4] = {1, 1, -1, 1};
+    CHECK(fm_perceptron_epoch_f64(and_x, and_y, sw, 4, 2, w1, &b1, 1.0, 1, 0, 0, 0, NULL,
+                                  &mistakes, &loss) == FM_ERR_ARG, "negative weight accepted");
+    CHECK(w1[0] == w_before && b1 == b_before, "a rejected call changed the weights");
+
+    /* Overflow: a score of 1e200 * 1e200 is reported, never returned as a weight. */
+    const double big_x[4] = {1e200, 1e200, -1e200, 1e200};
+    const int8_t big_y[2] = {1, -1};
+    double big_w[2] = {0, 0}, big_b = 0;
+    err = fm_perceptron_epoch_f64(big_x, big_y, NULL, 2, 2, big_w, &big_b, 1.0, 1, 0, 0, 0,
+                                  NULL, &mistakes, &loss);
+    CHECK(err == FM_ERR_NONFINITE, "overflow not reported (err %d)", err);
+    free(x);
+    free(y);
+    free(perm);
+}
+
 int main(void)
 {
     const char *names[8];
@@ -328,6 +409,7 @@ int main(void)
         test_options();
     }
     CHECK(fm_set_isa("no-such-isa") == FM_ERR_ARG, "unknown ISA accepted");
+    test_perceptron();
     printf("%d passed, %d failed\n", n_passed, n_failed);
     return n_failed == 0 ? 0 : 1;
 }

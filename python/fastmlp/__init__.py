@@ -8,7 +8,15 @@ core one epoch per call.
 from . import datasets
 from ._gradcheck import check_gradients
 from ._multilayer_perceptron import MLPClassifier, MLPRegressor
+from ._perceptron import Perceptron
 
 __version__ = "0.1.0"
 
-__all__ = ["MLPClassifier", "MLPRegressor", "check_gradients", "datasets", "__version__"]
+__all__ = [
+    "MLPClassifier",
+    "MLPRegressor",
+    "Perceptron",
+    "check_gradients",
+    "datasets",
+    "__version__",
+]

@@ -475,3 +475,45 @@ def gemm(bint trans_a, bint trans_b, double alpha, const floating[:, ::1] A,
             err = fm_gemm_f64(trans_a, trans_b, m, n, k, alpha, a_ptr, lda, b_ptr, ldb, beta,
                               &C[0, 0], C.shape[1], NULL)
     _check(err)
+
+
+from libc.stdint cimport int8_t
+
+cdef extern from "fastmlp.h":
+    int fm_perceptron_epoch_f64(const double *x, const int8_t *y_sign, const double *sw,
+                                int64_t n_samples, int64_t n_features, double *w, double *b,
+                                double eta0, int fit_intercept, int shuffle, uint64_t seed,
+                                uint64_t epoch, int64_t *perm, int64_t *n_mistakes,
+                                double *loss_sum) nogil
+
+
+def perceptron_epoch(const double[:, ::1] X, const int8_t[::1] y_sign, const double[::1] sw,
+                     double[::1] w, double[::1] b, double eta0, bint fit_intercept,
+                     bint shuffle, uint64_t seed, uint64_t epoch, int64_t[::1] perm):
+    """One epoch of the perceptron rule in C on one binary problem (labels +1/-1 in y_sign):
+    updates w (n_features) and b (one value) in place; returns (mistakes, perceptron loss sum).
+    sw may be None (weights 1); perm is n_samples of scratch, None allowed without shuffle."""
+    cdef int64_t n = X.shape[0], n_features = X.shape[1]
+    cdef int64_t n_mistakes = 0
+    cdef double loss_sum = 0
+    cdef const double *sw_ptr = NULL
+    cdef int64_t *perm_ptr = NULL
+    cdef int err
+    if y_sign.shape[0] != n or w.shape[0] != n_features or b.shape[0] != 1:
+        raise ValueError("perceptron_epoch: array shapes do not match X")
+    if sw is not None:
+        if sw.shape[0] != n:
+            raise ValueError("perceptron_epoch: sample_weight length does not match X")
+        sw_ptr = &sw[0]
+    if perm is not None:
+        if perm.shape[0] != n:
+            raise ValueError("perceptron_epoch: perm length does not match X")
+        perm_ptr = &perm[0]
+    if n == 0 or n_features == 0:
+        raise ValueError("perceptron_epoch: X must have at least one sample and one feature")
+    with nogil:
+        err = fm_perceptron_epoch_f64(&X[0, 0], &y_sign[0], sw_ptr, n, n_features, &w[0], &b[0],
+                                      eta0, fit_intercept, shuffle, seed, epoch, perm_ptr,
+                                      &n_mistakes, &loss_sum)
+    _check(err)
+    return n_mistakes, loss_sum
