@@ -57,14 +57,22 @@ def _reg_data(n_targets=1):
     "Est, Ref", [(MLPClassifier, RefMLPClassifier), (MLPRegressor, RefMLPRegressor)]
 )
 def test_signature_matches_reference(Est, Ref):
+    # scikit-learn's parameters first, in its order, with its defaults; fastmlp's own options
+    # follow, keyword-only, each validated by a constraint
     ours = inspect.signature(Est.__init__).parameters
     ref = inspect.signature(Ref.__init__).parameters
-    assert list(ours) == list(ref)
+    assert list(ours)[: len(ref)] == list(ref)
     for name in ref:
         assert ours[name].kind == ref[name].kind, name
         assert ours[name].default == ref[name].default, name
-    assert Est().get_params() == Ref().get_params()
-    assert set(Est._parameter_constraints) == set(Ref._parameter_constraints)
+    extra = list(ours)[len(ref) :]
+    for name in extra:
+        assert ours[name].kind == inspect.Parameter.KEYWORD_ONLY, name
+    ref_params = Ref().get_params()
+    our_params = Est().get_params()
+    assert {name: our_params[name] for name in ref_params} == ref_params
+    assert set(our_params) == set(ref_params) | set(extra)
+    assert set(Est._parameter_constraints) == set(Ref._parameter_constraints) | set(extra)
 
 
 def test_regressor_loss_is_first_positional_parameter():

@@ -41,6 +41,7 @@ from sklearn.utils.validation import (
 from threadpoolctl import threadpool_limits
 
 from . import _core
+from . import _training_options as _options
 
 _STOCHASTIC_SOLVERS = ["sgd", "adam"]
 
@@ -52,7 +53,10 @@ class _Optimizer:
     """State of a stochastic optimizer between epochs (scikit-learn's SGDOptimizer/AdamOptimizer).
 
     The per-parameter state (SGD velocity, or Adam's m then v) is one flat array in the layout
-    of the parameters; the C core updates it in place.
+    of the parameters; the C core updates it in place. ``rate`` is the schedule's rate
+    (scikit-learn's 'constant' / 'invscaling' / 'adaptive' state); ``epoch_begins`` sets
+    ``learning_rate``, the rate the C core uses for the coming epoch, from it or from the epoch
+    schedules, times the warm-up factor. ``epoch`` counts the epochs run with this state.
     """
 
     def __init__(self, estimator, n_params, dtype):
@@ -67,6 +71,13 @@ class _Optimizer:
         self.beta_2 = float(estimator.beta_2)
         self.epsilon = float(estimator.epsilon)
         self.step = 0
+        self.rate = self.learning_rate
+        self.epoch = 0
+        self.max_iter = int(estimator.max_iter)
+        self.lr_step_size = int(estimator.lr_step_size)
+        self.lr_gamma = float(estimator.lr_gamma)
+        self.lr_min = float(estimator.lr_min)
+        self.warmup_epochs = int(estimator.warmup_epochs)
         n_state = 2 * n_params if self.solver == "adam" else n_params
         self.state = np.zeros(n_state, dtype=dtype)
 
@@ -75,10 +86,24 @@ class _Optimizer:
         n_state = 2 * n_params if self.solver == "adam" else n_params
         return self.state.shape == (n_state,) and self.state.dtype == dtype
 
+    def epoch_begins(self):
+        """Sets learning_rate for the coming epoch (every stochastic solver)."""
+        if self.lr_schedule in _options.EPOCH_SCHEDULES:
+            rate = _options.scheduled_learning_rate(
+                self.lr_schedule, self.learning_rate_init, self.epoch, self.max_iter,
+                self.lr_step_size, self.lr_gamma, self.lr_min,
+            )
+        else:
+            rate = self.rate
+        if self.epoch < self.warmup_epochs:
+            rate *= _options.warmup_factor(self.epoch, self.warmup_epochs)
+        self.learning_rate = rate
+
     def iteration_ends(self, time_step):
-        """Applies the SGD learning-rate schedule after an epoch."""
+        """Counts the epoch and applies the SGD 'invscaling' schedule after it."""
+        self.epoch += 1
         if self.solver == "sgd" and self.lr_schedule == "invscaling":
-            self.learning_rate = self.learning_rate_init / (time_step + 1) ** self.power_t
+            self.rate = self.learning_rate_init / (time_step + 1) ** self.power_t
 
     def trigger_stopping(self, msg, verbose):
         """Decides whether training stops on a plateau (adaptive SGD divides the rate by 5)."""
@@ -86,13 +111,13 @@ class _Optimizer:
             if verbose:
                 print(msg + " Stopping.")
             return True
-        if self.learning_rate <= 1e-6:
+        if self.rate <= 1e-6:
             if verbose:
                 print(msg + " Learning rate too small. Stopping.")
             return True
-        self.learning_rate /= 5.0
+        self.rate /= 5.0
         if verbose:
-            print(msg + " Setting learning rate to %f" % self.learning_rate)
+            print(msg + " Setting learning rate to %f" % self.rate)
         return False
 
 
@@ -130,7 +155,9 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             StrOptions({"auto"}),
             Interval(Integral, 1, None, closed="left"),
         ],
-        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate": [
+            StrOptions({"constant", "invscaling", "adaptive", "step", "exponential", "cosine"})
+        ],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "power_t": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -151,6 +178,16 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             Options(Real, {np.inf}),
         ],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "init": [
+            StrOptions({"glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "normal"})
+        ],
+        "init_std": [Interval(Real, 0, None, closed="left")],
+        "lr_step_size": [Interval(Integral, 1, None, closed="left")],
+        "lr_gamma": [Interval(Real, 0, None, closed="neither")],
+        "lr_min": [Interval(Real, 0, None, closed="left")],
+        "warmup_epochs": [Interval(Integral, 0, None, closed="left")],
+        "validation_data": [None, tuple],
+        "restore_best_weights": [StrOptions({"auto"}), "boolean"],
     }
 
     @abstractmethod
@@ -180,6 +217,14 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         epsilon,
         n_iter_no_change,
         max_fun,
+        init="glorot_uniform",
+        init_std=0.01,
+        lr_step_size=10,
+        lr_gamma=0.1,
+        lr_min=0.0,
+        warmup_epochs=0,
+        validation_data=None,
+        restore_best_weights="auto",
     ):
         self.activation = activation
         self.solver = solver
@@ -205,6 +250,14 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
+        self.init = init
+        self.init_std = init_std
+        self.lr_step_size = lr_step_size
+        self.lr_gamma = lr_gamma
+        self.lr_min = lr_min
+        self.warmup_epochs = warmup_epochs
+        self.validation_data = validation_data
+        self.restore_best_weights = restore_best_weights
 
     # ------------------------------------------------------------------ parameter storage
 
@@ -396,8 +449,10 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         if self.early_stopping:
             self._best_params = self._params.copy()
 
+        self.__dict__.pop("history_", None)
         if self.solver in _STOCHASTIC_SOLVERS:
             self.loss_curve_ = []
+            self.history_ = _options.new_history()
             self._no_improvement_count = 0
             if self.early_stopping:
                 self.validation_scores_ = []
@@ -409,6 +464,10 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 self.best_validation_score_ = None
 
     def _init_coef(self, fan_in, fan_out, dtype):
+        if self.init != "glorot_uniform":
+            return _options.initial_layer(
+                self._random_state, self.init, fan_in, fan_out, self.init_std, dtype
+            )
         # Glorot & Bengio's uniform initialisation, drawn exactly as scikit-learn draws it, so
         # that the same random_state gives the same initial weights in both libraries.
         factor = 6.0
@@ -434,6 +493,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         n_samples, n_features = X.shape
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X)
+        if getattr(self, "class_weight", None) is not None:
+            sample_weight = _options.apply_class_weight(self, y, sample_weight, incremental)
         if y.ndim == 1:
             y = y.reshape((-1, 1))
         self.n_outputs_ = y.shape[1]
@@ -512,7 +573,17 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         early_stopping = self.early_stopping
-        if early_stopping:
+        if self.validation_data is not None:
+            # validation_data replaces the validation_fraction split: all of X trains
+            X_val, Y_val, y_val, sample_weight_val = _options.check_validation_data(
+                self, self.validation_data, params.dtype, is_classifier(self), incremental
+            )
+            X_train, Y_train, sample_weight_train = X, Y, sample_weight
+            if early_stopping:
+                best = self.__dict__.get("_best_params")
+                if best is None or best.shape != params.shape or best.dtype != params.dtype:
+                    self._best_params = params.copy()
+        elif early_stopping:
             should_stratify = is_classifier(self) and self.n_outputs_ == 1
             stratify = Y.astype(bool) if should_stratify else None
             arrays = (X, Y) if sample_weight is None else (X, Y, sample_weight)
@@ -536,12 +607,13 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             if sample_weight_train is not None:
                 sample_weight_train = np.ascontiguousarray(sample_weight_train)
             y_val = self._decode_targets(Y_val)
+            Y_val = np.ascontiguousarray(Y_val)
             best = self.__dict__.get("_best_params")
             if best is None or best.shape != params.shape or best.dtype != params.dtype:
                 self._best_params = params.copy()
         else:
             X_train, Y_train, sample_weight_train = X, Y, sample_weight
-            X_val = y_val = sample_weight_val = None
+            X_val = Y_val = y_val = sample_weight_val = None
 
         n_samples = X_train.shape[0]
         if self.batch_size == "auto":
@@ -558,11 +630,16 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         # of samples seen before it (t_), so it never depends on threads or earlier epochs.
         seed = int(self._random_state.randint(0, 2**62, dtype=np.int64)) if self.shuffle else 0
         workspace = _core.Workspace(self._net, batch_size, n_samples, params.dtype.itemsize)
+        monitor = _options.EpochMonitor(
+            self, X_train, Y_train, sample_weight_train, X_val, Y_val, y_val, sample_weight_val,
+            batch_size, incremental, is_classifier(self),
+        )
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
+                monitor.epoch_begins(optimizer)
                 try:
-                    loss_sum, optimizer.step = _core.train_epoch(
+                    epoch_result = _core.train_epoch(
                         workspace,
                         params,
                         optimizer.state,
@@ -590,6 +667,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                         "StandardScaler), or learning_rate_init=%r is too large."
                         % (self.n_iter_ + 1, self.learning_rate_init)
                     ) from None
+                loss_sum, optimizer.step = epoch_result[:2]
                 self.n_iter_ += 1
                 self.loss_ = loss_sum / n_samples
                 self.t_ += n_samples
@@ -597,8 +675,9 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 if self.verbose:
                     print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
 
+                validation_score = monitor.epoch_ends(epoch_result, optimizer)
                 self._update_no_improvement_count(
-                    early_stopping, X_val, y_val, sample_weight_val
+                    early_stopping, X_val, y_val, sample_weight_val, validation_score
                 )
                 optimizer.iteration_ends(self.t_)
 
@@ -631,12 +710,16 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             # Between epochs the parameters are always a whole epoch's result.
             warnings.warn("Training interrupted by user.")
 
-        if early_stopping:
-            params[...] = self._best_params
+        best_params = monitor.best_params_to_restore(early_stopping)
+        if best_params is not None:
+            params[...] = best_params
 
-    def _update_no_improvement_count(self, early_stopping, X_val, y_val, sample_weight_val):
+    def _update_no_improvement_count(
+        self, early_stopping, X_val, y_val, sample_weight_val, score=None
+    ):
         if early_stopping:
-            score = self._score(X_val, y_val, sample_weight=sample_weight_val)
+            if score is None:
+                score = self._score(X_val, y_val, sample_weight=sample_weight_val)
             self.validation_scores_.append(score)
             if self.verbose:
                 print("Validation score: %f" % self.validation_scores_[-1])
@@ -655,6 +738,16 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 self._no_improvement_count = 0
             if self.loss_curve_[-1] < self.best_loss_:
                 self.best_loss_ = self.loss_curve_[-1]
+
+    def _validation_loss(self, X, Y, sample_weight, batch_size):
+        """The loss on held-out data (X, encoded targets Y), comparable with the training loss:
+        the same data term (scikit-learn's loss functions, on the model's output activations)
+        plus the L2 term of one full training mini-batch, 0.5 * alpha * sum(W ** 2) /
+        batch_size. New losses add their data term in _training_options.data_loss."""
+        output = self._forward_pass_fast(X, check_input=False)
+        return _options.data_loss(self._core_loss(), Y, output, sample_weight) + (
+            _options.l2_penalty(self.coefs_, self.alpha, batch_size)
+        )
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -845,6 +938,11 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
     """
     )
 
+    _parameter_constraints: dict = {
+        **BaseMultilayerPerceptron._parameter_constraints,
+        "class_weight": [None, dict, StrOptions({"balanced"})],
+    }
+
     def __init__(
         self,
         hidden_layer_sizes=(100,),
@@ -871,6 +969,15 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        init="glorot_uniform",
+        init_std=0.01,
+        lr_step_size=10,
+        lr_gamma=0.1,
+        lr_min=0.0,
+        warmup_epochs=0,
+        class_weight=None,
+        validation_data=None,
+        restore_best_weights="auto",
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -897,7 +1004,16 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             epsilon=epsilon,
             n_iter_no_change=n_iter_no_change,
             max_fun=max_fun,
+            init=init,
+            init_std=init_std,
+            lr_step_size=lr_step_size,
+            lr_gamma=lr_gamma,
+            lr_min=lr_min,
+            warmup_epochs=warmup_epochs,
+            validation_data=validation_data,
+            restore_best_weights=restore_best_weights,
         )
+        self.class_weight = class_weight
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(
@@ -1140,6 +1256,14 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        init="glorot_uniform",
+        init_std=0.01,
+        lr_step_size=10,
+        lr_gamma=0.1,
+        lr_min=0.0,
+        warmup_epochs=0,
+        validation_data=None,
+        restore_best_weights="auto",
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -1166,6 +1290,14 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
             epsilon=epsilon,
             n_iter_no_change=n_iter_no_change,
             max_fun=max_fun,
+            init=init,
+            init_std=init_std,
+            lr_step_size=lr_step_size,
+            lr_gamma=lr_gamma,
+            lr_min=lr_min,
+            warmup_epochs=warmup_epochs,
+            validation_data=validation_data,
+            restore_best_weights=restore_best_weights,
         )
 
     def predict(self, X):
