@@ -803,8 +803,10 @@ _PARAMETERS_DOC = """
 
     solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
         The solver for weight optimization: 'lbfgs' (scipy's L-BFGS-B on the full-batch loss
-        and gradient computed by the C core), 'sgd' (mini-batch stochastic gradient descent;
-        ``batch_size=n_samples`` is full-batch gradient descent) or 'adam'.
+        and gradient computed by the C core), 'sgd' (mini-batch stochastic gradient descent)
+        or 'adam'. Full-batch gradient descent is ``solver='sgd', batch_size=n_samples`` (one
+        update per epoch on the whole training set; add ``momentum=0`` for plain gradient
+        descent); ``batch_size=1`` is per-sample SGD.
 
     alpha : float, default=0.0001
         Strength of the L2 regularization term, ``0.5 * alpha * sum(W ** 2) / batch_size``,
@@ -813,10 +815,35 @@ _PARAMETERS_DOC = """
     batch_size : int, default='auto'
         Size of minibatches for stochastic optimizers; 'auto' is ``min(200, n_samples)``.
 
-    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
-        Learning rate schedule for 'sgd': constant; ``learning_rate_init / (t + 1) ** power_t``
-        after each epoch, t the samples seen; or divided by 5 each time the loss (or validation
-        score) stops improving by ``tol`` for ``n_iter_no_change`` epochs.
+    learning_rate : {'constant', 'invscaling', 'adaptive', 'step', 'exponential', 'cosine'}, \
+            default='constant'
+        Learning rate schedule. scikit-learn's three apply to 'sgd' only ('adam' keeps
+        ``learning_rate_init`` with them, as in scikit-learn):
+
+        - 'constant': ``learning_rate_init``.
+        - 'invscaling': after each epoch the rate becomes
+          ``learning_rate_init / (t + 1) ** power_t``, t the number of training samples seen
+          so far (``t_``, counted across partial_fit calls). Epoch k = 1, 2, ... of a fit on n
+          samples thus uses ``learning_rate_init / ((k - 1) * n + 1) ** power_t``; with
+          ``power_t=1`` this is the courses' schedule eta = c / k with k counted in samples
+          seen (k = t + 1, c = ``learning_rate_init``), updated once per epoch, not per sample.
+        - 'adaptive': divided by 5 each time the loss (or validation score) stops improving by
+          ``tol`` for ``n_iter_no_change`` epochs.
+
+        The epoch schedules apply to every stochastic solver ('sgd' and 'adam'; for 'adam'
+        they set the base rate, before Adam's bias correction). Epoch e = 0, 1, ... uses
+
+        - 'step': ``learning_rate_init * lr_gamma ** (e // lr_step_size)`` (PyTorch's StepLR);
+        - 'exponential': ``learning_rate_init * lr_gamma ** e`` (ExponentialLR);
+        - 'cosine': ``lr_min + (learning_rate_init - lr_min) * (1 + cos(pi * e / max_iter)) / 2``
+          (CosineAnnealingLR with ``T_max=max_iter``, ``eta_min=lr_min``), and ``lr_min`` for
+          e >= ``max_iter`` (reachable through partial_fit).
+
+        e counts the epochs run with the current optimizer state: 0 at the first epoch of each
+        fit (a warm-start fit included, as its optimizer state starts afresh); partial_fit
+        continues the count of the fit or partial_fit calls before it. ``warmup_epochs``
+        scales the first epochs of any schedule. The rate each epoch used is recorded in
+        ``history_['learning_rate']``.
 
     learning_rate_init : float, default=0.001
         The initial learning rate ('sgd' and 'adam').
@@ -873,6 +900,75 @@ _PARAMETERS_DOC = """
 
     max_fun : int, default=15000
         Maximum number of loss function calls ('lbfgs').
+
+    init : {'glorot_uniform', 'glorot_normal', 'he_uniform', 'he_normal', 'normal'}, \
+            default='glorot_uniform'
+        Initial weights, drawn from ``random_state`` (fan_in, fan_out: the widths of the
+        layer's input and output):
+
+        - 'glorot_uniform': scikit-learn's draw, U(-b, b) with
+          ``b = sqrt(6 / (fan_in + fan_out))`` (``sqrt(2 / ...)`` for logistic hidden units),
+          biases from the same uniform: the same seed gives scikit-learn's initial weights.
+        - 'glorot_normal': N(0, std) with ``std = sqrt(2 / (fan_in + fan_out))``.
+        - 'he_uniform': U(-b, b) with ``b = sqrt(6 / fan_in)``.
+        - 'he_normal': N(0, std) with ``std = sqrt(2 / fan_in)``.
+        - 'normal': N(0, ``init_std``), the courses' small Gaussian.
+
+        The 'he_*' draws are PyTorch's ``kaiming_*_(nonlinearity='relu', mode='fan_in')``.
+        Every init but 'glorot_uniform' starts the biases at zero.
+
+    init_std : float, default=0.01
+        Standard deviation of ``init='normal'``.
+
+    lr_step_size : int, default=10
+        Epochs between two decays of ``learning_rate='step'``.
+
+    lr_gamma : float, default=0.1
+        Decay factor of the 'step' and 'exponential' schedules.
+
+    lr_min : float, default=0.0
+        Final rate of the 'cosine' schedule.
+
+    warmup_epochs : int, default=0
+        Linear warm-up, for every stochastic solver and schedule: epoch e < warmup_epochs uses
+        the schedule's rate of epoch e times ``(e + 1) / warmup_epochs`` (the first epoch runs
+        at ``1 / warmup_epochs`` of it, epoch ``warmup_epochs - 1`` at all of it); later epochs
+        use the schedule unchanged. This is PyTorch's LinearLR with
+        ``start_factor=1 / warmup_epochs, total_iters=warmup_epochs - 1`` multiplying the
+        schedule; e counts as in ``learning_rate``.
+CLASS_WEIGHT_DOC
+    validation_data : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), default=None
+        Held-out data, checked like X and y (same features, classes seen in y, non-negative
+        targets for 'poisson'). The stochastic solvers compute the validation loss and score on
+        it after every epoch (``history_``); with ``early_stopping=True`` it replaces the
+        ``validation_fraction`` split (all of X then trains). 'lbfgs' does not use it.
+
+    restore_best_weights : 'auto' or bool, default='auto'
+        Which weights a stochastic ``fit`` ends with:
+
+        - 'auto': scikit-learn's rule: with ``early_stopping=True`` the weights of the epoch
+          with the best validation score, else the last epoch's.
+        - True: the weights at the end of the best epoch, by validation score (the highest;
+          the first such epoch on ties) when there is validation data (``validation_data`` or
+          the early stopping split), else by training loss (the lowest ``loss_curve_`` value,
+          i.e. the running loss over that epoch's batches; this covers the stop on a training
+          loss plateau).
+        - False: the last epoch's weights, even with early stopping.
+
+        partial_fit never restores weights.
+"""
+
+_CLASS_WEIGHT_SLOT = "CLASS_WEIGHT_DOC\n"
+
+_CLASS_WEIGHT_DOC = """
+    class_weight : dict, 'balanced' or None, default=None
+        Weights of the classes, multiplying ``sample_weight`` (the training rows', and the
+        validation rows' for the early stopping split or ``validation_data``): a dict
+        {label: weight} (labels absent from it weigh 1; a label that is not a class of y is a
+        ValueError), or 'balanced': ``n_samples / (n_classes * np.bincount(y))``, as
+        scikit-learn's ``compute_class_weight`` (not in partial_fit, where one batch's class
+        frequencies are not the data's). Binary and multiclass targets only: multilabel
+        targets raise a ValueError (weigh their rows with ``sample_weight``).
 """
 
 _ATTRIBUTES_DOC = """
@@ -886,6 +982,26 @@ _ATTRIBUTES_DOC = """
         The loss at the end of each epoch (stochastic solvers).
     validation_scores_ : list of shape (n_iter_,) or None
         The validation score after each epoch when early stopping is on.
+    history_ : dict of lists
+        Per-epoch learning curves of the stochastic solvers, appended by every fit and
+        partial_fit call and reset with ``loss_curve_`` by a fresh fit (not set by 'lbfgs'):
+
+        - 'loss': the training loss, equal to ``loss_curve_``;
+        - 'score': the training accuracy (classifiers; for multilabel targets a row counts
+          when all its labels are right) or R^2 (regressors: ``1 - SSE / SST`` with the
+          squared errors and the total sum of squares about each output's weighted mean
+          pooled over outputs; R^2 itself for one output), weighted by ``sample_weight``.
+          Like the loss, and like Keras's metrics, it is a running value over the epoch's
+          mini-batches, each predicted with the weights before its own update;
+        - 'val_loss', 'val_score' (present when there is validation data: the early stopping
+          split or ``validation_data``): the loss and score (as ``validation_scores_``) on it
+          after the epoch. The validation loss has the training loss's data term plus its
+          L2 term for one full mini-batch, ``0.5 * alpha * sum(W ** 2) / batch_size``, so the
+          two curves are comparable;
+        - 'time': wall-clock seconds of the epoch (time.perf_counter), validation included;
+        - 'learning_rate': the rate the epoch used (warm-up and schedule applied).
+
+        ``fastmlp.plot_learning_curves`` draws them.
     best_validation_score_ : float or None
         The best validation score when early stopping is on.
     t_ : int
@@ -918,7 +1034,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
     is scikit-learn's: with the same ``random_state`` both start from the same weights, and
     with ``shuffle=False`` they follow the same training trajectory to rounding error.
     """
-        + _PARAMETERS_DOC
+        + _PARAMETERS_DOC.replace(_CLASS_WEIGHT_SLOT, _CLASS_WEIGHT_DOC)
         + _ATTRIBUTES_DOC
         + """    classes_ : ndarray or list of ndarray of shape (n_classes,)
         Class labels for each output.
@@ -1208,7 +1324,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         'squared_error' is half the mean squared error; 'poisson' is half the Poisson deviance
         with a log link (exponential output), for targets ``y >= 0``.
     """
-        + _PARAMETERS_DOC.split("----------\n", 1)[1]
+        + _PARAMETERS_DOC.replace(_CLASS_WEIGHT_SLOT, "").split("----------\n", 1)[1]
         + _ATTRIBUTES_DOC
         + """
     Examples

@@ -271,10 +271,11 @@ def training_score(score_stat, is_classifier, weight_sum, sst):
     return 1.0 - score_stat / sst
 
 
-def score_stat_after_epoch(estimator, X, Y, sample_weight):
-    """The training statistic computed in Python from the weights at the end of the epoch
-    (for a C core whose train_epoch does not return it): weighted count of rows predicted right
-    (classifiers, all labels right for multilabel) or weighted sum of squared errors."""
+def score_stat_of_weights(estimator, X, Y, sample_weight):
+    """The training statistic of the current weights, computed in Python (for a C core whose
+    train_epoch does not return its running value; taken before the epoch it is that value for
+    full-batch training): weighted count of rows predicted right (classifiers; all labels right
+    for multilabel) or weighted sum of squared errors over all outputs."""
     output = estimator._forward_pass_fast(X, check_input=False)
     w = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight, np.float64)
     if estimator.out_activation_ == "softmax":
@@ -378,10 +379,16 @@ class EpochMonitor:
             if not estimator.early_stopping:  # early stopping keeps scikit-learn's own tracker
                 self.best = BestWeights(higher_is_better=self.has_validation)
         self._clock = EpochClock()
+        self._core_gives_score = None  # unknown until the first epoch
+        self._score_stat_before = None
 
     def epoch_begins(self, optimizer):
         optimizer.epoch_begins()
         self._clock.start()
+        if not self._core_gives_score:
+            self._score_stat_before = score_stat_of_weights(
+                self.estimator, self.X, self.Y, self.sample_weight
+            )
 
     def epoch_ends(self, epoch_result, optimizer):
         """Records the epoch in history_; returns the validation score (None without
@@ -389,10 +396,11 @@ class EpochMonitor:
         estimator = self.estimator
         history = estimator.history_
         history["loss"].append(estimator.loss_)
-        if len(epoch_result) >= 3:
+        self._core_gives_score = len(epoch_result) >= 3
+        if self._core_gives_score:
             score_stat = float(epoch_result[2])
         else:
-            score_stat = score_stat_after_epoch(estimator, self.X, self.Y, self.sample_weight)
+            score_stat = self._score_stat_before
         history["score"].append(
             training_score(score_stat, self.is_classifier, self.weight_sum, self.sst)
         )
