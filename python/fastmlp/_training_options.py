@@ -114,7 +114,7 @@ def class_weight_per_sample(class_weight, classes, Y, y_type, incremental):
         if unknown:
             raise ValueError(
                 "class_weight has labels %r that are not classes of y; the classes are %r."
-                % (unknown, classes_list)
+                % (unknown, np.asarray(classes).tolist())
             )
         if np.any(weights < 0) or not np.all(np.isfinite(weights)):
             raise ValueError(
@@ -191,7 +191,7 @@ def check_validation_data(estimator, validation_data, dtype, is_classifier, incr
             if len(unknown):
                 raise ValueError(
                     "validation_data: y_val has classes %s that are not in the training classes "
-                    "classes_ = %s." % (list(unknown), list(estimator.classes_))
+                    "classes_ = %s." % (unknown.tolist(), np.asarray(estimator.classes_).tolist())
                 )
         Y_val = binarizer.transform(y_val).astype(dtype)
     else:
