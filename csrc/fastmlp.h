@@ -1,9 +1,15 @@
 /* fastmlp C core: public interface.
  *
- * A network is described by an fm_net (layer widths, activations, loss). Its parameters live in
- * one flat array laid out as scikit-learn's _pack does: every weight matrix first (layer 0 .. L-1,
- * each fan_in x fan_out, row-major, so Y = X . W), then every bias vector. Gradients use the same
- * layout; optimizer state is one array of n_params (SGD velocity) or 2 * n_params (Adam m, v).
+ * A network is described by an fm_net (layer widths, activations, loss, regularization). Its
+ * parameters live in one flat array laid out as scikit-learn's _pack does: every weight matrix
+ * first (layer 0 .. L-1, each fan_in x width, row-major, so Y = X . W), then every bias vector;
+ * after them, only when the network has them: the PReLU slopes of each hidden layer, the batch-
+ * norm scales of each hidden layer, then their shifts (all trainable), and last the batch-norm
+ * running means, then running variances (not trainable: updated by training, used by predict).
+ * A dense layer's width is its units, times maxout_pieces for a maxout hidden layer.
+ * Gradients use the same layout (zero for the running statistics); optimizer state is one array
+ * of 2 * n_params values (SGD velocity; Adam/AdamW m, v; AdaGrad sum; RMSprop square average;
+ * Adadelta square average and update average).
  *
  * Every entry point exists for float and double (suffix _f32 / _f64) from one source
  * (net_impl.h, gemm_impl.h). Functions return FM_OK or an error code; they never print or exit.
@@ -33,17 +39,36 @@ enum fm_activation {
     FM_ACT_TANH = 2,
     FM_ACT_RELU = 3,
     FM_ACT_SOFTMAX = 4, /* output only */
-    FM_ACT_EXP = 5      /* output only (Poisson regression's log link) */
+    FM_ACT_EXP = 5,     /* output only (Poisson regression's log link) */
+    FM_ACT_LEAKY_RELU = 6, /* max(x, 0.01 x), PyTorch's leaky_relu */
+    FM_ACT_PRELU = 7,      /* x > 0 ? x : a_j x, one learned slope a_j per unit */
+    FM_ACT_ELU = 8,        /* x > 0 ? x : exp(x) - 1 */
+    FM_ACT_MAXOUT = 9,     /* max over maxout_pieces linear pieces per unit */
+    FM_ACT_SOFTPLUS = 10,  /* log(1 + exp(x)) */
+    FM_ACT_GELU = 11       /* x * Phi(x), the exact (erf) form */
 };
 
 enum fm_loss {
     FM_LOSS_SQUARED = 0,    /* 0.5 * mean over outputs of the (weighted) mean squared error */
     FM_LOSS_LOG = 1,        /* softmax cross-entropy */
     FM_LOSS_BINARY_LOG = 2, /* logistic outputs: binary and multilabel */
-    FM_LOSS_POISSON = 3     /* half Poisson deviance with exp output */
+    FM_LOSS_POISSON = 3,    /* half Poisson deviance with exp output */
+    FM_LOSS_HINGE = 4,      /* PyTorch's multi_margin_loss (margin 1): the sum over wrong
+                             * classes j of max(0, 1 - s_y + s_j), divided by n_classes */
+    FM_LOSS_PERCEPTRON = 5  /* max_j s_j - s_y: zero for rows classified right */
 };
 
-enum fm_solver { FM_SOLVER_SGD = 0, FM_SOLVER_ADAM = 1 };
+enum fm_solver {
+    FM_SOLVER_SGD = 0,     /* scikit-learn's SGD, momentum and Nesterov momentum */
+    FM_SOLVER_ADAM = 1,    /* scikit-learn's Adam */
+    FM_SOLVER_ADAMW = 2,   /* PyTorch's AdamW: decoupled weight decay on the weights */
+    FM_SOLVER_ADAGRAD = 3, /* PyTorch's Adagrad */
+    FM_SOLVER_RMSPROP = 4, /* PyTorch's RMSprop (no momentum, not centered) */
+    FM_SOLVER_ADADELTA = 5 /* PyTorch's Adadelta */
+};
+
+/* Rate of the leaky ReLU's negative side. */
+#define FM_LEAKY_SLOPE 0.01
 
 typedef struct fm_net {
     int n_layers;          /* weight layers: len(hidden_layer_sizes) + 1 */
@@ -52,6 +77,15 @@ typedef struct fm_net {
     int output_activation; /* enum fm_activation */
     int loss;              /* enum fm_loss */
     double alpha;          /* L2 strength, scaled as scikit-learn: 0.5 * alpha * |W|^2 / sum(w) */
+    double alpha_l1;       /* L1 strength on the weights: alpha_l1 * sum |W| / sum(w) */
+    int maxout_pieces;     /* linear pieces per unit of a maxout hidden layer (>= 1) */
+    int batch_norm;        /* batch normalization between each hidden dense layer and its
+                            * activation: scale * (z - mean) / sqrt(var + bn_eps) + shift */
+    double bn_momentum;    /* running statistics: r = (1 - m) r + m * batch value (PyTorch's) */
+    double bn_eps;
+    const double *dropout; /* n_layers - 1 rates in [0, 1): inverted dropout on each hidden
+                            * layer's output while training; NULL for none */
+    uint64_t dropout_seed; /* fm_loss_grad's masks (training keys them by seed and epoch) */
 } fm_net;
 
 typedef struct fm_optimizer {
@@ -59,8 +93,10 @@ typedef struct fm_optimizer {
     double learning_rate; /* SGD: the current rate; Adam: learning_rate_init */
     double momentum;      /* SGD */
     int nesterov;         /* SGD: Nesterov's momentum when non-zero */
-    double beta_1, beta_2, epsilon; /* Adam */
-    int64_t step;         /* Adam: updates done so far; advanced by fm_train_epoch */
+    double beta_1, beta_2, epsilon; /* Adam, AdamW; epsilon for every adaptive solver */
+    double weight_decay;  /* AdamW */
+    double rho;           /* RMSprop's (PyTorch's alpha) and Adadelta's decay */
+    int64_t step;         /* updates done so far; advanced by fm_train_epoch */
 } fm_optimizer;
 
 /* Opaque per-fit scratch memory: one batch's activations and deltas, a gradient buffer, the
@@ -69,11 +105,20 @@ typedef struct fm_workspace fm_workspace;
 
 /* Checks an fm_net for consistency; FM_OK or FM_ERR_ARG. */
 int fm_net_check(const fm_net *net);
-/* Number of parameters (weights and biases) of the network, or -1 when net is invalid. */
+/* Number of values in the flat parameter array, or -1 when net is invalid. */
 int64_t fm_n_params(const fm_net *net);
+/* Number of trainable values: all but the batch-norm running statistics at the end. */
+int64_t fm_n_trainable(const fm_net *net);
+/* Width of dense layer l's output: units[l + 1], times maxout_pieces for maxout hidden layers. */
+int64_t fm_dense_width(const fm_net *net, int layer);
 /* Offset of layer l's weights / biases in the flat parameter array. */
 int64_t fm_weight_offset(const fm_net *net, int layer);
 int64_t fm_bias_offset(const fm_net *net, int layer);
+/* Offset of hidden layer l's (l < n_layers - 1) PReLU slopes (units[l + 1] values) and of its
+ * batch-norm values (fm_dense_width values each): what = 0 scale, 1 shift, 2 running mean,
+ * 3 running variance. */
+int64_t fm_prelu_offset(const fm_net *net, int layer);
+int64_t fm_bn_offset(const fm_net *net, int layer, int what);
 
 /* Allocates a workspace for batches of up to max_rows rows and epochs over n_samples samples;
  * elem_size is sizeof(float) or sizeof(double). NULL when out of memory or arguments are bad. */
@@ -92,14 +137,20 @@ int fm_max_threads(void);
                       REAL *c, int64_t ldc, REAL *pack);                                      \
     /* One epoch of mini-batch training: shuffle (when shuffle != 0, a permutation keyed by   \
      * seed and epoch), then per batch gather, forward, loss, backward, optimizer update.     \
-     * Writes the sum over batches of batch_loss * batch_rows to *loss_sum. sw may be NULL.   \
-     * Returns FM_ERR_NONFINITE, with that batch's update not applied, when a loss diverges. */\
+     * Writes the sum over batches of batch_loss * batch_rows to *loss_sum, and to *score the   \
+     * running score of the epoch: the weighted count of rows predicted right (classification \
+     * losses) or the weighted sum of squared errors (regression). sw may be NULL. Dropout     \
+     * masks are keyed by (seed, epoch). Returns FM_ERR_NONFINITE, with that batch's update    \
+     * not applied, when a loss diverges. */                                                  \
     int fm_train_epoch_##SUF(const fm_net *net, fm_optimizer *opt, REAL *params,               \
                              REAL *opt_state, const REAL *x, const REAL *y, const REAL *sw,    \
                              int64_t n_samples, int64_t batch_size, int shuffle, uint64_t seed, \
-                             uint64_t epoch, fm_workspace *ws, double *loss_sum);             \
+                             uint64_t epoch, fm_workspace *ws, double *loss_sum,              \
+                             double *score);                                                  \
     /* Full-batch loss and gradient (writes grad, n_params values), processed in chunks of     \
-     * the workspace's max_rows; the same objective scikit-learn's _backprop computes. */     \
+     * the workspace's max_rows; the same objective scikit-learn's _backprop computes. With    \
+     * dropout, masks keyed by net->dropout_seed; with batch norm, the statistics of the whole  \
+     * batch, which must then fit in one chunk (FM_ERR_ARG otherwise). */                     \
     int fm_loss_grad_##SUF(const fm_net *net, const REAL *params, const REAL *x, const REAL *y, \
                            const REAL *sw, int64_t n_samples, fm_workspace *ws, REAL *grad,    \
                            double *loss);                                                     \

@@ -60,7 +60,13 @@ struct fm_workspace {
     int64_t n_samples;  /* the permutation's length */
     int64_t n_params;
     void **acts;        /* acts[0]: gathered input batch; acts[l]: layer l's output, l = 1..L */
-    void **deltas;      /* deltas[l], l = 1..L (deltas[0] unused) */
+    void **deltas;      /* deltas[l], l = 1..L (deltas[0] unused): fm_dense_width(l - 1) wide */
+    void **pre;         /* pre[l], l < L - 1, for general layers (fm_layer_general): the input
+                         * of the activation (after batch norm); NULL for the others */
+    void **bnx;         /* bnx[l]: batch norm's normalized values (x-hat), or NULL */
+    void **bnstat;      /* bnstat[l]: the batch's means then 1 / sqrt(var + eps), or NULL */
+    void **mask;        /* mask[l]: the dropout factors (0 or 1 / (1 - p)), or NULL */
+    void *gbuf;         /* a general layer's output gradient, before its backward pass */
     void *ybatch;       /* gathered targets */
     void *swbatch;      /* gathered sample weights */
     void *grad;         /* n_params gradient values */
@@ -69,6 +75,36 @@ struct fm_workspace {
     int64_t *perm;      /* the epoch's sample order */
     void *block;        /* the single allocation everything above points into */
 };
+
+/* Whether hidden layer l (l < n_layers - 1) takes the general path, which keeps the activation's
+ * input for the backward pass: activations whose derivative is not a function of their output,
+ * batch norm, dropout. The others fuse bias, activation and derivative into the GEMMs. */
+static inline int fm_layer_general(const fm_net *net, int layer)
+{
+    if (layer >= net->n_layers - 1)
+        return 0;
+    return net->hidden_activation > FM_ACT_EXP || net->batch_norm ||
+           (net->dropout != NULL && net->dropout[layer] > 0);
+}
+
+/* splitmix64's finalizer: a bijective 64-bit mixer with full avalanche. */
+static inline uint64_t fm_mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* The key of a (seed, stream) pair, and a draw from a key and a counter: fm_rng_u64 split in
+ * two so that loops drawing many values of one stream compute the key once. */
+static inline uint64_t fm_rng_key(uint64_t seed, uint64_t stream)
+{
+    return fm_mix64(seed + 0x9e3779b97f4a7c15ULL * (stream + 1));
+}
+static inline uint64_t fm_rng_draw(uint64_t key, uint64_t counter)
+{
+    return fm_mix64(fm_mix64(counter * 0xd1342543de82ef95ULL + key) ^ key);
+}
 
 /* Counter-based random numbers: a 64-bit value from (seed, stream, counter), independent of the
  * order or thread in which it is drawn. */

@@ -10,23 +10,42 @@
 
 int fm_net_check(const fm_net *net)
 {
-    if (net == NULL || net->n_layers < 1 || net->units == NULL || !(net->alpha >= 0))
+    if (net == NULL || net->n_layers < 1 || net->units == NULL || !(net->alpha >= 0) ||
+        !(net->alpha_l1 >= 0) || net->maxout_pieces < 1 || net->maxout_pieces > 1024 ||
+        !(net->bn_momentum >= 0 && net->bn_momentum <= 1) || !(net->bn_eps > 0))
         return FM_ERR_ARG;
     for (int l = 0; l <= net->n_layers; l++)
         if (net->units[l] < 1 || net->units[l] > INT32_MAX)
             return FM_ERR_ARG;
-    if (net->hidden_activation < FM_ACT_IDENTITY || net->hidden_activation > FM_ACT_RELU ||
-        net->output_activation < FM_ACT_IDENTITY || net->output_activation > FM_ACT_EXP ||
-        net->loss < FM_LOSS_SQUARED || net->loss > FM_LOSS_POISSON)
+    const int hidden = net->hidden_activation;
+    if (hidden < FM_ACT_IDENTITY || hidden > FM_ACT_GELU || hidden == FM_ACT_SOFTMAX ||
+        hidden == FM_ACT_EXP || net->output_activation < FM_ACT_IDENTITY ||
+        net->output_activation > FM_ACT_EXP || net->loss < FM_LOSS_SQUARED ||
+        net->loss > FM_LOSS_PERCEPTRON)
         return FM_ERR_ARG;
+    if ((net->loss == FM_LOSS_HINGE || net->loss == FM_LOSS_PERCEPTRON) &&
+        net->output_activation != FM_ACT_IDENTITY)
+        return FM_ERR_ARG;
+    if (net->dropout != NULL)
+        for (int l = 0; l < net->n_layers - 1; l++)
+            if (!(net->dropout[l] >= 0 && net->dropout[l] < 1))
+                return FM_ERR_ARG;
     return FM_OK;
+}
+
+int64_t fm_dense_width(const fm_net *net, int layer)
+{
+    const int64_t units = net->units[layer + 1];
+    if (layer < net->n_layers - 1 && net->hidden_activation == FM_ACT_MAXOUT)
+        return units * net->maxout_pieces;
+    return units;
 }
 
 int64_t fm_weight_offset(const fm_net *net, int layer)
 {
     int64_t offset = 0;
     for (int l = 0; l < layer; l++)
-        offset += net->units[l] * net->units[l + 1];
+        offset += net->units[l] * fm_dense_width(net, l);
     return offset;
 }
 
@@ -34,15 +53,45 @@ int64_t fm_bias_offset(const fm_net *net, int layer)
 {
     int64_t offset = fm_weight_offset(net, net->n_layers);
     for (int l = 0; l < layer; l++)
-        offset += net->units[l + 1];
+        offset += fm_dense_width(net, l);
     return offset;
+}
+
+int64_t fm_prelu_offset(const fm_net *net, int layer)
+{
+    int64_t offset = fm_bias_offset(net, net->n_layers);
+    if (net->hidden_activation == FM_ACT_PRELU)
+        for (int l = 0; l < layer; l++)
+            offset += net->units[l + 1];
+    return offset;
+}
+
+int64_t fm_bn_offset(const fm_net *net, int layer, int what)
+{
+    const int hidden = net->n_layers - 1;
+    int64_t per_kind = 0, before = 0; /* values of one kind over all hidden layers, before layer */
+    for (int l = 0; l < hidden; l++) {
+        if (l < layer)
+            before += fm_dense_width(net, l);
+        per_kind += fm_dense_width(net, l);
+    }
+    if (!net->batch_norm)
+        per_kind = before = 0;
+    return fm_prelu_offset(net, hidden) + what * per_kind + before;
 }
 
 int64_t fm_n_params(const fm_net *net)
 {
     if (fm_net_check(net))
         return -1;
-    return fm_bias_offset(net, net->n_layers);
+    return fm_bn_offset(net, 0, 4); /* past the running variances */
+}
+
+int64_t fm_n_trainable(const fm_net *net)
+{
+    if (fm_net_check(net))
+        return -1;
+    return fm_bn_offset(net, 0, 2); /* the running statistics start here */
 }
 
 int fm_max_threads(void)
@@ -75,44 +124,73 @@ fm_workspace *fm_workspace_new(const fm_net *net, int64_t max_rows, int64_t n_sa
     const int64_t n_params = fm_n_params(net);
     if (n_samples > FM_MAX_COUNT || max_rows > FM_MAX_COUNT || n_params > FM_MAX_COUNT)
         return NULL;
+    int64_t widest = 1; /* the widest hidden layer output (gbuf) */
     for (int l = 0; l <= L; l++)
         if (u[l] > FM_MAX_COUNT / max_rows)
             return NULL;
-    size_t total = sizeof(fm_workspace) + FM_ALIGN + region(2 * (int64_t)(L + 1), sizeof(void *)) +
-                   region(n_samples, sizeof(int64_t));
-    for (int l = 0; l <= L; l++)
-        total += region(max_rows * u[l], elem_size) * (l == 0 ? 1 : 2);
-    const int64_t n_chunks = (n_params + FM_PARAM_CHUNK - 1) / FM_PARAM_CHUNK;
-    total += region(max_rows * u[L], elem_size) + region(max_rows, elem_size) +
-             region(n_params, elem_size) + region((int64_t)fm_gemm_pack_size(), elem_size) +
-             region(n_chunks, sizeof(double));
-
-    char *block = (char *)malloc(total);
-    if (block == NULL)
-        return NULL;
-    fm_workspace *ws = (fm_workspace *)block;
-    memset(ws, 0, sizeof(*ws));
-    char *cursor = block + sizeof(fm_workspace);
-    cursor += (FM_ALIGN - (uintptr_t)cursor % FM_ALIGN) % FM_ALIGN;
-#define TAKE(ptr, count, size)            \
-    do {                                  \
-        (ptr) = (void *)cursor;           \
-        cursor += region((count), (size)); \
+    for (int l = 0; l < L; l++) {
+        if (fm_dense_width(net, l) > FM_MAX_COUNT / max_rows)
+            return NULL;
+        if (l < L - 1 && u[l + 1] > widest)
+            widest = u[l + 1];
+    }
+    /* Two passes over the same list of regions: the first adds up the size, the second carves
+     * the single block (the targets are only evaluated, and written, in the second). */
+    char *block = NULL, *base = NULL;
+    fm_workspace *ws = NULL;
+    for (int pass = 0; pass < 2; pass++) {
+        size_t used = 0;
+#define TAKE(target, count, size)                   \
+    do {                                           \
+        if (pass)                                  \
+            (target) = (void *)(base + used);      \
+        used += region((count), (size));           \
     } while (0)
-    TAKE(ws->acts, 2 * (int64_t)(L + 1), sizeof(void *));
-    ws->deltas = ws->acts + (L + 1);
-    TAKE(ws->perm, n_samples, sizeof(int64_t));
-    for (int l = 0; l <= L; l++)
-        TAKE(ws->acts[l], max_rows * u[l], elem_size);
-    ws->deltas[0] = NULL;
-    for (int l = 1; l <= L; l++)
-        TAKE(ws->deltas[l], max_rows * u[l], elem_size);
-    TAKE(ws->ybatch, max_rows * u[L], elem_size);
-    TAKE(ws->swbatch, max_rows, elem_size);
-    TAKE(ws->grad, n_params, elem_size);
-    TAKE(ws->pack, (int64_t)fm_gemm_pack_size(), elem_size);
-    TAKE(ws->partials, n_chunks, sizeof(double));
+        TAKE(ws->acts, 6 * (int64_t)(L + 1), sizeof(void *));
+        if (pass) {
+            ws->deltas = ws->acts + (L + 1);
+            ws->pre = ws->deltas + (L + 1);
+            ws->bnx = ws->pre + (L + 1);
+            ws->bnstat = ws->bnx + (L + 1);
+            ws->mask = ws->bnstat + (L + 1);
+            for (int i = 0; i < 6 * (L + 1); i++)
+                ws->acts[i] = NULL;
+        }
+        TAKE(ws->perm, n_samples, sizeof(int64_t));
+        for (int l = 0; l <= L; l++)
+            TAKE(ws->acts[l], max_rows * u[l], elem_size);
+        for (int l = 1; l <= L; l++)
+            TAKE(ws->deltas[l], max_rows * fm_dense_width(net, l - 1), elem_size);
+        for (int l = 0; l < L - 1; l++) {
+            if (!fm_layer_general(net, l))
+                continue;
+            const int64_t width = fm_dense_width(net, l);
+            TAKE(ws->pre[l], max_rows * width, elem_size);
+            if (net->batch_norm) {
+                TAKE(ws->bnx[l], max_rows * width, elem_size);
+                TAKE(ws->bnstat[l], 2 * width, elem_size);
+            }
+            if (net->dropout != NULL && net->dropout[l] > 0)
+                TAKE(ws->mask[l], max_rows * u[l + 1], elem_size);
+        }
+        TAKE(ws->gbuf, max_rows * widest, elem_size);
+        TAKE(ws->ybatch, max_rows * u[L], elem_size);
+        TAKE(ws->swbatch, max_rows, elem_size);
+        TAKE(ws->grad, n_params, elem_size);
+        TAKE(ws->pack, (int64_t)fm_gemm_pack_size(), elem_size);
+        TAKE(ws->partials, 2 * ((n_params + FM_PARAM_CHUNK - 1) / FM_PARAM_CHUNK),
+             sizeof(double));
 #undef TAKE
+        if (!pass) {
+            block = (char *)malloc(sizeof(fm_workspace) + FM_ALIGN + used);
+            if (block == NULL)
+                return NULL;
+            ws = (fm_workspace *)block;
+            memset(ws, 0, sizeof(*ws));
+            base = block + sizeof(fm_workspace);
+            base += (FM_ALIGN - (uintptr_t)base % FM_ALIGN) % FM_ALIGN;
+        }
+    }
     ws->elem_size = elem_size;
     ws->n_layers = L;
     ws->max_rows = max_rows;

@@ -65,18 +65,319 @@ static void SUF(bias_activation_forward)(REAL *z, const REAL *bias, int64_t rows
     }
 }
 
+/* ---- the general path of a hidden layer (fm_layer_general): batch norm, activations whose
+ * derivative needs their input, dropout. pre keeps the activation's input for backward. ---- */
+
+/* f(y) of a hidden activation; slope is PReLU's learned slope for this unit. */
+static inline REAL SUF(act_value)(int activation, REAL y, REAL slope)
+{
+    switch (activation) {
+    case FM_ACT_LOGISTIC:
+        return (REAL)1 / ((REAL)1 + EXP(-y));
+    case FM_ACT_TANH:
+        return TANH(y);
+    case FM_ACT_RELU:
+        return y > 0 ? y : 0;
+    case FM_ACT_LEAKY_RELU:
+        return y > 0 ? y : (REAL)FM_LEAKY_SLOPE * y;
+    case FM_ACT_PRELU:
+        return y > 0 ? y : slope * y;
+    case FM_ACT_ELU:
+        return y > 0 ? y : EXPM1(y);
+    case FM_ACT_SOFTPLUS: /* PyTorch's threshold: linear past 20 */
+        return y > 20 ? y : LOG1P(EXP(y));
+    case FM_ACT_GELU:
+        return (REAL)0.5 * y * ((REAL)1 + ERF(y * (REAL)0.70710678118654752440));
+    default: /* identity */
+        return y;
+    }
+}
+
+/* f'(y) of a hidden activation (maxout excepted: it routes, see hidden_backward). */
+static inline REAL SUF(act_derivative)(int activation, REAL y, REAL slope)
+{
+    switch (activation) {
+    case FM_ACT_LOGISTIC: {
+        const REAL s = (REAL)1 / ((REAL)1 + EXP(-y));
+        return s * ((REAL)1 - s);
+    }
+    case FM_ACT_TANH: {
+        const REAL t = TANH(y);
+        return (REAL)1 - t * t;
+    }
+    case FM_ACT_RELU:
+        return y > 0 ? 1 : 0;
+    case FM_ACT_LEAKY_RELU:
+        return y > 0 ? 1 : (REAL)FM_LEAKY_SLOPE;
+    case FM_ACT_PRELU:
+        return y > 0 ? 1 : slope;
+    case FM_ACT_ELU:
+        return y > 0 ? 1 : EXP(y);
+    case FM_ACT_SOFTPLUS: {
+        if (y > 20)
+            return 1;
+        const REAL z = EXP(y);
+        return z / (z + 1);
+    }
+    case FM_ACT_GELU:
+        return (REAL)0.5 * ((REAL)1 + ERF(y * (REAL)0.70710678118654752440)) +
+               y * (REAL)0.39894228040143267794 * EXP((REAL)-0.5 * y * y);
+    default: /* identity */
+        return 1;
+    }
+}
+
+/* Columns per block of the batch-norm loops: sums over rows run in row order, column blocks
+ * are what threads share. */
+#define FM_BN_BLOCK 16
+
+/* Batch norm forward, in place on z (rows x width): training (bnx != NULL) normalizes with the
+ * batch's statistics, keeps x-hat in bnx and the means and 1 / std in bnstat, and, when running
+ * is not NULL, updates the running mean and variance there (unbiased variance, PyTorch's
+ * momentum rule); otherwise (predict) it normalizes with the running statistics in params. */
+static void SUF(batchnorm_forward)(const fm_net *net, int layer, const REAL *params,
+                                   REAL *running, REAL *z, REAL *bnx, REAL *bnstat, int64_t rows)
+{
+    const int64_t width = fm_dense_width(net, layer);
+    const REAL *scale = params + fm_bn_offset(net, layer, 0);
+    const REAL *shift = params + fm_bn_offset(net, layer, 1);
+    const REAL *rmean = params + fm_bn_offset(net, layer, 2);
+    const REAL *rvar = params + fm_bn_offset(net, layer, 3);
+    const REAL eps = (REAL)net->bn_eps;
+    const int64_t n_blocks = (width + FM_BN_BLOCK - 1) / FM_BN_BLOCK;
+    if (bnx == NULL) {
+#pragma omp parallel for schedule(static) if (rows * width >= FM_PAR_MIN_ELEMS)
+        for (int64_t i = 0; i < rows; i++)
+            for (int64_t j = 0; j < width; j++)
+                z[i * width + j] = scale[j] * ((z[i * width + j] - rmean[j]) /
+                                               SQRT(rvar[j] + eps)) + shift[j];
+        return;
+    }
+    const double momentum = net->bn_momentum;
+#pragma omp parallel for schedule(static) if (rows * width >= FM_PAR_MIN_ELEMS)
+    for (int64_t blk = 0; blk < n_blocks; blk++) {
+        const int64_t j0 = blk * FM_BN_BLOCK;
+        const int64_t nj = width - j0 < FM_BN_BLOCK ? width - j0 : FM_BN_BLOCK;
+        double sum[FM_BN_BLOCK] = {0}, sq[FM_BN_BLOCK] = {0};
+        for (int64_t i = 0; i < rows; i++)
+            for (int64_t j = 0; j < nj; j++)
+                sum[j] += (double)z[i * width + j0 + j];
+        for (int64_t j = 0; j < nj; j++)
+            sum[j] /= (double)rows; /* the mean */
+        for (int64_t i = 0; i < rows; i++)
+            for (int64_t j = 0; j < nj; j++) {
+                const double d = (double)z[i * width + j0 + j] - sum[j];
+                sq[j] += d * d;
+            }
+        for (int64_t j = 0; j < nj; j++) {
+            const double var = sq[j] / (double)rows;
+            const REAL mean = (REAL)sum[j], inv_std = (REAL)(1.0 / sqrt(var + net->bn_eps));
+            bnstat[j0 + j] = mean;
+            bnstat[width + j0 + j] = inv_std;
+            if (running != NULL) {
+                const double unbiased = rows > 1 ? var * (double)rows / (double)(rows - 1) : var;
+                REAL *rm = running + fm_bn_offset(net, layer, 2) + j0 + j;
+                REAL *rv = running + fm_bn_offset(net, layer, 3) + j0 + j;
+                *rm = (REAL)((1 - momentum) * (double)*rm + momentum * sum[j]);
+                *rv = (REAL)((1 - momentum) * (double)*rv + momentum * unbiased);
+            }
+            for (int64_t i = 0; i < rows; i++) {
+                const REAL xhat = (z[i * width + j0 + j] - mean) * inv_std;
+                bnx[i * width + j0 + j] = xhat;
+                z[i * width + j0 + j] = scale[j0 + j] * xhat + shift[j0 + j];
+            }
+        }
+    }
+}
+
+/* Batch norm backward, in place on dz (rows x width, d loss / d batch-norm output on entry, d
+ * loss / d its input on return); writes (or adds, with accumulate) the scale and shift gradient
+ * sums into grad. */
+static void SUF(batchnorm_backward)(const fm_net *net, int layer, const REAL *params, REAL *grad,
+                                    REAL *dz, const REAL *bnx, const REAL *bnstat, int64_t rows,
+                                    int accumulate)
+{
+    const int64_t width = fm_dense_width(net, layer);
+    const REAL *scale = params + fm_bn_offset(net, layer, 0);
+    REAL *gscale = grad + fm_bn_offset(net, layer, 0);
+    REAL *gshift = grad + fm_bn_offset(net, layer, 1);
+    const int64_t n_blocks = (width + FM_BN_BLOCK - 1) / FM_BN_BLOCK;
+#pragma omp parallel for schedule(static) if (rows * width >= FM_PAR_MIN_ELEMS)
+    for (int64_t blk = 0; blk < n_blocks; blk++) {
+        const int64_t j0 = blk * FM_BN_BLOCK;
+        const int64_t nj = width - j0 < FM_BN_BLOCK ? width - j0 : FM_BN_BLOCK;
+        double dscale[FM_BN_BLOCK] = {0}, dshift[FM_BN_BLOCK] = {0};
+        for (int64_t i = 0; i < rows; i++)
+            for (int64_t j = 0; j < nj; j++) {
+                const double d = (double)dz[i * width + j0 + j];
+                dscale[j] += d * (double)bnx[i * width + j0 + j];
+                dshift[j] += d;
+            }
+        for (int64_t j = 0; j < nj; j++) {
+            gscale[j0 + j] = (accumulate ? gscale[j0 + j] : 0) + (REAL)dscale[j];
+            gshift[j0 + j] = (accumulate ? gshift[j0 + j] : 0) + (REAL)dshift[j];
+            const REAL k = scale[j0 + j] * bnstat[width + j0 + j] / (REAL)rows;
+            const REAL mean_shift = (REAL)dshift[j], mean_scale = (REAL)dscale[j];
+            for (int64_t i = 0; i < rows; i++) {
+                REAL *d = dz + i * width + j0 + j;
+                *d = k * ((REAL)rows * *d - mean_shift - bnx[i * width + j0 + j] * mean_scale);
+            }
+        }
+    }
+}
+
+/* Inverted dropout on a layer's output (rows x units), drawing the mask: each value is kept with
+ * probability 1 - rate and then scaled by 1 / (1 - rate). The draw for (row, unit) is a pure
+ * function of key and its position row0 + i, j (32 bits of one 64-bit draw per value), so masks
+ * do not depend on threads or batch boundaries. mask gets the factors for backward. */
+static void SUF(dropout_forward)(REAL *out, REAL *mask, int64_t rows, int64_t units, double rate,
+                                 uint64_t key, int64_t row0)
+{
+    const uint64_t threshold = (uint64_t)(rate * 4294967296.0); /* keep when bits >= it */
+    const REAL keep_scale = (REAL)(1.0 / (1.0 - rate));
+#pragma omp parallel for schedule(static) if (rows * units >= FM_PAR_MIN_ELEMS)
+    for (int64_t i = 0; i < rows; i++) {
+        const uint64_t first = (uint64_t)(row0 + i) * (uint64_t)units;
+        uint64_t draw = fm_rng_draw(key, first >> 1);
+        for (int64_t j = 0; j < units; j++) {
+            const uint64_t e = first + (uint64_t)j;
+            if (j > 0 && (e & 1) == 0)
+                draw = fm_rng_draw(key, e >> 1);
+            const uint64_t bits = (e & 1) ? draw >> 32 : draw & 0xffffffffULL;
+            const REAL factor = bits >= threshold ? keep_scale : 0;
+            mask[i * units + j] = factor;
+            out[i * units + j] *= factor;
+        }
+    }
+}
+
+/* The general forward pass of hidden layer l after its GEMM: pre (rows x width) holds
+ * in . W + b; batch norm (training when bnx != NULL) turns it into the activation's input in
+ * place; out (rows x units) gets the activation (maxout: the largest of each unit's pieces),
+ * then dropout when mask != NULL. pre may equal out when width == units (predict). */
+static void SUF(hidden_forward)(const fm_net *net, int layer, const REAL *params, REAL *running,
+                                REAL *pre, REAL *out, REAL *bnx, REAL *bnstat, REAL *mask,
+                                int64_t rows, uint64_t mask_key, int64_t row0)
+{
+    const int64_t units = net->units[layer + 1], width = fm_dense_width(net, layer);
+    const int activation = net->hidden_activation;
+    if (net->batch_norm)
+        SUF(batchnorm_forward)(net, layer, params, running, pre, bnx, bnstat, rows);
+    const REAL *slopes = activation == FM_ACT_PRELU ? params + fm_prelu_offset(net, layer) : NULL;
+    const int pieces = net->maxout_pieces;
+#pragma omp parallel for schedule(static) if (rows * width >= FM_PAR_MIN_ELEMS)
+    for (int64_t i = 0; i < rows; i++) {
+        const REAL *pi = pre + i * width;
+        REAL *oi = out + i * units;
+        if (activation == FM_ACT_MAXOUT) {
+            for (int64_t j = 0; j < units; j++) {
+                REAL top = pi[j * pieces];
+                for (int p = 1; p < pieces; p++)
+                    top = pi[j * pieces + p] > top ? pi[j * pieces + p] : top;
+                oi[j] = top;
+            }
+        } else {
+            for (int64_t j = 0; j < units; j++)
+                oi[j] = SUF(act_value)(activation, pi[j], slopes ? slopes[j] : 0);
+        }
+    }
+    if (mask != NULL)
+        SUF(dropout_forward)(out, mask, rows, units, net->dropout[layer], mask_key, row0);
+}
+
+/* The general backward pass of hidden layer l: g (rows x units) is d loss / d the layer's
+ * output; writes dz (rows x width) = d loss / d the dense output in . W + b, and writes (adds,
+ * with accumulate) the PReLU slope and batch-norm gradient sums into grad. g is overwritten. */
+static void SUF(hidden_backward)(const fm_net *net, int layer, const REAL *params, REAL *grad,
+                                 REAL *dz, REAL *g, const REAL *pre, const REAL *bnx,
+                                 const REAL *bnstat, const REAL *mask, int64_t rows,
+                                 int accumulate)
+{
+    const int64_t units = net->units[layer + 1], width = fm_dense_width(net, layer);
+    const int activation = net->hidden_activation;
+    const int pieces = net->maxout_pieces;
+    const REAL *slopes = activation == FM_ACT_PRELU ? params + fm_prelu_offset(net, layer) : NULL;
+    const int par = rows * width >= FM_PAR_MIN_ELEMS;
+    if (mask != NULL) {
+#pragma omp parallel for schedule(static) if (par)
+        for (int64_t i = 0; i < rows * units; i++)
+            g[i] *= mask[i];
+    }
+    if (slopes != NULL) {
+        /* d loss / d slope_j = sum_i g_ij * min(y_ij, 0): columns summed in row order */
+        REAL *gslope = grad + fm_prelu_offset(net, layer);
+        if (!accumulate)
+            for (int64_t j = 0; j < units; j++)
+                gslope[j] = 0;
+        for (int64_t i = 0; i < rows; i++)
+            for (int64_t j = 0; j < units; j++) {
+                const REAL y = pre[i * width + j];
+                gslope[j] += y > 0 ? 0 : g[i * units + j] * y;
+            }
+    }
+#pragma omp parallel for schedule(static) if (par)
+    for (int64_t i = 0; i < rows; i++) {
+        const REAL *pi = pre + i * width, *gi = g + i * units;
+        REAL *di = dz + i * width;
+        if (activation == FM_ACT_MAXOUT) {
+            /* the gradient goes to the first piece reaching the maximum */
+            for (int64_t j = 0; j < units; j++) {
+                int best = 0;
+                for (int p = 1; p < pieces; p++)
+                    best = pi[j * pieces + p] > pi[j * pieces + best] ? p : best;
+                for (int p = 0; p < pieces; p++)
+                    di[j * pieces + p] = p == best ? gi[j] : 0;
+            }
+        } else {
+            for (int64_t j = 0; j < units; j++)
+                di[j] = gi[j] * SUF(act_derivative)(activation, pi[j], slopes ? slopes[j] : 0);
+        }
+    }
+    if (net->batch_norm)
+        SUF(batchnorm_backward)(net, layer, params, grad, dz, bnx, bnstat, rows, accumulate);
+}
+
+/* The dropout key of hidden layer l for a (seed, stream) pair: one stream per layer. */
+static inline uint64_t SUF(dropout_key)(uint64_t seed, uint64_t stream, int layer)
+{
+    return fm_rng_key(seed ^ (0x5851f42d4c957f2dULL * (uint64_t)(layer + 1)), stream);
+}
+
 /* Forward pass of a batch: writes outs[l] = output of layer l (rows x units[l + 1]). Bias and an
  * identity or ReLU activation are applied by the GEMM on each tile as it is finished; other
  * activations (and softmax, which needs whole rows) in a pass of their own. With defer_softmax,
- * a softmax output layer is left as logits for the training loss pass. */
-static int SUF(forward)(const fm_net *net, const REAL *params, const REAL *x, REAL *const *outs,
-                        int64_t rows, REAL *pack, int defer_softmax)
+ * a softmax output layer is left as logits for the training loss pass. General hidden layers
+ * (fm_layer_general) keep their activation's input in ws->pre; with train, batch norm uses the
+ * batch's statistics (updating the running ones in running, unless it is NULL) and dropout
+ * draws masks keyed by (seed, stream) for rows row0 + i. Without a workspace (predict), scratch
+ * holds a maxout layer's pieces (rows x the widest dense layer). */
+static int SUF(forward)(const fm_net *net, const REAL *params, REAL *running, const REAL *x,
+                        REAL *const *outs, fm_workspace *ws, REAL *scratch, int64_t rows,
+                        REAL *pack, int defer_softmax, int train, uint64_t seed, uint64_t stream,
+                        int64_t row0)
 {
     const int64_t *u = net->units;
     const REAL *in = x;
     for (int l = 0; l < net->n_layers; l++) {
         const REAL *w = params + fm_weight_offset(net, l);
         const REAL *b = params + fm_bias_offset(net, l);
+        const int64_t width = fm_dense_width(net, l);
+        if (fm_layer_general(net, l)) {
+            REAL *pre = ws ? (REAL *)ws->pre[l] : (width == u[l + 1] ? outs[l] : scratch);
+            const fm_epilogue ep = {FM_EPI_BIAS_ACT, FM_ACT_IDENTITY, b, NULL, 0};
+            int err = SUF(fm_gemm_ex)(0, 0, rows, width, u[l], 1, in, u[l], w, width, 0, pre,
+                                      width, pack, &ep);
+            if (err)
+                return err;
+            const int drop = train && net->dropout != NULL && net->dropout[l] > 0;
+            SUF(hidden_forward)(net, l, params, running, pre, outs[l],
+                                train ? (REAL *)ws->bnx[l] : NULL,
+                                train ? (REAL *)ws->bnstat[l] : NULL,
+                                drop ? (REAL *)ws->mask[l] : NULL, rows,
+                                drop ? SUF(dropout_key)(seed, stream, l) : 0, row0);
+            in = outs[l];
+            continue;
+        }
         int activation = l == net->n_layers - 1 ? net->output_activation : net->hidden_activation;
         if (defer_softmax && activation == FM_ACT_SOFTMAX)
             activation = FM_ACT_IDENTITY; /* the loss pass applies it, row by row */
@@ -93,65 +394,140 @@ static int SUF(forward)(const fm_net *net, const REAL *params, const REAL *x, RE
     return FM_OK;
 }
 
-/* Output error: delta = (p - y) * w_i, the gradient of every loss here with respect to the
- * output pre-activation (canonical links). Returns sum_i w_i * loss_i, unscaled. With
- * softmax_rows, p holds logits and each row gets its softmax here, so that softmax, the
- * cross-entropy and its gradient are one pass over a row while it is in L1. */
+/* Position of the largest of v[0:n) (the first one on ties). */
+static inline int64_t SUF(argmax)(const REAL *v, int64_t n)
+{
+    int64_t best = 0;
+    for (int64_t j = 1; j < n; j++)
+        best = v[j] > v[best] ? j : best;
+    return best;
+}
+
+/* Whether a row of outputs p predicts the row of targets y: the arg max for softmax and the
+ * margin losses, every logistic output on the right side of 1/2 otherwise. */
+static inline int SUF(row_correct)(int loss, const REAL *p, const REAL *y, int64_t cols)
+{
+    if (loss == FM_LOSS_BINARY_LOG) {
+        for (int64_t j = 0; j < cols; j++)
+            if ((p[j] > (REAL)0.5) != (y[j] > (REAL)0.5))
+                return 0;
+        return 1;
+    }
+    return SUF(argmax)(p, cols) == SUF(argmax)(y, cols);
+}
+
+/* Output error of one row of a margin loss (scores s, one-hot targets y): writes d and returns
+ * the row's loss. Hinge: PyTorch's multi_margin_loss; perceptron: max_j s_j - s_target. */
+static double SUF(margin_row)(int loss, REAL *d, const REAL *s, const REAL *y, int64_t cols)
+{
+    const int64_t target = SUF(argmax)(y, cols);
+    double li = 0;
+    for (int64_t j = 0; j < cols; j++)
+        d[j] = 0;
+    if (loss == FM_LOSS_HINGE) {
+        const REAL share = (REAL)1 / (REAL)cols;
+        int64_t active = 0;
+        for (int64_t j = 0; j < cols; j++) {
+            const REAL margin = (REAL)1 - s[target] + s[j];
+            if (j != target && margin > 0) {
+                li += (double)margin;
+                d[j] = share;
+                active++;
+            }
+        }
+        d[target] = -(REAL)active * share;
+        return li / (double)cols;
+    }
+    const int64_t top = SUF(argmax)(s, cols);
+    if (top != target) {
+        li = (double)s[top] - (double)s[target];
+        d[top] = 1;
+        d[target] = -1;
+    }
+    return li;
+}
+
+/* Output error: delta = d loss_i / d output pre-activation, times w_i: (p - y) * w_i for the
+ * likelihood losses (canonical links), the margin losses' subgradients otherwise. Returns
+ * sum_i w_i * loss_i, unscaled, and adds to *score the weighted count of rows predicted right
+ * (classification) or the weighted squared error (regression). With softmax_rows, p holds
+ * logits and each row gets its softmax here, so that softmax, the cross-entropy and its
+ * gradient are one pass over a row while it is in L1. */
 static double SUF(output_loss_backward)(const fm_net *net, REAL *delta, REAL *p, const REAL *y,
-                                        const REAL *sw, int64_t rows, int softmax_rows)
+                                        const REAL *sw, int64_t rows, int softmax_rows,
+                                        double *score)
 {
     const int64_t cols = net->units[net->n_layers];
     const REAL lo = REAL_EPS, hi = (REAL)1 - REAL_EPS;
-    double total = 0;
+    const int regression = net->loss == FM_LOSS_SQUARED || net->loss == FM_LOSS_POISSON;
+    const int margin = net->loss == FM_LOSS_HINGE || net->loss == FM_LOSS_PERCEPTRON;
+    double total = 0, right = 0;
     for (int64_t i = 0; i < rows; i++) {
         REAL *pi = p + i * cols;
         const REAL *yi = y + i * cols;
         REAL *di = delta + i * cols;
-        double li = 0;
+        double li = 0, ri = 0;
         if (softmax_rows)
             SUF(softmax_row)(pi, cols);
-
-        for (int64_t j = 0; j < cols; j++) {
-            const REAL pj = pi[j], yj = yi[j];
-            const REAL pc = pj < lo ? lo : (pj > hi ? hi : pj); /* scikit-learn's clip */
-            switch (net->loss) {
-            case FM_LOSS_LOG:
-                if (yj != 0)
-                    li -= (double)yj * LOG(pc);
-                break;
-            case FM_LOSS_BINARY_LOG:
-                if (yj != 0)
-                    li -= (double)yj * LOG(pc);
-                if ((REAL)1 - yj != 0)
-                    li -= (double)((REAL)1 - yj) * LOG((REAL)1 - pc);
-                break;
-            case FM_LOSS_POISSON:
-                li += (yj != 0 ? (double)yj * LOG(yj / pj) : 0.0) - (double)yj + (double)pj;
-                break;
-            default: { /* FM_LOSS_SQUARED */
-                const double e = (double)yj - (double)pj;
-                li += e * e;
-                break;
+        if (margin) {
+            li = SUF(margin_row)(net->loss, di, pi, yi, cols);
+        } else {
+            for (int64_t j = 0; j < cols; j++) {
+                const REAL pj = pi[j], yj = yi[j];
+                const REAL pc = pj < lo ? lo : (pj > hi ? hi : pj); /* scikit-learn's clip */
+                switch (net->loss) {
+                case FM_LOSS_LOG:
+                    if (yj != 0)
+                        li -= (double)yj * LOG(pc);
+                    break;
+                case FM_LOSS_BINARY_LOG:
+                    if (yj != 0)
+                        li -= (double)yj * LOG(pc);
+                    if ((REAL)1 - yj != 0)
+                        li -= (double)((REAL)1 - yj) * LOG((REAL)1 - pc);
+                    break;
+                case FM_LOSS_POISSON:
+                    li += (yj != 0 ? (double)yj * LOG(yj / pj) : 0.0) - (double)yj + (double)pj;
+                    break;
+                default: /* FM_LOSS_SQUARED */
+                    break;
+                }
+                di[j] = pj - yj;
             }
+        }
+        if (regression) {
+            for (int64_t j = 0; j < cols; j++) {
+                const double e = (double)yi[j] - (double)pi[j];
+                ri += e * e;
             }
-            di[j] = pj - yj;
+            if (net->loss == FM_LOSS_SQUARED)
+                li = ri;
+        } else {
+            ri = SUF(row_correct)(net->loss, pi, yi, cols);
         }
         if (sw) {
             for (int64_t j = 0; j < cols; j++)
                 di[j] *= sw[i];
             li *= (double)sw[i];
+            ri *= (double)sw[i];
         }
         total += li;
+        right += ri;
     }
+    *score += right;
     return total;
 }
 
-/* Forward, loss and backward of one chunk of rows. grad gets (or, when accumulate != 0, adds)
- * the unnormalized gradient sums: sum_i x_i^T delta_i for weights, sum_i delta_i for biases.
- * Returns the unscaled weighted loss sum through *raw_loss. */
-static int SUF(chunk_loss_grad)(const fm_net *net, const REAL *params, const REAL *x,
-                                const REAL *y, const REAL *sw, int64_t rows, fm_workspace *ws,
-                                REAL *grad, int accumulate, double *raw_loss)
+/* Forward, loss and backward of one chunk of rows (training mode: batch statistics, dropout
+ * masks keyed by (seed, stream) for rows row0 + i; running statistics updated in running unless
+ * it is NULL). grad gets (or, when accumulate != 0, adds) the unnormalized gradient sums:
+ * sum_i x_i^T delta_i for weights, sum_i delta_i for biases, likewise for PReLU slopes and
+ * batch-norm scales and shifts. Returns the unscaled weighted loss sum through *raw_loss and
+ * adds the running score to *score. */
+static int SUF(chunk_loss_grad)(const fm_net *net, const REAL *params, REAL *running,
+                                const REAL *x, const REAL *y, const REAL *sw, int64_t rows,
+                                fm_workspace *ws, REAL *grad, int accumulate, double *raw_loss,
+                                double *score, uint64_t seed, uint64_t stream, int64_t row0)
 {
     const int L = net->n_layers;
     const int64_t *u = net->units;
@@ -159,35 +535,51 @@ static int SUF(chunk_loss_grad)(const fm_net *net, const REAL *params, const REA
     REAL *const *deltas = (REAL *const *)ws->deltas; /* deltas[l], l = 1..L */
     REAL *pack = (REAL *)ws->pack;
     const int softmax_in_loss = net->output_activation == FM_ACT_SOFTMAX;
-    int err = SUF(forward)(net, params, x, acts + 1, rows, pack, softmax_in_loss);
+    int err = SUF(forward)(net, params, running, x, acts + 1, ws, NULL, rows, pack,
+                           softmax_in_loss, 1, seed, stream, row0);
     if (err)
         return err;
-    *raw_loss = SUF(output_loss_backward)(net, deltas[L], acts[L], y, sw, rows, softmax_in_loss);
+    *raw_loss = SUF(output_loss_backward)(net, deltas[L], acts[L], y, sw, rows, softmax_in_loss,
+                                          score);
     const REAL beta = accumulate ? 1 : 0;
     for (int l = L - 1; l >= 0; l--) {
         const REAL *in = l == 0 ? x : acts[l];
         const REAL *w = params + fm_weight_offset(net, l);
         REAL *gw = grad + fm_weight_offset(net, l);
         REAL *gb = grad + fm_bias_offset(net, l);
-        err = SUF(fm_gemm_ex)(1, 0, u[l], u[l + 1], rows, 1, in, u[l], deltas[l + 1], u[l + 1],
-                              beta, gw, u[l + 1], pack, NULL);
+        const int64_t width = fm_dense_width(net, l);
+        err = SUF(fm_gemm_ex)(1, 0, u[l], width, rows, 1, in, u[l], deltas[l + 1], width, beta,
+                              gw, width, pack, NULL);
         if (err)
             return err;
         /* Bias gradient: column sums, rows in order (never split across threads). */
         if (!accumulate)
-            for (int64_t j = 0; j < u[l + 1]; j++)
+            for (int64_t j = 0; j < width; j++)
                 gb[j] = 0;
         for (int64_t i = 0; i < rows; i++) {
-            const REAL *di = deltas[l + 1] + i * u[l + 1];
-            for (int64_t j = 0; j < u[l + 1]; j++)
+            const REAL *di = deltas[l + 1] + i * width;
+            for (int64_t j = 0; j < width; j++)
                 gb[j] += di[j];
         }
-        if (l > 0) {
+        if (l == 0)
+            break;
+        if (fm_layer_general(net, l - 1)) {
+            /* d loss / d layer l - 1's output, then that layer's own backward pass */
+            REAL *g = (REAL *)ws->gbuf;
+            err = SUF(fm_gemm_ex)(0, 1, rows, u[l], width, 1, deltas[l + 1], width, w, width, 0,
+                                  g, u[l], pack, NULL);
+            if (err)
+                return err;
+            SUF(hidden_backward)(net, l - 1, params, grad, deltas[l], g,
+                                 (const REAL *)ws->pre[l - 1], (const REAL *)ws->bnx[l - 1],
+                                 (const REAL *)ws->bnstat[l - 1], (const REAL *)ws->mask[l - 1],
+                                 rows, accumulate);
+        } else {
             /* deltas[l] = (deltas[l + 1] . W_l^T) * f'(acts[l]), the derivative applied by the
              * GEMM on each finished tile */
             const fm_epilogue ep = {FM_EPI_DERIV, net->hidden_activation, NULL, acts[l], u[l]};
-            err = SUF(fm_gemm_ex)(0, 1, rows, u[l], u[l + 1], 1, deltas[l + 1], u[l + 1], w,
-                                  u[l + 1], 0, deltas[l], u[l], pack, &ep);
+            err = SUF(fm_gemm_ex)(0, 1, rows, u[l], width, 1, deltas[l + 1], width, w, width, 0,
+                                  deltas[l], u[l], pack, &ep);
             if (err)
                 return err;
         }
@@ -212,6 +604,22 @@ static double SUF(sum_squares)(const REAL *w, int64_t count)
     return total;
 }
 
+/* Sum of absolute values of w[0:count), accumulated as sum_squares is. */
+static double SUF(sum_abs)(const REAL *w, int64_t count)
+{
+    double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= count; i += 8)
+        for (int l = 0; l < 8; l++)
+            lanes[l] += fabs((double)w[i + l]);
+    double total = 0;
+    for (int l = 0; l < 8; l++)
+        total += lanes[l];
+    for (; i < count; i++)
+        total += fabs((double)w[i]);
+    return total;
+}
+
 /* The data term of the loss: scikit-learn's scaling of the weighted per-sample losses. */
 static double SUF(data_loss)(const fm_net *net, double raw_loss, double sw_sum)
 {
@@ -221,99 +629,180 @@ static double SUF(data_loss)(const fm_net *net, double raw_loss, double sw_sum)
     return loss;
 }
 
-/* Turns gradient sums into scikit-learn's gradient, (sum + alpha * W) / sw_sum for weights and
- * sum / sw_sum for biases, and returns the loss: the scaled data term plus the L2 term. The
- * squared norm is summed chunk by chunk (FM_PARAM_CHUNK) and the chunks added in order. */
+/* The penalty terms of the loss from per-chunk sums of squared and absolute weights (partials[c]
+ * and partials[n_chunks + c]), added in chunk order. */
+static double SUF(penalty)(const fm_net *net, const double *partials, int64_t n_chunks,
+                           double sw_sum)
+{
+    double sq = 0, abs_sum = 0;
+    for (int64_t c = 0; c < n_chunks; c++) {
+        sq += partials[c];
+        abs_sum += partials[n_chunks + c];
+    }
+    double penalty = 0;
+    if (net->alpha != 0)
+        penalty += 0.5 * net->alpha * sq / sw_sum;
+    if (net->alpha_l1 != 0)
+        penalty += net->alpha_l1 * abs_sum / sw_sum;
+    return penalty;
+}
+
+/* Per-chunk penalty sums of the weights in [lo, w_hi). */
+static inline void SUF(chunk_penalty)(const fm_net *net, const REAL *params, int64_t c,
+                                      int64_t n_chunks, int64_t lo, int64_t w_hi,
+                                      double *partials)
+{
+    partials[c] = net->alpha != 0 ? SUF(sum_squares)(params + lo, w_hi - lo) : 0.0;
+    partials[n_chunks + c] = net->alpha_l1 != 0 ? SUF(sum_abs)(params + lo, w_hi - lo) : 0.0;
+}
+
+/* The objective's gradient at i from its sum: (sum + alpha * w + alpha_l1 * sign(w)) / scale for
+ * a weight, sum / scale otherwise. */
+static inline REAL SUF(gradient_at)(const REAL *grad, const REAL *params, int64_t i,
+                                    int is_weight, REAL alpha, REAL l1, REAL scale)
+{
+    if (!is_weight)
+        return grad[i] / scale;
+    REAL g = grad[i] + alpha * params[i];
+    if (l1 != 0)
+        g += l1 * (REAL)((params[i] > 0) - (params[i] < 0));
+    return g / scale;
+}
+
+/* Turns gradient sums into the objective's gradient (gradient_at; zero for the running
+ * statistics) and returns the loss: the scaled data term plus the penalty terms. */
 static double SUF(finish_loss_grad)(const fm_net *net, const REAL *params, REAL *grad,
                                     double raw_loss, double sw_sum, double *partials)
 {
     const int64_t n_weights = fm_bias_offset(net, 0);
-    const int64_t n_params = fm_n_params(net);
-    const int64_t n_chunks = (n_params + FM_PARAM_CHUNK - 1) / FM_PARAM_CHUNK;
-    const REAL alpha = (REAL)net->alpha, scale = (REAL)sw_sum;
-#pragma omp parallel for schedule(static) if (n_params >= FM_PAR_MIN_ELEMS)
+    const int64_t n_trainable = fm_n_trainable(net), n_params = fm_n_params(net);
+    const int64_t n_chunks = (n_trainable + FM_PARAM_CHUNK - 1) / FM_PARAM_CHUNK;
+    const REAL alpha = (REAL)net->alpha, l1 = (REAL)net->alpha_l1, scale = (REAL)sw_sum;
+#pragma omp parallel for schedule(static) if (n_trainable >= FM_PAR_MIN_ELEMS)
     for (int64_t c = 0; c < n_chunks; c++) {
         int64_t lo, hi, w_hi;
-        fm_param_chunk(c, n_params, n_weights, &lo, &hi, &w_hi);
-        partials[c] = SUF(sum_squares)(params + lo, w_hi - lo);
+        fm_param_chunk(c, n_trainable, n_weights, &lo, &hi, &w_hi);
+        SUF(chunk_penalty)(net, params, c, n_chunks, lo, w_hi, partials);
         for (int64_t i = lo; i < w_hi; i++)
-            grad[i] = (grad[i] + alpha * params[i]) / scale;
+            grad[i] = SUF(gradient_at)(grad, params, i, 1, alpha, l1, scale);
         for (int64_t i = w_hi; i < hi; i++)
             grad[i] /= scale;
     }
-    double sq = 0;
-    for (int64_t c = 0; c < n_chunks; c++)
-        sq += partials[c];
-    double loss = SUF(data_loss)(net, raw_loss, sw_sum);
-    if (net->alpha != 0)
-        loss += 0.5 * net->alpha * sq / sw_sum;
-    return loss;
+    for (int64_t i = n_trainable; i < n_params; i++)
+        grad[i] = 0;
+    return SUF(data_loss)(net, raw_loss, sw_sum) + SUF(penalty)(net, partials, n_chunks, sw_sum);
 }
 
-/* Optimizer update of params[lo:hi) from gradient sums: g = (sum + alpha * w) / scale for
- * weights (is_weight), sum / scale for biases. */
-static inline void SUF(step_range)(const fm_optimizer *opt, int adam, REAL lr, REAL *params,
+/* Learning rates of one step, computed once per batch. */
+typedef struct SUF(step_rates) {
+    REAL lr;          /* the step's rate (scikit-learn's Adam: bias corrections folded in) */
+    REAL decay;       /* AdamW: 1 - lr * weight_decay for the weights */
+    REAL bc2_sqrt;    /* AdamW: sqrt(1 - beta_2 ** t) */
+} SUF(step_rates);
+
+/* Optimizer update of params[lo:hi) from gradient sums (gradient_at); m and v are the two
+ * halves of the optimizer state. Each rule follows its reference's operation order. */
+static inline void SUF(step_range)(const fm_optimizer *opt, SUF(step_rates) r, REAL *params,
                                    REAL *m, REAL *v, const REAL *grad, int64_t lo, int64_t hi,
-                                   int is_weight, REAL alpha, REAL scale)
+                                   int is_weight, REAL alpha, REAL l1, REAL scale)
 {
     const REAL b1 = (REAL)opt->beta_1, b2 = (REAL)opt->beta_2, eps = (REAL)opt->epsilon;
-    const REAL mu = (REAL)opt->momentum;
-    if (adam) {
+    const REAL mu = (REAL)opt->momentum, rho = (REAL)opt->rho, lr = r.lr;
+#define FM_G SUF(gradient_at)(grad, params, i, is_weight, alpha, l1, scale)
+    switch (opt->solver) {
+    case FM_SOLVER_ADAM: /* scikit-learn's AdamOptimizer */
         for (int64_t i = lo; i < hi; i++) {
-            const REAL g = is_weight ? (grad[i] + alpha * params[i]) / scale : grad[i] / scale;
+            const REAL g = FM_G;
             m[i] = b1 * m[i] + ((REAL)1 - b1) * g;
             v[i] = b2 * v[i] + ((REAL)1 - b2) * (g * g);
             params[i] += -lr * m[i] / (SQRT(v[i]) + eps);
         }
-    } else if (opt->nesterov) {
+        break;
+    case FM_SOLVER_ADAMW: { /* torch.optim.AdamW */
+        const REAL decay = is_weight ? r.decay : 1, w1 = (REAL)1 - b1;
+        const REAL step = lr / (REAL)(1 - pow(opt->beta_1, (double)opt->step));
         for (int64_t i = lo; i < hi; i++) {
-            const REAL g = is_weight ? (grad[i] + alpha * params[i]) / scale : grad[i] / scale;
-            m[i] = mu * m[i] - lr * g;
-            params[i] += mu * m[i] - lr * g;
+            const REAL g = FM_G;
+            params[i] *= decay;
+            m[i] += w1 * (g - m[i]);
+            v[i] = v[i] * b2 + g * g * ((REAL)1 - b2);
+            params[i] += -step * (m[i] / (SQRT(v[i]) / r.bc2_sqrt + eps));
         }
-    } else {
-        for (int64_t i = lo; i < hi; i++) {
-            const REAL g = is_weight ? (grad[i] + alpha * params[i]) / scale : grad[i] / scale;
-            m[i] = mu * m[i] - lr * g;
-            params[i] += m[i];
-        }
+        break;
     }
+    case FM_SOLVER_ADAGRAD: /* torch.optim.Adagrad */
+        for (int64_t i = lo; i < hi; i++) {
+            const REAL g = FM_G;
+            m[i] += g * g;
+            params[i] += -lr * (g / (SQRT(m[i]) + eps));
+        }
+        break;
+    case FM_SOLVER_RMSPROP: /* torch.optim.RMSprop */
+        for (int64_t i = lo; i < hi; i++) {
+            const REAL g = FM_G;
+            m[i] = m[i] * rho + g * g * ((REAL)1 - rho);
+            params[i] += -lr * (g / (SQRT(m[i]) + eps));
+        }
+        break;
+    case FM_SOLVER_ADADELTA: /* torch.optim.Adadelta */
+        for (int64_t i = lo; i < hi; i++) {
+            const REAL g = FM_G;
+            m[i] = m[i] * rho + g * g * ((REAL)1 - rho);
+            const REAL delta = SQRT(v[i] + eps) / SQRT(m[i] + eps) * g;
+            v[i] = v[i] * rho + delta * delta * ((REAL)1 - rho);
+            params[i] += -lr * delta;
+        }
+        break;
+    default: /* scikit-learn's SGDOptimizer */
+        if (opt->nesterov) {
+            for (int64_t i = lo; i < hi; i++) {
+                const REAL g = FM_G;
+                m[i] = mu * m[i] - lr * g;
+                params[i] += mu * m[i] - lr * g;
+            }
+        } else {
+            for (int64_t i = lo; i < hi; i++) {
+                const REAL g = FM_G;
+                m[i] = mu * m[i] - lr * g;
+                params[i] += m[i];
+            }
+        }
+        break;
+    }
+#undef FM_G
 }
 
-/* The training step after a batch's backward pass, in one pass over the parameters: finishes
- * the gradient as finish_loss_grad does, then applies scikit-learn's SGDOptimizer (momentum,
- * Nesterov) or AdamOptimizer update. Returns the L2 term of the loss (before the update). */
+/* The training step after a batch's backward pass, in one pass over the trainable parameters:
+ * finishes the gradient as finish_loss_grad does, then applies the optimizer's update. Returns
+ * the penalty terms of the loss (before the update). */
 static double SUF(finish_and_step)(const fm_net *net, fm_optimizer *opt, REAL *params,
                                    REAL *state, const REAL *grad, double sw_sum,
                                    double *partials)
 {
     const int64_t n_weights = fm_bias_offset(net, 0);
-    const int64_t n_params = fm_n_params(net);
-    const int64_t n_chunks = (n_params + FM_PARAM_CHUNK - 1) / FM_PARAM_CHUNK;
-    const REAL alpha = (REAL)net->alpha, scale = (REAL)sw_sum;
-    const int adam = opt->solver == FM_SOLVER_ADAM;
-    REAL lr;
-    if (adam) {
-        opt->step += 1;
-        const double t = (double)opt->step;
-        lr = (REAL)(opt->learning_rate * sqrt(1 - pow(opt->beta_2, t)) /
-                    (1 - pow(opt->beta_1, t)));
-    } else {
-        lr = (REAL)opt->learning_rate;
+    const int64_t n_params = fm_n_params(net), n_trainable = fm_n_trainable(net);
+    const int64_t n_chunks = (n_trainable + FM_PARAM_CHUNK - 1) / FM_PARAM_CHUNK;
+    const REAL alpha = (REAL)net->alpha, l1 = (REAL)net->alpha_l1, scale = (REAL)sw_sum;
+    opt->step += 1;
+    const double t = (double)opt->step;
+    SUF(step_rates) rates = {(REAL)opt->learning_rate, 1, 1};
+    if (opt->solver == FM_SOLVER_ADAM)
+        rates.lr = (REAL)(opt->learning_rate * sqrt(1 - pow(opt->beta_2, t)) /
+                          (1 - pow(opt->beta_1, t)));
+    if (opt->solver == FM_SOLVER_ADAMW) {
+        rates.decay = (REAL)(1 - opt->learning_rate * opt->weight_decay);
+        rates.bc2_sqrt = (REAL)sqrt(1 - pow(opt->beta_2, t));
     }
-    REAL *m = state, *v = state + n_params; /* Adam's moments; SGD's velocity is m */
-#pragma omp parallel for schedule(static) if (n_params >= FM_PAR_MIN_ELEMS)
+    REAL *m = state, *v = state + n_params;
+#pragma omp parallel for schedule(static) if (n_trainable >= FM_PAR_MIN_ELEMS)
     for (int64_t c = 0; c < n_chunks; c++) {
         int64_t lo, hi, w_hi;
-        fm_param_chunk(c, n_params, n_weights, &lo, &hi, &w_hi);
-        partials[c] = SUF(sum_squares)(params + lo, w_hi - lo);
-        SUF(step_range)(opt, adam, lr, params, m, v, grad, lo, w_hi, 1, alpha, scale);
-        SUF(step_range)(opt, adam, lr, params, m, v, grad, w_hi, hi, 0, alpha, scale);
+        fm_param_chunk(c, n_trainable, n_weights, &lo, &hi, &w_hi);
+        SUF(chunk_penalty)(net, params, c, n_chunks, lo, w_hi, partials);
+        SUF(step_range)(opt, rates, params, m, v, grad, lo, w_hi, 1, alpha, l1, scale);
+        SUF(step_range)(opt, rates, params, m, v, grad, w_hi, hi, 0, alpha, l1, scale);
     }
-    double sq = 0;
-    for (int64_t c = 0; c < n_chunks; c++)
-        sq += partials[c];
-    return net->alpha != 0 ? 0.5 * net->alpha * sq / sw_sum : 0.0;
+    return SUF(penalty)(net, partials, n_chunks, sw_sum);
 }
 
 static double SUF(weight_sum)(const REAL *sw, int64_t rows)
@@ -327,12 +816,14 @@ static double SUF(weight_sum)(const REAL *sw, int64_t rows)
 int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL *opt_state,
                         const REAL *x, const REAL *y, const REAL *sw, int64_t n_samples,
                         int64_t batch_size, int shuffle, uint64_t seed, uint64_t epoch,
-                        fm_workspace *ws, double *loss_sum)
+                        fm_workspace *ws, double *loss_sum, double *score)
 {
     *loss_sum = 0;
+    *score = 0;
     if (fm_net_check(net) || ws == NULL || ws->elem_size != sizeof(REAL) || batch_size < 1 ||
         batch_size > ws->max_rows || n_samples > ws->n_samples || n_samples < 1 ||
-        ws->n_params != fm_n_params(net))
+        ws->n_params != fm_n_params(net) || opt->solver < FM_SOLVER_SGD ||
+        opt->solver > FM_SOLVER_ADADELTA)
         return FM_ERR_ARG;
     const int64_t n_in = net->units[0], n_out = net->units[net->n_layers];
     int64_t *perm = ws->perm;
@@ -371,8 +862,9 @@ int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL
             yb = y + start * n_out;
             swb = sw ? sw + start : NULL;
         }
-        double raw;
-        int err = SUF(chunk_loss_grad)(net, params, xb, yb, swb, rows, ws, grad, 0, &raw);
+        double raw, batch_score = 0;
+        int err = SUF(chunk_loss_grad)(net, params, params, xb, yb, swb, rows, ws, grad, 0, &raw,
+                                       &batch_score, seed, epoch, start);
         if (err)
             return err;
         const double sw_sum = swb ? SUF(weight_sum)(swb, rows) : (double)rows;
@@ -384,6 +876,7 @@ int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL
             return FM_ERR_NONFINITE;
         total += loss * (double)rows;
         *loss_sum = total;
+        *score += batch_score;
     }
     return FM_OK;
 }
@@ -394,15 +887,16 @@ int SUF(fm_loss_grad)(const fm_net *net, const REAL *params, const REAL *x, cons
 {
     *loss = NAN;
     if (fm_net_check(net) || ws == NULL || ws->elem_size != sizeof(REAL) || n_samples < 1 ||
-        ws->n_params != fm_n_params(net))
+        ws->n_params != fm_n_params(net) || (net->batch_norm && n_samples > ws->max_rows))
         return FM_ERR_ARG;
     const int64_t n_in = net->units[0], n_out = net->units[net->n_layers];
-    double raw_total = 0;
+    double raw_total = 0, score = 0;
     for (int64_t start = 0; start < n_samples; start += ws->max_rows) {
         const int64_t rows = n_samples - start < ws->max_rows ? n_samples - start : ws->max_rows;
         double raw;
-        int err = SUF(chunk_loss_grad)(net, params, x + start * n_in, y + start * n_out,
-                                       sw ? sw + start : NULL, rows, ws, grad, start > 0, &raw);
+        int err = SUF(chunk_loss_grad)(net, params, NULL, x + start * n_in, y + start * n_out,
+                                       sw ? sw + start : NULL, rows, ws, grad, start > 0, &raw,
+                                       &score, net->dropout_seed, 0, start);
         if (err)
             return err;
         raw_total += raw;
@@ -442,24 +936,31 @@ int SUF(fm_predict)(const fm_net *net, const REAL *params, const REAL *x, int64_
      * forward pass, and it lets callers skip a separate validation of well-formed arrays. */
     if (!SUF(all_finite)(x, n_samples * n_in))
         return FM_ERR_INPUT;
-    int64_t widest = 1;
-    for (int l = 1; l < L; l++)
+    int64_t widest = 1, widest_pieces = 0;
+    for (int l = 1; l < L; l++) {
         widest = net->units[l] > widest ? net->units[l] : widest;
+        if (fm_dense_width(net, l - 1) > net->units[l] && fm_dense_width(net, l - 1) > widest_pieces)
+            widest_pieces = fm_dense_width(net, l - 1);
+    }
     const int64_t chunk = n_samples < FM_PREDICT_CHUNK ? n_samples : FM_PREDICT_CHUNK;
-    /* Two ping-pong buffers for hidden layers, then the pointer table. */
+    /* Two ping-pong buffers for hidden layers, maxout's pieces, then the pointer table. */
     const size_t buf_elems = (size_t)chunk * (size_t)widest;
-    char *mem = (char *)malloc(2 * buf_elems * sizeof(REAL) + (size_t)L * sizeof(REAL *));
+    const size_t piece_elems = (size_t)chunk * (size_t)widest_pieces;
+    char *mem = (char *)malloc((2 * buf_elems + piece_elems) * sizeof(REAL) +
+                               (size_t)L * sizeof(REAL *));
     if (mem == NULL)
         return FM_ERR_NOMEM;
     REAL *buf = (REAL *)mem;
-    REAL **outs = (REAL **)(mem + 2 * buf_elems * sizeof(REAL));
+    REAL *pieces = buf + 2 * buf_elems;
+    REAL **outs = (REAL **)(mem + (2 * buf_elems + piece_elems) * sizeof(REAL));
     int err = FM_OK;
     for (int64_t start = 0; start < n_samples && err == FM_OK; start += chunk) {
         const int64_t rows = n_samples - start < chunk ? n_samples - start : chunk;
         for (int l = 0; l < L - 1; l++)
             outs[l] = buf + (size_t)(l % 2) * buf_elems;
         outs[L - 1] = out + start * n_out;
-        err = SUF(forward)(net, params, x + start * n_in, outs, rows, NULL, 0);
+        err = SUF(forward)(net, params, NULL, x + start * n_in, outs, NULL, pieces, rows, NULL, 0,
+                           0, 0, 0, 0);
     }
     free(mem);
     return err;
@@ -472,3 +973,6 @@ int SUF(fm_predict)(const fm_net *net, const REAL *params, const REAL *x, int64_
 #undef TANH
 #undef SQRT
 #undef REAL_EPS
+#undef EXPM1
+#undef LOG1P
+#undef ERF

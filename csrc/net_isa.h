@@ -30,6 +30,9 @@ int FM_XCAT3(fm_gemm_ex, ISA, f64)(int trans_a, int trans_b, int64_t m, int64_t 
 #define LOG logf
 #define TANH tanhf
 #define SQRT sqrtf
+#define EXPM1 expm1f
+#define LOG1P log1pf
+#define ERF erff
 #define REAL_EPS FLT_EPSILON
 #include "net_impl.h"
 
@@ -39,5 +42,8 @@ int FM_XCAT3(fm_gemm_ex, ISA, f64)(int trans_a, int trans_b, int64_t m, int64_t 
 #define LOG log
 #define TANH tanh
 #define SQRT sqrt
+#define EXPM1 expm1
+#define LOG1P log1p
+#define ERF erf
 #define REAL_EPS DBL_EPSILON
 #include "net_impl.h"

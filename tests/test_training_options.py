@@ -522,11 +522,17 @@ def test_history_keys_and_loss_curve():
     assert not hasattr(lbfgs, "history_")
 
 
+@pytest.mark.parametrize("target", ["multiclass", "binary", "multilabel"])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_training_score_full_batch_is_score_before_each_update(weighted):
+def test_training_score_full_batch_is_score_before_each_update(weighted, target):
     # full batch, no shuffling: the running score over the epoch's one batch is the score of
-    # the weights the epoch started from
+    # the weights the epoch started from (accuracy; multilabel rows count when all labels are
+    # right, as scikit-learn's score)
     X, y = _clf_data(n_samples=120)
+    if target == "binary":
+        y = (y == 1).astype(int)
+    elif target == "multilabel":
+        y = np.stack([y == 0, y == 1, y != 2], axis=1).astype(int)
     sw = np.linspace(0.2, 3.0, len(y)) if weighted else None
     common = dict(hidden_layer_sizes=(6,), solver="sgd", batch_size=len(y), shuffle=False,
                   learning_rate_init=0.3, random_state=0, tol=0, n_iter_no_change=100)

@@ -90,11 +90,44 @@ static void test_gemm(const char *isa)
           "gemm accepted lda < k");
 }
 
+/* A network with the default options of the fields past the first six. */
+static fm_net make_net(int n_layers, const int64_t *units, int hidden, int output, int loss,
+                       double alpha)
+{
+    fm_net net = {0};
+    net.n_layers = n_layers;
+    net.units = units;
+    net.hidden_activation = hidden;
+    net.output_activation = output;
+    net.loss = loss;
+    net.alpha = alpha;
+    net.maxout_pieces = 2;
+    net.bn_momentum = 0.1;
+    net.bn_eps = 1e-5;
+    return net;
+}
+
+/* An optimizer with PyTorch's defaults for the fields a solver does not use. */
+static fm_optimizer make_opt(int solver, double lr, double momentum, int nesterov)
+{
+    fm_optimizer opt = {0};
+    opt.solver = solver;
+    opt.learning_rate = lr;
+    opt.momentum = momentum;
+    opt.nesterov = nesterov;
+    opt.beta_1 = 0.9;
+    opt.beta_2 = 0.999;
+    opt.epsilon = 1e-8;
+    opt.weight_decay = 0.01;
+    opt.rho = 0.9;
+    return opt;
+}
+
 static void test_training(void)
 {
     enum { N = 300, D = 12, H = 16, C = 3, B = 32 };
     const int64_t units[] = {D, H, H, C};
-    const fm_net net = {3, units, FM_ACT_RELU, FM_ACT_SOFTMAX, FM_LOSS_LOG, 1e-3};
+    const fm_net net = make_net(3, units, FM_ACT_RELU, FM_ACT_SOFTMAX, FM_LOSS_LOG, 1e-3);
     CHECK(fm_net_check(&net) == FM_OK, "valid net rejected");
     const int64_t n_params = fm_n_params(&net);
     CHECK(n_params == D * H + H * H + H * C + H + H + C, "n_params %lld", (long long)n_params);
@@ -115,12 +148,12 @@ static void test_training(void)
 
     fm_workspace *ws = fm_workspace_new(&net, B, N, sizeof(double));
     CHECK(ws != NULL, "workspace allocation failed");
-    fm_optimizer opt = {FM_SOLVER_ADAM, 0.01, 0.9, 1, 0.9, 0.999, 1e-8, 0};
+    fm_optimizer opt = make_opt(FM_SOLVER_ADAM, 0.01, 0.9, 1);
     double first = 0, last = 0;
     for (int epoch = 0; epoch < 30 && ws; epoch++) {
-        double loss_sum = 0;
+        double loss_sum = 0, score = 0;
         int err = fm_train_epoch_f64(&net, &opt, params, state, x, y, NULL, N, B, 1, 1234,
-                                     (uint64_t)epoch, ws, &loss_sum);
+                                     (uint64_t)epoch, ws, &loss_sum, &score);
         CHECK(err == FM_OK && isfinite(loss_sum), "epoch %d: err %d loss %g", epoch, err,
               loss_sum);
         if (epoch == 0)
@@ -144,30 +177,30 @@ static void test_training(void)
     x[5] = NAN;
     CHECK(fm_predict_f64(&net, params, x, N, out) == FM_ERR_INPUT, "NaN input accepted");
     x[5] = 0;
-    double loss_sum = 0;
+    double loss_sum = 0, score = 0;
     CHECK(fm_train_epoch_f64(&net, &opt, params, state, x, y, NULL, N, B + 1, 0, 0, 0, ws,
-                             &loss_sum) == FM_ERR_ARG,
+                             &loss_sum, &score) == FM_ERR_ARG,
           "batch larger than the workspace accepted");
     fm_workspace *ws32 = fm_workspace_new(&net, B, N, sizeof(float));
     CHECK(fm_train_epoch_f64(&net, &opt, params, state, x, y, NULL, N, B, 0, 0, 0, ws32,
-                             &loss_sum) == FM_ERR_ARG,
+                             &loss_sum, &score) == FM_ERR_ARG,
           "float workspace accepted for double data");
     fm_workspace_free(ws32);
     const int64_t bad_units[] = {D, 0, C};
-    const fm_net bad = {2, bad_units, FM_ACT_RELU, FM_ACT_SOFTMAX, FM_LOSS_LOG, 0};
+    const fm_net bad = make_net(2, bad_units, FM_ACT_RELU, FM_ACT_SOFTMAX, FM_LOSS_LOG, 0);
     CHECK(fm_net_check(&bad) == FM_ERR_ARG && fm_workspace_new(&bad, B, N, 8) == NULL,
           "zero-width layer accepted");
     CHECK(fm_workspace_new(&net, 0, N, 8) == NULL, "zero-row workspace accepted");
 
     /* Divergence: a huge SGD step blows the loss up; the call reports it, never crashes. */
-    const fm_net reg = {3, units, FM_ACT_IDENTITY, FM_ACT_IDENTITY, FM_LOSS_SQUARED, 0};
-    fm_optimizer sgd = {FM_SOLVER_SGD, 1e30, 0.0, 0, 0.9, 0.999, 1e-8, 0};
+    const fm_net reg = make_net(3, units, FM_ACT_IDENTITY, FM_ACT_IDENTITY, FM_LOSS_SQUARED, 0);
+    fm_optimizer sgd = make_opt(FM_SOLVER_SGD, 1e30, 0.0, 0);
     for (int i = 0; i < N * C; i++)
         y[i] *= 1e30;
     int err = FM_OK;
     for (int epoch = 0; epoch < 5 && err == FM_OK; epoch++)
         err = fm_train_epoch_f64(&reg, &sgd, params, state, x, y, NULL, N, B, 0, 0, 0, ws,
-                                 &loss_sum);
+                                 &loss_sum, &score);
     CHECK(err == FM_ERR_NONFINITE, "divergence not reported (err %d)", err);
 
     fm_workspace_free(ws);

@@ -22,6 +22,13 @@ cdef extern from "fastmlp.h":
         int output_activation
         int loss
         double alpha
+        double alpha_l1
+        int maxout_pieces
+        int batch_norm
+        double bn_momentum
+        double bn_eps
+        const double *dropout
+        uint64_t dropout_seed
 
     ctypedef struct fm_optimizer:
         int solver
@@ -29,6 +36,8 @@ cdef extern from "fastmlp.h":
         double momentum
         int nesterov
         double beta_1, beta_2, epsilon
+        double weight_decay
+        double rho
         int64_t step
 
     ctypedef struct fm_workspace:
@@ -36,6 +45,12 @@ cdef extern from "fastmlp.h":
 
     int fm_net_check(const fm_net *net)
     int64_t fm_n_params(const fm_net *net)
+    int64_t fm_n_trainable(const fm_net *net)
+    int64_t fm_dense_width(const fm_net *net, int layer)
+    int64_t fm_weight_offset(const fm_net *net, int layer)
+    int64_t fm_bias_offset(const fm_net *net, int layer)
+    int64_t fm_prelu_offset(const fm_net *net, int layer)
+    int64_t fm_bn_offset(const fm_net *net, int layer, int what)
     fm_workspace *fm_workspace_new(const fm_net *net, int64_t max_rows, int64_t n_samples,
                                    size_t elem_size)
     void fm_workspace_free(fm_workspace *ws)
@@ -55,12 +70,12 @@ cdef extern from "fastmlp.h":
     int fm_train_epoch_f32(const fm_net *net, fm_optimizer *opt, float *params, float *opt_state,
                            const float *x, const float *y, const float *sw, int64_t n_samples,
                            int64_t batch_size, int shuffle, uint64_t seed, uint64_t epoch,
-                           fm_workspace *ws, double *loss_sum) nogil
+                           fm_workspace *ws, double *loss_sum, double *score) nogil
     int fm_train_epoch_f64(const fm_net *net, fm_optimizer *opt, double *params,
                            double *opt_state, const double *x, const double *y,
                            const double *sw, int64_t n_samples, int64_t batch_size, int shuffle,
                            uint64_t seed, uint64_t epoch, fm_workspace *ws,
-                           double *loss_sum) nogil
+                           double *loss_sum, double *score) nogil
     int fm_loss_grad_f32(const fm_net *net, const float *params, const float *x, const float *y,
                          const float *sw, int64_t n_samples, fm_workspace *ws, float *grad,
                          double *loss) nogil
@@ -77,9 +92,13 @@ ctypedef fused floating:
     double
 
 # Codes shared with the Python layer (enum fm_activation, fm_loss, fm_solver in fastmlp.h).
-ACTIVATIONS = {"identity": 0, "logistic": 1, "tanh": 2, "relu": 3, "softmax": 4, "exp": 5}
-LOSSES = {"squared_error": 0, "log_loss": 1, "binary_log_loss": 2, "poisson": 3}
-SOLVERS = {"sgd": 0, "adam": 1}
+ACTIVATIONS = {"identity": 0, "logistic": 1, "tanh": 2, "relu": 3, "softmax": 4, "exp": 5,
+               "leaky_relu": 6, "prelu": 7, "elu": 8, "maxout": 9, "softplus": 10, "gelu": 11}
+LOSSES = {"squared_error": 0, "log_loss": 1, "binary_log_loss": 2, "poisson": 3, "hinge": 4,
+          "perceptron": 5}
+SOLVERS = {"sgd": 0, "adam": 1, "adamw": 2, "adagrad": 3, "rmsprop": 4, "adadelta": 5}
+# Optimizer state values per parameter (the C core's state array holds 2 * n_params).
+STATE_FACTOR = 2
 
 
 class DivergenceError(ArithmeticError):
@@ -172,16 +191,26 @@ def openmp_enabled():
 
 
 cdef class Network:
-    """Architecture of a network: layer widths, activations, loss and L2 strength."""
+    """Architecture of a network: layer widths, activations, loss and regularization.
+
+    units are the layer widths a user sees (inputs, hidden units, outputs); a maxout hidden
+    layer's dense part is maxout_pieces times wider. dropout: None or one rate per hidden layer.
+    """
     cdef fm_net net
     cdef int64_t[::1] _units
-    cdef int64_t n_in, n_out, n_params_
-    cdef readonly object units
+    cdef double[::1] _dropout
+    cdef int64_t n_in, n_out, n_params_, n_trainable_
+    cdef readonly object units, dropout
     cdef readonly str hidden_activation, output_activation, loss
-    cdef readonly double alpha
+    cdef readonly double alpha, alpha_l1, bn_momentum, bn_eps
+    cdef readonly int maxout_pieces
+    cdef readonly bint batch_norm
+    cdef readonly uint64_t dropout_seed
 
     def __cinit__(self, units, str hidden_activation, str output_activation, str loss,
-                  double alpha):
+                  double alpha, double alpha_l1=0.0, int maxout_pieces=2, bint batch_norm=False,
+                  dropout=None, double bn_momentum=0.1, double bn_eps=1e-5,
+                  uint64_t dropout_seed=0):
         import numpy as np
         arr = np.ascontiguousarray(units, dtype=np.int64)
         if arr.ndim != 1 or arr.shape[0] < 2:
@@ -192,24 +221,75 @@ cdef class Network:
         self.output_activation = output_activation
         self.loss = loss
         self.alpha = alpha
+        self.alpha_l1 = alpha_l1
+        self.maxout_pieces = maxout_pieces
+        self.batch_norm = batch_norm
+        self.bn_momentum = bn_momentum
+        self.bn_eps = bn_eps
+        self.dropout_seed = dropout_seed
         self.net.n_layers = <int>(arr.shape[0] - 1)
         self.net.units = &self._units[0]
         self.net.hidden_activation = ACTIVATIONS[hidden_activation]
         self.net.output_activation = ACTIVATIONS[output_activation]
         self.net.loss = LOSSES[loss]
         self.net.alpha = alpha
+        self.net.alpha_l1 = alpha_l1
+        self.net.maxout_pieces = maxout_pieces
+        self.net.batch_norm = batch_norm
+        self.net.bn_momentum = bn_momentum
+        self.net.bn_eps = bn_eps
+        self.net.dropout_seed = dropout_seed
+        self.net.dropout = NULL
+        self.dropout = None
+        if dropout is not None:
+            rates = np.ascontiguousarray(dropout, dtype=np.float64)
+            if rates.shape != (arr.shape[0] - 2,):
+                raise ValueError("dropout must hold one rate per hidden layer")
+            self.dropout = tuple(float(r) for r in rates)
+            if rates.shape[0] > 0 and np.any(rates > 0):
+                self._dropout = rates
+                self.net.dropout = &self._dropout[0]
         _check(fm_net_check(&self.net))
         self.n_in = arr[0]
         self.n_out = arr[arr.shape[0] - 1]
         self.n_params_ = fm_n_params(&self.net)
+        self.n_trainable_ = fm_n_trainable(&self.net)
 
     def __reduce__(self):
         return (Network, (self.units, self.hidden_activation, self.output_activation, self.loss,
-                          self.alpha))
+                          self.alpha, self.alpha_l1, self.maxout_pieces, self.batch_norm,
+                          self.dropout, self.bn_momentum, self.bn_eps, self.dropout_seed))
 
     @property
     def n_params(self):
+        """Values in the flat parameter array."""
         return self.n_params_
+
+    @property
+    def n_trainable(self):
+        """Trainable values: all but the batch-norm running statistics at the end."""
+        return self.n_trainable_
+
+    def layout(self):
+        """Where each array lives in the flat parameter array: a dict of lists of
+        (offset, shape), keys "coefs", "intercepts", "prelu_slopes", "bn_scales", "bn_shifts",
+        "bn_means", "bn_vars" (the last five empty when the network has none)."""
+        cdef int l, L = self.net.n_layers
+        cdef int64_t width
+        out = {"coefs": [], "intercepts": [], "prelu_slopes": [], "bn_scales": [],
+               "bn_shifts": [], "bn_means": [], "bn_vars": []}
+        for l in range(L):
+            width = fm_dense_width(&self.net, l)
+            out["coefs"].append((fm_weight_offset(&self.net, l), (self.units[l], width)))
+            out["intercepts"].append((fm_bias_offset(&self.net, l), (width,)))
+            if l == L - 1:
+                continue
+            if self.hidden_activation == "prelu":
+                out["prelu_slopes"].append((fm_prelu_offset(&self.net, l), (self.units[l + 1],)))
+            if self.batch_norm:
+                for what, key in enumerate(("bn_scales", "bn_shifts", "bn_means", "bn_vars")):
+                    out[key].append((fm_bn_offset(&self.net, l, what), (width,)))
+        return out
 
 
 cdef class Workspace:
@@ -239,11 +319,13 @@ def train_epoch(Workspace ws, floating[::1] params, floating[::1] opt_state,
                 int64_t batch_size, bint shuffle, uint64_t seed, uint64_t epoch,
                 str solver, double learning_rate, double momentum=0.9, bint nesterov=True,
                 double beta_1=0.9, double beta_2=0.999, double epsilon=1e-8,
-                int64_t step=0):
-    """Runs one epoch in C; returns (sum of batch_loss * batch_rows, Adam's step count)."""
+                int64_t step=0, double weight_decay=0.0, double rho=0.9):
+    """Runs one epoch in C; returns (sum of batch_loss * batch_rows, the optimizer's step
+    count, the epoch's running score: weighted count of rows predicted right for the
+    classification losses, weighted sum of squared errors for regression)."""
     cdef Network network = ws.network
     cdef fm_optimizer opt
-    cdef double loss_sum = 0
+    cdef double loss_sum = 0, score = 0
     cdef int err
     cdef const floating *sw_ptr = NULL
     opt.solver = SOLVERS[solver]
@@ -253,12 +335,14 @@ def train_epoch(Workspace ws, floating[::1] params, floating[::1] opt_state,
     opt.beta_1 = beta_1
     opt.beta_2 = beta_2
     opt.epsilon = epsilon
+    opt.weight_decay = weight_decay
+    opt.rho = rho
     opt.step = step
     n = X.shape[0]
     units = network.units
     if (X.shape[1] != units[0] or Y.shape[0] != n or Y.shape[1] != units[-1]
             or params.shape[0] != network.n_params
-            or opt_state.shape[0] < network.n_params * (2 if solver == "adam" else 1)):
+            or opt_state.shape[0] < network.n_params * STATE_FACTOR):
         raise ValueError("train_epoch: array shapes do not match the network")
     if sw is not None:
         if sw.shape[0] != n:
@@ -270,16 +354,16 @@ def train_epoch(Workspace ws, floating[::1] params, floating[::1] opt_state,
         with nogil:
             err = fm_train_epoch_f32(&network.net, &opt, &params[0], &opt_state[0], &X[0, 0],
                                      &Y[0, 0], sw_ptr, n, batch_size, shuffle, seed, epoch,
-                                     ws.ws, &loss_sum)
+                                     ws.ws, &loss_sum, &score)
     else:
         if ws.elem_size != sizeof(double):
             raise ValueError("train_epoch: workspace precision does not match the data")
         with nogil:
             err = fm_train_epoch_f64(&network.net, &opt, &params[0], &opt_state[0], &X[0, 0],
                                      &Y[0, 0], sw_ptr, n, batch_size, shuffle, seed, epoch,
-                                     ws.ws, &loss_sum)
+                                     ws.ws, &loss_sum, &score)
     _check(err)
-    return loss_sum, opt.step
+    return loss_sum, opt.step, score
 
 
 def loss_grad(Workspace ws, const floating[::1] params, const floating[:, ::1] X,

@@ -78,12 +78,11 @@ class _Optimizer:
         self.lr_gamma = float(estimator.lr_gamma)
         self.lr_min = float(estimator.lr_min)
         self.warmup_epochs = int(estimator.warmup_epochs)
-        n_state = 2 * n_params if self.solver == "adam" else n_params
-        self.state = np.zeros(n_state, dtype=dtype)
+        self.state = np.zeros(_core.STATE_FACTOR * n_params, dtype=dtype)
 
     def matches(self, n_params, dtype):
         """Whether this state fits a parameter array of n_params values of dtype."""
-        n_state = 2 * n_params if self.solver == "adam" else n_params
+        n_state = _core.STATE_FACTOR * n_params
         return self.state.shape == (n_state,) and self.state.dtype == dtype
 
     def epoch_begins(self):
@@ -639,7 +638,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             for _ in range(self.max_iter):
                 monitor.epoch_begins(optimizer)
                 try:
-                    epoch_result = _core.train_epoch(
+                    loss_sum, optimizer.step, score_stat = _core.train_epoch(
                         workspace,
                         params,
                         optimizer.state,
@@ -667,7 +666,6 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                         "StandardScaler), or learning_rate_init=%r is too large."
                         % (self.n_iter_ + 1, self.learning_rate_init)
                     ) from None
-                loss_sum, optimizer.step = epoch_result[:2]
                 self.n_iter_ += 1
                 self.loss_ = loss_sum / n_samples
                 self.t_ += n_samples
@@ -675,7 +673,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 if self.verbose:
                     print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
 
-                validation_score = monitor.epoch_ends(epoch_result, optimizer)
+                validation_score = monitor.epoch_ends(score_stat, optimizer)
                 self._update_no_improvement_count(
                     early_stopping, X_val, y_val, sample_weight_val, validation_score
                 )

@@ -271,23 +271,6 @@ def training_score(score_stat, is_classifier, weight_sum, sst):
     return 1.0 - score_stat / sst
 
 
-def score_stat_of_weights(estimator, X, Y, sample_weight):
-    """The training statistic of the current weights, computed in Python (for a C core whose
-    train_epoch does not return its running value; taken before the epoch it is that value for
-    full-batch training): weighted count of rows predicted right (classifiers; all labels right
-    for multilabel) or weighted sum of squared errors over all outputs."""
-    output = estimator._forward_pass_fast(X, check_input=False)
-    w = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight, np.float64)
-    if estimator.out_activation_ == "softmax":
-        right = output.argmax(axis=1) == np.asarray(Y).argmax(axis=1)
-    elif estimator.out_activation_ == "logistic":
-        right = np.all((output > 0.5) == (np.asarray(Y) > 0.5), axis=1)
-    else:
-        err = np.asarray(Y, np.float64) - output
-        return float(np.sum(w[:, None] * err * err))
-    return float(np.sum(w[right]))
-
-
 # ---------------------------------------------------------------------- history and best weights
 
 HISTORY_KEYS = ("loss", "score", "val_loss", "val_score", "time", "learning_rate")
@@ -379,30 +362,20 @@ class EpochMonitor:
             if not estimator.early_stopping:  # early stopping keeps scikit-learn's own tracker
                 self.best = BestWeights(higher_is_better=self.has_validation)
         self._clock = EpochClock()
-        self._core_gives_score = None  # unknown until the first epoch
-        self._score_stat_before = None
 
     def epoch_begins(self, optimizer):
         optimizer.epoch_begins()
         self._clock.start()
-        if not self._core_gives_score:
-            self._score_stat_before = score_stat_of_weights(
-                self.estimator, self.X, self.Y, self.sample_weight
-            )
 
-    def epoch_ends(self, epoch_result, optimizer):
-        """Records the epoch in history_; returns the validation score (None without
+    def epoch_ends(self, score_stat, optimizer):
+        """Records the epoch in history_, score_stat being the C core's running statistic of
+        the epoch (train_epoch's third value); returns the validation score (None without
         validation data)."""
         estimator = self.estimator
         history = estimator.history_
         history["loss"].append(estimator.loss_)
-        self._core_gives_score = len(epoch_result) >= 3
-        if self._core_gives_score:
-            score_stat = float(epoch_result[2])
-        else:
-            score_stat = self._score_stat_before
         history["score"].append(
-            training_score(score_stat, self.is_classifier, self.weight_sum, self.sst)
+            training_score(float(score_stat), self.is_classifier, self.weight_sum, self.sst)
         )
         validation_score = None
         if self.has_validation:
