@@ -150,6 +150,9 @@ _THREAD_SCRIPT = textwrap.dedent(
         h.update(np.ascontiguousarray(est.predict(X)).tobytes())
         if hasattr(est, "predict_proba"):
             h.update(np.ascontiguousarray(est.predict_proba(X)).tobytes())
+        for key, values in getattr(est, "history_", {}).items():
+            if key != "time":
+                h.update(np.asarray(values, dtype=np.float64).tobytes())
         return h.hexdigest()
 
     common = dict(hidden_layer_sizes=(256, 128), max_iter=2, random_state=0)
@@ -163,6 +166,16 @@ _THREAD_SCRIPT = textwrap.dedent(
          MLPRegressor(solver="lbfgs", hidden_layer_sizes=(256, 128), max_iter=5,
                       random_state=0),
          X[:500], y_reg[:500]),
+        ("clf-options-f64",
+         MLPClassifier(learning_rate="cosine", warmup_epochs=1, class_weight="balanced",
+                       validation_data=(X[:400], y_clf[:400]), early_stopping=True,
+                       init="he_normal", **common),
+         X[400:], y_clf[400:]),
+        ("reg-options-f32",
+         MLPRegressor(solver="sgd", learning_rate="step", lr_step_size=1, batch_size=300,
+                      validation_data=(X[:400].astype(np.float32), y_reg[:400]),
+                      restore_best_weights=True, init="glorot_normal", **common),
+         X[400:].astype(np.float32), y_reg[400:]),
     ]
     for name, est, Xi, yi in runs:
         est.fit(Xi, yi)
@@ -182,7 +195,7 @@ def _run_with_threads(n_threads):
     )
     assert proc.returncode == 0, proc.stderr
     lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
-    assert len(lines) == 4, proc.stdout
+    assert len(lines) == 6, proc.stdout
     return dict(ln.split() for ln in lines)
 
 
@@ -192,7 +205,9 @@ def thread_digests():
     return {k: _run_with_threads(k) for k in (1, 2, 3)}
 
 
-@pytest.mark.parametrize("run", ["clf-adam-f64", "clf-sgd-f32", "reg-adam-f32"])
+@pytest.mark.parametrize(
+    "run", ["clf-adam-f64", "clf-sgd-f32", "reg-adam-f32", "clf-options-f64", "reg-options-f32"]
+)
 def test_stochastic_solvers_do_not_depend_on_number_of_threads(thread_digests, run):
     got = {k: d[run] for k, d in thread_digests.items()}
     assert got[1] == got[2] == got[3], got
@@ -318,3 +333,26 @@ def test_concurrent_predict_from_threads_is_correct(dtype):
             results = list(pool.map(model.predict_proba, batches))
             for got, want in zip(results, expected):
                 np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_training_options_same_seed_same_model(kind):
+    # the schedules, inits, class weights, validation data and best-weight restoring draw
+    # nothing but random_state: two fits and a refit agree to the last bit, history_ included
+    X, y = _data(kind, np.float64)
+    params = dict(
+        solver="adam", random_state=11, learning_rate="exponential", lr_gamma=0.7,
+        warmup_epochs=2, init="he_uniform", validation_data=(X[:40], y[:40]),
+        restore_best_weights=True, max_iter=8,
+    )
+    if kind == "classifier":
+        params["class_weight"] = "balanced"
+    a = _make(kind, **params).fit(X[40:], y[40:])
+    b = _make(kind, **params).fit(X[40:], y[40:])
+    assert_bitwise_equal(a, b, X)
+    a.fit(X[40:], y[40:])
+    assert_bitwise_equal(a, b, X)
+    for key in ("loss", "score", "val_loss", "val_score", "learning_rate"):
+        assert_array_equal(a.history_[key], b.history_[key])
+    restored = pickle.loads(pickle.dumps(a))
+    assert_bitwise_equal(restored, a, X)

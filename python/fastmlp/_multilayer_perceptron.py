@@ -41,6 +41,7 @@ from sklearn.utils.validation import (
 from threadpoolctl import threadpool_limits
 
 from . import _core
+from . import _training_options as _options
 
 _STOCHASTIC_SOLVERS = ["sgd", "adam", "adamw", "adagrad", "rmsprop", "adadelta"]
 
@@ -88,7 +89,10 @@ class _Optimizer:
     """State of a stochastic optimizer between epochs (scikit-learn's SGDOptimizer/AdamOptimizer).
 
     The per-parameter state (SGD velocity, or Adam's m then v) is one flat array in the layout
-    of the parameters; the C core updates it in place.
+    of the parameters; the C core updates it in place. ``rate`` is the schedule's rate
+    (scikit-learn's 'constant' / 'invscaling' / 'adaptive' state); ``epoch_begins`` sets
+    ``learning_rate``, the rate the C core uses for the coming epoch, from it or from the epoch
+    schedules, times the warm-up factor. ``epoch`` counts the epochs run with this state.
     """
 
     def __init__(self, estimator, n_params, dtype):
@@ -106,6 +110,13 @@ class _Optimizer:
         rho = estimator.rho
         self.rho = float(_DEFAULT_RHO.get(self.solver, 0.9) if rho is None else rho)
         self.step = 0
+        self.rate = self.learning_rate
+        self.epoch = 0
+        self.max_iter = int(estimator.max_iter)
+        self.lr_step_size = int(estimator.lr_step_size)
+        self.lr_gamma = float(estimator.lr_gamma)
+        self.lr_min = float(estimator.lr_min)
+        self.warmup_epochs = int(estimator.warmup_epochs)
         self.state = np.zeros(_core.STATE_FACTOR * n_params, dtype=dtype)
 
     def matches(self, n_params, dtype):
@@ -113,10 +124,24 @@ class _Optimizer:
         n_state = _core.STATE_FACTOR * n_params
         return self.state.shape == (n_state,) and self.state.dtype == dtype
 
+    def epoch_begins(self):
+        """Sets learning_rate for the coming epoch (every stochastic solver)."""
+        if self.lr_schedule in _options.EPOCH_SCHEDULES:
+            rate = _options.scheduled_learning_rate(
+                self.lr_schedule, self.learning_rate_init, self.epoch, self.max_iter,
+                self.lr_step_size, self.lr_gamma, self.lr_min,
+            )
+        else:
+            rate = self.rate
+        if self.epoch < self.warmup_epochs:
+            rate *= _options.warmup_factor(self.epoch, self.warmup_epochs)
+        self.learning_rate = rate
+
     def iteration_ends(self, time_step):
-        """Applies the SGD learning-rate schedule after an epoch."""
+        """Counts the epoch and applies the SGD 'invscaling' schedule after it."""
+        self.epoch += 1
         if self.solver == "sgd" and self.lr_schedule == "invscaling":
-            self.learning_rate = self.learning_rate_init / (time_step + 1) ** self.power_t
+            self.rate = self.learning_rate_init / (time_step + 1) ** self.power_t
 
     def trigger_stopping(self, msg, verbose):
         """Decides whether training stops on a plateau (adaptive SGD divides the rate by 5)."""
@@ -124,13 +149,13 @@ class _Optimizer:
             if verbose:
                 print(msg + " Stopping.")
             return True
-        if self.learning_rate <= 1e-6:
+        if self.rate <= 1e-6:
             if verbose:
                 print(msg + " Learning rate too small. Stopping.")
             return True
-        self.learning_rate /= 5.0
+        self.rate /= 5.0
         if verbose:
-            print(msg + " Setting learning rate to %f" % self.learning_rate)
+            print(msg + " Setting learning rate to %f" % self.rate)
         return False
 
 
@@ -168,7 +193,9 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             StrOptions({"auto"}),
             Interval(Integral, 1, None, closed="left"),
         ],
-        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate": [
+            StrOptions({"constant", "invscaling", "adaptive", "step", "exponential", "cosine"})
+        ],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "power_t": [Interval(Real, 0, None, closed="left")],
         "alpha_l1": [Interval(Real, 0, None, closed="left")],
@@ -195,6 +222,16 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             Options(Real, {np.inf}),
         ],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "init": [
+            StrOptions({"glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "normal"})
+        ],
+        "init_std": [Interval(Real, 0, None, closed="left")],
+        "lr_step_size": [Interval(Integral, 1, None, closed="left")],
+        "lr_gamma": [Interval(Real, 0, None, closed="neither")],
+        "lr_min": [Interval(Real, 0, None, closed="left")],
+        "warmup_epochs": [Interval(Integral, 0, None, closed="left")],
+        "validation_data": [None, tuple],
+        "restore_best_weights": [StrOptions({"auto"}), "boolean"],
     }
 
     @abstractmethod
@@ -230,6 +267,14 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         epsilon,
         n_iter_no_change,
         max_fun,
+        init="glorot_uniform",
+        init_std=0.01,
+        lr_step_size=10,
+        lr_gamma=0.1,
+        lr_min=0.0,
+        warmup_epochs=0,
+        validation_data=None,
+        restore_best_weights="auto",
     ):
         self.activation = activation
         self.solver = solver
@@ -261,6 +306,14 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
+        self.init = init
+        self.init_std = init_std
+        self.lr_step_size = lr_step_size
+        self.lr_gamma = lr_gamma
+        self.lr_min = lr_min
+        self.warmup_epochs = warmup_epochs
+        self.validation_data = validation_data
+        self.restore_best_weights = restore_best_weights
 
     # ------------------------------------------------------------------ parameter storage
 
@@ -533,8 +586,10 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         if self.early_stopping:
             self._best_params = self._params.copy()
 
+        self.__dict__.pop("history_", None)
         if self.solver in _STOCHASTIC_SOLVERS:
             self.loss_curve_ = []
+            self.history_ = _options.new_history()
             self._no_improvement_count = 0
             if self.early_stopping:
                 self.validation_scores_ = []
@@ -546,6 +601,10 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 self.best_validation_score_ = None
 
     def _init_coef(self, fan_in, fan_out, dtype):
+        if self.init != "glorot_uniform":
+            return _options.initial_layer(
+                self._random_state, self.init, fan_in, fan_out, self.init_std, dtype
+            )
         # Glorot & Bengio's uniform initialisation, drawn exactly as scikit-learn draws it, so
         # that the same random_state gives the same initial weights in both libraries.
         factor = 6.0
@@ -571,14 +630,16 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         n_samples, n_features = X.shape
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X)
+        if getattr(self, "class_weight", None) is not None:
+            sample_weight = _options.apply_class_weight(self, y, sample_weight, incremental)
         if y.ndim == 1:
             y = y.reshape((-1, 1))
         if is_classifier(self) and self.loss in _MARGIN_LOSSES:
             y = self._margin_targets(y)
         self.n_outputs_ = y.shape[1]
         layer_units = [n_features] + [int(h) for h in hidden_layer_sizes] + [self.n_outputs_]
-        self._dropout_rates(len(hidden_layer_sizes))  # a clear error for a bad dropout
-        if self.solver == "lbfgs" and (self.batch_norm or any(self._dropout_rates(len(hidden_layer_sizes)))):
+        dropout = any(self._dropout_rates(len(hidden_layer_sizes)))  # a clear error if bad
+        if self.solver == "lbfgs" and (self.batch_norm or dropout):
             raise ValueError(
                 "solver='lbfgs' minimizes a deterministic full-batch loss: it cannot be used "
                 "with dropout or batch_norm=True; use a stochastic solver such as 'adam'."
@@ -656,7 +717,17 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         early_stopping = self.early_stopping
-        if early_stopping:
+        if self.validation_data is not None:
+            # validation_data replaces the validation_fraction split: all of X trains
+            X_val, Y_val, y_val, sample_weight_val = _options.check_validation_data(
+                self, self.validation_data, params.dtype, is_classifier(self), incremental
+            )
+            X_train, Y_train, sample_weight_train = X, Y, sample_weight
+            if early_stopping:
+                best = self.__dict__.get("_best_params")
+                if best is None or best.shape != params.shape or best.dtype != params.dtype:
+                    self._best_params = params.copy()
+        elif early_stopping:
             should_stratify = is_classifier(self) and self.n_outputs_ == 1
             stratify = Y.astype(bool) if should_stratify else None
             arrays = (X, Y) if sample_weight is None else (X, Y, sample_weight)
@@ -680,12 +751,13 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             if sample_weight_train is not None:
                 sample_weight_train = np.ascontiguousarray(sample_weight_train)
             y_val = self._decode_targets(Y_val)
+            Y_val = np.ascontiguousarray(Y_val)
             best = self.__dict__.get("_best_params")
             if best is None or best.shape != params.shape or best.dtype != params.dtype:
                 self._best_params = params.copy()
         else:
             X_train, Y_train, sample_weight_train = X, Y, sample_weight
-            X_val = y_val = sample_weight_val = None
+            X_val = Y_val = y_val = sample_weight_val = None
 
         n_samples = X_train.shape[0]
         if self.batch_size == "auto":
@@ -708,9 +780,14 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             else 0
         )
         workspace = _core.Workspace(self._net, batch_size, n_samples, params.dtype.itemsize)
+        monitor = _options.EpochMonitor(
+            self, X_train, Y_train, sample_weight_train, X_val, Y_val, y_val, sample_weight_val,
+            batch_size, incremental, is_classifier(self),
+        )
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
+                monitor.epoch_begins(optimizer)
                 try:
                     loss_sum, optimizer.step, score_stat = _core.train_epoch(
                         workspace,
@@ -749,8 +826,9 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 if self.verbose:
                     print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
 
+                validation_score = monitor.epoch_ends(score_stat, optimizer)
                 self._update_no_improvement_count(
-                    early_stopping, X_val, y_val, sample_weight_val
+                    early_stopping, X_val, y_val, sample_weight_val, validation_score
                 )
                 optimizer.iteration_ends(self.t_)
 
@@ -783,12 +861,16 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             # Between epochs the parameters are always a whole epoch's result.
             warnings.warn("Training interrupted by user.")
 
-        if early_stopping:
-            params[...] = self._best_params
+        best_params = monitor.best_params_to_restore(early_stopping)
+        if best_params is not None:
+            params[...] = best_params
 
-    def _update_no_improvement_count(self, early_stopping, X_val, y_val, sample_weight_val):
+    def _update_no_improvement_count(
+        self, early_stopping, X_val, y_val, sample_weight_val, score=None
+    ):
         if early_stopping:
-            score = self._score(X_val, y_val, sample_weight=sample_weight_val)
+            if score is None:
+                score = self._score(X_val, y_val, sample_weight=sample_weight_val)
             self.validation_scores_.append(score)
             if self.verbose:
                 print("Validation score: %f" % self.validation_scores_[-1])
@@ -807,6 +889,17 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 self._no_improvement_count = 0
             if self.loss_curve_[-1] < self.best_loss_:
                 self.best_loss_ = self.loss_curve_[-1]
+
+    def _validation_loss(self, X, Y, sample_weight, batch_size):
+        """The loss on held-out data (X, encoded targets Y), comparable with the training loss:
+        the same data term (scikit-learn's loss functions, on the model's output activations)
+        plus the penalty terms of one full training mini-batch, (0.5 * alpha * sum(W ** 2) +
+        alpha_l1 * sum(|W|)) / batch_size. New losses add their data term in
+        _training_options.data_loss."""
+        output = self._forward_pass_fast(X, check_input=False)
+        return _options.data_loss(self._core_loss(), Y, output, sample_weight) + (
+            _options.l2_penalty(self.coefs_, self.alpha, batch_size, self.alpha_l1)
+        )
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -872,12 +965,14 @@ _PARAMETERS_DOC = """
 default='adam'
         The solver for weight optimization: 'lbfgs' (scipy's L-BFGS-B on the full-batch loss
         and gradient computed by the C core; not with dropout or batch_norm), 'sgd'
-        (mini-batch stochastic gradient descent with momentum; ``batch_size=n_samples`` is
-        full-batch gradient descent), 'adam' (scikit-learn's Adam), and PyTorch's update rules
-        for 'adamw' (decoupled ``weight_decay`` on the weights), 'adagrad', 'rmsprop' (decay
+        (mini-batch stochastic gradient descent with momentum), 'adam' (scikit-learn's Adam),
+        and PyTorch's update rules for 'adamw' (decoupled ``weight_decay`` on the weights), 'adagrad', 'rmsprop' (decay
         ``rho``, no momentum) and 'adadelta' (decay ``rho``; PyTorch's default rate is
         ``learning_rate_init=1.0``). Every solver uses ``epsilon``, ``learning_rate_init``
         and the objective's gradient (data loss plus the ``alpha`` and ``alpha_l1`` terms).
+        Full-batch gradient descent is ``solver='sgd', batch_size=n_samples`` (one update per
+        epoch on the whole training set; add ``momentum=0`` for plain gradient descent);
+        ``batch_size=1`` is per-sample SGD.
 
     alpha : float, default=0.0001
         Strength of the L2 regularization term, ``0.5 * alpha * sum(W ** 2) / batch_size``,
@@ -915,10 +1010,35 @@ default='adam'
     batch_size : int, default='auto'
         Size of minibatches for stochastic optimizers; 'auto' is ``min(200, n_samples)``.
 
-    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
-        Learning rate schedule for 'sgd': constant; ``learning_rate_init / (t + 1) ** power_t``
-        after each epoch, t the samples seen; or divided by 5 each time the loss (or validation
-        score) stops improving by ``tol`` for ``n_iter_no_change`` epochs.
+    learning_rate : {'constant', 'invscaling', 'adaptive', 'step', 'exponential', 'cosine'}, \
+            default='constant'
+        Learning rate schedule. scikit-learn's three apply to 'sgd' only ('adam' keeps
+        ``learning_rate_init`` with them, as in scikit-learn):
+
+        - 'constant': ``learning_rate_init``.
+        - 'invscaling': after each epoch the rate becomes
+          ``learning_rate_init / (t + 1) ** power_t``, t the number of training samples seen
+          so far (``t_``, counted across partial_fit calls). Epoch k = 1, 2, ... of a fit on n
+          samples thus uses ``learning_rate_init / ((k - 1) * n + 1) ** power_t``; with
+          ``power_t=1`` this is the courses' schedule eta = c / k with k counted in samples
+          seen (k = t + 1, c = ``learning_rate_init``), updated once per epoch, not per sample.
+        - 'adaptive': divided by 5 each time the loss (or validation score) stops improving by
+          ``tol`` for ``n_iter_no_change`` epochs.
+
+        The epoch schedules apply to every stochastic solver ('sgd' and 'adam'; for 'adam'
+        they set the base rate, before Adam's bias correction). Epoch e = 0, 1, ... uses
+
+        - 'step': ``learning_rate_init * lr_gamma ** (e // lr_step_size)`` (PyTorch's StepLR);
+        - 'exponential': ``learning_rate_init * lr_gamma ** e`` (ExponentialLR);
+        - 'cosine': ``lr_min + (learning_rate_init - lr_min) * (1 + cos(pi * e / max_iter)) / 2``
+          (CosineAnnealingLR with ``T_max=max_iter``, ``eta_min=lr_min``), and ``lr_min`` for
+          e >= ``max_iter`` (reachable through partial_fit).
+
+        e counts the epochs run with the current optimizer state: 0 at the first epoch of each
+        fit (a warm-start fit included, as its optimizer state starts afresh); partial_fit
+        continues the count of the fit or partial_fit calls before it. ``warmup_epochs``
+        scales the first epochs of any schedule. The rate each epoch used is recorded in
+        ``history_['learning_rate']``.
 
     learning_rate_init : float, default=0.001
         The initial learning rate of every stochastic solver.
@@ -975,6 +1095,75 @@ default='adam'
 
     max_fun : int, default=15000
         Maximum number of loss function calls ('lbfgs').
+
+    init : {'glorot_uniform', 'glorot_normal', 'he_uniform', 'he_normal', 'normal'}, \
+            default='glorot_uniform'
+        Initial weights, drawn from ``random_state`` (fan_in, fan_out: the widths of the
+        layer's input and output):
+
+        - 'glorot_uniform': scikit-learn's draw, U(-b, b) with
+          ``b = sqrt(6 / (fan_in + fan_out))`` (``sqrt(2 / ...)`` for logistic hidden units),
+          biases from the same uniform: the same seed gives scikit-learn's initial weights.
+        - 'glorot_normal': N(0, std) with ``std = sqrt(2 / (fan_in + fan_out))``.
+        - 'he_uniform': U(-b, b) with ``b = sqrt(6 / fan_in)``.
+        - 'he_normal': N(0, std) with ``std = sqrt(2 / fan_in)``.
+        - 'normal': N(0, ``init_std``), the courses' small Gaussian.
+
+        The 'he_*' draws are PyTorch's ``kaiming_*_(nonlinearity='relu', mode='fan_in')``.
+        Every init but 'glorot_uniform' starts the biases at zero.
+
+    init_std : float, default=0.01
+        Standard deviation of ``init='normal'``.
+
+    lr_step_size : int, default=10
+        Epochs between two decays of ``learning_rate='step'``.
+
+    lr_gamma : float, default=0.1
+        Decay factor of the 'step' and 'exponential' schedules.
+
+    lr_min : float, default=0.0
+        Final rate of the 'cosine' schedule.
+
+    warmup_epochs : int, default=0
+        Linear warm-up, for every stochastic solver and schedule: epoch e < warmup_epochs uses
+        the schedule's rate of epoch e times ``(e + 1) / warmup_epochs`` (the first epoch runs
+        at ``1 / warmup_epochs`` of it, epoch ``warmup_epochs - 1`` at all of it); later epochs
+        use the schedule unchanged. This is PyTorch's LinearLR with
+        ``start_factor=1 / warmup_epochs, total_iters=warmup_epochs - 1`` multiplying the
+        schedule; e counts as in ``learning_rate``.
+CLASS_WEIGHT_DOC
+    validation_data : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), default=None
+        Held-out data, checked like X and y (same features, classes seen in y, non-negative
+        targets for 'poisson'). The stochastic solvers compute the validation loss and score on
+        it after every epoch (``history_``); with ``early_stopping=True`` it replaces the
+        ``validation_fraction`` split (all of X then trains). 'lbfgs' does not use it.
+
+    restore_best_weights : 'auto' or bool, default='auto'
+        Which weights a stochastic ``fit`` ends with:
+
+        - 'auto': scikit-learn's rule: with ``early_stopping=True`` the weights of the epoch
+          with the best validation score, else the last epoch's.
+        - True: the weights at the end of the best epoch, by validation score (the highest;
+          the first such epoch on ties) when there is validation data (``validation_data`` or
+          the early stopping split), else by training loss (the lowest ``loss_curve_`` value,
+          i.e. the running loss over that epoch's batches; this covers the stop on a training
+          loss plateau).
+        - False: the last epoch's weights, even with early stopping.
+
+        partial_fit never restores weights.
+"""
+
+_CLASS_WEIGHT_SLOT = "CLASS_WEIGHT_DOC\n"
+
+_CLASS_WEIGHT_DOC = """
+    class_weight : dict, 'balanced' or None, default=None
+        Weights of the classes, multiplying ``sample_weight`` (the training rows', and the
+        validation rows' for the early stopping split or ``validation_data``): a dict
+        {label: weight} (labels absent from it weigh 1; a label that is not a class of y is a
+        ValueError), or 'balanced': ``n_samples / (n_classes * np.bincount(y))``, as
+        scikit-learn's ``compute_class_weight`` (not in partial_fit, where one batch's class
+        frequencies are not the data's). Binary and multiclass targets only: multilabel
+        targets raise a ValueError (weigh their rows with ``sample_weight``).
 """
 
 _ATTRIBUTES_DOC = """
@@ -988,6 +1177,26 @@ _ATTRIBUTES_DOC = """
         The loss at the end of each epoch (stochastic solvers).
     validation_scores_ : list of shape (n_iter_,) or None
         The validation score after each epoch when early stopping is on.
+    history_ : dict of lists
+        Per-epoch learning curves of the stochastic solvers, appended by every fit and
+        partial_fit call and reset with ``loss_curve_`` by a fresh fit (not set by 'lbfgs'):
+
+        - 'loss': the training loss, equal to ``loss_curve_``;
+        - 'score': the training accuracy (classifiers; for multilabel targets a row counts
+          when all its labels are right) or R^2 (regressors: ``1 - SSE / SST`` with the
+          squared errors and the total sum of squares about each output's weighted mean
+          pooled over outputs; R^2 itself for one output), weighted by ``sample_weight``.
+          Like the loss, and like Keras's metrics, it is a running value over the epoch's
+          mini-batches, each predicted with the weights before its own update;
+        - 'val_loss', 'val_score' (present when there is validation data: the early stopping
+          split or ``validation_data``): the loss and score (as ``validation_scores_``) on it
+          after the epoch. The validation loss has the training loss's data term plus its
+          L2 term for one full mini-batch, ``0.5 * alpha * sum(W ** 2) / batch_size``, so the
+          two curves are comparable;
+        - 'time': wall-clock seconds of the epoch (time.perf_counter), validation included;
+        - 'learning_rate': the rate the epoch used (warm-up and schedule applied).
+
+        ``fastmlp.plot_learning_curves`` draws them.
     best_validation_score_ : float or None
         The best validation score when early stopping is on.
     t_ : int
@@ -1021,7 +1230,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
     weights, and with ``shuffle=False`` they follow the same training trajectory to rounding
     error.
     """
-        + _PARAMETERS_DOC
+        + _PARAMETERS_DOC.replace(_CLASS_WEIGHT_SLOT, _CLASS_WEIGHT_DOC)
         + """
     loss : {'log_loss', 'hinge', 'perceptron'}, default='log_loss'
         The classification loss. 'log_loss' is scikit-learn's. 'hinge' is the multiclass hinge
@@ -1054,6 +1263,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
     _parameter_constraints: dict = {
         **BaseMultilayerPerceptron._parameter_constraints,
         "loss": [StrOptions({"log_loss", *_MARGIN_LOSSES})],
+        "class_weight": [None, dict, StrOptions({"balanced"})],
     }
 
     def __init__(
@@ -1067,13 +1277,6 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         learning_rate="constant",
         learning_rate_init=0.001,
         power_t=0.5,
-        alpha_l1=0.0,
-        dropout=0.0,
-        batch_norm=False,
-        maxout_pieces=2,
-        weight_decay=0.01,
-        rho=None,
-        loss="log_loss",
         max_iter=200,
         shuffle=True,
         random_state=None,
@@ -1089,6 +1292,22 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        alpha_l1=0.0,
+        dropout=0.0,
+        batch_norm=False,
+        maxout_pieces=2,
+        weight_decay=0.01,
+        rho=None,
+        loss="log_loss",
+        init="glorot_uniform",
+        init_std=0.01,
+        lr_step_size=10,
+        lr_gamma=0.1,
+        lr_min=0.0,
+        warmup_epochs=0,
+        class_weight=None,
+        validation_data=None,
+        restore_best_weights="auto",
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -1121,7 +1340,16 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             epsilon=epsilon,
             n_iter_no_change=n_iter_no_change,
             max_fun=max_fun,
+            init=init,
+            init_std=init_std,
+            lr_step_size=lr_step_size,
+            lr_gamma=lr_gamma,
+            lr_min=lr_min,
+            warmup_epochs=warmup_epochs,
+            validation_data=validation_data,
+            restore_best_weights=restore_best_weights,
         )
+        self.class_weight = class_weight
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(
@@ -1354,7 +1582,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         'squared_error' is half the mean squared error; 'poisson' is half the Poisson deviance
         with a log link (exponential output), for targets ``y >= 0``.
     """
-        + _PARAMETERS_DOC.split("----------\n", 1)[1]
+        + _PARAMETERS_DOC.replace(_CLASS_WEIGHT_SLOT, "").split("----------\n", 1)[1]
         + _ATTRIBUTES_DOC
         + """
     Examples
@@ -1387,12 +1615,6 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         learning_rate="constant",
         learning_rate_init=0.001,
         power_t=0.5,
-        alpha_l1=0.0,
-        dropout=0.0,
-        batch_norm=False,
-        maxout_pieces=2,
-        weight_decay=0.01,
-        rho=None,
         max_iter=200,
         shuffle=True,
         random_state=None,
@@ -1408,6 +1630,20 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        alpha_l1=0.0,
+        dropout=0.0,
+        batch_norm=False,
+        maxout_pieces=2,
+        weight_decay=0.01,
+        rho=None,
+        init="glorot_uniform",
+        init_std=0.01,
+        lr_step_size=10,
+        lr_gamma=0.1,
+        lr_min=0.0,
+        warmup_epochs=0,
+        validation_data=None,
+        restore_best_weights="auto",
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -1440,6 +1676,14 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
             epsilon=epsilon,
             n_iter_no_change=n_iter_no_change,
             max_fun=max_fun,
+            init=init,
+            init_std=init_std,
+            lr_step_size=lr_step_size,
+            lr_gamma=lr_gamma,
+            lr_min=lr_min,
+            warmup_epochs=warmup_epochs,
+            validation_data=validation_data,
+            restore_best_weights=restore_best_weights,
         )
 
     def predict(self, X):
