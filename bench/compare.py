@@ -63,9 +63,12 @@ import warnings
 from collections import namedtuple
 
 # Workload: name, layer sizes (input, hidden..., output), batch size, dtype
-# name, number of samples for a full run, number for a --quick run.
+# name, number of samples for a full run, number for a --quick run, dropout
+# rate of the hidden layers (fastmlp's dropout=, torch's nn.Dropout; scikit-learn
+# has none and skips such workloads).
 Workload = namedtuple(
-    "Workload", "name layers batch_size dtype n_samples n_samples_quick"
+    "Workload", "name layers batch_size dtype n_samples n_samples_quick dropout",
+    defaults=(0.0,),
 )
 
 WORKLOADS = (
@@ -73,6 +76,7 @@ WORKLOADS = (
     Workload("tabular 20-64-64-2", (20, 64, 64, 2), 32, "float32", 20000, 4000),
     Workload("digits 64-100-10", (64, 100, 10), 200, "float32", 20000, 4000),
     Workload("ref 784-512-256-10", (784, 512, 256, 10), 128, "float64", 16384, 1024),
+    Workload("ref+dropout0.2", (784, 512, 256, 10), 128, "float32", 16384, 2048, 0.2),
 )
 
 # The net whose single-sample predict_proba latency is measured.
@@ -116,6 +120,12 @@ def parse_args(argv=None):
         type=int,
         default=None,
         help="thread count for every library (default: each library's own)",
+    )
+    parser.add_argument(
+        "--only",
+        default=None,
+        metavar="TEXT",
+        help="run only the workloads whose name contains TEXT (e.g. ref)",
     )
     parser.add_argument(
         "--data",
@@ -308,6 +318,9 @@ def flops_per_sample(layers):
 
 def make_estimator(module, workload):
     """An MLPClassifier from ``module`` set up for one epoch per partial_fit."""
+    options = {"dropout": workload.dropout} if workload.dropout else {}
+    if options and "dropout" not in module.MLPClassifier().get_params():
+        raise NotImplementedError("no dropout option")
     return module.MLPClassifier(
         hidden_layer_sizes=tuple(workload.layers[1:-1]),
         solver="adam",
@@ -317,6 +330,7 @@ def make_estimator(module, workload):
         random_state=SEED,
         tol=0,
         n_iter_no_change=10**9,
+        **options,
     )
 
 
@@ -328,6 +342,8 @@ def make_torch_model(torch, workload):
         layers.append(torch.nn.Linear(fan_in, fan_out))
         if i < len(sizes) - 2:
             layers.append(torch.nn.ReLU())
+            if workload.dropout:
+                layers.append(torch.nn.Dropout(workload.dropout))
     model = torch.nn.Sequential(*layers)
     return model.to(getattr(torch, workload.dtype))
 
@@ -586,6 +602,8 @@ def main(argv=None):
               "samples/s", "GFLOP/s", "fastmlp/sklearn", "fastmlp/torch"]
     rows, notes = [], []
     for workload in WORKLOADS:
+        if args.only and args.only not in workload.name:
+            continue
         n_samples, results = run_training(workload, libs, args)
         w_rows, w_notes = training_rows(workload, n_samples, results)
         rows += w_rows

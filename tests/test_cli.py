@@ -147,7 +147,7 @@ def test_help():
         "--quiet",
     ):
         assert option in result.stdout
-    assert "{sgd,adam,lbfgs}" in result.stdout
+    assert "{sgd,adam,adamw,adagrad,rmsprop,adadelta,lbfgs}" in result.stdout
     assert "{float32,float64}" in result.stdout
 
 
@@ -168,7 +168,10 @@ BAD_ARGUMENTS = [
     (["--batch-size", "0"], "--batch-size"),
     (["--learning-rate-init", "-0.1"], "--learning-rate-init"),
     (["--learning-rate-init", "nan"], "--learning-rate-init"),
-    (["--solver", "rmsprop"], "--solver"),
+    (["--solver", "nadam"], "--solver"),
+    (["--activation", "swish"], "--activation"),
+    (["--dropout", "1"], "--dropout"),
+    (["--dropout", "x"], "--dropout"),
     (["--dtype", "float16"], "--dtype"),
     (["--seed", "-1"], "--seed"),
     (["--epochs"], "--epochs"),
@@ -294,3 +297,11 @@ def test_main_quiet_run(capsys):
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 2
     assert ACCURACY_LINE.match(out[0])
+
+
+def test_activation_and_dropout_options(capsys):
+    assert main(["--epochs", "2", "--activation", "gelu", "--dropout", "0.2"]) == 0
+    out = capsys.readouterr().out
+    assert "activation='gelu', dropout=0.2" in out
+    assert "test accuracy" in out
+

@@ -14,6 +14,8 @@ import sys
 import time
 import warnings
 
+from . import _core
+
 _PROG = "fastmlp"
 _DEFAULT_EPOCHS = 30
 _DIGITS_TEST_SIZE = 0.25
@@ -85,6 +87,17 @@ def _positive_float(text):
     return value
 
 
+def _rate(text):
+    """A dropout rate in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
 def _existing_folder(text):
     """Check that ``--data`` names an existing folder."""
     if not os.path.exists(text):
@@ -135,9 +148,22 @@ def _build_parser(prog=_PROG):
     )
     parser.add_argument(
         "--solver",
-        choices=("sgd", "adam", "lbfgs"),
+        choices=("sgd", "adam", "adamw", "adagrad", "rmsprop", "adadelta", "lbfgs"),
         default="adam",
         help="weight optimizer (default: adam)",
+    )
+    parser.add_argument(
+        "--activation",
+        choices=[name for name in _core.ACTIVATIONS if name not in ("softmax", "exp")],
+        default="relu",
+        help="hidden layer activation (default: relu)",
+    )
+    parser.add_argument(
+        "--dropout",
+        type=_rate,
+        default=0.0,
+        metavar="RATE",
+        help="dropout rate of the hidden layers while training, in [0, 1) (default: 0)",
     )
     parser.add_argument(
         "--learning-rate-init",
@@ -254,6 +280,16 @@ def _train(pipe, X_train, y_train, epochs, quiet):
     return time.perf_counter() - start
 
 
+def _extra_options(args):
+    """The model line's text for options away from their defaults."""
+    text = ""
+    if args.activation != "relu":
+        text += f", activation={args.activation!r}"
+    if args.dropout:
+        text += f", dropout={args.dropout}"
+    return text
+
+
 def _run(args, prog):
     """Train and evaluate as described by the parsed ``args``."""
     from sklearn.pipeline import Pipeline
@@ -275,6 +311,8 @@ def _run(args, prog):
         learning_rate_init=args.learning_rate_init,
         max_iter=args.epochs,
         random_state=args.seed,
+        activation=args.activation,
+        dropout=args.dropout,
     )
     pipe = Pipeline([("scaler", StandardScaler()), ("mlp", mlp)])
 
@@ -291,7 +329,7 @@ def _run(args, prog):
             f"model: MLPClassifier(hidden_layer_sizes={args.hidden}, "
             f"solver={args.solver!r}, batch_size={batch!r}, "
             f"learning_rate_init={args.learning_rate_init}, "
-            f"random_state={args.seed}), {args.epochs} epochs",
+            f"random_state={args.seed}{_extra_options(args)}), {args.epochs} epochs",
             flush=True,
         )
 
