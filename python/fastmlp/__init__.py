@@ -7,7 +7,8 @@ core one epoch per call.
 
 from . import datasets
 from ._multilayer_perceptron import MLPClassifier, MLPRegressor
+from ._persistence import load
 
 __version__ = "0.1.0"
 
-__all__ = ["MLPClassifier", "MLPRegressor", "datasets", "__version__"]
+__all__ = ["MLPClassifier", "MLPRegressor", "datasets", "load", "__version__"]
