@@ -333,7 +333,12 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         """
         if units is None:
             units = self._layer_units_from_coefs()
-        self._bind_params(self._params, [int(u) for u in units])
+        params = self._params
+        if params.base is not None or not params.flags.writeable or not params.flags.c_contiguous:
+            # e.g. joblib's aligned reads or memory maps: the views must have _params itself
+            # as their base, and training writes into it
+            params = params.copy()
+        self._bind_params(params, [int(u) for u in units])
         if self.__dict__.get("_net") is None:
             try:
                 self._net = self._network(units)

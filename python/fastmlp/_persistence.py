@@ -306,11 +306,21 @@ def _read_member(zf, key, required=True):
                 "entry %r declares shape %s of %s (%d bytes) but holds %d bytes"
                 % (key, shape, dtype, n_bytes, info.file_size - header_size)
             )
-        data = f.read()  # reading to the end makes zipfile check the CRC
-    if len(data) != n_bytes:
-        raise _FormatError("entry %r is truncated" % key)
-    array = np.frombuffer(bytearray(data), dtype=dtype)
-    return array.reshape(shape, order="F" if fortran else "C")
+        # An array that owns its memory (the parameters' views must have it as their base),
+        # filled in place; reading to the end makes zipfile check the CRC.
+        flat = np.empty(n_items, dtype=dtype)
+        buffer = memoryview(flat).cast("B") if n_bytes else memoryview(bytearray())
+        filled = 0
+        while filled < n_bytes:
+            n = f.readinto(buffer[filled:])
+            if not n:
+                raise _FormatError("entry %r is truncated" % key)
+            filled += n
+        if f.read(1):
+            raise _FormatError("entry %r is longer than its header says" % key)
+    if shape == (n_items,):
+        return flat
+    return flat.reshape(shape, order="F" if fortran else "C")
 
 
 class _Decoder:
@@ -447,14 +457,16 @@ def load(path):
         with zipfile.ZipFile(path) as zf:
             return _load_from_zip(zf)
     except _FormatError as exc:
-        raise ValueError("Cannot load a fastmlp model from %s: %s." % (where, exc)) from None
+        problem = str(exc).rstrip(".")
+        raise ValueError("Cannot load a fastmlp model from %s: %s." % (where, problem)) from None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError,
             RuntimeError, NotImplementedError) as exc:
         if isinstance(exc, (FileNotFoundError, IsADirectoryError, PermissionError)):
             raise
         raise ValueError(
-            "Cannot load a fastmlp model from %s: it is not a readable fastmlp model file "
-            "(%s: %s)." % (where, type(exc).__name__, exc)
+            "Cannot load a fastmlp model from %s: it is not a readable fastmlp model file: "
+            "truncated, corrupted, or not a .npz archive (%s: %s)."
+            % (where, type(exc).__name__, exc)
         ) from None
 
 
