@@ -283,6 +283,22 @@ def test_file_is_an_npz_without_pickled_data(tmp_path):
     )
 
 
+def test_saved_file_gets_ordinary_permissions_and_replaces_atomically(tmp_path):
+    import os
+
+    X, y = _data("binary", np.float64)
+    model = _estimator("binary", "lbfgs").fit(X, y)
+    reference = tmp_path / "reference"
+    reference.write_bytes(b"")  # a new file as open() creates it, under the same umask
+    path = tmp_path / "model.npz"
+    path.write_bytes(b"an older file")
+    model.save(path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz", "reference"]
+    if os.name == "posix":
+        assert (path.stat().st_mode & 0o777) == (reference.stat().st_mode & 0o777)
+    _assert_same_predictions(model, fastmlp.load(path), X)
+
+
 # ------------------------------------------------------------------------------ refusals
 
 

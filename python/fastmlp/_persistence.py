@@ -30,7 +30,7 @@ checked against the layer widths before the estimator is returned.
 import json
 import os
 import re
-import tempfile
+import secrets
 import zipfile
 import zlib
 
@@ -247,8 +247,10 @@ def save(estimator, path):
         np.savez(path, **members)
         return
     path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".fastmlp-", suffix=".tmp", dir=directory)
+    directory, name = os.path.split(os.path.abspath(path))
+    tmp = os.path.join(directory, ".%s.%d.%s.tmp" % (name, os.getpid(), secrets.token_hex(6)))
+    # os.open with 0o666: the file gets the permissions the umask gives any new file
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **members)
