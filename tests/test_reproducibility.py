@@ -145,6 +145,7 @@ _THREAD_SCRIPT = textwrap.dedent(
         h = hashlib.sha256()
         for a in est.coefs_ + est.intercepts_:
             h.update(np.ascontiguousarray(a).tobytes())
+        h.update(est._params.tobytes())  # PReLU slopes, batch-norm values included
         h.update(np.asarray(est.loss_curve_ if hasattr(est, "loss_curve_")
                             else [est.loss_], dtype=np.float64).tobytes())
         h.update(np.ascontiguousarray(est.predict(X)).tobytes())
@@ -176,6 +177,15 @@ _THREAD_SCRIPT = textwrap.dedent(
                       validation_data=(X[:400].astype(np.float32), y_reg[:400]),
                       restore_best_weights=True, init="glorot_normal", **common),
          X[400:].astype(np.float32), y_reg[400:]),
+        # batches of 512 rows: the batch-norm, activation and dropout passes are threaded
+        ("clf-course-f32",
+         MLPClassifier(activation="prelu", batch_norm=True, dropout=[0.2, 0.3], alpha_l1=1e-3,
+                       solver="adamw", batch_size=512, **common),
+         X.astype(np.float32), y_clf),
+        ("clf-maxout-f64",
+         MLPClassifier(activation="maxout", loss="hinge", dropout=0.5, solver="rmsprop",
+                       batch_size=512, **common),
+         X, y_clf),
     ]
     for name, est, Xi, yi in runs:
         est.fit(Xi, yi)
@@ -195,7 +205,7 @@ def _run_with_threads(n_threads):
     )
     assert proc.returncode == 0, proc.stderr
     lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
-    assert len(lines) == 6, proc.stdout
+    assert len(lines) == 8, proc.stdout
     return dict(ln.split() for ln in lines)
 
 
@@ -206,7 +216,16 @@ def thread_digests():
 
 
 @pytest.mark.parametrize(
-    "run", ["clf-adam-f64", "clf-sgd-f32", "reg-adam-f32", "clf-options-f64", "reg-options-f32"]
+    "run",
+    [
+        "clf-adam-f64",
+        "clf-sgd-f32",
+        "reg-adam-f32",
+        "clf-options-f64",
+        "reg-options-f32",
+        "clf-course-f32",
+        "clf-maxout-f64",
+    ],
 )
 def test_stochastic_solvers_do_not_depend_on_number_of_threads(thread_digests, run):
     got = {k: d[run] for k, d in thread_digests.items()}

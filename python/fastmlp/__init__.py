@@ -9,6 +9,7 @@ from . import datasets
 from ._gradcheck import check_gradients
 from ._multilayer_perceptron import MLPClassifier, MLPRegressor
 from ._perceptron import Perceptron
+from ._persistence import load
 from ._plotting import plot_learning_curves
 
 __version__ = "0.1.0"
@@ -19,6 +20,7 @@ __all__ = [
     "Perceptron",
     "check_gradients",
     "datasets",
+    "load",
     "plot_learning_curves",
     "__version__",
 ]

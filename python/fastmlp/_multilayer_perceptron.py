@@ -6,6 +6,7 @@ Parameters live in one flat array laid out as scikit-learn's ``_pack`` (every we
 every bias vector); ``coefs_`` and ``intercepts_`` are views into it.
 """
 
+import os
 import warnings
 from abc import ABC, abstractmethod
 from numbers import Integral, Real
@@ -40,7 +41,7 @@ from sklearn.utils.validation import (
 )
 from threadpoolctl import threadpool_limits
 
-from . import _core
+from . import _core, _persistence
 from . import _training_options as _options
 
 _STOCHASTIC_SOLVERS = ["sgd", "adam", "adamw", "adagrad", "rmsprop", "adadelta"]
@@ -176,6 +177,31 @@ def _lbfgs_iterations(result, max_iter):
             stacklevel=3,
         )
     return min(result.nit, max_iter)
+
+
+def _physical_memory_bytes():
+    """This machine's physical memory in bytes, or None where the OS does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _check_model_size(hidden_layer_sizes, layer_units, itemsize):
+    """Refuses, before anything is allocated, a network whose parameters, gradient and two
+    optimizer-state arrays (4 values per parameter) would not fit in physical memory."""
+    n_params = sum(a * b + b for a, b in zip(layer_units[:-1], layer_units[1:]))
+    needed = 4 * n_params * itemsize
+    limit = _physical_memory_bytes()
+    if limit is None:
+        limit = 2**63 - 1  # the C core's sizes are 64-bit signed
+    if needed > limit:
+        raise ValueError(
+            "hidden_layer_sizes=%r gives a network of %d parameters (layer widths %s): its "
+            "parameters, gradient and optimizer state need %.3g GiB, more than this machine's "
+            "%.3g GiB of memory. Use smaller hidden layers."
+            % (hidden_layer_sizes, n_params, layer_units, needed / 2**30, limit / 2**30)
+        )
 
 
 class BaseMultilayerPerceptron(BaseEstimator, ABC):
@@ -416,6 +442,11 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
     def _bind_params(self, params, network):
         """Makes params the model's storage and coefs_, intercepts_ and the extra arrays
         (prelu_slopes_, batch_norm_*_) views into it, as network lays them out."""
+        if params.ndim != 1 or params.size != network.n_params:
+            raise ValueError(
+                "The flat parameter array has shape %s; the network (layer widths %s) needs "
+                "%d values." % (params.shape, list(network.units), network.n_params)
+            )
         self._params = params
         for key, slots in network.layout().items():
             views = [params[offset : offset + int(np.prod(shape))].reshape(shape)
@@ -472,12 +503,82 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             int(dropout_seed),
         )
 
+    def _rebind_views(self, units=None):
+        """Makes the parameter arrays (coefs_, intercepts_, PReLU slopes, batch-norm values)
+        views into the flat _params again, with the C core's network description for them.
+
+        The one place that turns a stored flat parameter array back into a live model: used by
+        __setstate__ (pickling copies views) and by fastmlp.load. units defaults to the layer
+        widths read off coefs_. ValueError when the options do not describe _params.
+        """
+        if units is None:
+            units = self._layer_units_from_coefs()
+        units = [int(u) for u in units]
+        params = self._params
+        if params.base is not None or not params.flags.writeable or not params.flags.c_contiguous:
+            # e.g. joblib's aligned reads or memory maps: the views must have _params itself
+            # as their base, and training writes into it
+            params = params.copy()
+        network = self.__dict__.get("_net")
+        if network is None or list(network.units) != units or network.n_params != params.size:
+            try:
+                network = self._network(units)
+            except (KeyError, TypeError) as exc:
+                raise ValueError("the model's options do not describe a network: %s" % exc)
+        self._bind_params(params, network)
+        self._net = network
+
+    def __getstate__(self):
+        # coefs_ / intercepts_ a user assigned are folded into _params first, which is what
+        # __setstate__ restores from.
+        if "_params" in self.__dict__ and "coefs_" in self.__dict__:
+            if not self._params_are_views():
+                self._adopt_params()
+        return super().__getstate__()
+
     def __setstate__(self, state):
         super().__setstate__(state)
         # Pickling copies views: make the parameter arrays views into _params again.
         if "_params" in self.__dict__ and "coefs_" in self.__dict__:
-            network = self._network(self._layer_units_from_coefs())
-            self._bind_params(self._pack_params(network, self._params.dtype), network)
+            self._rebind_views()
+
+    def save(self, path):
+        """Save the fitted model to a portable file that loads without pickle.
+
+        The file is a NumPy ``.npz`` archive: the flat parameter array, every fitted array,
+        and one JSON metadata entry (format version, fastmlp version, estimator class,
+        ``get_params()`` and the fitted attributes). :func:`fastmlp.load` reads it back
+        without executing any code from the file.
+
+        Parameters
+        ----------
+        path : str, path-like or writable binary file object
+            Where to write. A path is written atomically (to a temporary file that is then
+            renamed) and is used as given: no ``.npz`` suffix is added.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            When the model has not been fitted.
+        TypeError
+            When a parameter or fitted attribute holds a value the format cannot represent
+            without pickle (a callable, an arbitrary object, object-dtype class labels that
+            are not strings, integers, floats or booleans).
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> import numpy as np
+        >>> import fastmlp
+        >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+        >>> clf = fastmlp.MLPClassifier(hidden_layer_sizes=(4,), solver="lbfgs",
+        ...                             random_state=0).fit(X, [0, 1, 1, 0])
+        >>> path = os.path.join(tempfile.mkdtemp(), "model.npz")
+        >>> clf.save(path)
+        >>> bool((fastmlp.load(path).predict_proba(X) == clf.predict_proba(X)).all())
+        True
+        """
+        _persistence.save(self, path)
 
     # ------------------------------------------------------------------ forward pass
 
@@ -644,6 +745,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 "solver='lbfgs' minimizes a deterministic full-batch loss: it cannot be used "
                 "with dropout or batch_norm=True; use a stochastic solver such as 'adam'."
             )
+        _check_model_size(self.hidden_layer_sizes, layer_units, X.dtype.itemsize)
 
         self._random_state = check_random_state(self.random_state)
         if first_pass:
@@ -1755,3 +1857,9 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
             Trained MLP model.
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+
+_persistence.register_estimator(MLPClassifier)
+_persistence.register_estimator(MLPRegressor)
+_persistence.register_object_class(_Optimizer, "fastmlp._Optimizer")
+_persistence.register_object_class(LabelBinarizer, "sklearn.preprocessing.LabelBinarizer")
