@@ -25,7 +25,9 @@
 /* What a GEMM does to each tile of C once it is final, while the tile is still in cache:
  * FM_EPI_BIAS_ACT: c = f(c + bias[col]) for f identity or relu (a dense layer's forward pass);
  * FM_EPI_DERIV:    c *= f'(.) expressed through z, the activation's output at the same position
- *                  (z[row * ldz + col]), for f identity, logistic, tanh or relu (backward). */
+ *                  (z[row * ldz + col]), for f identity, logistic, tanh or relu (backward);
+ *                  for relu with dropout_scale != 0, z is the output after inverted dropout and
+ *                  c = z == 0 ? 0 : c * dropout_scale covers both the mask and the derivative. */
 enum fm_epilogue_kind { FM_EPI_NONE = 0, FM_EPI_BIAS_ACT = 1, FM_EPI_DERIV = 2 };
 typedef struct fm_epilogue {
     int kind;
@@ -33,6 +35,7 @@ typedef struct fm_epilogue {
     const void *bias; /* FM_EPI_BIAS_ACT: n values of the GEMM's precision */
     const void *z;    /* FM_EPI_DERIV: m x n values, row stride ldz */
     int64_t ldz;
+    double dropout_scale; /* FM_EPI_DERIV with relu: 1 / (1 - rate) of inverted dropout, or 0 */
 } fm_epilogue;
 
 /* 64-byte aligned heap memory (for pack buffers allocated outside a workspace). */
@@ -79,12 +82,17 @@ struct fm_workspace {
 /* Whether hidden layer l (l < n_layers - 1) takes the general path, which keeps the activation's
  * input for the backward pass: activations whose derivative is not a function of their output,
  * batch norm, dropout. The others fuse bias, activation and derivative into the GEMMs. */
+static inline int fm_layer_dropout(const fm_net *net, int layer)
+{
+    return layer < net->n_layers - 1 && net->dropout != NULL && net->dropout[layer] > 0;
+}
 static inline int fm_layer_general(const fm_net *net, int layer)
 {
     if (layer >= net->n_layers - 1)
         return 0;
+    /* ReLU with dropout stays fused: a value is zero after both exactly when its gradient is */
     return net->hidden_activation > FM_ACT_EXP || net->batch_norm ||
-           (net->dropout != NULL && net->dropout[layer] > 0);
+           (fm_layer_dropout(net, layer) && net->hidden_activation != FM_ACT_RELU);
 }
 
 /* splitmix64's finalizer: a bijective 64-bit mixer with full avalanche. */
@@ -104,6 +112,21 @@ static inline uint64_t fm_rng_key(uint64_t seed, uint64_t stream)
 static inline uint64_t fm_rng_draw(uint64_t key, uint64_t counter)
 {
     return fm_mix64(fm_mix64(counter * 0xd1342543de82ef95ULL + key) ^ key);
+}
+
+/* 32 random bits for dropout from a 32-bit key and a 64-bit position: murmur3's 32-bit
+ * finalizer over the folded position, cheap enough (32-bit multiplies) for the mask loops to
+ * vectorize. */
+static inline uint32_t fm_dropout_bits(uint32_t key, uint64_t position)
+{
+    uint32_t h = ((uint32_t)position ^ (uint32_t)(position >> 32) * 0x27d4eb2fU) * 0x9e3779b9U;
+    h ^= key;
+    h ^= h >> 16;
+    h *= 0x85ebca6bU;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35U;
+    h ^= h >> 16;
+    return h;
 }
 
 /* Counter-based random numbers: a 64-bit value from (seed, stream, counter), independent of the

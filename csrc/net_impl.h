@@ -227,26 +227,31 @@ static void SUF(batchnorm_backward)(const fm_net *net, int layer, const REAL *pa
 }
 
 /* Inverted dropout on a layer's output (rows x units), drawing the mask: each value is kept with
- * probability 1 - rate and then scaled by 1 / (1 - rate). The draw for (row, unit) is a pure
- * function of key and its position row0 + i, j (32 bits of one 64-bit draw per value), so masks
- * do not depend on threads or batch boundaries. mask gets the factors for backward. */
+ * probability 1 - rate and then scaled by 1 / (1 - rate). The keep bit of (row, unit) is a
+ * 32-bit hash (fm_dropout_bits) of key and its position (row0 + i) * units + j, a pure function
+ * of them, so masks do not depend on threads or batch boundaries; the loop vectorizes. mask
+ * (unless NULL) gets the factors for the backward pass. */
 static void SUF(dropout_forward)(REAL *out, REAL *mask, int64_t rows, int64_t units, double rate,
                                  uint64_t key, int64_t row0)
 {
-    const uint64_t threshold = (uint64_t)(rate * 4294967296.0); /* keep when bits >= it */
+    const uint32_t threshold = (uint32_t)(rate * 4294967296.0); /* keep when bits >= it */
+    const uint32_t key32 = (uint32_t)(key ^ (key >> 32));
     const REAL keep_scale = (REAL)(1.0 / (1.0 - rate));
 #pragma omp parallel for schedule(static) if (rows * units >= FM_PAR_MIN_ELEMS)
     for (int64_t i = 0; i < rows; i++) {
         const uint64_t first = (uint64_t)(row0 + i) * (uint64_t)units;
-        uint64_t draw = fm_rng_draw(key, first >> 1);
-        for (int64_t j = 0; j < units; j++) {
-            const uint64_t e = first + (uint64_t)j;
-            if (j > 0 && (e & 1) == 0)
-                draw = fm_rng_draw(key, e >> 1);
-            const uint64_t bits = (e & 1) ? draw >> 32 : draw & 0xffffffffULL;
-            const REAL factor = bits >= threshold ? keep_scale : 0;
-            mask[i * units + j] = factor;
-            out[i * units + j] *= factor;
+        REAL *oi = out + i * units;
+        if (mask != NULL) {
+            REAL *mi = mask + i * units;
+            for (int64_t j = 0; j < units; j++) {
+                const REAL factor =
+                    fm_dropout_bits(key32, first + (uint64_t)j) >= threshold ? keep_scale : 0;
+                mi[j] = factor;
+                oi[j] *= factor;
+            }
+        } else {
+            for (int64_t j = 0; j < units; j++)
+                oi[j] *= fm_dropout_bits(key32, first + (uint64_t)j) >= threshold ? keep_scale : 0;
         }
     }
 }
@@ -364,7 +369,7 @@ static int SUF(forward)(const fm_net *net, const REAL *params, REAL *running, co
         const int64_t width = fm_dense_width(net, l);
         if (fm_layer_general(net, l)) {
             REAL *pre = ws ? (REAL *)ws->pre[l] : (width == u[l + 1] ? outs[l] : scratch);
-            const fm_epilogue ep = {FM_EPI_BIAS_ACT, FM_ACT_IDENTITY, b, NULL, 0};
+            const fm_epilogue ep = {FM_EPI_BIAS_ACT, FM_ACT_IDENTITY, b, NULL, 0, 0};
             int err = SUF(fm_gemm_ex)(0, 0, rows, width, u[l], 1, in, u[l], w, width, 0, pre,
                                       width, pack, &ep);
             if (err)
@@ -382,13 +387,16 @@ static int SUF(forward)(const fm_net *net, const REAL *params, REAL *running, co
         if (defer_softmax && activation == FM_ACT_SOFTMAX)
             activation = FM_ACT_IDENTITY; /* the loss pass applies it, row by row */
         const int fused = activation == FM_ACT_IDENTITY || activation == FM_ACT_RELU;
-        const fm_epilogue ep = {FM_EPI_BIAS_ACT, activation, b, NULL, 0};
+        const fm_epilogue ep = {FM_EPI_BIAS_ACT, activation, b, NULL, 0, 0};
         int err = SUF(fm_gemm_ex)(0, 0, rows, u[l + 1], u[l], 1, in, u[l], w, u[l + 1], 0,
                                   outs[l], u[l + 1], pack, fused ? &ep : NULL);
         if (err)
             return err;
         if (!fused)
             SUF(bias_activation_forward)(outs[l], b, rows, u[l + 1], activation);
+        if (train && fm_layer_dropout(net, l)) /* ReLU: the backward GEMM's epilogue masks */
+            SUF(dropout_forward)(outs[l], NULL, rows, u[l + 1], net->dropout[l],
+                                 SUF(dropout_key)(seed, stream, l), row0);
         in = outs[l];
     }
     return FM_OK;
@@ -577,7 +585,9 @@ static int SUF(chunk_loss_grad)(const fm_net *net, const REAL *params, REAL *run
         } else {
             /* deltas[l] = (deltas[l + 1] . W_l^T) * f'(acts[l]), the derivative applied by the
              * GEMM on each finished tile */
-            const fm_epilogue ep = {FM_EPI_DERIV, net->hidden_activation, NULL, acts[l], u[l]};
+            const double scale = fm_layer_dropout(net, l - 1) ? 1.0 / (1.0 - net->dropout[l - 1]) : 0;
+            const fm_epilogue ep = {FM_EPI_DERIV, net->hidden_activation, NULL, acts[l], u[l],
+                                    scale};
             err = SUF(fm_gemm_ex)(0, 1, rows, u[l], width, 1, deltas[l + 1], width, w, width, 0,
                                   deltas[l], u[l], pack, &ep);
             if (err)

@@ -66,8 +66,14 @@ static void SUF(epilogue_tile)(const fm_epilogue *ep, REAL *c, int64_t ldc, int6
                 cr[j] *= (REAL)1 - zr[j] * zr[j];
             break;
         case FM_ACT_RELU:
-            for (int64_t j = 0; j < nr; j++)
-                cr[j] = zr[j] == 0 ? 0 : cr[j];
+            if (ep->dropout_scale != 0) {
+                const REAL scale = (REAL)ep->dropout_scale;
+                for (int64_t j = 0; j < nr; j++)
+                    cr[j] = zr[j] == 0 ? 0 : cr[j] * scale;
+            } else {
+                for (int64_t j = 0; j < nr; j++)
+                    cr[j] = zr[j] == 0 ? 0 : cr[j];
+            }
             break;
         default: /* identity */
             break;
