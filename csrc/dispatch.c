@@ -17,8 +17,9 @@ typedef int(*gemm_f64_fn) FM_GEMM_SIGNATURE(double);
 
 #define FM_TRAIN_SIGNATURE(REAL)                                                                 \
     (const fm_net *net, fm_optimizer *opt, REAL *params, REAL *opt_state, const REAL *x,         \
-     const REAL *y, const REAL *sw, int64_t n_samples, int64_t batch_size, int shuffle,          \
-     uint64_t seed, uint64_t epoch, fm_workspace *ws, double *loss_sum, double *score)
+     const REAL *y, const REAL *sw, int64_t n_rows, const int64_t *order, int64_t n_samples,    \
+     int64_t batch_size, uint64_t seed, uint64_t epoch, int64_t position, fm_workspace *ws,    \
+     double *loss_sum, double *score)
 #define FM_LOSS_GRAD_SIGNATURE(REAL)                                                             \
     (const fm_net *net, const REAL *params, const REAL *x, const REAL *y, const REAL *sw,        \
      int64_t n_samples, fm_workspace *ws, REAL *grad, double *loss)
@@ -161,14 +162,14 @@ int fm_gemm_f64 FM_GEMM_SIGNATURE(double)
 
 int fm_train_epoch_f32 FM_TRAIN_SIGNATURE(float)
 {
-    return active->train_f32(net, opt, params, opt_state, x, y, sw, n_samples, batch_size,
-                             shuffle, seed, epoch, ws, loss_sum, score);
+    return active->train_f32(net, opt, params, opt_state, x, y, sw, n_rows, order, n_samples,
+                             batch_size, seed, epoch, position, ws, loss_sum, score);
 }
 
 int fm_train_epoch_f64 FM_TRAIN_SIGNATURE(double)
 {
-    return active->train_f64(net, opt, params, opt_state, x, y, sw, n_samples, batch_size,
-                             shuffle, seed, epoch, ws, loss_sum, score);
+    return active->train_f64(net, opt, params, opt_state, x, y, sw, n_rows, order, n_samples,
+                             batch_size, seed, epoch, position, ws, loss_sum, score);
 }
 
 int fm_loss_grad_f32 FM_LOSS_GRAD_SIGNATURE(float)

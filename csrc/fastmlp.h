@@ -99,8 +99,8 @@ typedef struct fm_optimizer {
     int64_t step;         /* updates done so far; advanced by fm_train_epoch */
 } fm_optimizer;
 
-/* Opaque per-fit scratch memory: one batch's activations and deltas, a gradient buffer, the
- * shuffle permutation and GEMM packing space. Allocated once, reused by every epoch. */
+/* Opaque per-fit scratch memory: one batch's activations and deltas, a gradient buffer and GEMM
+ * packing space. Allocated once, reused by every epoch. */
 typedef struct fm_workspace fm_workspace;
 
 /* Checks an fm_net for consistency; FM_OK or FM_ERR_ARG. */
@@ -120,10 +120,9 @@ int64_t fm_bias_offset(const fm_net *net, int layer);
 int64_t fm_prelu_offset(const fm_net *net, int layer);
 int64_t fm_bn_offset(const fm_net *net, int layer, int what);
 
-/* Allocates a workspace for batches of up to max_rows rows and epochs over n_samples samples;
+/* Allocates a workspace for batches (or fm_loss_grad chunks) of up to max_rows rows;
  * elem_size is sizeof(float) or sizeof(double). NULL when out of memory or arguments are bad. */
-fm_workspace *fm_workspace_new(const fm_net *net, int64_t max_rows, int64_t n_samples,
-                               size_t elem_size);
+fm_workspace *fm_workspace_new(const fm_net *net, int64_t max_rows, size_t elem_size);
 void fm_workspace_free(fm_workspace *ws);
 
 /* Threads the core will use for work large enough to share (the OpenMP limit in force). */
@@ -135,17 +134,21 @@ int fm_max_threads(void);
     int fm_gemm_##SUF(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, REAL alpha,  \
                       const REAL *a, int64_t lda, const REAL *b, int64_t ldb, REAL beta,      \
                       REAL *c, int64_t ldc, REAL *pack);                                      \
-    /* One epoch of mini-batch training: shuffle (when shuffle != 0, a permutation keyed by   \
-     * seed and epoch), then per batch gather, forward, loss, backward, optimizer update.     \
-     * Writes the sum over batches of batch_loss * batch_rows to *loss_sum, and to *score the   \
-     * running score of the epoch: the weighted count of rows predicted right (classification \
-     * losses) or the weighted sum of squared errors (regression). sw may be NULL. Dropout     \
-     * masks are keyed by (seed, epoch). Returns FM_ERR_NONFINITE, with that batch's update    \
-     * not applied, when a loss diverges. */                                                  \
+    /* Mini-batch training over n_samples rows (an epoch, or consecutive batches of one): per  \
+     * batch of batch_size rows, gather (rows order[i] of x, y, sw when order is not NULL;     \
+     * else rows 0 .. n_samples - 1 of x, in place), forward, loss, backward, optimizer step.  \
+     * x, y and sw hold n_rows rows; sw may be NULL. position is the epoch position of the     \
+     * first row: dropout masks are keyed by (seed, epoch, position of the row), so an epoch  \
+     * split into calls at batch boundaries trains exactly as one call. Adds to *loss_sum the \
+     * batches' batch_loss * batch_rows, and to *score the running score: the weighted count  \
+     * of rows predicted right (classification losses) or the weighted sum of squared errors  \
+     * (regression), in batch order (pass the sums of the epoch's earlier calls, or zeros).   \
+     * Returns FM_ERR_NONFINITE, with that batch's update not applied, when a loss diverges. */\
     int fm_train_epoch_##SUF(const fm_net *net, fm_optimizer *opt, REAL *params,               \
                              REAL *opt_state, const REAL *x, const REAL *y, const REAL *sw,    \
-                             int64_t n_samples, int64_t batch_size, int shuffle, uint64_t seed, \
-                             uint64_t epoch, fm_workspace *ws, double *loss_sum,              \
+                             int64_t n_rows, const int64_t *order, int64_t n_samples,         \
+                             int64_t batch_size, uint64_t seed, uint64_t epoch,               \
+                             int64_t position, fm_workspace *ws, double *loss_sum,            \
                              double *score);                                                  \
     /* Full-batch loss and gradient (writes grad, n_params values), processed in chunks of     \
      * the workspace's max_rows; the same objective scikit-learn's _backprop computes. With    \
@@ -163,6 +166,10 @@ int fm_max_threads(void);
 FM_DECLARE(float, f32)
 FM_DECLARE(double, f64)
 #undef FM_DECLARE
+
+/* The epoch's sample order: a Fisher-Yates permutation of 0 .. n - 1 from the counter-based
+ * generator, a pure function of (seed, epoch). */
+void fm_permutation(uint64_t seed, uint64_t epoch, int64_t n, int64_t *out);
 
 /* Elements of GEMM packing scratch that fm_gemm_* needs (the same for both precisions). */
 size_t fm_gemm_pack_size(void);

@@ -60,7 +60,6 @@ struct fm_workspace {
     size_t elem_size;   /* sizeof(float) or sizeof(double) */
     int n_layers;
     int64_t max_rows;   /* the largest batch (or chunk) the buffers hold */
-    int64_t n_samples;  /* the permutation's length */
     int64_t n_params;
     void **acts;        /* acts[0]: gathered input batch; acts[l]: layer l's output, l = 1..L */
     void **deltas;      /* deltas[l], l = 1..L (deltas[0] unused): fm_dense_width(l - 1) wide */
@@ -75,7 +74,6 @@ struct fm_workspace {
     void *grad;         /* n_params gradient values */
     void *pack;         /* GEMM packing scratch */
     double *partials;   /* per-chunk sums of squared weights (deterministic L2 term) */
-    int64_t *perm;      /* the epoch's sample order */
     void *block;        /* the single allocation everything above points into */
 };
 

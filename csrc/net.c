@@ -113,16 +113,15 @@ static size_t region(int64_t count, size_t elem_size)
     return (bytes + FM_ALIGN - 1) / FM_ALIGN * FM_ALIGN;
 }
 
-fm_workspace *fm_workspace_new(const fm_net *net, int64_t max_rows, int64_t n_samples,
-                               size_t elem_size)
+fm_workspace *fm_workspace_new(const fm_net *net, int64_t max_rows, size_t elem_size)
 {
-    if (fm_net_check(net) || max_rows < 1 || n_samples < 0 ||
+    if (fm_net_check(net) || max_rows < 1 ||
         (elem_size != sizeof(float) && elem_size != sizeof(double)))
         return NULL;
     const int L = net->n_layers;
     const int64_t *u = net->units;
     const int64_t n_params = fm_n_params(net);
-    if (n_samples > FM_MAX_COUNT || max_rows > FM_MAX_COUNT || n_params > FM_MAX_COUNT)
+    if (max_rows > FM_MAX_COUNT || n_params > FM_MAX_COUNT)
         return NULL;
     int64_t widest = 1; /* the widest hidden layer output (gbuf) */
     for (int l = 0; l <= L; l++)
@@ -156,7 +155,6 @@ fm_workspace *fm_workspace_new(const fm_net *net, int64_t max_rows, int64_t n_sa
             for (int i = 0; i < 6 * (L + 1); i++)
                 ws->acts[i] = NULL;
         }
-        TAKE(ws->perm, n_samples, sizeof(int64_t));
         for (int l = 0; l <= L; l++)
             TAKE(ws->acts[l], max_rows * u[l], elem_size);
         for (int l = 1; l <= L; l++)
@@ -194,7 +192,6 @@ fm_workspace *fm_workspace_new(const fm_net *net, int64_t max_rows, int64_t n_sa
     ws->elem_size = elem_size;
     ws->n_layers = L;
     ws->max_rows = max_rows;
-    ws->n_samples = n_samples;
     ws->n_params = n_params;
     ws->block = block;
     return ws;

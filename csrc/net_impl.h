@@ -824,39 +824,29 @@ static double SUF(weight_sum)(const REAL *sw, int64_t rows)
 }
 
 int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL *opt_state,
-                        const REAL *x, const REAL *y, const REAL *sw, int64_t n_samples,
-                        int64_t batch_size, int shuffle, uint64_t seed, uint64_t epoch,
-                        fm_workspace *ws, double *loss_sum, double *score)
+                        const REAL *x, const REAL *y, const REAL *sw, int64_t n_rows,
+                        const int64_t *order, int64_t n_samples, int64_t batch_size,
+                        uint64_t seed, uint64_t epoch, int64_t position, fm_workspace *ws,
+                        double *loss_sum, double *score)
 {
-    *loss_sum = 0;
-    *score = 0;
     if (fm_net_check(net) || ws == NULL || ws->elem_size != sizeof(REAL) || batch_size < 1 ||
-        batch_size > ws->max_rows || n_samples > ws->n_samples || n_samples < 1 ||
-        ws->n_params != fm_n_params(net) || opt->solver < FM_SOLVER_SGD ||
-        opt->solver > FM_SOLVER_ADADELTA)
+        batch_size > ws->max_rows || n_samples < 1 || position < 0 ||
+        (order == NULL && n_samples > n_rows) || ws->n_params != fm_n_params(net) ||
+        opt->solver < FM_SOLVER_SGD || opt->solver > FM_SOLVER_ADADELTA)
         return FM_ERR_ARG;
-    const int64_t n_in = net->units[0], n_out = net->units[net->n_layers];
-    int64_t *perm = ws->perm;
-    if (shuffle) {
-        /* Fisher-Yates from the identity: the permutation depends on (seed, epoch) only. */
+    if (order != NULL)
         for (int64_t i = 0; i < n_samples; i++)
-            perm[i] = i;
-        for (int64_t i = n_samples - 1; i > 0; i--) {
-            const int64_t j = (int64_t)fm_rng_below(fm_rng_u64(seed, epoch, (uint64_t)i),
-                                                    (uint64_t)i + 1);
-            const int64_t tmp = perm[i];
-            perm[i] = perm[j];
-            perm[j] = tmp;
-        }
-    }
+            if (order[i] < 0 || order[i] >= n_rows)
+                return FM_ERR_ARG;
+    const int64_t n_in = net->units[0], n_out = net->units[net->n_layers];
     REAL *grad = (REAL *)ws->grad;
-    double total = 0;
+    double total = *loss_sum; /* sums continue those of the epoch's earlier calls */
     for (int64_t start = 0; start < n_samples; start += batch_size) {
         const int64_t rows = n_samples - start < batch_size ? n_samples - start : batch_size;
         const REAL *xb, *yb, *swb = NULL;
-        if (shuffle) {
+        if (order != NULL) {
             REAL *xg = (REAL *)ws->acts[0], *yg = (REAL *)ws->ybatch, *swg = (REAL *)ws->swbatch;
-            const int64_t *idx = perm + start;
+            const int64_t *idx = order + start;
 #pragma omp parallel for schedule(static) if (rows * n_in >= FM_PAR_MIN_ELEMS)
             for (int64_t i = 0; i < rows; i++) {
                 memcpy(xg + i * n_in, x + idx[i] * n_in, (size_t)n_in * sizeof(REAL));
@@ -874,7 +864,7 @@ int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL
         }
         double raw, batch_score = 0;
         int err = SUF(chunk_loss_grad)(net, params, params, xb, yb, swb, rows, ws, grad, 0, &raw,
-                                       &batch_score, seed, epoch, start);
+                                       &batch_score, seed, epoch, position + start);
         if (err)
             return err;
         const double sw_sum = swb ? SUF(weight_sum)(swb, rows) : (double)rows;

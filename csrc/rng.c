@@ -1,4 +1,4 @@
-/* fastmlp C core: counter-based random numbers (shuffles, later dropout masks).
+/* fastmlp C core: counter-based random numbers (shuffles; dropout masks use internal.h's).
  * A draw is a pure function of (seed, stream, counter), so it does not depend on which thread
  * makes it or in which order: the key to bitwise-reproducible training for any thread count. */
 #include "internal.h"
@@ -15,4 +15,17 @@ uint64_t fm_rng_below(uint64_t draw, uint64_t bound)
     if (bound >> 32)
         return draw % bound;
     return ((draw >> 32) * bound) >> 32;
+}
+
+void fm_permutation(uint64_t seed, uint64_t epoch, int64_t n, int64_t *out)
+{
+    for (int64_t i = 0; i < n; i++)
+        out[i] = i;
+    for (int64_t i = n - 1; i > 0; i--) {
+        const int64_t j = (int64_t)fm_rng_below(fm_rng_u64(seed, epoch, (uint64_t)i),
+                                                (uint64_t)i + 1);
+        const int64_t tmp = out[i];
+        out[i] = out[j];
+        out[j] = tmp;
+    }
 }

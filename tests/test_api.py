@@ -373,7 +373,12 @@ def test_feature_names_in_with_dataframe():
 # Messages and warnings
 # --------------------------------------------------------------------------
 
-_ITER_RE = re.compile(r"^Iteration (\d+), loss = (\d+\.\d{8})$")
+# scikit-learn's "Iteration N, loss = ..." then the validation score (with validation data),
+# the epoch's time and samples per second, on one line
+_ITER_RE = re.compile(
+    r"^Iteration (\d+), loss = (\d+\.\d{8})(?:, validation score = (\S+))?, "
+    r"time = \d+\.\d{3}s, \d+ samples/s$"
+)
 
 
 @quiet
@@ -396,7 +401,7 @@ def test_verbose_early_stopping_prints_validation_scores(capsys):
     X, y = _clf_data()
     est = MLPClassifier(**dict(FAST, verbose=True, early_stopping=True)).fit(X, y)
     out = capsys.readouterr().out
-    scores = re.findall(r"^Validation score: (\S+)$", out, flags=re.M)
+    scores = [_ITER_RE.match(line).group(3) for line in out.splitlines() if _ITER_RE.match(line)]
     assert len(scores) == est.n_iter_
     assert scores == ["%f" % s for s in est.validation_scores_]
 

@@ -305,3 +305,37 @@ def test_activation_and_dropout_options(capsys):
     assert "activation='gelu', dropout=0.2" in out
     assert "test accuracy" in out
 
+
+
+def test_save_writes_a_raw_feature_model(tmp_path, capsys):
+    """--save folds the standardization into the first layer: the loaded model, fed the raw
+    features, predicts as the command line's pipeline did."""
+    from sklearn.model_selection import train_test_split
+
+    import fastmlp
+    from fastmlp._cli import _DIGITS_SPLIT_SEED, _DIGITS_TEST_SIZE
+    from fastmlp.datasets import load_digits
+
+    path = tmp_path / "model.npz"
+    assert main(["--epochs", "5", "--save", str(path)]) == 0
+    out = capsys.readouterr().out
+    accuracy = float(re.search(r"test accuracy: (\S+)", out).group(1))
+    X, y = load_digits()
+    _, X_test, _, y_test = train_test_split(
+        X, y, test_size=_DIGITS_TEST_SIZE, stratify=y, random_state=_DIGITS_SPLIT_SEED
+    )
+    model = fastmlp.load(path)
+    assert abs(model.score(X_test.astype(np.float32), y_test) - accuracy) < 0.01
+
+
+def test_plot_writes_the_learning_curves(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "curves.png"
+    assert main(["--epochs", "3", "--plot", str(path)]) == 0
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "learning curves saved" in capsys.readouterr().out
+
+
+def test_save_to_a_missing_folder_is_a_clean_error(tmp_path, capsys):
+    assert main(["--epochs", "2", "--save", str(tmp_path / "no" / "such" / "m.npz")]) == 2
+    assert "error" in capsys.readouterr().err

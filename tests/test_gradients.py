@@ -35,7 +35,7 @@ def _problem(kind, n_samples, rng):
 
 
 def _loss_and_grad(network, params, X, Y, sw, max_rows):
-    workspace = _core.Workspace(network, max_rows, 0, 8)
+    workspace = _core.Workspace(network, max_rows, 8)
     grad = np.empty_like(params)
     loss = _core.loss_grad(workspace, params, X, Y, sw, grad)
     return loss, grad

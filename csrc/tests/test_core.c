@@ -137,6 +137,7 @@ static void test_training(void)
     double *params = malloc(sizeof(double) * n_params);
     double *state = calloc(2 * n_params, sizeof(double));
     double *out = malloc(sizeof(double) * N * C);
+    int64_t order[N];
     for (int i = 0; i < N; i++) {
         double score = 0;
         for (int j = 0; j < D; j++)
@@ -146,14 +147,15 @@ static void test_training(void)
     for (int64_t i = 0; i < n_params; i++)
         params[i] = 0.3 * uniform(&rng);
 
-    fm_workspace *ws = fm_workspace_new(&net, B, N, sizeof(double));
+    fm_workspace *ws = fm_workspace_new(&net, B, sizeof(double));
     CHECK(ws != NULL, "workspace allocation failed");
     fm_optimizer opt = make_opt(FM_SOLVER_ADAM, 0.01, 0.9, 1);
     double first = 0, last = 0;
     for (int epoch = 0; epoch < 30 && ws; epoch++) {
         double loss_sum = 0, score = 0;
-        int err = fm_train_epoch_f64(&net, &opt, params, state, x, y, NULL, N, B, 1, 1234,
-                                     (uint64_t)epoch, ws, &loss_sum, &score);
+        fm_permutation(1234, (uint64_t)epoch, N, order);
+        int err = fm_train_epoch_f64(&net, &opt, params, state, x, y, NULL, N, order, N, B,
+                                     1234, (uint64_t)epoch, 0, ws, &loss_sum, &score);
         CHECK(err == FM_OK && isfinite(loss_sum), "epoch %d: err %d loss %g", epoch, err,
               loss_sum);
         if (epoch == 0)
@@ -173,24 +175,51 @@ static void test_training(void)
     }
     CHECK(worst < 1e-12, "softmax rows do not sum to 1: %g", worst);
 
+    /* An epoch split into two calls at a batch boundary trains exactly as one call. */
+    {
+        double *p2 = malloc(sizeof(double) * n_params), *s2 = malloc(sizeof(double) * 2 * n_params);
+        memcpy(p2, params, sizeof(double) * n_params);
+        memcpy(s2, state, sizeof(double) * 2 * n_params);
+        fm_optimizer o1 = opt, o2 = opt;
+        double l1 = 0, c1 = 0, l2 = 0, c2 = 0;
+        fm_permutation(99, 7, N, order);
+        int e1 = fm_train_epoch_f64(&net, &o1, params, state, x, y, NULL, N, order, N, B, 99, 7,
+                                    0, ws, &l1, &c1);
+        int e2 = fm_train_epoch_f64(&net, &o2, p2, s2, x, y, NULL, N, order, 2 * B, B, 99, 7, 0,
+                                    ws, &l2, &c2);
+        int e3 = fm_train_epoch_f64(&net, &o2, p2, s2, x, y, NULL, N, order + 2 * B, N - 2 * B, B,
+                                    99, 7, 2 * B, ws, &l2, &c2);
+        CHECK(e1 == FM_OK && e2 == FM_OK && e3 == FM_OK, "split epoch failed");
+        CHECK(memcmp(p2, params, sizeof(double) * n_params) == 0 && l1 == l2 && c1 == c2 &&
+                  o1.step == o2.step,
+              "an epoch split in two calls differs from one call");
+        free(p2);
+        free(s2);
+    }
+
     /* Error paths. */
     x[5] = NAN;
     CHECK(fm_predict_f64(&net, params, x, N, out) == FM_ERR_INPUT, "NaN input accepted");
     x[5] = 0;
     double loss_sum = 0, score = 0;
-    CHECK(fm_train_epoch_f64(&net, &opt, params, state, x, y, NULL, N, B + 1, 0, 0, 0, ws,
-                             &loss_sum, &score) == FM_ERR_ARG,
+    CHECK(fm_train_epoch_f64(&net, &opt, params, state, x, y, NULL, N, NULL, N, B + 1, 0, 0, 0,
+                             ws, &loss_sum, &score) == FM_ERR_ARG,
           "batch larger than the workspace accepted");
-    fm_workspace *ws32 = fm_workspace_new(&net, B, N, sizeof(float));
-    CHECK(fm_train_epoch_f64(&net, &opt, params, state, x, y, NULL, N, B, 0, 0, 0, ws32,
-                             &loss_sum, &score) == FM_ERR_ARG,
+    fm_workspace *ws32 = fm_workspace_new(&net, B, sizeof(float));
+    CHECK(fm_train_epoch_f64(&net, &opt, params, state, x, y, NULL, N, NULL, N, B, 0, 0, 0,
+                             ws32, &loss_sum, &score) == FM_ERR_ARG,
           "float workspace accepted for double data");
+    order[3] = N; /* out of range */
+    CHECK(fm_train_epoch_f64(&net, &opt, params, state, x, y, NULL, N, order, N, B, 0, 0, 0, ws,
+                             &loss_sum, &score) == FM_ERR_ARG,
+          "order entry past the rows accepted");
+    order[3] = 3;
     fm_workspace_free(ws32);
     const int64_t bad_units[] = {D, 0, C};
     const fm_net bad = make_net(2, bad_units, FM_ACT_RELU, FM_ACT_SOFTMAX, FM_LOSS_LOG, 0);
-    CHECK(fm_net_check(&bad) == FM_ERR_ARG && fm_workspace_new(&bad, B, N, 8) == NULL,
+    CHECK(fm_net_check(&bad) == FM_ERR_ARG && fm_workspace_new(&bad, B, 8) == NULL,
           "zero-width layer accepted");
-    CHECK(fm_workspace_new(&net, 0, N, 8) == NULL, "zero-row workspace accepted");
+    CHECK(fm_workspace_new(&net, 0, 8) == NULL, "zero-row workspace accepted");
 
     /* Divergence: a huge SGD step blows the loss up; the call reports it, never crashes. */
     const fm_net reg = make_net(3, units, FM_ACT_IDENTITY, FM_ACT_IDENTITY, FM_LOSS_SQUARED, 0);
@@ -199,8 +228,8 @@ static void test_training(void)
         y[i] *= 1e30;
     int err = FM_OK;
     for (int epoch = 0; epoch < 5 && err == FM_OK; epoch++)
-        err = fm_train_epoch_f64(&reg, &sgd, params, state, x, y, NULL, N, B, 0, 0, 0, ws,
-                                 &loss_sum, &score);
+        err = fm_train_epoch_f64(&reg, &sgd, params, state, x, y, NULL, N, NULL, N, B, 0, 0, 0,
+                                 ws, &loss_sum, &score);
     CHECK(err == FM_ERR_NONFINITE, "divergence not reported (err %d)", err);
 
     fm_workspace_free(ws);
@@ -228,6 +257,7 @@ static void test_options(void)
     unsigned long long rng = 11;
     double x[N * D], y[N * C] = {0}, out[N * C];
     float xf[N * D], yf[N * C], outf[N * C];
+    int64_t order[N];
     for (int i = 0; i < N * D; i++)
         xf[i] = (float)(x[i] = uniform(&rng));
     for (int i = 0; i < N; i++)
@@ -259,9 +289,9 @@ static void test_options(void)
             if (net.batch_norm)
                 for (int64_t i = fm_bn_offset(&net, 0, 3); i < n_params; i++)
                     pf[i] = (float)(params[i] = 1.0);
-            fm_workspace *ws = fm_workspace_new(&net, B, N, sizeof(double));
-            fm_workspace *wsf = fm_workspace_new(&net, B, N, sizeof(float));
-            fm_workspace *wsg = fm_workspace_new(&net, N, 0, sizeof(double));
+            fm_workspace *ws = fm_workspace_new(&net, B, sizeof(double));
+            fm_workspace *wsf = fm_workspace_new(&net, B, sizeof(float));
+            fm_workspace *wsg = fm_workspace_new(&net, N, sizeof(double));
             CHECK(ws && wsf && wsg, "workspace allocation failed");
             for (int solver = FM_SOLVER_SGD; solver <= FM_SOLVER_ADADELTA && ws && wsf; solver++) {
                 fm_optimizer opt = make_opt(solver, 0.01, 0.9, solver == FM_SOLVER_SGD);
@@ -270,13 +300,14 @@ static void test_options(void)
                 memset(sf, 0, sizeof(float) * 2 * (size_t)n_params);
                 for (int epoch = 0; epoch < 2; epoch++) {
                     double loss = 0, score = 0;
-                    int err = fm_train_epoch_f64(&net, &opt, params, state, x, y, NULL, N, B,
-                                                 1, 3, (uint64_t)epoch, ws, &loss, &score);
+                    fm_permutation(3, (uint64_t)epoch, N, order);
+                    int err = fm_train_epoch_f64(&net, &opt, params, state, x, y, NULL, N, order,
+                                                 N, B, 3, (uint64_t)epoch, 0, ws, &loss, &score);
                     CHECK(err == FM_OK && isfinite(loss) && score >= 0,
                           "f64 act %d variant %d solver %d: err %d loss %g", hidden[a], variant,
                           solver, err, loss);
-                    err = fm_train_epoch_f32(&net, &optf, pf, sf, xf, yf, NULL, N, B, 1, 3,
-                                             (uint64_t)epoch, wsf, &loss, &score);
+                    err = fm_train_epoch_f32(&net, &optf, pf, sf, xf, yf, NULL, N, order, N, B, 3,
+                                             (uint64_t)epoch, 0, wsf, &loss, &score);
                     CHECK(err == FM_OK && isfinite(loss),
                           "f32 act %d variant %d solver %d: err %d loss %g", hidden[a], variant,
                           solver, err, loss);

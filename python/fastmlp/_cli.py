@@ -199,6 +199,21 @@ def _build_parser(prog=_PROG):
         "(default: float32)",
     )
     parser.add_argument(
+        "--save",
+        default=None,
+        metavar="PATH",
+        help="save the trained model to PATH with MLPClassifier.save (no pickle; load it with "
+        "fastmlp.load); the standardization is folded into the first layer, so the saved "
+        "model takes raw features",
+    )
+    parser.add_argument(
+        "--plot",
+        default=None,
+        metavar="PATH",
+        help="save the learning curves (loss and accuracy per epoch, training and test data) "
+        "as an image, e.g. curves.png (needs matplotlib)",
+    )
+    parser.add_argument(
         "--quiet",
         action="store_true",
         help="print only the test accuracy and the training time",
@@ -333,12 +348,64 @@ def _run(args, prog):
             flush=True,
         )
 
+    if args.plot is not None:
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+        except ImportError:
+            print(f"{prog}: error: --plot needs matplotlib: pip install \"fastmlp[plot]\"",
+                  file=sys.stderr)
+            return 2
+        # per-epoch curves on the test data too (scaled as the model sees it)
+        scaler = pipe.named_steps["scaler"].fit(X_train)
+        mlp.set_params(validation_data=(scaler.transform(X_test), y_test))
+
     train_time = _train(pipe, X_train, y_train, args.epochs, args.quiet)
     accuracy = pipe.score(X_test, y_test)
     n_correct = int(round(accuracy * X_test.shape[0]))
     print(f"test accuracy: {accuracy:.4f} ({n_correct}/{X_test.shape[0]})")
     print(f"training time: {train_time:.2f} s")
+    try:
+        if args.save is not None:
+            _save_raw_feature_model(pipe, args.save)
+            print(f"model saved: {args.save}")
+        if args.plot is not None:
+            _plot(mlp, args.plot)
+            print(f"learning curves saved: {args.plot}")
+    except (OSError, ValueError, TypeError) as exc:
+        message = " ".join(str(exc).split())
+        print(f"{prog}: error: {message}", file=sys.stderr)
+        return 2
     return 0
+
+
+def _save_raw_feature_model(pipe, path):
+    """Saves the pipeline's MLP with the scaler folded into its first layer: for
+    z = ((x - mean) / scale) . W + b, W' = W / scale[:, None] and b' = b - (mean / scale) . W,
+    so that the saved model takes raw features and predicts as the pipeline does."""
+    import copy
+
+    import numpy as np
+
+    scaler, mlp = pipe.named_steps["scaler"], pipe.named_steps["mlp"]
+    model = copy.deepcopy(mlp)
+    model.set_params(validation_data=None)
+    coef, intercept = model.coefs_[0], model.intercepts_[0]
+    scale = np.ones(coef.shape[0]) if scaler.scale_ is None else scaler.scale_
+    mean = np.zeros(coef.shape[0]) if scaler.mean_ is None else scaler.mean_
+    folded = coef.astype(np.float64) / scale[:, None]
+    intercept[...] = intercept.astype(np.float64) - mean @ folded
+    coef[...] = folded
+    model.save(path)
+
+
+def _plot(mlp, path):
+    """Saves plot_learning_curves(mlp) to path."""
+    from . import plot_learning_curves
+
+    figure = plot_learning_curves(mlp)
+    figure.savefig(path)
 
 
 def main(argv=None, *, prog=_PROG):

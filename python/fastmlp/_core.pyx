@@ -51,8 +51,8 @@ cdef extern from "fastmlp.h":
     int64_t fm_bias_offset(const fm_net *net, int layer)
     int64_t fm_prelu_offset(const fm_net *net, int layer)
     int64_t fm_bn_offset(const fm_net *net, int layer, int what)
-    fm_workspace *fm_workspace_new(const fm_net *net, int64_t max_rows, int64_t n_samples,
-                                   size_t elem_size)
+    fm_workspace *fm_workspace_new(const fm_net *net, int64_t max_rows, size_t elem_size)
+    void fm_permutation(uint64_t seed, uint64_t epoch, int64_t n, int64_t *out) nogil
     void fm_workspace_free(fm_workspace *ws)
     int fm_max_threads()
     size_t fm_gemm_pack_size()
@@ -68,14 +68,16 @@ cdef extern from "fastmlp.h":
                     const double *a, int64_t lda, const double *b, int64_t ldb, double beta,
                     double *c, int64_t ldc, double *pack) nogil
     int fm_train_epoch_f32(const fm_net *net, fm_optimizer *opt, float *params, float *opt_state,
-                           const float *x, const float *y, const float *sw, int64_t n_samples,
-                           int64_t batch_size, int shuffle, uint64_t seed, uint64_t epoch,
-                           fm_workspace *ws, double *loss_sum, double *score) nogil
+                           const float *x, const float *y, const float *sw, int64_t n_rows,
+                           const int64_t *order, int64_t n_samples, int64_t batch_size,
+                           uint64_t seed, uint64_t epoch, int64_t position, fm_workspace *ws,
+                           double *loss_sum, double *score) nogil
     int fm_train_epoch_f64(const fm_net *net, fm_optimizer *opt, double *params,
                            double *opt_state, const double *x, const double *y,
-                           const double *sw, int64_t n_samples, int64_t batch_size, int shuffle,
-                           uint64_t seed, uint64_t epoch, fm_workspace *ws,
-                           double *loss_sum, double *score) nogil
+                           const double *sw, int64_t n_rows, const int64_t *order,
+                           int64_t n_samples, int64_t batch_size, uint64_t seed, uint64_t epoch,
+                           int64_t position, fm_workspace *ws, double *loss_sum,
+                           double *score) nogil
     int fm_loss_grad_f32(const fm_net *net, const float *params, const float *x, const float *y,
                          const float *sw, int64_t n_samples, fm_workspace *ws, float *grad,
                          double *loss) nogil
@@ -293,41 +295,57 @@ cdef class Network:
 
 
 cdef class Workspace:
-    """Scratch memory of one fit: batch activations, deltas, gradient, permutation."""
+    """Scratch memory of one fit: batch activations, deltas, gradient, packing space."""
     cdef fm_workspace *ws
     cdef readonly Network network
-    cdef readonly int64_t max_rows, n_samples
+    cdef readonly int64_t max_rows
     cdef readonly size_t elem_size
 
-    def __cinit__(self, Network network, int64_t max_rows, int64_t n_samples, size_t elem_size):
+    def __cinit__(self, Network network, int64_t max_rows, size_t elem_size):
         self.network = network
         self.max_rows = max_rows
-        self.n_samples = n_samples
         self.elem_size = elem_size
-        self.ws = fm_workspace_new(&network.net, max_rows, n_samples, elem_size)
+        self.ws = fm_workspace_new(&network.net, max_rows, elem_size)
         if self.ws == NULL:
             raise MemoryError("fastmlp: cannot allocate the training workspace "
-                              "(%d rows, %d samples)" % (max_rows, n_samples))
+                              "(batches of %d rows)" % max_rows)
 
     def __dealloc__(self):
         fm_workspace_free(self.ws)
         self.ws = NULL
 
 
+def permutation(uint64_t seed, uint64_t epoch, int64_t n):
+    """The epoch's sample order: a permutation of 0 .. n - 1, a pure function of (seed, epoch)
+    (the counter-based generator's Fisher-Yates shuffle)."""
+    import numpy as np
+    out = np.empty(max(n, 0), dtype=np.int64)
+    cdef int64_t[::1] view = out
+    if n > 0:
+        with nogil:
+            fm_permutation(seed, epoch, n, &view[0])
+    return out
+
+
 def train_epoch(Workspace ws, floating[::1] params, floating[::1] opt_state,
                 const floating[:, ::1] X, const floating[:, ::1] Y, const floating[::1] sw,
-                int64_t batch_size, bint shuffle, uint64_t seed, uint64_t epoch,
-                str solver, double learning_rate, double momentum=0.9, bint nesterov=True,
-                double beta_1=0.9, double beta_2=0.999, double epsilon=1e-8,
-                int64_t step=0, double weight_decay=0.0, double rho=0.9):
-    """Runs one epoch in C; returns (sum of batch_loss * batch_rows, the optimizer's step
-    count, the epoch's running score: weighted count of rows predicted right for the
-    classification losses, weighted sum of squared errors for regression)."""
+                const int64_t[::1] order, int64_t batch_size, uint64_t seed, uint64_t epoch,
+                int64_t position, str solver, double learning_rate, double momentum=0.9,
+                bint nesterov=True, double beta_1=0.9, double beta_2=0.999,
+                double epsilon=1e-8, int64_t step=0, double weight_decay=0.0, double rho=0.9,
+                double loss_sum=0.0, double score=0.0):
+    """Trains on the rows order[i] of X, Y, sw (all rows in order when order is None), in
+    batches of batch_size: an epoch, or consecutive batches of one starting at epoch position
+    `position`. Returns (loss_sum plus the batches' batch_loss * batch_rows, the optimizer's
+    step count, score plus the running score: weighted count of rows predicted right for the
+    classification losses, weighted sum of squared errors for regression); loss_sum and score
+    carry the sums of the epoch's earlier calls."""
     cdef Network network = ws.network
     cdef fm_optimizer opt
-    cdef double loss_sum = 0, score = 0
     cdef int err
     cdef const floating *sw_ptr = NULL
+    cdef const int64_t *order_ptr = NULL
+    cdef int64_t n_rows = X.shape[0], n
     opt.solver = SOLVERS[solver]
     opt.learning_rate = learning_rate
     opt.momentum = momentum
@@ -338,30 +356,36 @@ def train_epoch(Workspace ws, floating[::1] params, floating[::1] opt_state,
     opt.weight_decay = weight_decay
     opt.rho = rho
     opt.step = step
-    n = X.shape[0]
     units = network.units
-    if (X.shape[1] != units[0] or Y.shape[0] != n or Y.shape[1] != units[-1]
+    if (X.shape[1] != units[0] or Y.shape[0] != n_rows or Y.shape[1] != units[-1]
             or params.shape[0] != network.n_params
             or opt_state.shape[0] < network.n_params * STATE_FACTOR):
         raise ValueError("train_epoch: array shapes do not match the network")
     if sw is not None:
-        if sw.shape[0] != n:
+        if sw.shape[0] != n_rows:
             raise ValueError("train_epoch: sample_weight length does not match X")
         sw_ptr = &sw[0]
+    n = n_rows
+    if order is not None:
+        n = order.shape[0]
+        if n > 0:
+            order_ptr = &order[0]
+    if n == 0:
+        return loss_sum, step, score
     if floating is float:
         if ws.elem_size != sizeof(float):
             raise ValueError("train_epoch: workspace precision does not match the data")
         with nogil:
             err = fm_train_epoch_f32(&network.net, &opt, &params[0], &opt_state[0], &X[0, 0],
-                                     &Y[0, 0], sw_ptr, n, batch_size, shuffle, seed, epoch,
-                                     ws.ws, &loss_sum, &score)
+                                     &Y[0, 0], sw_ptr, n_rows, order_ptr, n, batch_size, seed,
+                                     epoch, position, ws.ws, &loss_sum, &score)
     else:
         if ws.elem_size != sizeof(double):
             raise ValueError("train_epoch: workspace precision does not match the data")
         with nogil:
             err = fm_train_epoch_f64(&network.net, &opt, &params[0], &opt_state[0], &X[0, 0],
-                                     &Y[0, 0], sw_ptr, n, batch_size, shuffle, seed, epoch,
-                                     ws.ws, &loss_sum, &score)
+                                     &Y[0, 0], sw_ptr, n_rows, order_ptr, n, batch_size, seed,
+                                     epoch, position, ws.ws, &loss_sum, &score)
     _check(err)
     return loss_sum, opt.step, score
 

@@ -102,7 +102,7 @@ def check_gradients(estimator, X, y, sample_weight=None, per_array=False, random
     units = model._layer_units_from_coefs()
     network = model._network(units, dropout_seed=int(random_state))
     params = model._pack_params(network, np.float64)
-    workspace = _core.Workspace(network, X.shape[0], 0, 8)
+    workspace = _core.Workspace(network, X.shape[0], 8)
     grad = np.empty_like(params)
     _core.loss_grad(workspace, params, X, Y, sample_weight, grad)
     analytic = grad.copy()

@@ -84,6 +84,32 @@ _EXTRA_ATTRIBUTES = {
 
 # Rows per chunk of the full-batch (lbfgs) loss and gradient: bounds the workspace's memory.
 _LBFGS_CHUNK_ROWS = 4096
+# Rows per block when evaluating the validation split (a multiple of the C core's predict
+# chunk, so that the results are those of one call).
+_EVAL_ROWS = 4096
+# Work of one call into the C core during an epoch, in rows x parameters: an epoch is split
+# into calls of whole batches of about this much work (tens of milliseconds), so that Ctrl-C,
+# progress bars and sparse densification happen between calls. Depends on the network and the
+# batch size only, never on timing, so results do not change.
+_CALL_WORK = 5e8
+# Bytes of dense rows made from sparse X at once.
+_SPARSE_BLOCK_BYTES = 32 * 2**20
+
+
+def _dense_rows(X, rows):
+    """X[rows] as a C-contiguous dense array (sparse X is densified here, rows only)."""
+    block = X[rows]
+    if sp.issparse(block):
+        block = block.toarray()
+    return np.ascontiguousarray(block)
+
+
+def _rows_per_call(n_params, n_features, batch_size, itemsize, sparse):
+    """Rows per call into the C core during an epoch: whole batches (see _CALL_WORK)."""
+    rows = int(_CALL_WORK // max(1, n_params))
+    if sparse:
+        rows = min(rows, _SPARSE_BLOCK_BYTES // max(1, n_features * itemsize))
+    return max(1, rows // batch_size) * batch_size
 
 
 class _Optimizer:
@@ -204,6 +230,70 @@ def _check_model_size(hidden_layer_sizes, layer_units, itemsize):
         )
 
 
+class _EpochRunner:
+    """Runs the epochs of one stochastic fit through the C core: the epoch's sample order
+    (the counter-based permutation, restricted to the training rows), then calls of whole
+    batches (_rows_per_call), so that Python regains control between them (Ctrl-C, progress)
+    and sparse X is densified one block of rows at a time. The calls train exactly as one call
+    over the epoch would: the loss and score sums carry over, and dropout masks are keyed by
+    each row's position in the epoch."""
+
+    def __init__(self, estimator, workspace, optimizer, X, Y, sample_weight, rows, batch_size,
+                 seed):
+        self.estimator, self.workspace, self.optimizer = estimator, workspace, optimizer
+        self.X, self.Y, self.sample_weight = X, Y, sample_weight
+        self.rows, self.batch_size, self.seed = rows, batch_size, seed
+        self.sparse = sp.issparse(X)
+        self.n_samples = X.shape[0] if rows is None else rows.shape[0]
+        self.rows_per_call = _rows_per_call(
+            workspace.network.n_params, X.shape[1], batch_size, Y.dtype.itemsize, self.sparse
+        )
+        self.progress = _options.ProgressBar(estimator, self.n_samples)
+
+    def _order(self, epoch):
+        """Rows of X in this epoch's order (None: all rows in order)."""
+        if self.estimator.shuffle:
+            order = _core.permutation(self.seed, epoch, self.n_samples)
+            return order if self.rows is None else self.rows[order]
+        return self.rows
+
+    def run(self, epoch):
+        """One epoch keyed by epoch (the samples seen before it); returns (sum of batch loss x
+        batch rows, running score statistic)."""
+        opt = self.optimizer
+        order = self._order(epoch)
+        if self.sparse and order is None:
+            order = np.arange(self.n_samples)
+        sums = (0.0, 0.0)
+        self.progress.start()
+        for start in range(0, self.n_samples, self.rows_per_call):
+            stop = min(self.n_samples, start + self.rows_per_call)
+            if self.sparse:
+                block = order[start:stop]
+                X = _dense_rows(self.X, block).astype(self.Y.dtype, copy=False)
+                Y = np.ascontiguousarray(self.Y[block])
+                sw = None if self.sample_weight is None else self.sample_weight[block]
+                rows = None
+            elif order is None:
+                X, Y, rows = self.X[start:stop], self.Y[start:stop], None
+                sw = None if self.sample_weight is None else self.sample_weight[start:stop]
+            else:
+                X, Y, sw, rows = self.X, self.Y, self.sample_weight, order[start:stop]
+            loss_sum, opt.step, score = _core.train_epoch(
+                self.workspace, self.estimator._params, opt.state, X, Y, sw, rows,
+                self.batch_size, self.seed, epoch, start, self.estimator.solver,
+                opt.learning_rate, opt.momentum, opt.nesterov, opt.beta_1, opt.beta_2,
+                opt.epsilon, opt.step, opt.weight_decay, opt.rho, sums[0], sums[1],
+            )
+            sums = (loss_sum, score)
+            self.progress.update(stop - start)
+        self.progress.finish()
+        return sums
+
+    def close(self):
+        self.progress.close()
+
+
 class BaseMultilayerPerceptron(BaseEstimator, ABC):
     """Base class for MLP classification and regression (use the derived classes)."""
 
@@ -258,6 +348,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         "warmup_epochs": [Interval(Integral, 0, None, closed="left")],
         "validation_data": [None, tuple],
         "restore_best_weights": [StrOptions({"auto"}), "boolean"],
+        "callbacks": [list, tuple, None],
+        "progress": [StrOptions({"auto"}), "boolean"],
     }
 
     @abstractmethod
@@ -301,6 +393,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         warmup_epochs=0,
         validation_data=None,
         restore_best_weights="auto",
+        callbacks=None,
+        progress="auto",
     ):
         self.activation = activation
         self.solver = solver
@@ -340,6 +434,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         self.warmup_epochs = warmup_epochs
         self.validation_data = validation_data
         self.restore_best_weights = restore_best_weights
+        self.callbacks = callbacks
+        self.progress = progress
 
     # ------------------------------------------------------------------ parameter storage
 
@@ -639,7 +735,14 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         if check_input:
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
         if sp.issparse(X):
-            X = X.toarray()
+            # densified one block of rows at a time, never whole
+            X = X.tocsr()
+            step = max(1, _SPARSE_BLOCK_BYTES // (8 * max(1, X.shape[1])))
+            parts = [
+                self._forward_pass_fast(X[start : start + step].toarray(), False, two_class)
+                for start in range(0, X.shape[0], step)
+            ]
+            return np.concatenate(parts)
         units = self._layer_units_from_coefs()
         if plan is not None:
             network, params = plan
@@ -727,7 +830,9 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
 
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         if sp.issparse(X):
-            X = X.toarray()
+            # stochastic solvers densify one block of rows at a time; lbfgs's full-batch
+            # gradient needs all of X at once
+            X = X.toarray() if self.solver == "lbfgs" else X.tocsr()
         n_samples, n_features = X.shape
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X)
@@ -762,7 +867,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         self.n_layers_ = len(layer_units)
         self._net, params = self._adopt_params(dtype)
 
-        X = np.ascontiguousarray(X, dtype=dtype)
+        X = X.astype(dtype, copy=False) if sp.issparse(X) else np.ascontiguousarray(X, dtype=dtype)
         Y = np.ascontiguousarray(y, dtype=dtype)
         if sample_weight is not None:
             sample_weight = np.ascontiguousarray(sample_weight, dtype=dtype)
@@ -782,7 +887,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
     def _fit_lbfgs(self, X, Y, sample_weight):
         params = self._params
         workspace = _core.Workspace(
-            self._net, min(X.shape[0], _LBFGS_CHUNK_ROWS), 0, params.dtype.itemsize
+            self._net, min(X.shape[0], _LBFGS_CHUNK_ROWS), params.dtype.itemsize
         )
         grad = np.empty_like(params)
 
@@ -819,12 +924,14 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         early_stopping = self.early_stopping
+        # Training and validation rows are index arrays into X: X itself is never copied.
+        train_rows = val_rows = None
+        Y_train, sample_weight_train = Y, sample_weight
         if self.validation_data is not None:
             # validation_data replaces the validation_fraction split: all of X trains
             X_val, Y_val, y_val, sample_weight_val = _options.check_validation_data(
                 self, self.validation_data, params.dtype, is_classifier(self), incremental
             )
-            X_train, Y_train, sample_weight_train = X, Y, sample_weight
             if early_stopping:
                 best = self.__dict__.get("_best_params")
                 if best is None or best.shape != params.shape or best.dtype != params.dtype:
@@ -832,36 +939,31 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         elif early_stopping:
             should_stratify = is_classifier(self) and self.n_outputs_ == 1
             stratify = Y.astype(bool) if should_stratify else None
-            arrays = (X, Y) if sample_weight is None else (X, Y, sample_weight)
-            split = train_test_split(
-                *arrays,
+            # the split scikit-learn makes of (X, Y, sample_weight), made of row numbers
+            train_rows, val_rows = train_test_split(
+                np.arange(X.shape[0]),
                 random_state=self._random_state,
                 test_size=self.validation_fraction,
                 stratify=stratify,
             )
-            X_train, X_val, Y_train, Y_val = split[:4]
-            sample_weight_train, sample_weight_val = split[4:] if sample_weight is not None else (
-                None,
-                None,
-            )
-            if X_val.shape[0] < 2:
+            if val_rows.shape[0] < 2:
                 raise ValueError(
                     "The validation set is too small. Increase 'validation_fraction' "
                     "or the size of your dataset."
                 )
-            X_train, Y_train = np.ascontiguousarray(X_train), np.ascontiguousarray(Y_train)
-            if sample_weight_train is not None:
-                sample_weight_train = np.ascontiguousarray(sample_weight_train)
-            y_val = self._decode_targets(Y_val)
-            Y_val = np.ascontiguousarray(Y_val)
+            Y_train, Y_val = Y[train_rows], np.ascontiguousarray(Y[val_rows])
+            sample_weight_val = None
+            if sample_weight is not None:
+                sample_weight_train = sample_weight[train_rows]
+                sample_weight_val = sample_weight[val_rows]
+            X_val, y_val = X, self._decode_targets(Y_val)
             best = self.__dict__.get("_best_params")
             if best is None or best.shape != params.shape or best.dtype != params.dtype:
                 self._best_params = params.copy()
         else:
-            X_train, Y_train, sample_weight_train = X, Y, sample_weight
             X_val = Y_val = y_val = sample_weight_val = None
 
-        n_samples = X_train.shape[0]
+        n_samples = X.shape[0] if train_rows is None else train_rows.shape[0]
         if self.batch_size == "auto":
             batch_size = min(200, n_samples)
         else:
@@ -881,38 +983,21 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             if self.shuffle or dropout
             else 0
         )
-        workspace = _core.Workspace(self._net, batch_size, n_samples, params.dtype.itemsize)
-        monitor = _options.EpochMonitor(
-            self, X_train, Y_train, sample_weight_train, X_val, Y_val, y_val, sample_weight_val,
-            batch_size, incremental, is_classifier(self),
+        workspace = _core.Workspace(self._net, batch_size, params.dtype.itemsize)
+        epoch_runner = _EpochRunner(
+            self, workspace, optimizer, X, Y, sample_weight, train_rows, batch_size, seed
         )
+        monitor = _options.EpochMonitor(
+            self, train_rows, Y_train, sample_weight_train, X_val, Y_val, y_val,
+            sample_weight_val, batch_size, incremental, is_classifier(self), val_rows,
+        )
+        stopped_by_callback = False
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
                 monitor.epoch_begins(optimizer)
                 try:
-                    loss_sum, optimizer.step, score_stat = _core.train_epoch(
-                        workspace,
-                        params,
-                        optimizer.state,
-                        X_train,
-                        Y_train,
-                        sample_weight_train,
-                        batch_size,
-                        self.shuffle,
-                        seed,
-                        self.t_,
-                        self.solver,
-                        optimizer.learning_rate,
-                        optimizer.momentum,
-                        optimizer.nesterov,
-                        optimizer.beta_1,
-                        optimizer.beta_2,
-                        optimizer.epsilon,
-                        optimizer.step,
-                        optimizer.weight_decay,
-                        optimizer.rho,
-                    )
+                    loss_sum, score_stat = epoch_runner.run(self.t_)
                 except _core.DivergenceError:
                     raise ValueError(
                         "The training loss became non-finite (NaN or infinity) at epoch %d; "
@@ -925,14 +1010,17 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 self.loss_ = loss_sum / n_samples
                 self.t_ += n_samples
                 self.loss_curve_.append(self.loss_)
-                if self.verbose:
-                    print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
 
                 validation_score = monitor.epoch_ends(score_stat, optimizer)
                 self._update_no_improvement_count(
                     early_stopping, X_val, y_val, sample_weight_val, validation_score
                 )
+                if self.verbose:
+                    print(_options.epoch_line(self, n_samples))
                 optimizer.iteration_ends(self.t_)
+                if _options.run_callbacks(self):
+                    stopped_by_callback = True
+                    break
 
                 if self._no_improvement_count > self.n_iter_no_change:
                     if early_stopping:
@@ -960,8 +1048,12 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                         ConvergenceWarning,
                     )
         except KeyboardInterrupt:
-            # Between epochs the parameters are always a whole epoch's result.
+            # Calls into the C core end at batch boundaries: the parameters are those after
+            # the last whole batch (the interrupted epoch is not counted in n_iter_).
             warnings.warn("Training interrupted by user.")
+        finally:
+            epoch_runner.close()
+        del stopped_by_callback
 
         best_params = monitor.best_params_to_restore(early_stopping)
         if best_params is not None:
@@ -974,8 +1066,6 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             if score is None:
                 score = self._score(X_val, y_val, sample_weight=sample_weight_val)
             self.validation_scores_.append(score)
-            if self.verbose:
-                print("Validation score: %f" % self.validation_scores_[-1])
             last_valid_score = self.validation_scores_[-1]
             if last_valid_score < (self.best_validation_score_ + self.tol):
                 self._no_improvement_count += 1
@@ -992,13 +1082,12 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             if self.loss_curve_[-1] < self.best_loss_:
                 self.best_loss_ = self.loss_curve_[-1]
 
-    def _validation_loss(self, X, Y, sample_weight, batch_size):
+    def _validation_loss(self, output, Y, sample_weight, batch_size):
         """The loss on held-out data (X, encoded targets Y), comparable with the training loss:
         the same data term (scikit-learn's loss functions, on the model's output activations)
         plus the penalty terms of one full training mini-batch, (0.5 * alpha * sum(W ** 2) +
         alpha_l1 * sum(|W|)) / batch_size. New losses add their data term in
         _training_options.data_loss."""
-        output = self._forward_pass_fast(X, check_input=False)
         return _options.data_loss(self._core_loss(), Y, output, sample_weight) + (
             _options.l2_penalty(self.coefs_, self.alpha, batch_size, self.alpha_l1)
         )
@@ -1035,9 +1124,27 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
     def _score_with_function(self, X, y, sample_weight, score_function):
         """Private score method without input validation."""
         y_pred = self._predict(X, check_input=False)
+        return self._score_predictions(y_pred, y, sample_weight, score_function)
+
+    def _score_predictions(self, y_pred, y, sample_weight=None, score_function=None):
+        """score() of predictions y_pred against y (NaN for non-finite predictions)."""
         if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
             return np.nan
+        if score_function is None:
+            score_function = accuracy_score if is_classifier(self) else r2_score
         return score_function(y, y_pred, sample_weight=sample_weight)
+
+    def _outputs_for_rows(self, X, rows):
+        """Output-layer values for X[rows] (all of X when rows is None), computed in blocks of
+        rows so that no copy of a large part of X is made (the validation split)."""
+        if rows is None:
+            return self._forward_pass_fast(X, check_input=False)
+        parts = [
+            self._forward_pass_fast(_dense_rows(X, rows[start : start + _EVAL_ROWS]),
+                                    check_input=False)
+            for start in range(0, len(rows), _EVAL_ROWS)
+        ]
+        return np.concatenate(parts) if parts else np.empty((0, self.n_outputs_))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -1253,6 +1360,18 @@ CLASS_WEIGHT_DOC
         - False: the last epoch's weights, even with early stopping.
 
         partial_fit never restores weights.
+
+    callbacks : list of callables or None, default=None
+        Called after each epoch of a stochastic solver, in order, as
+        ``callback(estimator, figures)``, figures being a dict of the epoch's values:
+        'epoch' (1-based, as ``n_iter_``), 'loss', 'score', 'time', 'learning_rate', and
+        'val_loss', 'val_score' with validation data. A callback returning True stops training
+        after this epoch (no ConvergenceWarning is raised for it).
+
+    progress : 'auto' or bool, default='auto'
+        A tqdm progress bar over each epoch's samples. 'auto' shows it only when tqdm is
+        installed, stderr is a terminal and an epoch is long (samples x parameters >= 5e9);
+        True always (tqdm required); False never.
 """
 
 _CLASS_WEIGHT_SLOT = "CLASS_WEIGHT_DOC\n"
@@ -1410,6 +1529,8 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         class_weight=None,
         validation_data=None,
         restore_best_weights="auto",
+        callbacks=None,
+        progress="auto",
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -1450,6 +1571,8 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             warmup_epochs=warmup_epochs,
             validation_data=validation_data,
             restore_best_weights=restore_best_weights,
+            callbacks=callbacks,
+            progress=progress,
         )
         self.class_weight = class_weight
 
@@ -1560,7 +1683,10 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         return self._predict(X)
 
     def _predict(self, X, check_input=True):
-        y_pred = self._forward_pass_fast(X, check_input=check_input)
+        return self._predictions(self._forward_pass_fast(X, check_input=check_input))
+
+    def _predictions(self, y_pred):
+        """Class labels from output-layer values."""
         if self.loss in _MARGIN_LOSSES:
             return self.classes_.take(y_pred.argmax(axis=1))  # the highest score
         binarizer = self._label_binarizer
@@ -1746,6 +1872,8 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         warmup_epochs=0,
         validation_data=None,
         restore_best_weights="auto",
+        callbacks=None,
+        progress="auto",
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -1786,6 +1914,8 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
             warmup_epochs=warmup_epochs,
             validation_data=validation_data,
             restore_best_weights=restore_best_weights,
+            callbacks=callbacks,
+            progress=progress,
         )
 
     def predict(self, X):
@@ -1805,7 +1935,10 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         return self._predict(X)
 
     def _predict(self, X, check_input=True):
-        y_pred = self._forward_pass_fast(X, check_input=check_input)
+        return self._predictions(self._forward_pass_fast(X, check_input=check_input))
+
+    def _predictions(self, y_pred):
+        """Predicted targets from output-layer values."""
         if y_pred.shape[1] == 1:
             return y_pred.ravel()
         return y_pred

@@ -8,6 +8,7 @@ scikit-learn's numbers exactly.
 """
 
 import math
+import sys
 import time
 
 import numpy as np
@@ -347,18 +348,19 @@ class EpochMonitor:
     each epoch, its time, the running training score, the validation loss and score, history_,
     and the best weights that restore_best_weights=True brings back."""
 
-    def __init__(self, estimator, X, Y, sample_weight, X_val, Y_val, y_val, sample_weight_val,
-                 batch_size, incremental, is_classifier):
+    def __init__(self, estimator, train_rows, Y, sample_weight, X_val, Y_val, y_val,
+                 sample_weight_val, batch_size, incremental, is_classifier, val_rows=None):
         self.estimator = estimator
-        self.X, self.Y, self.sample_weight = X, Y, sample_weight
+        self.Y, self.sample_weight = Y, sample_weight
         self.X_val, self.Y_val, self.y_val = X_val, Y_val, y_val
+        self.val_rows = val_rows  # validation rows of X_val (None: all of it)
         self.sample_weight_val = sample_weight_val
         self.batch_size = batch_size
         self.incremental = incremental
         self.is_classifier = is_classifier
         self.has_validation = X_val is not None
         if sample_weight is None:
-            self.weight_sum = float(X.shape[0])
+            self.weight_sum = float(Y.shape[0])
         else:
             self.weight_sum = float(np.sum(sample_weight, dtype=np.float64))
         self.sst = None if is_classifier else total_sum_of_squares(Y, sample_weight)
@@ -393,12 +395,14 @@ class EpochMonitor:
         )
         validation_score = None
         if self.has_validation:
-            validation_score = estimator._score(
-                self.X_val, self.y_val, sample_weight=self.sample_weight_val
+            # one forward pass, in blocks of rows, gives both the score and the loss
+            output = estimator._outputs_for_rows(self.X_val, self.val_rows)
+            validation_score = estimator._score_predictions(
+                estimator._predictions(output), self.y_val, self.sample_weight_val
             )
             history["val_loss"].append(
                 estimator._validation_loss(
-                    self.X_val, self.Y_val, self.sample_weight_val, self.batch_size
+                    output, self.Y_val, self.sample_weight_val, self.batch_size
                 )
             )
             history["val_score"].append(validation_score)
@@ -424,3 +428,96 @@ class EpochMonitor:
         if early_stopping:
             return self.estimator._best_params
         return self.best.params if self.best is not None else None
+
+
+# ---------------------------------------------------------------------- progress, callbacks
+
+
+def epoch_line(estimator, n_samples):
+    """verbose=True's line for the epoch just recorded: scikit-learn's "Iteration N, loss =
+    ..." followed by the validation score (when there is validation data), the epoch's time
+    and its samples per second."""
+    history = estimator.history_
+    line = "Iteration %d, loss = %.8f" % (estimator.n_iter_, estimator.loss_)
+    if history.get("val_score"):
+        line += ", validation score = %f" % history["val_score"][-1]
+    seconds = history["time"][-1]
+    line += ", time = %.3fs, %.0f samples/s" % (seconds, n_samples / max(seconds, 1e-12))
+    return line
+
+
+def run_callbacks(estimator):
+    """Calls each of estimator.callbacks with (estimator, figures of the epoch just recorded);
+    True when one of them asks to stop (returns True)."""
+    callbacks = estimator.callbacks
+    if not callbacks:
+        return False
+    history = estimator.history_
+    figures = {key: values[-1] for key, values in history.items() if values}
+    figures["epoch"] = estimator.n_iter_
+    stop = False
+    for callback in callbacks:
+        if callback(estimator, dict(figures)) is True:
+            stop = True
+    return stop
+
+
+def _interactive():
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class ProgressBar:
+    """A tqdm progress bar over an epoch's samples when ``progress`` asks for one: True (tqdm
+    needed), or 'auto' (the default: only when tqdm is installed, stderr is a terminal and
+    epochs are long enough to watch). Updated between calls into the C core."""
+
+    # 'auto' shows a bar when an epoch's work (samples x parameters) is at least this
+    LONG_EPOCH_WORK = 5e9
+
+    def __init__(self, estimator, n_samples):
+        self.bar = None
+        self.tqdm = None
+        self.n_samples = n_samples
+        setting = estimator.progress
+        if setting is False or setting is None:
+            return
+        if setting == "auto":
+            work = n_samples * float(estimator._net.n_params)
+            if work < self.LONG_EPOCH_WORK or not _interactive():
+                return
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            if setting is True:
+                raise ImportError(
+                    "progress=True needs tqdm: pip install tqdm (or progress='auto' to show "
+                    "a bar only when it is installed)"
+                ) from None
+            return
+        self.tqdm = tqdm
+        self.estimator = estimator
+
+    def start(self):
+        if self.tqdm is not None:
+            self.close()
+            self.bar = self.tqdm(
+                total=self.n_samples,
+                desc="epoch %d" % (self.estimator.n_iter_ + 1),
+                unit="samples",
+                leave=False,
+            )
+
+    def update(self, n):
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def finish(self):
+        self.close()
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
