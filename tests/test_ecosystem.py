@@ -180,3 +180,53 @@ def test_training_under_a_thread_limit_is_bitwise_the_same(data):
     with threadpool_limits(1):
         limited = MLPClassifier(**SMALL).fit(X, y)
     assert np.array_equal(free._params, limited._params)
+
+
+def test_loky_workers_limit_the_core_threads():
+    """joblib's loky workers (GridSearchCV(n_jobs=k)) start with their OpenMP pools limited to
+    cpu_count // k threads, which the C core honours: k workers do not oversubscribe."""
+    import os
+
+    from joblib import Parallel, delayed
+
+    def core_threads():
+        from fastmlp import _core
+
+        return _core.max_threads()
+
+    n_jobs = 2
+    got = Parallel(n_jobs=n_jobs, backend="loky")(delayed(core_threads)() for _ in range(4))
+    assert set(got) == {max(1, (os.cpu_count() or 1) // n_jobs)}, got
+
+
+def test_fit_while_another_model_predicts():
+    """One thread fits a model while another predicts with a second, fitted one: both give
+    what they give alone (the C core keeps no shared mutable state)."""
+    import threading
+
+    from fastmlp import MLPClassifier
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(3000, 20)
+    y = (X[:, 0] > 0).astype(int)
+    kw = dict(hidden_layer_sizes=(64,), max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        predictor = MLPClassifier(**kw).fit(X, y)
+        expected_proba = predictor.predict_proba(X)
+        expected_fit = MLPClassifier(**kw).fit(X, y)
+    results = []
+
+    def predict_many():
+        for _ in range(20):
+            results.append(predictor.predict_proba(X))
+
+    thread = threading.Thread(target=predict_many)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        thread.start()
+        fitted = MLPClassifier(**kw).fit(X, y)
+        thread.join()
+    assert fitted._params.tobytes() == expected_fit._params.tobytes()
+    assert len(results) == 20
+    assert all(r.tobytes() == expected_proba.tobytes() for r in results)
