@@ -268,6 +268,11 @@ cdef class Network:
         return self.n_params_
 
     @property
+    def n_layers(self):
+        """Weight layers (len(units) - 1)."""
+        return self.net.n_layers
+
+    @property
     def n_trainable(self):
         """Trainable values: all but the batch-norm running statistics at the end."""
         return self.n_trainable_

@@ -6,10 +6,12 @@ Parameters live in one flat array laid out as scikit-learn's ``_pack`` (every we
 every bias vector); ``coefs_`` and ``intercepts_`` are views into it.
 """
 
+import functools
 import os
 import warnings
 from abc import ABC, abstractmethod
 from numbers import Integral, Real
+from types import MethodType
 
 import numpy as np
 import scipy.optimize
@@ -81,6 +83,8 @@ _EXTRA_ATTRIBUTES = {
     "bn_means": "batch_norm_means_",
     "bn_vars": "batch_norm_vars_",
 }
+# Every fitted attribute holding views into the flat parameters.
+_VIEW_ATTRIBUTES = ("coefs_", "intercepts_", *_EXTRA_ATTRIBUTES.values())
 
 # Rows per chunk of the full-batch (lbfgs) loss and gradient: bounds the workspace's memory.
 _LBFGS_CHUNK_ROWS = 4096
@@ -228,6 +232,26 @@ def _check_model_size(hidden_layer_sizes, layer_units, itemsize):
             "%.3g GiB of memory. Use smaller hidden layers."
             % (hidden_layer_sizes, n_params, layer_units, needed / 2**30, limit / 2**30)
         )
+
+
+class _unless_margin_loss:
+    """A method that does not exist (AttributeError, so hasattr is False) for the margin losses,
+    as scikit-learn's available_if makes it, without available_if's cost per access (it copies
+    the wrapper's metadata every time, a large part of a one-sample predict_proba)."""
+
+    def __init__(self, method):
+        self.method = method
+        functools.update_wrapper(self, method)
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self.method
+        if obj.loss in _MARGIN_LOSSES:
+            raise AttributeError(
+                "%s is not available with loss=%r, which gives scores, not probabilities; "
+                "use decision_function." % (self.method.__name__, obj.loss)
+            )
+        return MethodType(self.method, obj)
 
 
 class _EpochRunner:
@@ -485,15 +509,18 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
 
     def _params_are_views(self):
         """Whether coefs_, intercepts_ and the extra arrays are still the views into the flat
-        parameter array."""
-        params = self.__dict__.get("_params")
+        parameter array (on predict's fast path: kept to plain attribute reads and loops)."""
+        state = self.__dict__
+        params = state.get("_params")
         if params is None:
             return False
         size = 0
-        groups = [self.coefs_, self.intercepts_] + list(self._extra_arrays().values())
-        for arrays in groups:
+        for name in _VIEW_ATTRIBUTES:
+            arrays = state.get(name)
+            if arrays is None:
+                continue
             for array in arrays:
-                if getattr(array, "base", None) is not params:
+                if type(array) is not np.ndarray or array.base is not params:
                     return False
                 size += array.size
         return size == params.size
@@ -686,14 +713,15 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
     def _predict_plan(self):
         """(network, flat parameters) straight from fit, or None when coefs_ / intercepts_ were
         reassigned or the activation changed since (the general path then handles it)."""
-        params = self.__dict__.get("_params")
-        network = self.__dict__.get("_net")
+        state = self.__dict__
+        params = state.get("_params")
+        network = state.get("_net")
         if params is None or network is None:
             return None
-        n_layers = len(network.units) - 1
+        n_layers = network.n_layers
         if (
-            len(self.coefs_) != n_layers
-            or len(self.intercepts_) != n_layers
+            len(state["coefs_"]) != n_layers
+            or len(state["intercepts_"]) != n_layers
             or not self._params_are_views()
         ):
             return None
@@ -1735,7 +1763,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
                 self._label_binarizer.fit(classes)
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
-    @available_if(lambda est: est.loss not in _MARGIN_LOSSES)
+    @_unless_margin_loss
     def predict_log_proba(self, X):
         """Return the log of probability estimates, ``log(predict_proba(X))``.
 
@@ -1752,7 +1780,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         y_prob = self.predict_proba(X)
         return np.log(y_prob, out=y_prob)
 
-    @available_if(lambda est: est.loss not in _MARGIN_LOSSES)
+    @_unless_margin_loss
     def predict_proba(self, X):
         """Probability estimates.
 
