@@ -398,3 +398,34 @@ def test_predict_wrong_number_of_features(Est, method, n_features, data):
     X_bad = np.ones((4, n_features))
     with pytest.raises(ValueError, match="features"):
         getattr(est, method)(X_bad)
+
+
+def test_predict_bridge_refuses_mismatched_buffers():
+    """The fast path's raw-buffer bridge checks what it is given: dtype, layout, shape."""
+    from fastmlp import _core
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(30, 4).astype(np.float32)
+    model = MLPClassifier((5,), max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X, np.arange(30) % 3)
+    network, params = model._predict_plan()
+    out = np.empty((30, 3), np.float32)
+    _core.predict_contiguous(network, params, X, out)
+    np.testing.assert_array_equal(out, model.predict_proba(X))
+    bad_cases = [
+        (params.astype(np.float64), X, out),  # precisions differ
+        (params, np.asfortranarray(X), out),  # not C-contiguous
+        (params, X[:, :3].copy(), out),  # wrong width
+        (params, X, np.empty((30, 2), np.float32)),  # wrong output shape
+        (params, X, np.empty((30, 3), np.float32)[:, ::-1]),  # output not contiguous
+        (params[:-1], X, out),  # wrong parameter count
+    ]
+    for p, x, o in bad_cases:
+        with pytest.raises((ValueError, BufferError)):
+            _core.predict_contiguous(network, p, x, o)
+    readonly = out.copy()
+    readonly.flags.writeable = False
+    with pytest.raises((ValueError, BufferError)):
+        _core.predict_contiguous(network, params, X, readonly)

@@ -751,9 +751,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         ):
             network, params = plan
             out = np.empty((X.shape[0], 2 if two_class else network.units[-1]), dtype=X.dtype)
-            forward = _core.predict_f32 if X.dtype.itemsize == 4 else _core.predict_f64
             try:
-                forward(network, params, X, out, two_class)
+                _core.predict_contiguous(network, params, X, out, two_class)
                 return out
             except _core.NonFiniteInputError:
                 if not check_input:
