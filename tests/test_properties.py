@@ -178,3 +178,77 @@ def test_fit_predict_gives_a_result_or_a_clean_error(problem):
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=0, atol=tolerance)
     if len(classes) > 1:  # predict is the most probable class
         assert np.array_equal(predicted, classes[np.argmax(proba, axis=1)])
+
+
+@st.composite
+def course_problems(draw):
+    """Finite, moderate data and every option of the course's toolbox."""
+    n_samples = draw(st.integers(2, 40))
+    n_features = draw(st.integers(1, 6))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    X = draw(hnp.arrays(dtype, (n_samples, n_features), elements=st.floats(-10, 10, width=32)))
+    kind = draw(st.sampled_from(["classes", "multilabel", "regression"]))
+    if kind == "classes":
+        y = np.array(draw(st.lists(st.integers(0, 2), min_size=n_samples, max_size=n_samples)))
+    elif kind == "multilabel":
+        y = draw(hnp.arrays(np.int64, (n_samples, 2), elements=st.integers(0, 1)))
+    else:
+        y = draw(hnp.arrays(np.float64, (n_samples,), elements=st.floats(-10, 10)))
+    hidden = tuple(draw(st.lists(st.integers(1, 6), min_size=1, max_size=2)))
+    params = dict(
+        hidden_layer_sizes=hidden,
+        activation=draw(st.sampled_from(["identity", "logistic", "tanh", "relu", "leaky_relu",
+                                         "prelu", "elu", "maxout", "softplus", "gelu"])),
+        maxout_pieces=draw(st.integers(1, 3)),
+        solver=draw(st.sampled_from(["sgd", "adam", "adamw", "adagrad", "rmsprop",
+                                     "adadelta"])),
+        dropout=draw(st.one_of(st.sampled_from([0.0, 0.3]),
+                               st.lists(st.sampled_from([0.0, 0.5]), min_size=len(hidden),
+                                        max_size=len(hidden)))),
+        batch_norm=draw(st.booleans()),
+        alpha_l1=draw(st.sampled_from([0.0, 0.01])),
+        init=draw(st.sampled_from(["glorot_uniform", "glorot_normal", "he_uniform",
+                                   "he_normal", "normal"])),
+        learning_rate=draw(st.sampled_from(["constant", "step", "exponential", "cosine"])),
+        warmup_epochs=draw(st.integers(0, 2)),
+        batch_size=draw(st.one_of(st.just("auto"), st.integers(1, 50))),
+        max_iter=draw(st.integers(1, 4)),
+        random_state=draw(st.integers(0, 3)),
+    )
+    if kind == "classes":
+        params["loss"] = draw(st.sampled_from(["log_loss", "hinge", "perceptron"]))
+    return X, y, kind, params
+
+
+@settings(max_examples=120, deadline=None, derandomize=True, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(course_problems())
+def test_course_options_give_a_well_formed_model_or_a_clean_error(problem):
+    X, y, kind, params = problem
+    Est = MLPRegressor if kind == "regression" else MLPClassifier
+    model = Est(**params)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model.fit(X, y)
+        except ValueError as exc:
+            # a single class with a margin loss is the one refusal of finite, moderate data
+            assert "class" in str(exc) or "non-finite" in str(exc), exc
+            event("refused: %s" % str(exc)[:40])
+            return
+        predicted = model.predict(X)
+    event("fitted: %s %s" % (kind, params["activation"]))
+    unexpected = [w for w in caught if not _allowed_warning(w)]
+    assert not unexpected, [(w.category.__name__, str(w.message)) for w in unexpected]
+    assert np.isfinite(model._params).all()
+    if Est is MLPRegressor:
+        assert predicted.shape == y.shape and np.isfinite(predicted).all()
+        return
+    assert predicted.shape == y.shape
+    if params.get("loss", "log_loss") == "log_loss":
+        proba = model.predict_proba(X)
+        assert np.isfinite(proba).all() and ((proba >= 0) & (proba <= 1)).all()
+    else:
+        assert not hasattr(model, "predict_proba")
+        assert np.isfinite(model.decision_function(X)).all()
+    assert set(np.unique(predicted)) <= set(np.unique(y)) | set(model.classes_)
