@@ -138,6 +138,13 @@ def test_course_options_are_validated(params, match):
         MLPClassifier((4,), max_iter=2, **params).fit(X, y)
 
 
+@pytest.mark.parametrize("loss", ["hinge", "perceptron"])
+def test_margin_losses_refuse_a_single_class(loss):
+    X = np.random.RandomState(0).randn(10, 3)
+    with pytest.raises(ValueError, match="at least two classes"):
+        MLPClassifier((4,), loss=loss, max_iter=2).fit(X, np.zeros(10))
+
+
 def test_margin_losses_refuse_multilabel_targets():
     X = np.random.RandomState(0).randn(20, 3)
     Y = np.stack([np.arange(20) % 2, np.arange(20) % 3 == 0], axis=1).astype(int)

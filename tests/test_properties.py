@@ -220,9 +220,22 @@ def course_problems(draw):
     return X, y, kind, params
 
 
+# Found by this test in CI: a margin loss on a single class (now a clean ValueError).
+SINGLE_CLASS_HINGE = (
+    np.zeros((2, 1), dtype=np.float32),
+    np.array([0, 0]),
+    "classes",
+    dict(hidden_layer_sizes=(1,), activation="identity", maxout_pieces=1, solver="sgd",
+         dropout=0.0, batch_norm=False, alpha_l1=0.0, init="glorot_uniform",
+         learning_rate="constant", warmup_epochs=0, batch_size="auto", max_iter=1,
+         random_state=0, loss="hinge"),
+)
+
+
 @settings(max_examples=120, deadline=None, derandomize=True, database=None,
           suppress_health_check=list(HealthCheck))
 @given(course_problems())
+@example(SINGLE_CLASS_HINGE)
 def test_course_options_give_a_well_formed_model_or_a_clean_error(problem):
     X, y, kind, params = problem
     Est = MLPRegressor if kind == "regression" else MLPClassifier

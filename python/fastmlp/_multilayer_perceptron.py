@@ -1683,6 +1683,12 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
                 "loss=%r supports binary and multiclass targets, not multilabel ones; use "
                 "loss='log_loss'." % self.loss
             )
+        if len(self.classes_) < 2:
+            raise ValueError(
+                "loss=%r needs at least two classes to separate; got 1 class (%r). Use "
+                "loss='log_loss', which predicts the single class, or add samples of other "
+                "classes." % (self.loss, self.classes_[0])
+            )
         if Y.shape[1] == 1:
             Y = np.hstack([~Y, Y]) if Y.dtype == bool else np.hstack([1 - Y, Y])
         return Y
