@@ -201,7 +201,8 @@ cdef class Network:
     cdef fm_net net
     cdef int64_t[::1] _units
     cdef double[::1] _dropout
-    cdef int64_t n_in, n_out, n_params_, n_trainable_
+    cdef readonly int64_t n_in, n_out  # input and output widths
+    cdef int64_t n_params_, n_trainable_
     cdef readonly object units, dropout
     cdef readonly str hidden_activation, output_activation, loss
     cdef readonly double alpha, alpha_l1, bn_momentum, bn_eps

@@ -739,18 +739,18 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         # Fast path: a C-contiguous float array of the model's dtype and width, without feature
         # names to check, goes straight to the C core, which refuses NaN and infinity itself
         # (the full validation costs far more than a small forward pass).
+        # (C-contiguity is checked by the bridge, which acquires a C-contiguous buffer.)
         if (
             plan is not None
             and type(X) is np.ndarray
             and X.ndim == 2
-            and X.dtype == plan[1].dtype
-            and X.flags.c_contiguous
             and X.shape[0] > 0
             and X.shape[1] == self.n_features_in_
+            and X.dtype == plan[1].dtype
             and "feature_names_in_" not in self.__dict__
         ):
             network, params = plan
-            out = np.empty((X.shape[0], 2 if two_class else network.units[-1]), dtype=X.dtype)
+            out = np.empty((X.shape[0], 2 if two_class else network.n_out), dtype=X.dtype)
             try:
                 _core.predict_contiguous(network, params, X, out, two_class)
                 return out
@@ -758,6 +758,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 if not check_input:
                     raise
                 # the full validation below raises scikit-learn's error for it
+            except (ValueError, BufferError):
+                pass  # not C-contiguous: the general path converts it
 
         if check_input:
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
