@@ -597,36 +597,25 @@ static int SUF(chunk_loss_grad)(const fm_net *net, const REAL *params, REAL *run
     return FM_OK;
 }
 
-/* Sum of squares of w[0:count) in double, with 8 interleaved accumulators added in a fixed
- * order: a loop the compiler vectorizes, with a result that depends on count only. */
-static double SUF(sum_squares)(const REAL *w, int64_t count)
+/* Sum of squares (squares != 0) or of absolute values of w[0:count) in double, with 8
+ * interleaved accumulators added in a fixed order: a loop the compiler vectorizes (one version
+ * per kind), with a result that depends on count only. */
+static double SUF(sum_lanes)(const REAL *w, int64_t count, int squares)
 {
     double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int64_t i = 0;
     for (; i + 8 <= count; i += 8)
-        for (int l = 0; l < 8; l++)
-            lanes[l] += (double)w[i + l] * (double)w[i + l];
+        for (int l = 0; l < 8; l++) {
+            const double x = (double)w[i + l];
+            lanes[l] += squares ? x * x : fabs(x);
+        }
     double total = 0;
     for (int l = 0; l < 8; l++)
         total += lanes[l];
-    for (; i < count; i++)
-        total += (double)w[i] * (double)w[i];
-    return total;
-}
-
-/* Sum of absolute values of w[0:count), accumulated as sum_squares is. */
-static double SUF(sum_abs)(const REAL *w, int64_t count)
-{
-    double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int64_t i = 0;
-    for (; i + 8 <= count; i += 8)
-        for (int l = 0; l < 8; l++)
-            lanes[l] += fabs((double)w[i + l]);
-    double total = 0;
-    for (int l = 0; l < 8; l++)
-        total += lanes[l];
-    for (; i < count; i++)
-        total += fabs((double)w[i]);
+    for (; i < count; i++) {
+        const double x = (double)w[i];
+        total += squares ? x * x : fabs(x);
+    }
     return total;
 }
 
@@ -662,8 +651,8 @@ static inline void SUF(chunk_penalty)(const fm_net *net, const REAL *params, int
                                       int64_t n_chunks, int64_t lo, int64_t w_hi,
                                       double *partials)
 {
-    partials[c] = net->alpha != 0 ? SUF(sum_squares)(params + lo, w_hi - lo) : 0.0;
-    partials[n_chunks + c] = net->alpha_l1 != 0 ? SUF(sum_abs)(params + lo, w_hi - lo) : 0.0;
+    partials[c] = net->alpha != 0 ? SUF(sum_lanes)(params + lo, w_hi - lo, 1) : 0.0;
+    partials[n_chunks + c] = net->alpha_l1 != 0 ? SUF(sum_lanes)(params + lo, w_hi - lo, 0) : 0.0;
 }
 
 /* The objective's gradient at i from its sum: (sum + alpha * w + alpha_l1 * sign(w)) / scale for

@@ -31,18 +31,8 @@ int fm_perceptron_epoch_f64(const double *x, const int8_t *y_sign, const double 
             if (!(sw[i] >= 0) || !isfinite(sw[i]))
                 return FM_ERR_ARG;
 
-    if (shuffle) {
-        /* Fisher-Yates from the identity, as fm_train_epoch: depends on (seed, epoch) only. */
-        for (int64_t i = 0; i < n_samples; i++)
-            perm[i] = i;
-        for (int64_t i = n_samples - 1; i > 0; i--) {
-            const int64_t j = (int64_t)fm_rng_below(fm_rng_u64(seed, epoch, (uint64_t)i),
-                                                    (uint64_t)i + 1);
-            const int64_t tmp = perm[i];
-            perm[i] = perm[j];
-            perm[j] = tmp;
-        }
-    }
+    if (shuffle) /* the network's epoch order: depends on (seed, epoch) only */
+        fm_permutation(seed, epoch, n_samples, perm);
 
     int64_t mistakes = 0;
     double loss = 0;

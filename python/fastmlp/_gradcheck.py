@@ -110,7 +110,8 @@ def check_gradients(estimator, X, y, sample_weight=None, per_array=False, random
     # scikit-learn's squared error loss averages over outputs but its gradient (which the C
     # core computes, for parity) is that of the sum over outputs: differentiate that objective.
     output_scale = Y.shape[1] if network.loss == "squared_error" else 1
-    n_weights = sum(int(np.prod(shape)) for _, shape in network.layout()["coefs"])
+    layout = network.layout()
+    n_weights = sum(int(np.prod(shape)) for _, shape in layout["coefs"])
     total_weight = X.shape[0] if sample_weight is None else float(np.sum(sample_weight))
 
     def loss_at(values):
@@ -136,7 +137,7 @@ def check_gradients(estimator, X, y, sample_weight=None, per_array=False, random
 
     errors = {}
     for key, name in _NAMES.items():
-        for index, (offset, shape) in enumerate(network.layout()[key]):
+        for index, (offset, shape) in enumerate(layout[key]):
             stop = offset + int(np.prod(shape))
             a, n = analytic[offset:stop], numeric[offset:stop]
             scale = np.maximum(np.maximum(np.abs(a), np.abs(n)), _FLOOR)

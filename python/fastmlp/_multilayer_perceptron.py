@@ -1020,7 +1020,6 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             self, train_rows, Y_train, sample_weight_train, X_val, Y_val, y_val,
             sample_weight_val, batch_size, incremental, is_classifier(self), val_rows,
         )
-        stopped_by_callback = False
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
@@ -1048,8 +1047,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                     print(_options.epoch_line(self, n_samples))
                 optimizer.iteration_ends(self.t_)
                 if _options.run_callbacks(self):
-                    stopped_by_callback = True
-                    break
+                    break  # a callback asked to stop: no ConvergenceWarning
 
                 if self._no_improvement_count > self.n_iter_no_change:
                     if early_stopping:
@@ -1082,7 +1080,6 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             warnings.warn("Training interrupted by user.")
         finally:
             epoch_runner.close()
-        del stopped_by_callback
 
         best_params = monitor.best_params_to_restore(early_stopping)
         if best_params is not None:
@@ -1118,7 +1115,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         alpha_l1 * sum(|W|)) / batch_size. New losses add their data term in
         _training_options.data_loss."""
         return _options.data_loss(self._core_loss(), Y, output, sample_weight) + (
-            _options.l2_penalty(self.coefs_, self.alpha, batch_size, self.alpha_l1)
+            _options.weight_penalty(self.coefs_, self.alpha, batch_size, self.alpha_l1)
         )
 
     @_fit_context(prefer_skip_nested_validation=True)

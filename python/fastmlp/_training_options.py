@@ -256,7 +256,7 @@ def data_loss(loss, Y, output, sample_weight):
     raise ValueError("no validation loss is defined for loss=%r" % (loss,))
 
 
-def l2_penalty(coefs, alpha, batch_size, alpha_l1=0.0):
+def weight_penalty(coefs, alpha, batch_size, alpha_l1=0.0):
     """The penalty terms training adds to the loss of one full mini-batch:
     (0.5 * alpha * sum(W ** 2) + alpha_l1 * sum(|W|)) / batch_size."""
     total, absolute = 0.0, 0.0
