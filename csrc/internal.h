@@ -14,6 +14,30 @@
 #define FM_PAR_MIN_WORK 2097152
 #define FM_PAR_MIN_ELEMS 65536
 
+/* for (int64_t i = 0; i < n; i++) body, shared among the threads (static schedule) when par is
+ * nonzero and a plain loop otherwise. The plain loop makes no OpenMP call: for a false
+ * if-clause libgomp still builds a team of one, about half a microsecond of allocation and
+ * barriers, which a small net would pay several times per batch. */
+#ifdef _OPENMP
+#define FM_PARALLEL_FOR(par, i, n, ...)                                                          \
+    do {                                                                                         \
+        const int64_t fm_count_ = (n);                                                           \
+        if (par) {                                                                               \
+            _Pragma("omp parallel for schedule(static)")                                         \
+            for (int64_t i = 0; i < fm_count_; i++) __VA_ARGS__                                  \
+        } else {                                                                                 \
+            for (int64_t i = 0; i < fm_count_; i++) __VA_ARGS__                                  \
+        }                                                                                        \
+    } while (0)
+#else
+#define FM_PARALLEL_FOR(par, i, n, ...)                                                          \
+    do {                                                                                         \
+        const int64_t fm_count_ = (n);                                                           \
+        (void)(par);                                                                             \
+        for (int64_t i = 0; i < fm_count_; i++) __VA_ARGS__                                      \
+    } while (0)
+#endif
+
 /* GEMM blocking (gemm/gemm_impl.h): KC x NC panels of B and MC x KC blocks of A are packed; the
  * register tile (MR x NR) is chosen per instruction set in gemm/gemm_<isa>.c. A KC x NR sliver of
  * B stays in L1, an MC x KC block of A in L2. MC is a multiple of every MR (4, 6, 12), NC of

@@ -55,14 +55,9 @@ static void SUF(bias_activation_row)(REAL *zi, const REAL *bias, int64_t cols, i
 static void SUF(bias_activation_forward)(REAL *z, const REAL *bias, int64_t rows, int64_t cols,
                                          int activation)
 {
-    if (rows * cols >= FM_PAR_MIN_ELEMS) {
-#pragma omp parallel for schedule(static)
-        for (int64_t i = 0; i < rows; i++)
-            SUF(bias_activation_row)(z + i * cols, bias, cols, activation);
-    } else {
-        for (int64_t i = 0; i < rows; i++)
-            SUF(bias_activation_row)(z + i * cols, bias, cols, activation);
-    }
+    FM_PARALLEL_FOR(rows * cols >= FM_PAR_MIN_ELEMS, i, rows, {
+        SUF(bias_activation_row)(z + i * cols, bias, cols, activation);
+    });
 }
 
 /* ---- the general path of a hidden layer (fm_layer_general): batch norm, activations whose
@@ -146,16 +141,15 @@ static void SUF(batchnorm_forward)(const fm_net *net, int layer, const REAL *par
     const REAL eps = (REAL)net->bn_eps;
     const int64_t n_blocks = (width + FM_BN_BLOCK - 1) / FM_BN_BLOCK;
     if (bnx == NULL) {
-#pragma omp parallel for schedule(static) if (rows * width >= FM_PAR_MIN_ELEMS)
-        for (int64_t i = 0; i < rows; i++)
+        FM_PARALLEL_FOR(rows * width >= FM_PAR_MIN_ELEMS, i, rows, {
             for (int64_t j = 0; j < width; j++)
                 z[i * width + j] = scale[j] * ((z[i * width + j] - rmean[j]) /
                                                SQRT(rvar[j] + eps)) + shift[j];
+        });
         return;
     }
     const double momentum = net->bn_momentum;
-#pragma omp parallel for schedule(static) if (rows * width >= FM_PAR_MIN_ELEMS)
-    for (int64_t blk = 0; blk < n_blocks; blk++) {
+    FM_PARALLEL_FOR(rows * width >= FM_PAR_MIN_ELEMS, blk, n_blocks, {
         const int64_t j0 = blk * FM_BN_BLOCK;
         const int64_t nj = width - j0 < FM_BN_BLOCK ? width - j0 : FM_BN_BLOCK;
         double sum[FM_BN_BLOCK] = {0}, sq[FM_BN_BLOCK] = {0};
@@ -187,7 +181,7 @@ static void SUF(batchnorm_forward)(const fm_net *net, int layer, const REAL *par
                 z[i * width + j0 + j] = scale[j0 + j] * xhat + shift[j0 + j];
             }
         }
-    }
+    });
 }
 
 /* Batch norm backward, in place on dz (rows x width, d loss / d batch-norm output on entry, d
@@ -202,8 +196,7 @@ static void SUF(batchnorm_backward)(const fm_net *net, int layer, const REAL *pa
     REAL *gscale = grad + fm_bn_offset(net, layer, 0);
     REAL *gshift = grad + fm_bn_offset(net, layer, 1);
     const int64_t n_blocks = (width + FM_BN_BLOCK - 1) / FM_BN_BLOCK;
-#pragma omp parallel for schedule(static) if (rows * width >= FM_PAR_MIN_ELEMS)
-    for (int64_t blk = 0; blk < n_blocks; blk++) {
+    FM_PARALLEL_FOR(rows * width >= FM_PAR_MIN_ELEMS, blk, n_blocks, {
         const int64_t j0 = blk * FM_BN_BLOCK;
         const int64_t nj = width - j0 < FM_BN_BLOCK ? width - j0 : FM_BN_BLOCK;
         double dscale[FM_BN_BLOCK] = {0}, dshift[FM_BN_BLOCK] = {0};
@@ -223,7 +216,7 @@ static void SUF(batchnorm_backward)(const fm_net *net, int layer, const REAL *pa
                 *d = k * ((REAL)rows * *d - mean_shift - bnx[i * width + j0 + j] * mean_scale);
             }
         }
-    }
+    });
 }
 
 /* Inverted dropout on a layer's output (rows x units), drawing the mask: each value is kept with
@@ -237,8 +230,7 @@ static void SUF(dropout_forward)(REAL *out, REAL *mask, int64_t rows, int64_t un
     const uint32_t threshold = (uint32_t)(rate * 4294967296.0); /* keep when bits >= it */
     const uint32_t key32 = (uint32_t)(key ^ (key >> 32));
     const REAL keep_scale = (REAL)(1.0 / (1.0 - rate));
-#pragma omp parallel for schedule(static) if (rows * units >= FM_PAR_MIN_ELEMS)
-    for (int64_t i = 0; i < rows; i++) {
+    FM_PARALLEL_FOR(rows * units >= FM_PAR_MIN_ELEMS, i, rows, {
         const uint64_t first = (uint64_t)(row0 + i) * (uint64_t)units;
         REAL *oi = out + i * units;
         if (mask != NULL) {
@@ -253,7 +245,7 @@ static void SUF(dropout_forward)(REAL *out, REAL *mask, int64_t rows, int64_t un
             for (int64_t j = 0; j < units; j++)
                 oi[j] *= fm_dropout_bits(key32, first + (uint64_t)j) >= threshold ? keep_scale : 0;
         }
-    }
+    });
 }
 
 /* The general forward pass of hidden layer l after its GEMM: pre (rows x width) holds
@@ -270,8 +262,7 @@ static void SUF(hidden_forward)(const fm_net *net, int layer, const REAL *params
         SUF(batchnorm_forward)(net, layer, params, running, pre, bnx, bnstat, rows);
     const REAL *slopes = activation == FM_ACT_PRELU ? params + fm_prelu_offset(net, layer) : NULL;
     const int pieces = net->maxout_pieces;
-#pragma omp parallel for schedule(static) if (rows * width >= FM_PAR_MIN_ELEMS)
-    for (int64_t i = 0; i < rows; i++) {
+    FM_PARALLEL_FOR(rows * width >= FM_PAR_MIN_ELEMS, i, rows, {
         const REAL *pi = pre + i * width;
         REAL *oi = out + i * units;
         if (activation == FM_ACT_MAXOUT) {
@@ -285,7 +276,7 @@ static void SUF(hidden_forward)(const fm_net *net, int layer, const REAL *params
             for (int64_t j = 0; j < units; j++)
                 oi[j] = SUF(act_value)(activation, pi[j], slopes ? slopes[j] : 0);
         }
-    }
+    });
     if (mask != NULL)
         SUF(dropout_forward)(out, mask, rows, units, net->dropout[layer], mask_key, row0);
 }
@@ -304,9 +295,9 @@ static void SUF(hidden_backward)(const fm_net *net, int layer, const REAL *param
     const REAL *slopes = activation == FM_ACT_PRELU ? params + fm_prelu_offset(net, layer) : NULL;
     const int par = rows * width >= FM_PAR_MIN_ELEMS;
     if (mask != NULL) {
-#pragma omp parallel for schedule(static) if (par)
-        for (int64_t i = 0; i < rows * units; i++)
+        FM_PARALLEL_FOR(par, i, rows * units, {
             g[i] *= mask[i];
+        });
     }
     if (slopes != NULL) {
         /* d loss / d slope_j = sum_i g_ij * min(y_ij, 0): columns summed in row order */
@@ -320,8 +311,7 @@ static void SUF(hidden_backward)(const fm_net *net, int layer, const REAL *param
                 gslope[j] += y > 0 ? 0 : g[i * units + j] * y;
             }
     }
-#pragma omp parallel for schedule(static) if (par)
-    for (int64_t i = 0; i < rows; i++) {
+    FM_PARALLEL_FOR(par, i, rows, {
         const REAL *pi = pre + i * width, *gi = g + i * units;
         REAL *di = dz + i * width;
         if (activation == FM_ACT_MAXOUT) {
@@ -337,7 +327,7 @@ static void SUF(hidden_backward)(const fm_net *net, int layer, const REAL *param
             for (int64_t j = 0; j < units; j++)
                 di[j] = gi[j] * SUF(act_derivative)(activation, pi[j], slopes ? slopes[j] : 0);
         }
-    }
+    });
     if (net->batch_norm)
         SUF(batchnorm_backward)(net, layer, params, grad, dz, bnx, bnstat, rows, accumulate);
 }
@@ -677,8 +667,7 @@ static double SUF(finish_loss_grad)(const fm_net *net, const REAL *params, REAL 
     const int64_t n_trainable = fm_n_trainable(net), n_params = fm_n_params(net);
     const int64_t n_chunks = (n_trainable + FM_PARAM_CHUNK - 1) / FM_PARAM_CHUNK;
     const REAL alpha = (REAL)net->alpha, l1 = (REAL)net->alpha_l1, scale = (REAL)sw_sum;
-#pragma omp parallel for schedule(static) if (n_trainable >= FM_PAR_MIN_ELEMS)
-    for (int64_t c = 0; c < n_chunks; c++) {
+    FM_PARALLEL_FOR(n_trainable >= FM_PAR_MIN_ELEMS, c, n_chunks, {
         int64_t lo, hi, w_hi;
         fm_param_chunk(c, n_trainable, n_weights, &lo, &hi, &w_hi);
         SUF(chunk_penalty)(net, params, c, n_chunks, lo, w_hi, partials);
@@ -686,7 +675,7 @@ static double SUF(finish_loss_grad)(const fm_net *net, const REAL *params, REAL 
             grad[i] = SUF(gradient_at)(grad, params, i, 1, alpha, l1, scale);
         for (int64_t i = w_hi; i < hi; i++)
             grad[i] /= scale;
-    }
+    });
     for (int64_t i = n_trainable; i < n_params; i++)
         grad[i] = 0;
     return SUF(data_loss)(net, raw_loss, sw_sum) + SUF(penalty)(net, partials, n_chunks, sw_sum);
@@ -793,14 +782,13 @@ static double SUF(finish_and_step)(const fm_net *net, fm_optimizer *opt, REAL *p
         rates.bc2_sqrt = (REAL)sqrt(1 - pow(opt->beta_2, t));
     }
     REAL *m = state, *v = state + n_params;
-#pragma omp parallel for schedule(static) if (n_trainable >= FM_PAR_MIN_ELEMS)
-    for (int64_t c = 0; c < n_chunks; c++) {
+    FM_PARALLEL_FOR(n_trainable >= FM_PAR_MIN_ELEMS, c, n_chunks, {
         int64_t lo, hi, w_hi;
         fm_param_chunk(c, n_trainable, n_weights, &lo, &hi, &w_hi);
         SUF(chunk_penalty)(net, params, c, n_chunks, lo, w_hi, partials);
         SUF(step_range)(opt, rates, params, m, v, grad, lo, w_hi, 1, alpha, l1, scale);
         SUF(step_range)(opt, rates, params, m, v, grad, w_hi, hi, 0, alpha, l1, scale);
-    }
+    });
     return SUF(penalty)(net, partials, n_chunks, sw_sum);
 }
 
@@ -836,13 +824,12 @@ int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL
         if (order != NULL) {
             REAL *xg = (REAL *)ws->acts[0], *yg = (REAL *)ws->ybatch, *swg = (REAL *)ws->swbatch;
             const int64_t *idx = order + start;
-#pragma omp parallel for schedule(static) if (rows * n_in >= FM_PAR_MIN_ELEMS)
-            for (int64_t i = 0; i < rows; i++) {
+            FM_PARALLEL_FOR(rows * n_in >= FM_PAR_MIN_ELEMS, i, rows, {
                 memcpy(xg + i * n_in, x + idx[i] * n_in, (size_t)n_in * sizeof(REAL));
                 memcpy(yg + i * n_out, y + idx[i] * n_out, (size_t)n_out * sizeof(REAL));
                 if (sw)
                     swg[i] = sw[idx[i]];
-            }
+            });
             xb = xg;
             yb = yg;
             swb = sw ? swg : NULL;

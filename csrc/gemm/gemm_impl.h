@@ -162,63 +162,83 @@ static void SUF(pack_b_sliver)(int64_t nr, int64_t kc, const REAL *b, int64_t b_
     }
 }
 
+/* The five loops; the worksharing loops are orphaned: inside a parallel region the team shares
+ * them, called from serial code they run whole on the calling thread. */
+static void SUF(gemm_packed_loops)(int64_t m, int64_t n, int64_t k, REAL alpha, const REAL *a,
+                                   int64_t a_rs, int64_t a_cs, const REAL *b, int64_t b_rs,
+                                   int64_t b_cs, REAL beta, REAL *c, int64_t ldc, REAL *pack,
+                                   const fm_epilogue *ep)
+{
+    /* pack = [B panel: KC x NC][A block: MC x KC], both 64-byte aligned by the caller. */
+    REAL *bpanel = pack;
+    REAL *ablock = pack + (size_t)FM_GEMM_KC * FM_GEMM_NC;
+    for (int64_t jc = 0; jc < n; jc += FM_GEMM_NC) {
+        const int64_t nc = n - jc < FM_GEMM_NC ? n - jc : FM_GEMM_NC;
+        const int64_t n_slivers = (nc + NR - 1) / NR;
+        for (int64_t pc = 0; pc < k; pc += FM_GEMM_KC) {
+            const int64_t kc = k - pc < FM_GEMM_KC ? k - pc : FM_GEMM_KC;
+            const REAL beta_block = pc == 0 ? beta : 1;
+            const int last_block = pc + kc >= k;
+#pragma omp for schedule(static)
+            for (int64_t s = 0; s < n_slivers; s++) {
+                const int64_t j = s * NR;
+                SUF(pack_b_sliver)(nc - j < NR ? nc - j : NR, kc,
+                                   b + pc * b_rs + (jc + j) * b_cs, b_rs, b_cs,
+                                   bpanel + s * kc * NR);
+            }
+            for (int64_t ic = 0; ic < m; ic += FM_GEMM_MC) {
+                const int64_t mc = m - ic < FM_GEMM_MC ? m - ic : FM_GEMM_MC;
+                const int64_t m_slivers = (mc + MR - 1) / MR;
+#pragma omp for schedule(static)
+                for (int64_t s = 0; s < m_slivers; s++) {
+                    const int64_t i = s * MR;
+                    SUF(pack_a_sliver)(mc - i < MR ? mc - i : MR, kc,
+                                       a + (ic + i) * a_rs + pc * a_cs, a_rs, a_cs,
+                                       ablock + s * kc * MR);
+                }
+#pragma omp for schedule(static)
+                for (int64_t t = 0; t < n_slivers * m_slivers; t++) {
+                    const int64_t sj = t / m_slivers, si = t % m_slivers;
+                    const int64_t i = si * MR, j = sj * NR;
+                    const int64_t mr = mc - i < MR ? mc - i : MR;
+                    const int64_t nr = nc - j < NR ? nc - j : NR;
+                    REAL *ct = c + (ic + i) * ldc + jc + j;
+                    const REAL *ap = ablock + si * kc * MR, *bp = bpanel + sj * kc * NR;
+                    if (mr == MR && nr == NR) {
+                        SUF(kernel)(kc, ap, bp, ct, ldc, alpha, beta_block);
+                    } else {
+                        _Alignas(64) REAL tile[MR * NR];
+                        SUF(kernel)(kc, ap, bp, tile, NR, 1, 0);
+                        SUF(merge_tile)(mr, nr, alpha, tile, NR, beta_block, ct, ldc);
+                    }
+                    if (last_block)
+                        SUF(epilogue_tile)(ep, ct, ldc, ic + i, jc + j, mr, nr);
+                }
+            }
+        }
+    }
+}
+
+/* The packed GEMM on the team's threads when parallel, else on the calling thread without a
+ * parallel region: libgomp's team of one for a false if-clause costs about a microsecond of
+ * allocation and barriers, a fifth of a tabular layer's GEMM. Called from inside an active
+ * parallel region, it keeps a region of its own (one thread) so that its loops are not shared
+ * with the enclosing team. */
 static void SUF(gemm_packed)(int64_t m, int64_t n, int64_t k, REAL alpha, const REAL *a,
                              int64_t a_rs, int64_t a_cs, const REAL *b, int64_t b_rs, int64_t b_cs,
                              REAL beta, REAL *c, int64_t ldc, REAL *pack, int parallel,
                              const fm_epilogue *ep)
 {
-    /* pack = [B panel: KC x NC][A block: MC x KC], both 64-byte aligned by the caller. */
-    REAL *bpanel = pack;
-    REAL *ablock = pack + (size_t)FM_GEMM_KC * FM_GEMM_NC;
-    (void)parallel;
+#ifdef _OPENMP
+    if (parallel || omp_in_parallel()) {
 #pragma omp parallel if (parallel)
-    {
-        for (int64_t jc = 0; jc < n; jc += FM_GEMM_NC) {
-            const int64_t nc = n - jc < FM_GEMM_NC ? n - jc : FM_GEMM_NC;
-            const int64_t n_slivers = (nc + NR - 1) / NR;
-            for (int64_t pc = 0; pc < k; pc += FM_GEMM_KC) {
-                const int64_t kc = k - pc < FM_GEMM_KC ? k - pc : FM_GEMM_KC;
-                const REAL beta_block = pc == 0 ? beta : 1;
-                const int last_block = pc + kc >= k;
-#pragma omp for schedule(static)
-                for (int64_t s = 0; s < n_slivers; s++) {
-                    const int64_t j = s * NR;
-                    SUF(pack_b_sliver)(nc - j < NR ? nc - j : NR, kc,
-                                       b + pc * b_rs + (jc + j) * b_cs, b_rs, b_cs,
-                                       bpanel + s * kc * NR);
-                }
-                for (int64_t ic = 0; ic < m; ic += FM_GEMM_MC) {
-                    const int64_t mc = m - ic < FM_GEMM_MC ? m - ic : FM_GEMM_MC;
-                    const int64_t m_slivers = (mc + MR - 1) / MR;
-#pragma omp for schedule(static)
-                    for (int64_t s = 0; s < m_slivers; s++) {
-                        const int64_t i = s * MR;
-                        SUF(pack_a_sliver)(mc - i < MR ? mc - i : MR, kc,
-                                           a + (ic + i) * a_rs + pc * a_cs, a_rs, a_cs,
-                                           ablock + s * kc * MR);
-                    }
-#pragma omp for schedule(static)
-                    for (int64_t t = 0; t < n_slivers * m_slivers; t++) {
-                        const int64_t sj = t / m_slivers, si = t % m_slivers;
-                        const int64_t i = si * MR, j = sj * NR;
-                        const int64_t mr = mc - i < MR ? mc - i : MR;
-                        const int64_t nr = nc - j < NR ? nc - j : NR;
-                        REAL *ct = c + (ic + i) * ldc + jc + j;
-                        const REAL *ap = ablock + si * kc * MR, *bp = bpanel + sj * kc * NR;
-                        if (mr == MR && nr == NR) {
-                            SUF(kernel)(kc, ap, bp, ct, ldc, alpha, beta_block);
-                        } else {
-                            _Alignas(64) REAL tile[MR * NR];
-                            SUF(kernel)(kc, ap, bp, tile, NR, 1, 0);
-                            SUF(merge_tile)(mr, nr, alpha, tile, NR, beta_block, ct, ldc);
-                        }
-                        if (last_block)
-                            SUF(epilogue_tile)(ep, ct, ldc, ic + i, jc + j, mr, nr);
-                    }
-                }
-            }
-        }
+        SUF(gemm_packed_loops)(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, b_cs, beta, c, ldc, pack,
+                               ep);
+        return;
     }
+#endif
+    (void)parallel;
+    SUF(gemm_packed_loops)(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, b_cs, beta, c, ldc, pack, ep);
 }
 
 /* The GEMM with an epilogue (ep may be NULL): the core's dense layers call this directly. */
