@@ -45,6 +45,13 @@
 #define FM_GEMM_KC 256
 #define FM_GEMM_MC 144
 #define FM_GEMM_NC 2048
+/* Operands up to this size whose layout allows it are read by the microkernel in place, without
+ * packing (the small nets' GEMMs, where packing would cost as much as the arithmetic): they stay
+ * in L2. Larger ones are packed, keeping each sliver contiguous in L1 (rows a large power-of-two
+ * stride apart would compete for a few cache sets). */
+#ifndef FM_GEMM_DIRECT_BYTES
+#define FM_GEMM_DIRECT_BYTES 131072
+#endif
 
 /* What a GEMM does to each tile of C once it is final, while the tile is still in cache:
  * FM_EPI_BIAS_ACT: c = f(c + bias[col]) for f identity or relu (a dense layer's forward pass);

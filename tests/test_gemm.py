@@ -21,8 +21,10 @@ def isa(request):
     yield request.param
     _core.set_isa(previous)
 
-# Sizes around the microkernel tile (4 rows, 8/16 columns) and the cache blocks (KC=256,
-# NC=512): non-multiples of every block size, and 1.
+# Sizes around the microkernel tiles (6 x 16 and 12 x 32 floats, 6 x 8 and 12 x 16 doubles, 4 x
+# 16 / 4 x 8 portable) and the cache blocks (KC=256, MC=144, NC=2048): non-multiples of every
+# block size, and 1; the small nets' shapes, whose operands the kernel reads in place (below
+# FM_GEMM_DIRECT_BYTES), including one that spans two KC blocks; one column (a gemv).
 SHAPES = [
     (1, 1, 1),
     (1, 7, 63),
@@ -34,6 +36,11 @@ SHAPES = [
     (33, 513, 257),
     (5, 600, 520),
     (130, 70, 1030),
+    (32, 64, 20),
+    (32, 1, 64),
+    (64, 1, 32),
+    (200, 100, 64),
+    (13, 33, 300),
 ]
 
 

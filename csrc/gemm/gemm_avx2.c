@@ -19,7 +19,6 @@
 #define REAL float
 #define VEC __m256
 #define VLEN 8
-#define LOAD _mm256_load_ps
 #define LOADU _mm256_loadu_ps
 #define STOREU _mm256_storeu_ps
 #define BCAST _mm256_broadcast_ss
@@ -33,7 +32,6 @@
 #define REAL double
 #define VEC __m256d
 #define VLEN 4
-#define LOAD _mm256_load_pd
 #define LOADU _mm256_loadu_pd
 #define STOREU _mm256_storeu_pd
 #define BCAST _mm256_broadcast_sd

@@ -22,7 +22,6 @@
 #define REAL float
 #define VEC __m512
 #define VLEN 16
-#define LOAD _mm512_load_ps
 #define LOADU _mm512_loadu_ps
 #define STOREU _mm512_storeu_ps
 #define BCAST FM_BCAST_PS
@@ -36,7 +35,6 @@
 #define REAL double
 #define VEC __m512d
 #define VLEN 8
-#define LOAD _mm512_load_pd
 #define LOADU _mm512_loadu_pd
 #define STOREU _mm512_storeu_pd
 #define BCAST FM_BCAST_PD

@@ -11,14 +11,14 @@
 #define NR_F64 8
 
 #define FM_PORTABLE_KERNEL(REAL, NAME, MR, NR)                                                   \
-    static void NAME(int64_t kc, const REAL *ap, const REAL *bp, REAL *c, int64_t ldc,           \
-                     REAL alpha, REAL beta)                                                      \
+    static void NAME(int64_t kc, const REAL *ap, int64_t a_step, const REAL *bp, int64_t b_step, \
+                     REAL *c, int64_t ldc, REAL alpha, REAL beta)                                \
     {                                                                                            \
         REAL acc[MR][NR];                                                                        \
         for (int r = 0; r < MR; r++)                                                             \
             for (int j = 0; j < NR; j++)                                                         \
                 acc[r][j] = 0;                                                                   \
-        for (int64_t p = 0; p < kc; p++, ap += MR, bp += NR)                                     \
+        for (int64_t p = 0; p < kc; p++, ap += a_step, bp += b_step)                             \
             for (int r = 0; r < MR; r++)                                                         \
                 for (int j = 0; j < NR; j++)                                                     \
                     acc[r][j] += ap[r] * bp[j];                                                  \

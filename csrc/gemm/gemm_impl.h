@@ -163,15 +163,19 @@ static void SUF(pack_b_sliver)(int64_t nr, int64_t kc, const REAL *b, int64_t b_
 }
 
 /* The five loops; the worksharing loops are orphaned: inside a parallel region the team shares
- * them, called from serial code they run whole on the calling thread. */
+ * them, called from serial code they run whole on the calling thread. With direct_b (op(B)
+ * row-major), the microkernel reads whole NR-wide slivers of B in place, KC rows b_rs apart, and
+ * only a narrower last sliver is packed; with direct_a (op(A) column-major, a_rs == 1), likewise
+ * for MR-tall slivers of A. Either way the kernel does the same arithmetic in the same order. */
 static void SUF(gemm_packed_loops)(int64_t m, int64_t n, int64_t k, REAL alpha, const REAL *a,
                                    int64_t a_rs, int64_t a_cs, const REAL *b, int64_t b_rs,
                                    int64_t b_cs, REAL beta, REAL *c, int64_t ldc, REAL *pack,
-                                   const fm_epilogue *ep)
+                                   int direct_a, int direct_b, const fm_epilogue *ep)
 {
     /* pack = [B panel: KC x NC][A block: MC x KC], both 64-byte aligned by the caller. */
     REAL *bpanel = pack;
     REAL *ablock = pack + (size_t)FM_GEMM_KC * FM_GEMM_NC;
+    const int64_t a_step = direct_a ? a_cs : MR, b_step = direct_b ? b_rs : NR;
     for (int64_t jc = 0; jc < n; jc += FM_GEMM_NC) {
         const int64_t nc = n - jc < FM_GEMM_NC ? n - jc : FM_GEMM_NC;
         const int64_t n_slivers = (nc + NR - 1) / NR;
@@ -180,7 +184,7 @@ static void SUF(gemm_packed_loops)(int64_t m, int64_t n, int64_t k, REAL alpha, 
             const REAL beta_block = pc == 0 ? beta : 1;
             const int last_block = pc + kc >= k;
 #pragma omp for schedule(static)
-            for (int64_t s = 0; s < n_slivers; s++) {
+            for (int64_t s = direct_b ? nc / NR : 0; s < n_slivers; s++) {
                 const int64_t j = s * NR;
                 SUF(pack_b_sliver)(nc - j < NR ? nc - j : NR, kc,
                                    b + pc * b_rs + (jc + j) * b_cs, b_rs, b_cs,
@@ -190,7 +194,7 @@ static void SUF(gemm_packed_loops)(int64_t m, int64_t n, int64_t k, REAL alpha, 
                 const int64_t mc = m - ic < FM_GEMM_MC ? m - ic : FM_GEMM_MC;
                 const int64_t m_slivers = (mc + MR - 1) / MR;
 #pragma omp for schedule(static)
-                for (int64_t s = 0; s < m_slivers; s++) {
+                for (int64_t s = direct_a ? mc / MR : 0; s < m_slivers; s++) {
                     const int64_t i = s * MR;
                     SUF(pack_a_sliver)(mc - i < MR ? mc - i : MR, kc,
                                        a + (ic + i) * a_rs + pc * a_cs, a_rs, a_cs,
@@ -203,12 +207,17 @@ static void SUF(gemm_packed_loops)(int64_t m, int64_t n, int64_t k, REAL alpha, 
                     const int64_t mr = mc - i < MR ? mc - i : MR;
                     const int64_t nr = nc - j < NR ? nc - j : NR;
                     REAL *ct = c + (ic + i) * ldc + jc + j;
-                    const REAL *ap = ablock + si * kc * MR, *bp = bpanel + sj * kc * NR;
+                    const int a_here = direct_a && mr == MR, b_here = direct_b && nr == NR;
+                    const REAL *ap = a_here ? a + (ic + i) * a_rs + pc * a_cs
+                                            : ablock + si * kc * MR;
+                    const REAL *bp = b_here ? b + pc * b_rs + (jc + j) * b_cs
+                                            : bpanel + sj * kc * NR;
+                    const int64_t as = a_here ? a_step : MR, bs = b_here ? b_step : NR;
                     if (mr == MR && nr == NR) {
-                        SUF(kernel)(kc, ap, bp, ct, ldc, alpha, beta_block);
+                        SUF(kernel)(kc, ap, as, bp, bs, ct, ldc, alpha, beta_block);
                     } else {
                         _Alignas(64) REAL tile[MR * NR];
-                        SUF(kernel)(kc, ap, bp, tile, NR, 1, 0);
+                        SUF(kernel)(kc, ap, as, bp, bs, tile, NR, 1, 0);
                         SUF(merge_tile)(mr, nr, alpha, tile, NR, beta_block, ct, ldc);
                     }
                     if (last_block)
@@ -229,16 +238,19 @@ static void SUF(gemm_packed)(int64_t m, int64_t n, int64_t k, REAL alpha, const 
                              REAL beta, REAL *c, int64_t ldc, REAL *pack, int parallel,
                              const fm_epilogue *ep)
 {
+    const int direct_a = a_rs == 1 && (double)m * (double)k * sizeof(REAL) <= FM_GEMM_DIRECT_BYTES;
+    const int direct_b = b_cs == 1 && (double)k * (double)n * sizeof(REAL) <= FM_GEMM_DIRECT_BYTES;
 #ifdef _OPENMP
     if (parallel || omp_in_parallel()) {
 #pragma omp parallel if (parallel)
         SUF(gemm_packed_loops)(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, b_cs, beta, c, ldc, pack,
-                               ep);
+                               direct_a, direct_b, ep);
         return;
     }
 #endif
     (void)parallel;
-    SUF(gemm_packed_loops)(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, b_cs, beta, c, ldc, pack, ep);
+    SUF(gemm_packed_loops)(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, b_cs, beta, c, ldc, pack,
+                           direct_a, direct_b, ep);
 }
 
 /* The GEMM with an epilogue (ep may be NULL): the core's dense layers call this directly. */

@@ -3,17 +3,17 @@
  * step two vectors of B are loaded and each row's A value is broadcast once.
  *
  * Requires: KNAME, REAL, VEC, VLEN (elements per vector), MRK, ROWS(X) (X(0) .. X(MRK - 1)),
- * ZERO(), LOAD(p) (aligned), LOADU(p), STOREU(p, v), BCAST(p), FMA(a, b, c) = a * b + c,
+ * ZERO(), LOADU(p), STOREU(p, v), BCAST(p), FMA(a, b, c) = a * b + c,
  * MUL(a, b), SET1(x); all of them but MRK and ROWS are undefined again at the end, ready for
  * the next precision. Contract: see gemm_impl.h. */
-static void KNAME(int64_t kc, const REAL *ap, const REAL *bp, REAL *c, int64_t ldc, REAL alpha,
-                  REAL beta)
+static void KNAME(int64_t kc, const REAL *ap, int64_t a_step, const REAL *bp, int64_t b_step,
+                  REAL *c, int64_t ldc, REAL alpha, REAL beta)
 {
 #define FM_DECL(r) VEC acc##r##_0 = ZERO(), acc##r##_1 = ZERO();
     ROWS(FM_DECL)
 #undef FM_DECL
     for (int64_t p = 0; p < kc; p++) {
-        const VEC b0 = LOAD(bp), b1 = LOAD(bp + VLEN);
+        const VEC b0 = LOADU(bp), b1 = LOADU(bp + VLEN);
 #define FM_STEP(r)                                                                               \
     {                                                                                            \
         const VEC a = BCAST(ap + r);                                                             \
@@ -22,8 +22,8 @@ static void KNAME(int64_t kc, const REAL *ap, const REAL *bp, REAL *c, int64_t l
     }
         ROWS(FM_STEP)
 #undef FM_STEP
-        ap += MRK;
-        bp += 2 * VLEN;
+        ap += a_step;
+        bp += b_step;
     }
     const VEC va = SET1(alpha), vb = SET1(beta);
     if (beta == 0) {
@@ -46,7 +46,6 @@ static void KNAME(int64_t kc, const REAL *ap, const REAL *bp, REAL *c, int64_t l
 #undef VEC
 #undef VLEN
 #undef ZERO
-#undef LOAD
 #undef LOADU
 #undef STOREU
 #undef BCAST
