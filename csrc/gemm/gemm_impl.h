@@ -121,6 +121,53 @@ static void SUF(gemm_dots)(int64_t m, int64_t n, int64_t k, REAL alpha, const RE
     }
 }
 
+/* C's one column (n == 1: an output layer of one unit, or its weight gradient) =
+ * alpha * op(A) . b + beta * C, b[p * b_rs] being op(B)'s column. A register tile would be
+ * one sixteenth useful here. Column-major op(A) (a_rs == 1): each k step adds a column of A
+ * times b_p to FM_GEMV_ROWS accumulators, in k order. Row-major op(A): each row is a dot product
+ * in 8 interleaved lanes added in a fixed order. Rows are shared among threads in whole blocks,
+ * so the result does not depend on the thread count. */
+#define FM_GEMV_ROWS 256
+static void SUF(gemv)(int64_t m, int64_t k, REAL alpha, const REAL *a, int64_t a_rs,
+                      int64_t a_cs, const REAL *b, int64_t b_rs, REAL beta, REAL *c, int64_t ldc)
+{
+    const int64_t n_blocks = (m + FM_GEMV_ROWS - 1) / FM_GEMV_ROWS;
+    FM_PARALLEL_FOR((double)m * (double)k >= FM_PAR_MIN_WORK, blk, n_blocks, {
+        const int64_t i0 = blk * FM_GEMV_ROWS;
+        const int64_t rows = m - i0 < FM_GEMV_ROWS ? m - i0 : FM_GEMV_ROWS;
+        REAL acc[FM_GEMV_ROWS];
+        if (a_rs == 1) {
+            for (int64_t i = 0; i < rows; i++)
+                acc[i] = 0;
+            for (int64_t p = 0; p < k; p++) {
+                const REAL bp = b[p * b_rs], *ap = a + p * a_cs + i0;
+                for (int64_t i = 0; i < rows; i++)
+                    acc[i] += ap[i] * bp;
+            }
+        } else {
+            for (int64_t i = 0; i < rows; i++) {
+                const REAL *ai = a + (i0 + i) * a_rs;
+                REAL lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+                int64_t p = 0;
+                if (b_rs == 1)
+                    for (; p + 8 <= k; p += 8)
+                        for (int l = 0; l < 8; l++)
+                            lanes[l] += ai[p + l] * b[p + l];
+                REAL sum = 0;
+                for (int l = 0; l < 8; l++)
+                    sum += lanes[l];
+                for (; p < k; p++)
+                    sum += ai[p] * b[p * b_rs];
+                acc[i] = sum;
+            }
+        }
+        for (int64_t i = 0; i < rows; i++) {
+            REAL *ci = c + (i0 + i) * ldc;
+            *ci = beta == 0 ? alpha * acc[i] : beta * *ci + alpha * acc[i];
+        }
+    });
+}
+
 /* Packs op(A)[0:mc, 0:kc] into MR-row slivers: ap[s][p][r], rows past mc zero. */
 static void SUF(pack_a_sliver)(int64_t mr, int64_t kc, const REAL *a, int64_t a_rs, int64_t a_cs,
                                REAL *ap)
@@ -269,6 +316,11 @@ int SUF(fm_gemm_ex)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, R
     /* Fewer rows than a register tile (predicting a few samples): no packing. Anything larger
      * goes through the microkernel, even a 2-column output layer: its padded tiles stay in
      * registers, where row updates would wait on store-to-load forwarding at every k step. */
+    if (n == 1 && k > 0) {
+        SUF(gemv)(m, k, alpha, a, a_rs, a_cs, b, b_rs, beta, c, ldc);
+        SUF(epilogue_tile)(ep, c, ldc, 0, 0, m, n);
+        return FM_OK;
+    }
     if (k == 0 || m < MR) {
         if (b_cs == 1)
             SUF(gemm_rows)(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, beta, c, ldc);
