@@ -10,9 +10,26 @@
 
 /* Work below which a loop runs on one thread: an OpenMP fork/join and its barriers cost several
  * microseconds (far more when cores are busy with other processes), more than small loops take.
- * FM_PAR_MIN_WORK counts GEMM multiply-adds, FM_PAR_MIN_ELEMS elementwise operations. */
-#define FM_PAR_MIN_WORK 2097152
+ * FM_PAR_MIN_WORK counts GEMM multiply-adds per thread: a GEMM runs on at most
+ * work / FM_PAR_MIN_WORK threads (fm_team_size), so that each thread's share pays for its part
+ * of the fork and the barriers. FM_PAR_MIN_ELEMS counts elementwise operations. */
+#define FM_PAR_MIN_WORK 524288
 #define FM_PAR_MIN_ELEMS 65536
+
+/* Threads for a GEMM of `work` multiply-adds: OpenMP's limit (OMP_NUM_THREADS, threadpoolctl),
+ * fewer when the work is too small to share; 1 runs it on the calling thread. Results do not
+ * depend on it. */
+static inline int fm_team_size(double work)
+{
+#ifdef _OPENMP
+    const double fit = work / FM_PAR_MIN_WORK;
+    const int limit = omp_get_max_threads();
+    return fit >= limit ? limit : (fit >= 2 ? (int)fit : 1);
+#else
+    (void)work;
+    return 1;
+#endif
+}
 
 /* for (int64_t i = 0; i < n; i++) body, shared among the threads (static schedule) when par is
  * nonzero and a plain loop otherwise. The plain loop makes no OpenMP call: for a false
@@ -49,9 +66,7 @@
  * packing (the small nets' GEMMs, where packing would cost as much as the arithmetic): they stay
  * in L2. Larger ones are packed, keeping each sliver contiguous in L1 (rows a large power-of-two
  * stride apart would compete for a few cache sets). */
-#ifndef FM_GEMM_DIRECT_BYTES
 #define FM_GEMM_DIRECT_BYTES 131072
-#endif
 
 /* What a GEMM does to each tile of C once it is final, while the tile is still in cache:
  * FM_EPI_BIAS_ACT: c = f(c + bias[col]) for f identity or relu (a dense layer's forward pass);

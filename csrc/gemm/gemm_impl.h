@@ -132,7 +132,7 @@ static void SUF(gemv)(int64_t m, int64_t k, REAL alpha, const REAL *a, int64_t a
                       int64_t a_cs, const REAL *b, int64_t b_rs, REAL beta, REAL *c, int64_t ldc)
 {
     const int64_t n_blocks = (m + FM_GEMV_ROWS - 1) / FM_GEMV_ROWS;
-    FM_PARALLEL_FOR((double)m * (double)k >= FM_PAR_MIN_WORK, blk, n_blocks, {
+    FM_PARALLEL_FOR((double)m * (double)k >= 2 * FM_PAR_MIN_WORK, blk, n_blocks, {
         const int64_t i0 = blk * FM_GEMV_ROWS;
         const int64_t rows = m - i0 < FM_GEMV_ROWS ? m - i0 : FM_GEMV_ROWS;
         REAL acc[FM_GEMV_ROWS];
@@ -275,27 +275,27 @@ static void SUF(gemm_packed_loops)(int64_t m, int64_t n, int64_t k, REAL alpha, 
     }
 }
 
-/* The packed GEMM on the team's threads when parallel, else on the calling thread without a
- * parallel region: libgomp's team of one for a false if-clause costs about a microsecond of
- * allocation and barriers, a fifth of a tabular layer's GEMM. Called from inside an active
- * parallel region, it keeps a region of its own (one thread) so that its loops are not shared
- * with the enclosing team. */
+/* The packed GEMM on a team of `threads` threads, or on the calling thread without a parallel
+ * region when threads == 1: libgomp's team of one for a false if-clause costs about a
+ * microsecond of allocation and barriers, a fifth of a tabular layer's GEMM. Called from inside
+ * an active parallel region, it keeps a region of its own (one thread) so that its loops are not
+ * shared with the enclosing team. */
 static void SUF(gemm_packed)(int64_t m, int64_t n, int64_t k, REAL alpha, const REAL *a,
                              int64_t a_rs, int64_t a_cs, const REAL *b, int64_t b_rs, int64_t b_cs,
-                             REAL beta, REAL *c, int64_t ldc, REAL *pack, int parallel,
+                             REAL beta, REAL *c, int64_t ldc, REAL *pack, int threads,
                              const fm_epilogue *ep)
 {
     const int direct_a = a_rs == 1 && (double)m * (double)k * sizeof(REAL) <= FM_GEMM_DIRECT_BYTES;
     const int direct_b = b_cs == 1 && (double)k * (double)n * sizeof(REAL) <= FM_GEMM_DIRECT_BYTES;
 #ifdef _OPENMP
-    if (parallel || omp_in_parallel()) {
-#pragma omp parallel if (parallel)
+    if (threads > 1 || omp_in_parallel()) {
+#pragma omp parallel num_threads(threads)
         SUF(gemm_packed_loops)(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, b_cs, beta, c, ldc, pack,
                                direct_a, direct_b, ep);
         return;
     }
 #endif
-    (void)parallel;
+    (void)threads;
     SUF(gemm_packed_loops)(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, b_cs, beta, c, ldc, pack,
                            direct_a, direct_b, ep);
 }
@@ -337,7 +337,7 @@ int SUF(fm_gemm_ex)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, R
         pack = (REAL *)own_pack;
     }
     SUF(gemm_packed)(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, b_cs, beta, c, ldc, pack,
-                     work >= FM_PAR_MIN_WORK, ep);
+                     fm_team_size(work), ep);
     fm_aligned_free(own_pack);
     return FM_OK;
 }
