@@ -196,7 +196,13 @@ static void SUF(pack_a_sliver)(int64_t mr, int64_t kc, const REAL *a, int64_t a_
 static void SUF(pack_b_sliver)(int64_t nr, int64_t kc, const REAL *b, int64_t b_rs, int64_t b_cs,
                                REAL *bp)
 {
-    if (b_cs == 1) {
+    if (b_cs == 1 && nr == NR) { /* whole rows of the sliver: a vectorized copy */
+        for (int64_t p = 0; p < kc; p++) {
+            const REAL *bsrc = b + p * b_rs;
+            for (int64_t j = 0; j < NR; j++)
+                bp[p * NR + j] = bsrc[j];
+        }
+    } else if (b_cs == 1) {
         for (int64_t p = 0; p < kc; p++) {
             const REAL *bsrc = b + p * b_rs;
             for (int64_t j = 0; j < NR; j++)
