@@ -67,6 +67,8 @@ static inline int fm_team_size(double work)
  * in L2. Larger ones are packed, keeping each sliver contiguous in L1 (rows a large power-of-two
  * stride apart would compete for a few cache sets). */
 #define FM_GEMM_DIRECT_BYTES 131072
+/* How a GEMM reads A in place (gemm/gemm_impl.h): as columns (op(A) column-major) or as rows. */
+enum fm_direct_a { FM_DIRECT_COLUMNS = 1, FM_DIRECT_ROWS = 2 };
 
 /* What a GEMM does to each tile of C once it is final, while the tile is still in cache:
  * FM_EPI_BIAS_ACT: c = f(c + bias[col]) for f identity or relu (a dense layer's forward pass);

@@ -16,6 +16,7 @@
 #define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
 #define ZERO _mm256_setzero_ps
 #define KNAME kernel_avx2_f32
+#define KNAME_ROWS kernel_rows_avx2_f32
 #define REAL float
 #define VEC __m256
 #define VLEN 8
@@ -29,6 +30,7 @@
 
 #define ZERO _mm256_setzero_pd
 #define KNAME kernel_avx2_f64
+#define KNAME_ROWS kernel_rows_avx2_f64
 #define REAL double
 #define VEC __m256d
 #define VLEN 4

@@ -19,6 +19,7 @@
 #define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
 #define ZERO _mm512_setzero_ps
 #define KNAME kernel_avx512_f32
+#define KNAME_ROWS kernel_rows_avx512_f32
 #define REAL float
 #define VEC __m512
 #define VLEN 16
@@ -32,6 +33,7 @@
 
 #define ZERO _mm512_setzero_pd
 #define KNAME kernel_avx512_f64
+#define KNAME_ROWS kernel_rows_avx512_f64
 #define REAL double
 #define VEC __m512d
 #define VLEN 8

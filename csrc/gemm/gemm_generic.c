@@ -28,7 +28,28 @@
                                            : beta * c[r * ldc + j] + alpha * acc[r][j];          \
     }
 
+/* MR rows of a row-major A read in place: value (r, p) at a[r * lda + p]. */
+#define FM_PORTABLE_KERNEL_ROWS(REAL, NAME, MR, NR)                                              \
+    static void NAME(int64_t kc, const REAL *a, int64_t lda, const REAL *bp, int64_t b_step,     \
+                     REAL *c, int64_t ldc, REAL alpha, REAL beta)                                \
+    {                                                                                            \
+        REAL acc[MR][NR];                                                                        \
+        for (int r = 0; r < MR; r++)                                                             \
+            for (int j = 0; j < NR; j++)                                                         \
+                acc[r][j] = 0;                                                                   \
+        for (int64_t p = 0; p < kc; p++, bp += b_step)                                           \
+            for (int r = 0; r < MR; r++)                                                         \
+                for (int j = 0; j < NR; j++)                                                     \
+                    acc[r][j] += a[r * lda + p] * bp[j];                                         \
+        for (int r = 0; r < MR; r++)                                                             \
+            for (int j = 0; j < NR; j++)                                                         \
+                c[r * ldc + j] = beta == 0 ? alpha * acc[r][j]                                   \
+                                           : beta * c[r * ldc + j] + alpha * acc[r][j];          \
+    }
+
 FM_PORTABLE_KERNEL(float, kernel_generic_f32, MR_F32, NR_F32)
+FM_PORTABLE_KERNEL_ROWS(float, kernel_rows_generic_f32, MR_F32, NR_F32)
+FM_PORTABLE_KERNEL_ROWS(double, kernel_rows_generic_f64, MR_F64, NR_F64)
 FM_PORTABLE_KERNEL(double, kernel_generic_f64, MR_F64, NR_F64)
 
 #include "gemm_instances.h"

@@ -218,8 +218,11 @@ static void SUF(pack_b_sliver)(int64_t nr, int64_t kc, const REAL *b, int64_t b_
 /* The five loops; the worksharing loops are orphaned: inside a parallel region the team shares
  * them, called from serial code they run whole on the calling thread. With direct_b (op(B)
  * row-major), the microkernel reads whole NR-wide slivers of B in place, KC rows b_rs apart, and
- * only a narrower last sliver is packed; with direct_a (op(A) column-major, a_rs == 1), likewise
- * for MR-tall slivers of A. Either way the kernel does the same arithmetic in the same order. */
+ * only a narrower last sliver is packed; with direct_a, likewise for MR-tall slivers of A:
+ * FM_DIRECT_COLUMNS (op(A) column-major, a_rs == 1) through the packed-layout kernel with a
+ * step of a_cs, FM_DIRECT_ROWS (op(A) row-major) through kernel_rows, which broadcasts from MR
+ * rows side by side: an MR x KC sliver stays in L1 across the block's columns either way, so
+ * only the transposing copy is saved. Every path does the same arithmetic in the same order. */
 static void SUF(gemm_packed_loops)(int64_t m, int64_t n, int64_t k, REAL alpha, const REAL *a,
                                    int64_t a_rs, int64_t a_cs, const REAL *b, int64_t b_rs,
                                    int64_t b_cs, REAL beta, REAL *c, int64_t ldc, REAL *pack,
@@ -266,8 +269,14 @@ static void SUF(gemm_packed_loops)(int64_t m, int64_t n, int64_t k, REAL alpha, 
                     const REAL *bp = b_here ? b + pc * b_rs + (jc + j) * b_cs
                                             : bpanel + sj * kc * NR;
                     const int64_t as = a_here ? a_step : MR, bs = b_here ? b_step : NR;
-                    if (mr == MR && nr == NR) {
+                    if (mr == MR && nr == NR && a_here && direct_a == FM_DIRECT_ROWS) {
+                        SUF(kernel_rows)(kc, ap, a_rs, bp, bs, ct, ldc, alpha, beta_block);
+                    } else if (mr == MR && nr == NR) {
                         SUF(kernel)(kc, ap, as, bp, bs, ct, ldc, alpha, beta_block);
+                    } else if (a_here && direct_a == FM_DIRECT_ROWS) {
+                        _Alignas(64) REAL tile[MR * NR];
+                        SUF(kernel_rows)(kc, ap, a_rs, bp, bs, tile, NR, 1, 0);
+                        SUF(merge_tile)(mr, nr, alpha, tile, NR, beta_block, ct, ldc);
                     } else {
                         _Alignas(64) REAL tile[MR * NR];
                         SUF(kernel)(kc, ap, as, bp, bs, tile, NR, 1, 0);
@@ -291,7 +300,10 @@ static void SUF(gemm_packed)(int64_t m, int64_t n, int64_t k, REAL alpha, const 
                              REAL beta, REAL *c, int64_t ldc, REAL *pack, int threads,
                              const fm_epilogue *ep)
 {
-    const int direct_a = a_rs == 1 && (double)m * (double)k * sizeof(REAL) <= FM_GEMM_DIRECT_BYTES;
+    const int direct_a =
+        a_rs == 1 && (double)m * (double)k * sizeof(REAL) <= FM_GEMM_DIRECT_BYTES ? FM_DIRECT_COLUMNS
+        : a_cs == 1                                                               ? FM_DIRECT_ROWS
+                                                                                  : 0;
     const int direct_b = b_cs == 1 && (double)k * (double)n * sizeof(REAL) <= FM_GEMM_DIRECT_BYTES;
 #ifdef _OPENMP
     if (threads > 1 || omp_in_parallel()) {
