@@ -96,19 +96,11 @@ int fm_isa_supported(const char *name)
     return strcmp(name, "generic") == 0;
 }
 
-/* Whether the automatic choice may take this instruction set. The AVX-512 kernels have not yet
- * run on AVX-512 hardware in the project's test runs: until they have, they are used only when
- * asked for by name (FASTMLP_ISA=avx512), and AVX-512 CPUs run the AVX2 kernels. */
-static int auto_eligible(const char *name)
-{
-    return strcmp(name, "avx512") != 0;
-}
-
 int fm_set_isa(const char *name)
 {
     const int automatic = name == NULL || name[0] == '\0' || strcmp(name, "auto") == 0;
     for (int i = 0; i < N_ISAS; i++) {
-        const int wanted = automatic ? auto_eligible(isas[i].name) : strcmp(name, isas[i].name) == 0;
+        const int wanted = automatic || strcmp(name, isas[i].name) == 0;
         if (wanted && fm_isa_supported(isas[i].name)) {
             active = &isas[i];
             return FM_OK;

@@ -146,9 +146,9 @@ def isa():
 
 
 def set_isa(name=None):
-    """Selects the instruction set: None or "auto" for the best available (AVX-512 is used only
-    when named, until its kernels have been run on AVX-512 hardware), or one of
-    available_isas() (a testing hook: not while another thread trains or predicts)."""
+    """Selects the instruction set: None or "auto" for the widest the CPU supports (AVX-512F,
+    then AVX2 + FMA, then portable C), or one of available_isas() (a testing hook: not while
+    another thread trains or predicts)."""
     encoded = ("auto" if name is None else str(name)).encode()
     if fm_set_isa(encoded) != FM_OK:
         raise ValueError("ISA %r is not available here; available: %s"
