@@ -142,44 +142,58 @@ void fm_aligned_free(void *ptr)
         free(((void **)ptr)[-1]);
 }
 
+/* The numeric entry points run the active kernels in the core's floating-point mode
+ * (internal.h: subnormals flushed to zero) and give the caller its own mode back. */
+#define FM_RETURN_IN_CORE_MODE(call)                                                             \
+    do {                                                                                         \
+        const unsigned saved_mode = fm_fpmode_enter();                                           \
+        const int err = (call);                                                                  \
+        fm_fpmode_leave(saved_mode);                                                             \
+        return err;                                                                              \
+    } while (0)
+
 int fm_gemm_f32 FM_GEMM_SIGNATURE(float)
 {
-    return active->gemm_f32(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, pack);
+    FM_RETURN_IN_CORE_MODE(
+        active->gemm_f32(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, pack));
 }
 
 int fm_gemm_f64 FM_GEMM_SIGNATURE(double)
 {
-    return active->gemm_f64(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, pack);
+    FM_RETURN_IN_CORE_MODE(
+        active->gemm_f64(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, pack));
 }
 
 int fm_train_epoch_f32 FM_TRAIN_SIGNATURE(float)
 {
-    return active->train_f32(net, opt, params, opt_state, x, y, sw, n_rows, order, n_samples,
-                             batch_size, seed, epoch, position, ws, loss_sum, score);
+    FM_RETURN_IN_CORE_MODE(active->train_f32(net, opt, params, opt_state, x, y, sw, n_rows, order,
+                                             n_samples, batch_size, seed, epoch, position, ws,
+                                             loss_sum, score));
 }
 
 int fm_train_epoch_f64 FM_TRAIN_SIGNATURE(double)
 {
-    return active->train_f64(net, opt, params, opt_state, x, y, sw, n_rows, order, n_samples,
-                             batch_size, seed, epoch, position, ws, loss_sum, score);
+    FM_RETURN_IN_CORE_MODE(active->train_f64(net, opt, params, opt_state, x, y, sw, n_rows, order,
+                                             n_samples, batch_size, seed, epoch, position, ws,
+                                             loss_sum, score));
 }
 
 int fm_loss_grad_f32 FM_LOSS_GRAD_SIGNATURE(float)
 {
-    return active->loss_grad_f32(net, params, x, y, sw, n_samples, ws, grad, loss);
+    FM_RETURN_IN_CORE_MODE(active->loss_grad_f32(net, params, x, y, sw, n_samples, ws, grad, loss));
 }
 
 int fm_loss_grad_f64 FM_LOSS_GRAD_SIGNATURE(double)
 {
-    return active->loss_grad_f64(net, params, x, y, sw, n_samples, ws, grad, loss);
+    FM_RETURN_IN_CORE_MODE(active->loss_grad_f64(net, params, x, y, sw, n_samples, ws, grad, loss));
 }
 
 int fm_predict_f32 FM_PREDICT_SIGNATURE(float)
 {
-    return active->predict_f32(net, params, x, n_samples, out);
+    FM_RETURN_IN_CORE_MODE(active->predict_f32(net, params, x, n_samples, out));
 }
 
 int fm_predict_f64 FM_PREDICT_SIGNATURE(double)
 {
-    return active->predict_f64(net, params, x, n_samples, out);
+    FM_RETURN_IN_CORE_MODE(active->predict_f64(net, params, x, n_samples, out));
 }

@@ -174,8 +174,7 @@ void fm_permutation(uint64_t seed, uint64_t epoch, int64_t n, int64_t *out);
 /* Elements of GEMM packing scratch that fm_gemm_* needs (the same for both precisions). */
 size_t fm_gemm_pack_size(void);
 
-/* Instruction set: fm_set_isa(NULL, "" or "auto") picks the best the CPU supports (AVX-512 only
- * by name for now, see dispatch.c), a name
+/* Instruction set: fm_set_isa(NULL, "" or "auto") picks the best the CPU supports; a name
  * ("avx512", "avx2", "generic") forces that kernel; FM_ERR_ARG when it is unknown to this build
  * or unsupported by the CPU (the choice is then unchanged). Not to be called while another
  * thread runs the core. fm_isa_compiled(i) lists the kernels of this build (NULL past the end). */

@@ -149,3 +149,41 @@ def test_training_agrees_across_instruction_sets(dtype):
     for name, (curve, proba) in results.items():
         np.testing.assert_allclose(curve, reference[0], rtol=tol, err_msg=name)
         np.testing.assert_allclose(proba, reference[1], rtol=tol, atol=tol, err_msg=name)
+
+
+X86 = __import__("platform").machine().lower() in ("x86_64", "amd64", "i386", "i686")
+
+
+@pytest.mark.skipif(not X86, reason="the flush-to-zero mode is set on x86 only")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_core_flushes_subnormals(dtype, isa):
+    # Subnormal operands read as zero and subnormal results become zero inside the core (x86
+    # FTZ + DAZ): one subnormal weight would otherwise cost a microcode assist per operation.
+    tiny = np.finfo(dtype).tiny
+    a = np.full((20, 20), tiny / 4, dtype)  # subnormal inputs
+    b = np.eye(20, dtype=dtype)
+    c = np.ones((20, 20), dtype)
+    _core.gemm(False, False, 1.0, a, b, 0.0, c)
+    assert not c.any()
+    a = np.full((20, 20), tiny, dtype)  # normal inputs, subnormal products
+    _core.gemm(False, False, 0.25, a, b, 0.0, c)
+    assert not c.any()
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_caller_keeps_ieee_subnormals(dtype):
+    # The core restores the caller's floating-point mode: numpy still computes subnormals after
+    # a GEMM, a fit and a prediction.
+    from fastmlp import MLPClassifier
+
+    tiny = np.finfo(dtype).tiny
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 8)).astype(dtype)
+    y = rng.integers(0, 2, 200)
+    _core.gemm(False, False, 1.0, np.ones((20, 20), dtype), np.ones((20, 20), dtype), 0.0,
+               np.ones((20, 20), dtype))
+    model = MLPClassifier((16,), max_iter=2, random_state=0).fit(X, y)
+    model.predict_proba(X[:1])
+    assert np.array([tiny], dtype)[0] / dtype(4) != 0
+    assert np.array([tiny / 4], dtype)[0] * dtype(2) != 0

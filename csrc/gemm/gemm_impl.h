@@ -308,8 +308,12 @@ static void SUF(gemm_packed)(int64_t m, int64_t n, int64_t k, REAL alpha, const 
 #ifdef _OPENMP
     if (threads > 1 || omp_in_parallel()) {
 #pragma omp parallel num_threads(threads)
-        SUF(gemm_packed_loops)(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, b_cs, beta, c, ldc, pack,
-                               direct_a, direct_b, ep);
+        {
+            const unsigned saved_mode = fm_fpmode_enter();
+            SUF(gemm_packed_loops)(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, b_cs, beta, c, ldc,
+                                   pack, direct_a, direct_b, ep);
+            fm_fpmode_leave(saved_mode);
+        }
         return;
     }
 #endif
