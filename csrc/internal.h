@@ -9,24 +9,29 @@
 #endif
 
 /* Work below which a loop runs on one thread: an OpenMP fork/join and its barriers cost several
- * microseconds (far more when cores are busy with other processes), more than small loops take.
- * FM_PAR_MIN_WORK counts GEMM multiply-adds per thread: a GEMM runs on at most
- * work / FM_PAR_MIN_WORK threads (fm_team_size), so that each thread's share pays for its part
- * of the fork and the barriers. FM_PAR_MIN_ELEMS counts elementwise operations. */
+ * microseconds (far more when cores are busy with other processes), more than small loops take,
+ * and a product split between cores leaves its halves in two private caches for the serial code
+ * that reads it next. FM_PAR_MIN_WORK counts GEMM multiply-adds per thread for an AVX2 core; a
+ * GEMM runs on at most work / min_work threads (fm_team_size), so that each thread's share pays
+ * for its part of the fork and the barriers. The AVX-512 kernels do the same work in about half
+ * the time, so their min_work is larger (gemm_avx512.c: 4x, measured on training epochs of the
+ * 64-100-10 net, whose 1.3M-multiply-add products ran slower on two threads than on one).
+ * FM_PAR_MIN_ELEMS counts elementwise operations. */
 #define FM_PAR_MIN_WORK 524288
 #define FM_PAR_MIN_ELEMS 65536
 
 /* Threads for a GEMM of `work` multiply-adds: OpenMP's limit (OMP_NUM_THREADS, threadpoolctl),
- * fewer when the work is too small to share; 1 runs it on the calling thread. Results do not
- * depend on it. */
-static inline int fm_team_size(double work)
+ * fewer when the work is too small to share (below min_work per thread); 1 runs it on the
+ * calling thread. Results do not depend on it. */
+static inline int fm_team_size(double work, double min_work)
 {
 #ifdef _OPENMP
-    const double fit = work / FM_PAR_MIN_WORK;
+    const double fit = work / min_work;
     const int limit = omp_get_max_threads();
     return fit >= limit ? limit : (fit >= 2 ? (int)fit : 1);
 #else
     (void)work;
+    (void)min_work;
     return 1;
 #endif
 }

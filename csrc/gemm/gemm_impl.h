@@ -22,6 +22,12 @@
  * tile c = beta * c + alpha * sum_p ap[p * MR + r] * bp[p * NR + j] (beta == 0: c is not read),
  * from packed, 64-byte aligned slivers. Edge tiles go through an aligned scratch tile. */
 
+/* Multiply-adds per thread below which a product is not shared (internal.h); an instruction-set
+ * file may define a larger one for faster kernels. */
+#ifndef FM_GEMM_PAR_MIN_WORK
+#define FM_GEMM_PAR_MIN_WORK FM_PAR_MIN_WORK
+#endif
+
 /* C tile (mr x nr) = beta * C + alpha * acc, beta == 0 overwriting (NaN in C does not survive). */
 static void SUF(merge_tile)(int64_t mr, int64_t nr, REAL alpha, const REAL *acc, int64_t ld_acc,
                             REAL beta, REAL *c, int64_t ldc)
@@ -132,7 +138,7 @@ static void SUF(gemv)(int64_t m, int64_t k, REAL alpha, const REAL *a, int64_t a
                       int64_t a_cs, const REAL *b, int64_t b_rs, REAL beta, REAL *c, int64_t ldc)
 {
     const int64_t n_blocks = (m + FM_GEMV_ROWS - 1) / FM_GEMV_ROWS;
-    FM_PARALLEL_FOR((double)m * (double)k >= 2 * FM_PAR_MIN_WORK, blk, n_blocks, {
+    FM_PARALLEL_FOR((double)m * (double)k >= 2 * FM_GEMM_PAR_MIN_WORK, blk, n_blocks, {
         const int64_t i0 = blk * FM_GEMV_ROWS;
         const int64_t rows = m - i0 < FM_GEMV_ROWS ? m - i0 : FM_GEMV_ROWS;
         REAL acc[FM_GEMV_ROWS];
@@ -359,7 +365,7 @@ int SUF(fm_gemm_ex)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, R
         pack = (REAL *)own_pack;
     }
     SUF(gemm_packed)(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, b_cs, beta, c, ldc, pack,
-                     fm_team_size(work), ep);
+                     fm_team_size(work, FM_GEMM_PAR_MIN_WORK), ep);
     fm_aligned_free(own_pack);
     return FM_OK;
 }
