@@ -17,6 +17,8 @@
 #define ZERO _mm256_setzero_ps
 #define KNAME kernel_avx2_f32
 #define KNAME_ROWS kernel_rows_avx2_f32
+#define KNAME_HALF kernel_half_avx2_f32
+#define KNAME_ROWS_HALF kernel_rows_half_avx2_f32
 #define REAL float
 #define VEC __m256
 #define VLEN 8
@@ -31,6 +33,8 @@
 #define ZERO _mm256_setzero_pd
 #define KNAME kernel_avx2_f64
 #define KNAME_ROWS kernel_rows_avx2_f64
+#define KNAME_HALF kernel_half_avx2_f64
+#define KNAME_ROWS_HALF kernel_rows_half_avx2_f64
 #define REAL double
 #define VEC __m256d
 #define VLEN 4

@@ -23,6 +23,8 @@
 #define ZERO _mm512_setzero_ps
 #define KNAME kernel_avx512_f32
 #define KNAME_ROWS kernel_rows_avx512_f32
+#define KNAME_HALF kernel_half_avx512_f32
+#define KNAME_ROWS_HALF kernel_rows_half_avx512_f32
 #define REAL float
 #define VEC __m512
 #define VLEN 16
@@ -37,6 +39,8 @@
 #define ZERO _mm512_setzero_pd
 #define KNAME kernel_avx512_f64
 #define KNAME_ROWS kernel_rows_avx512_f64
+#define KNAME_HALF kernel_half_avx512_f64
+#define KNAME_ROWS_HALF kernel_rows_half_avx512_f64
 #define REAL double
 #define VEC __m512d
 #define VLEN 8

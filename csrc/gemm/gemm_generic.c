@@ -51,5 +51,10 @@ FM_PORTABLE_KERNEL(float, kernel_generic_f32, MR_F32, NR_F32)
 FM_PORTABLE_KERNEL_ROWS(float, kernel_rows_generic_f32, MR_F32, NR_F32)
 FM_PORTABLE_KERNEL_ROWS(double, kernel_rows_generic_f64, MR_F64, NR_F64)
 FM_PORTABLE_KERNEL(double, kernel_generic_f64, MR_F64, NR_F64)
+/* Half-width tiles for slivers of C at most NR / 2 wide (gemm_impl.h). */
+FM_PORTABLE_KERNEL(float, kernel_half_generic_f32, MR_F32, NR_F32 / 2)
+FM_PORTABLE_KERNEL_ROWS(float, kernel_rows_half_generic_f32, MR_F32, NR_F32 / 2)
+FM_PORTABLE_KERNEL_ROWS(double, kernel_rows_half_generic_f64, MR_F64, NR_F64 / 2)
+FM_PORTABLE_KERNEL(double, kernel_half_generic_f64, MR_F64, NR_F64 / 2)
 
 #include "gemm_instances.h"

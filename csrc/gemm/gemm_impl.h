@@ -20,7 +20,8 @@
  *
  * Microkernel contract: SUF(kernel)(kc, ap, bp, c, ldc, alpha, beta) computes the full MR x NR
  * tile c = beta * c + alpha * sum_p ap[p * MR + r] * bp[p * NR + j] (beta == 0: c is not read),
- * from packed, 64-byte aligned slivers. Edge tiles go through an aligned scratch tile. */
+ * from packed, 64-byte aligned slivers. Edge tiles go through an aligned scratch tile, computed
+ * by SUF(kernel_half) (the first NR / 2 columns only) when the sliver is at most that wide. */
 
 /* Multiply-adds per thread below which a product is not shared (internal.h); an instruction-set
  * file may define a larger one for faster kernels. */
@@ -279,13 +280,20 @@ static void SUF(gemm_packed_loops)(int64_t m, int64_t n, int64_t k, REAL alpha, 
                         SUF(kernel_rows)(kc, ap, a_rs, bp, bs, ct, ldc, alpha, beta_block);
                     } else if (mr == MR && nr == NR) {
                         SUF(kernel)(kc, ap, as, bp, bs, ct, ldc, alpha, beta_block);
-                    } else if (a_here && direct_a == FM_DIRECT_ROWS) {
+                    } else { /* an edge tile, through a scratch tile */
                         _Alignas(64) REAL tile[MR * NR];
-                        SUF(kernel_rows)(kc, ap, a_rs, bp, bs, tile, NR, 1, 0);
-                        SUF(merge_tile)(mr, nr, alpha, tile, NR, beta_block, ct, ldc);
-                    } else {
-                        _Alignas(64) REAL tile[MR * NR];
-                        SUF(kernel)(kc, ap, as, bp, bs, tile, NR, 1, 0);
+                        const int half = nr <= NR / 2;
+                        if (a_here && direct_a == FM_DIRECT_ROWS) {
+                            if (half)
+                                SUF(kernel_rows_half)(kc, ap, a_rs, bp, bs, tile, NR, 1, 0);
+                            else
+                                SUF(kernel_rows)(kc, ap, a_rs, bp, bs, tile, NR, 1, 0);
+                        } else {
+                            if (half)
+                                SUF(kernel_half)(kc, ap, as, bp, bs, tile, NR, 1, 0);
+                            else
+                                SUF(kernel)(kc, ap, as, bp, bs, tile, NR, 1, 0);
+                        }
                         SUF(merge_tile)(mr, nr, alpha, tile, NR, beta_block, ct, ldc);
                     }
                     if (last_block)
