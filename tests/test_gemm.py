@@ -24,7 +24,9 @@ def isa(request):
 # Sizes around the microkernel tiles (6 x 16 and 12 x 32 floats, 6 x 8 and 12 x 16 doubles, 4 x
 # 16 / 4 x 8 portable) and the cache blocks (KC=256, MC=144, NC=2048): non-multiples of every
 # block size, and 1; the small nets' shapes, whose operands the kernel reads in place (below
-# FM_GEMM_DIRECT_BYTES), including one that spans two KC blocks; one column (a gemv).
+# FM_GEMM_DIRECT_BYTES), including one that spans two KC blocks; one column (a gemv); and two
+# products large enough to be shared among threads even by the AVX-512 kernels (above 4M
+# multiply-adds), split by rows (m >= MC: three blocks, the last one short) and by columns.
 SHAPES = [
     (1, 1, 1),
     (1, 7, 63),
@@ -41,6 +43,8 @@ SHAPES = [
     (64, 1, 32),
     (200, 100, 64),
     (13, 33, 300),
+    (300, 130, 300),
+    (130, 300, 300),
 ]
 
 
@@ -187,3 +191,33 @@ def test_caller_keeps_ieee_subnormals(dtype):
     model.predict_proba(X[:1])
     assert np.array([tiny], dtype)[0] / dtype(4) != 0
     assert np.array([tiny / 4], dtype)[0] * dtype(2) != 0
+
+
+_GEMM_DIGEST_SCRIPT = """
+import hashlib, itertools
+import numpy as np
+from fastmlp import _core
+h = hashlib.sha256()
+for isa in _core.available_isas():
+    _core.set_isa(isa)
+    for (m, n, k), (ta, tb), dtype in itertools.product(
+            [(300, 130, 300), (130, 300, 300), (784, 512, 128)],
+            itertools.product([False, True], repeat=2), [np.float32, np.float64]):
+        rng = np.random.default_rng(m + n + k)
+        A = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
+        B = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
+        C = np.ones((m, n), dtype)
+        _core.gemm(ta, tb, 0.5, A, B, 0.25, C)
+        h.update(C.tobytes())
+print(h.hexdigest())
+"""
+
+
+def test_gemm_does_not_depend_on_number_of_threads():
+    # The shared products (split by rows or by columns, any team size) give the same bits.
+    digests = set()
+    for threads in (1, 2, 3, 4):
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+        digests.add(subprocess.run([sys.executable, "-c", _GEMM_DIGEST_SCRIPT], env=env,
+                                   capture_output=True, text=True, check=True).stdout)
+    assert len(digests) == 1, digests

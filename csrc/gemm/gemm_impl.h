@@ -222,6 +222,39 @@ static void SUF(pack_b_sliver)(int64_t nr, int64_t kc, const REAL *b, int64_t b_
     }
 }
 
+/* One MR x NR tile of C at sliver (si, sj) of block (ic, jc), pc, from the A sliver at ap
+ * (packed, or in place when a_here) and the B sliver at bp (likewise b_here); the epilogue runs
+ * once the tile is final. Edge tiles go through a scratch tile. */
+static inline void SUF(tile)(int64_t kc, int64_t mr, int64_t nr, REAL alpha, const REAL *ap,
+                             int a_here, int direct_a, int64_t a_rs, int64_t a_step,
+                             const REAL *bp, int64_t bs, REAL beta_block, REAL *ct, int64_t ldc,
+                             int last_block, const fm_epilogue *ep, int64_t row, int64_t col)
+{
+    const int64_t as = a_here ? a_step : MR;
+    if (mr == MR && nr == NR && a_here && direct_a == FM_DIRECT_ROWS) {
+        SUF(kernel_rows)(kc, ap, a_rs, bp, bs, ct, ldc, alpha, beta_block);
+    } else if (mr == MR && nr == NR) {
+        SUF(kernel)(kc, ap, as, bp, bs, ct, ldc, alpha, beta_block);
+    } else { /* an edge tile, through a scratch tile */
+        _Alignas(64) REAL tile[MR * NR];
+        const int half = nr <= NR / 2;
+        if (a_here && direct_a == FM_DIRECT_ROWS) {
+            if (half)
+                SUF(kernel_rows_half)(kc, ap, a_rs, bp, bs, tile, NR, 1, 0);
+            else
+                SUF(kernel_rows)(kc, ap, a_rs, bp, bs, tile, NR, 1, 0);
+        } else {
+            if (half)
+                SUF(kernel_half)(kc, ap, as, bp, bs, tile, NR, 1, 0);
+            else
+                SUF(kernel)(kc, ap, as, bp, bs, tile, NR, 1, 0);
+        }
+        SUF(merge_tile)(mr, nr, alpha, tile, NR, beta_block, ct, ldc);
+    }
+    if (last_block)
+        SUF(epilogue_tile)(ep, ct, ldc, row, col, mr, nr);
+}
+
 /* The five loops; the worksharing loops are orphaned: inside a parallel region the team shares
  * them, called from serial code they run whole on the calling thread. With direct_b (op(B)
  * row-major), the microkernel reads whole NR-wide slivers of B in place, KC rows b_rs apart, and
@@ -229,11 +262,19 @@ static void SUF(pack_b_sliver)(int64_t nr, int64_t kc, const REAL *b, int64_t b_
  * FM_DIRECT_COLUMNS (op(A) column-major, a_rs == 1) through the packed-layout kernel with a
  * step of a_cs, FM_DIRECT_ROWS (op(A) row-major) through kernel_rows, which broadcasts from MR
  * rows side by side: an MR x KC sliver stays in L1 across the block's columns either way, so
- * only the transposing copy is saved. Every path does the same arithmetic in the same order. */
+ * only the transposing copy is saved. Every path does the same arithmetic in the same order.
+ *
+ * How the team shares a block's tiles: by columns (split_rows == 0), each thread taking a range
+ * of B slivers (the ones it packed) and every A sliver of the block, so the block's A is packed
+ * by all before any tile starts (two barriers per block); or by rows (split_rows), each thread
+ * packing its own A slivers and computing their whole rows of tiles against the shared B panel,
+ * with no barrier until the panel is replaced. gemm_packed picks rows when every thread gets
+ * the same number of a full block's slivers (the weight gradients: m is a layer's fan-in). */
 static void SUF(gemm_packed_loops)(int64_t m, int64_t n, int64_t k, REAL alpha, const REAL *a,
                                    int64_t a_rs, int64_t a_cs, const REAL *b, int64_t b_rs,
                                    int64_t b_cs, REAL beta, REAL *c, int64_t ldc, REAL *pack,
-                                   int direct_a, int direct_b, const fm_epilogue *ep)
+                                   int direct_a, int direct_b, int split_rows,
+                                   const fm_epilogue *ep)
 {
     /* pack = [B panel: KC x NC][A block: MC x KC], both 64-byte aligned by the caller. */
     REAL *bpanel = pack;
@@ -256,6 +297,35 @@ static void SUF(gemm_packed_loops)(int64_t m, int64_t n, int64_t k, REAL alpha, 
             for (int64_t ic = 0; ic < m; ic += FM_GEMM_MC) {
                 const int64_t mc = m - ic < FM_GEMM_MC ? m - ic : FM_GEMM_MC;
                 const int64_t m_slivers = (mc + MR - 1) / MR;
+                if (split_rows) {
+                    /* Full blocks give each thread the same slivers, so it only overwrites A
+                     * slivers it has finished with; a shorter last block shares them out
+                     * differently and waits until every thread is done with the previous one. */
+                    if (m_slivers != FM_GEMM_MC / MR && ic > 0) {
+#pragma omp barrier
+                    }
+#pragma omp for schedule(static) nowait
+                    for (int64_t si = 0; si < m_slivers; si++) {
+                        const int64_t i = si * MR, mr = mc - i < MR ? mc - i : MR;
+                        const int a_here = direct_a && mr == MR;
+                        const REAL *ap = a + (ic + i) * a_rs + pc * a_cs;
+                        if (!a_here) {
+                            SUF(pack_a_sliver)(mr, kc, ap, a_rs, a_cs, ablock + si * kc * MR);
+                            ap = ablock + si * kc * MR;
+                        }
+                        for (int64_t sj = 0; sj < n_slivers; sj++) {
+                            const int64_t j = sj * NR, nr = nc - j < NR ? nc - j : NR;
+                            const int b_here = direct_b && nr == NR;
+                            SUF(tile)(kc, mr, nr, alpha, ap, a_here, direct_a, a_rs, a_step,
+                                      b_here ? b + pc * b_rs + (jc + j) * b_cs
+                                             : bpanel + sj * kc * NR,
+                                      b_here ? b_step : NR, beta_block,
+                                      c + (ic + i) * ldc + jc + j, ldc, last_block, ep, ic + i,
+                                      jc + j);
+                        }
+                    }
+                    continue;
+                }
 #pragma omp for schedule(static)
                 for (int64_t s = direct_a ? mc / MR : 0; s < m_slivers; s++) {
                     const int64_t i = s * MR;
@@ -269,36 +339,18 @@ static void SUF(gemm_packed_loops)(int64_t m, int64_t n, int64_t k, REAL alpha, 
                     const int64_t i = si * MR, j = sj * NR;
                     const int64_t mr = mc - i < MR ? mc - i : MR;
                     const int64_t nr = nc - j < NR ? nc - j : NR;
-                    REAL *ct = c + (ic + i) * ldc + jc + j;
                     const int a_here = direct_a && mr == MR, b_here = direct_b && nr == NR;
-                    const REAL *ap = a_here ? a + (ic + i) * a_rs + pc * a_cs
-                                            : ablock + si * kc * MR;
-                    const REAL *bp = b_here ? b + pc * b_rs + (jc + j) * b_cs
-                                            : bpanel + sj * kc * NR;
-                    const int64_t as = a_here ? a_step : MR, bs = b_here ? b_step : NR;
-                    if (mr == MR && nr == NR && a_here && direct_a == FM_DIRECT_ROWS) {
-                        SUF(kernel_rows)(kc, ap, a_rs, bp, bs, ct, ldc, alpha, beta_block);
-                    } else if (mr == MR && nr == NR) {
-                        SUF(kernel)(kc, ap, as, bp, bs, ct, ldc, alpha, beta_block);
-                    } else { /* an edge tile, through a scratch tile */
-                        _Alignas(64) REAL tile[MR * NR];
-                        const int half = nr <= NR / 2;
-                        if (a_here && direct_a == FM_DIRECT_ROWS) {
-                            if (half)
-                                SUF(kernel_rows_half)(kc, ap, a_rs, bp, bs, tile, NR, 1, 0);
-                            else
-                                SUF(kernel_rows)(kc, ap, a_rs, bp, bs, tile, NR, 1, 0);
-                        } else {
-                            if (half)
-                                SUF(kernel_half)(kc, ap, as, bp, bs, tile, NR, 1, 0);
-                            else
-                                SUF(kernel)(kc, ap, as, bp, bs, tile, NR, 1, 0);
-                        }
-                        SUF(merge_tile)(mr, nr, alpha, tile, NR, beta_block, ct, ldc);
-                    }
-                    if (last_block)
-                        SUF(epilogue_tile)(ep, ct, ldc, ic + i, jc + j, mr, nr);
+                    SUF(tile)(kc, mr, nr, alpha,
+                              a_here ? a + (ic + i) * a_rs + pc * a_cs : ablock + si * kc * MR,
+                              a_here, direct_a, a_rs, a_step,
+                              b_here ? b + pc * b_rs + (jc + j) * b_cs : bpanel + sj * kc * NR,
+                              b_here ? b_step : NR, beta_block, c + (ic + i) * ldc + jc + j, ldc,
+                              last_block, ep, ic + i, jc + j);
                 }
+            }
+            if (split_rows) {
+                /* The next panel of B may replace this one only when every tile is done. */
+#pragma omp barrier
             }
         }
     }
@@ -314,18 +366,19 @@ static void SUF(gemm_packed)(int64_t m, int64_t n, int64_t k, REAL alpha, const 
                              REAL beta, REAL *c, int64_t ldc, REAL *pack, int threads,
                              const fm_epilogue *ep)
 {
-    const int direct_a =
-        a_rs == 1 && (double)m * (double)k * sizeof(REAL) <= FM_GEMM_DIRECT_BYTES ? FM_DIRECT_COLUMNS
-        : a_cs == 1                                                               ? FM_DIRECT_ROWS
-                                                                                  : 0;
+    const int direct_a = a_rs == 1 && (double)m * (double)k * sizeof(REAL) <= FM_GEMM_DIRECT_BYTES
+                             ? FM_DIRECT_COLUMNS
+                         : a_cs == 1 ? FM_DIRECT_ROWS
+                                     : 0;
     const int direct_b = b_cs == 1 && (double)k * (double)n * sizeof(REAL) <= FM_GEMM_DIRECT_BYTES;
+    const int split_rows = m >= FM_GEMM_MC && (FM_GEMM_MC / MR) % threads == 0;
 #ifdef _OPENMP
     if (threads > 1 || omp_in_parallel()) {
 #pragma omp parallel num_threads(threads)
         {
             const unsigned saved_mode = fm_fpmode_enter();
             SUF(gemm_packed_loops)(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, b_cs, beta, c, ldc,
-                                   pack, direct_a, direct_b, ep);
+                                   pack, direct_a, direct_b, split_rows, ep);
             fm_fpmode_leave(saved_mode);
         }
         return;
@@ -333,7 +386,7 @@ static void SUF(gemm_packed)(int64_t m, int64_t n, int64_t k, REAL alpha, const 
 #endif
     (void)threads;
     SUF(gemm_packed_loops)(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, b_cs, beta, c, ldc, pack,
-                           direct_a, direct_b, ep);
+                           direct_a, direct_b, split_rows, ep);
 }
 
 /* The GEMM with an epilogue (ep may be NULL): the core's dense layers call this directly. */
