@@ -26,7 +26,8 @@ def isa(request):
 # block size, and 1; the small nets' shapes, whose operands the kernel reads in place (below
 # FM_GEMM_DIRECT_BYTES), including one that spans two KC blocks; one column (a gemv); and two
 # products large enough to be shared among threads even by the AVX-512 kernels (above 4M
-# multiply-adds), split by rows (m >= MC: three blocks, the last one short) and by columns.
+# multiply-adds), split by rows (m >= MC: three blocks, the last one short) and by columns
+# (B slivers owned by threads across KC blocks, the last one short).
 SHAPES = [
     (1, 1, 1),
     (1, 7, 63),
@@ -45,6 +46,7 @@ SHAPES = [
     (13, 33, 300),
     (300, 130, 300),
     (130, 300, 300),
+    (130, 128, 600),
 ]
 
 
@@ -201,7 +203,8 @@ h = hashlib.sha256()
 for isa in _core.available_isas():
     _core.set_isa(isa)
     for (m, n, k), (ta, tb), dtype in itertools.product(
-            [(300, 130, 300), (130, 300, 300), (784, 512, 128)],
+            [(300, 130, 300), (130, 300, 300), (130, 128, 600), (130, 70, 1030),
+             (784, 512, 128)],
             itertools.product([False, True], repeat=2), [np.float32, np.float64]):
         rng = np.random.default_rng(m + n + k)
         A = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)

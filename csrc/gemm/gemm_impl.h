@@ -225,10 +225,11 @@ static void SUF(pack_b_sliver)(int64_t nr, int64_t kc, const REAL *b, int64_t b_
 /* One MR x NR tile of C at sliver (si, sj) of block (ic, jc), pc, from the A sliver at ap
  * (packed, or in place when a_here) and the B sliver at bp (likewise b_here); the epilogue runs
  * once the tile is final. Edge tiles go through a scratch tile. */
-static inline void SUF(tile)(int64_t kc, int64_t mr, int64_t nr, REAL alpha, const REAL *ap,
-                             int a_here, int direct_a, int64_t a_rs, int64_t a_step,
-                             const REAL *bp, int64_t bs, REAL beta_block, REAL *ct, int64_t ldc,
-                             int last_block, const fm_epilogue *ep, int64_t row, int64_t col)
+FM_NOINLINE static void SUF(tile)(int64_t kc, int64_t mr, int64_t nr, REAL alpha,
+                                  const REAL *ap, int a_here, int direct_a, int64_t a_rs,
+                                  int64_t a_step, const REAL *bp, int64_t bs, REAL beta_block,
+                                  REAL *ct, int64_t ldc, int last_block, const fm_epilogue *ep,
+                                  int64_t row, int64_t col)
 {
     const int64_t as = a_here ? a_step : MR;
     if (mr == MR && nr == NR && a_here && direct_a == FM_DIRECT_ROWS) {
@@ -264,16 +265,23 @@ static inline void SUF(tile)(int64_t kc, int64_t mr, int64_t nr, REAL alpha, con
  * rows side by side: an MR x KC sliver stays in L1 across the block's columns either way, so
  * only the transposing copy is saved. Every path does the same arithmetic in the same order.
  *
- * How the team shares a block's tiles: by columns (split_rows == 0), each thread taking a range
- * of B slivers (the ones it packed) and every A sliver of the block, so the block's A is packed
- * by all before any tile starts (two barriers per block); or by rows (split_rows), each thread
- * packing its own A slivers and computing their whole rows of tiles against the shared B panel,
- * with no barrier until the panel is replaced. gemm_packed picks rows when every thread gets
- * the same number of a full block's slivers (the weight gradients: m is a layer's fan-in). */
+ * How the team shares the tiles (gemm_packed chooses; each tile is computed by one thread
+ * either way, in the same order):
+ * FM_SPLIT_ROWS when every thread gets the same number of a full MC block's A slivers (the
+ *   weight gradients: m is a layer's fan-in): each thread packs its own A slivers and computes
+ *   their whole rows of tiles against the shared B panel, with no barrier until the panel is
+ *   replaced;
+ * FM_SPLIT_SLIVERS when A is read in place, op(B) is row-major and every thread gets the same
+ *   number of B slivers (the forward products: m is the batch): each thread packs its own B
+ *   slivers and computes their whole columns, with no barrier at all (with a transposed B, the
+ *   input gradients, packing each sliver just before its tiles measured slower than packing
+ *   the panel first);
+ * FM_SPLIT_BLOCKS otherwise (and on one thread): per MC block, the team packs A together, then
+ *   shares the block's tiles by columns (two barriers per block). */
 static void SUF(gemm_packed_loops)(int64_t m, int64_t n, int64_t k, REAL alpha, const REAL *a,
                                    int64_t a_rs, int64_t a_cs, const REAL *b, int64_t b_rs,
                                    int64_t b_cs, REAL beta, REAL *c, int64_t ldc, REAL *pack,
-                                   int direct_a, int direct_b, int split_rows,
+                                   int direct_a, int direct_b, int split,
                                    const fm_epilogue *ep)
 {
     /* pack = [B panel: KC x NC][A block: MC x KC], both 64-byte aligned by the caller. */
@@ -287,6 +295,43 @@ static void SUF(gemm_packed_loops)(int64_t m, int64_t n, int64_t k, REAL alpha, 
             const int64_t kc = k - pc < FM_GEMM_KC ? k - pc : FM_GEMM_KC;
             const REAL beta_block = pc == 0 ? beta : 1;
             const int last_block = pc + kc >= k;
+            if (split == FM_SPLIT_SLIVERS) {
+                /* This thread's B slivers, the same ones in every KC block: it packs them and
+                 * computes their whole columns of tiles; A is read in place but for a last,
+                 * shorter sliver, which it packs into its own buffer. No barrier. */
+                _Alignas(64) REAL a_edge[MR * FM_GEMM_KC];
+                int64_t edge_block = -1;
+#pragma omp for schedule(static) nowait
+                for (int64_t sj = 0; sj < n_slivers; sj++) {
+                    const int64_t j = sj * NR, nr = nc - j < NR ? nc - j : NR;
+                    const int b_here = direct_b && nr == NR;
+                    const REAL *bp = b + pc * b_rs + (jc + j) * b_cs;
+                    if (!b_here) { /* at a stride that does not depend on kc: a shorter
+                                      last KC block must not reach other threads' slivers */
+                        REAL *own = bpanel + sj * FM_GEMM_KC * NR;
+                        SUF(pack_b_sliver)(nr, kc, bp, b_rs, b_cs, own);
+                        bp = own;
+                    }
+                    for (int64_t ic = 0; ic < m; ic += FM_GEMM_MC) {
+                        const int64_t mc = m - ic < FM_GEMM_MC ? m - ic : FM_GEMM_MC;
+                        for (int64_t i = 0; i < mc; i += MR) {
+                            const int64_t mr = mc - i < MR ? mc - i : MR;
+                            const REAL *ap = a + (ic + i) * a_rs + pc * a_cs;
+                            if (mr < MR) {
+                                if (edge_block != ic)
+                                    SUF(pack_a_sliver)(mr, kc, ap, a_rs, a_cs, a_edge);
+                                edge_block = ic;
+                                ap = a_edge;
+                            }
+                            SUF(tile)(kc, mr, nr, alpha, ap, mr == MR, direct_a, a_rs, a_step,
+                                      bp, b_here ? b_step : NR, beta_block,
+                                      c + (ic + i) * ldc + jc + j, ldc, last_block, ep, ic + i,
+                                      jc + j);
+                        }
+                    }
+                }
+                continue;
+            }
 #pragma omp for schedule(static)
             for (int64_t s = direct_b ? nc / NR : 0; s < n_slivers; s++) {
                 const int64_t j = s * NR;
@@ -297,7 +342,7 @@ static void SUF(gemm_packed_loops)(int64_t m, int64_t n, int64_t k, REAL alpha, 
             for (int64_t ic = 0; ic < m; ic += FM_GEMM_MC) {
                 const int64_t mc = m - ic < FM_GEMM_MC ? m - ic : FM_GEMM_MC;
                 const int64_t m_slivers = (mc + MR - 1) / MR;
-                if (split_rows) {
+                if (split == FM_SPLIT_ROWS) {
                     /* Full blocks give each thread the same slivers, so it only overwrites A
                      * slivers it has finished with; a shorter last block shares them out
                      * differently and waits until every thread is done with the previous one. */
@@ -348,10 +393,14 @@ static void SUF(gemm_packed_loops)(int64_t m, int64_t n, int64_t k, REAL alpha, 
                               last_block, ep, ic + i, jc + j);
                 }
             }
-            if (split_rows) {
+            if (split == FM_SPLIT_ROWS) {
                 /* The next panel of B may replace this one only when every tile is done. */
 #pragma omp barrier
             }
+        }
+        if (split == FM_SPLIT_SLIVERS && jc + FM_GEMM_NC < n) {
+            /* A narrower last NC block shares its slivers out differently. */
+#pragma omp barrier
         }
     }
 }
@@ -371,14 +420,18 @@ static void SUF(gemm_packed)(int64_t m, int64_t n, int64_t k, REAL alpha, const 
                          : a_cs == 1 ? FM_DIRECT_ROWS
                                      : 0;
     const int direct_b = b_cs == 1 && (double)k * (double)n * sizeof(REAL) <= FM_GEMM_DIRECT_BYTES;
-    const int split_rows = m >= FM_GEMM_MC && (FM_GEMM_MC / MR) % threads == 0;
+    const int64_t n_slivers = ((n < FM_GEMM_NC ? n : FM_GEMM_NC) + NR - 1) / NR;
+    const int split = threads == 1                                       ? FM_SPLIT_BLOCKS
+                      : m >= FM_GEMM_MC && (FM_GEMM_MC / MR) % threads == 0 ? FM_SPLIT_ROWS
+                      : direct_a && b_cs == 1 && n_slivers % threads == 0   ? FM_SPLIT_SLIVERS
+                                                                            : FM_SPLIT_BLOCKS;
 #ifdef _OPENMP
     if (threads > 1 || omp_in_parallel()) {
 #pragma omp parallel num_threads(threads)
         {
             const unsigned saved_mode = fm_fpmode_enter();
             SUF(gemm_packed_loops)(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, b_cs, beta, c, ldc,
-                                   pack, direct_a, direct_b, split_rows, ep);
+                                   pack, direct_a, direct_b, split, ep);
             fm_fpmode_leave(saved_mode);
         }
         return;
@@ -386,7 +439,7 @@ static void SUF(gemm_packed)(int64_t m, int64_t n, int64_t k, REAL alpha, const 
 #endif
     (void)threads;
     SUF(gemm_packed_loops)(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, b_cs, beta, c, ldc, pack,
-                           direct_a, direct_b, split_rows, ep);
+                           direct_a, direct_b, split, ep);
 }
 
 /* The GEMM with an epilogue (ep may be NULL): the core's dense layers call this directly. */

@@ -35,7 +35,8 @@ static void test_gemm(const char *isa)
 {
     const int shapes[][3] = {{1, 1, 1},    {7, 63, 65},  {65, 17, 257}, {130, 513, 300},
                              {6, 16, 2},   {32, 1, 64},  {64, 1, 32},   {20, 64, 32},
-                             {13, 33, 300}, {200, 100, 64}, {300, 130, 300}};
+                             {13, 33, 300}, {200, 100, 64}, {300, 130, 300},
+                             {130, 128, 600}};
     unsigned long long rng = 42;
     for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
         const int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
