@@ -175,7 +175,8 @@ struct fm_workspace {
     void *swbatch;      /* gathered sample weights */
     void *grad;         /* n_params gradient values */
     void *pack;         /* GEMM packing scratch */
-    double *partials;   /* per-chunk sums of squared weights (deterministic L2 term) */
+    double *partials;   /* per-chunk sums of squared weights (deterministic L2 term): */
+    int64_t n_partials; /* 2 x n_partials: chunks of all parameters, or of each layer's weights */
     void *block;        /* the single allocation everything above points into */
 };
 

@@ -123,6 +123,9 @@ fm_workspace *fm_workspace_new(const fm_net *net, int64_t max_rows, size_t elem_
     const int64_t n_params = fm_n_params(net);
     if (max_rows > FM_MAX_COUNT || n_params > FM_MAX_COUNT)
         return NULL;
+    /* Penalty partial sums: one slot per FM_PARAM_CHUNK of all parameters, or of each layer's
+     * weights (a layer's last chunk may be short: at most one more slot per layer). */
+    const int64_t n_partials = (n_params + FM_PARAM_CHUNK - 1) / FM_PARAM_CHUNK + L;
     int64_t widest = 1; /* the widest hidden layer output (gbuf) */
     for (int l = 0; l <= L; l++)
         if (u[l] > FM_MAX_COUNT / max_rows)
@@ -176,8 +179,7 @@ fm_workspace *fm_workspace_new(const fm_net *net, int64_t max_rows, size_t elem_
         TAKE(ws->swbatch, max_rows, elem_size);
         TAKE(ws->grad, n_params, elem_size);
         TAKE(ws->pack, (int64_t)fm_gemm_pack_size(), elem_size);
-        TAKE(ws->partials, 2 * ((n_params + FM_PARAM_CHUNK - 1) / FM_PARAM_CHUNK),
-             sizeof(double));
+        TAKE(ws->partials, 2 * n_partials, sizeof(double));
 #undef TAKE
         if (!pass) {
             block = (char *)malloc(sizeof(fm_workspace) + FM_ALIGN + used);
@@ -193,6 +195,7 @@ fm_workspace *fm_workspace_new(const fm_net *net, int64_t max_rows, size_t elem_
     ws->n_layers = L;
     ws->max_rows = max_rows;
     ws->n_params = n_params;
+    ws->n_partials = n_partials;
     ws->block = block;
     return ws;
 }

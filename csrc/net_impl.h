@@ -516,16 +516,27 @@ static double SUF(output_loss_backward)(const fm_net *net, REAL *delta, REAL *p,
     return total;
 }
 
+/* A batch's optimizer step, taken layer by layer during its backward pass (defined below). */
+struct SUF(stepper);
+static int SUF(stepper_loss_ok)(const fm_net *net, const struct SUF(stepper) *st,
+                                double raw_loss);
+static void SUF(step_layer)(const fm_net *net, struct SUF(stepper) *st, const REAL *grad, int l);
+
 /* Forward, loss and backward of one chunk of rows (training mode: batch statistics, dropout
  * masks keyed by (seed, stream) for rows row0 + i; running statistics updated in running unless
  * it is NULL). grad gets (or, when accumulate != 0, adds) the unnormalized gradient sums:
  * sum_i x_i^T delta_i for weights, sum_i delta_i for biases, likewise for PReLU slopes and
  * batch-norm scales and shifts. Returns the unscaled weighted loss sum through *raw_loss and
- * adds the running score to *score. */
+ * adds the running score to *score.
+ * With a stepper (training; accumulate == 0), a non-finite data loss returns FM_ERR_NONFINITE
+ * before anything is updated, and each dense layer's weights and biases take their optimizer
+ * step as soon as its gradient is final and its weights have been used (after the product that
+ * passes the gradient on), while they are still in cache; the caller steps the rest. */
 static int SUF(chunk_loss_grad)(const fm_net *net, const REAL *params, REAL *running,
                                 const REAL *x, const REAL *y, const REAL *sw, int64_t rows,
                                 fm_workspace *ws, REAL *grad, int accumulate, double *raw_loss,
-                                double *score, uint64_t seed, uint64_t stream, int64_t row0)
+                                double *score, uint64_t seed, uint64_t stream, int64_t row0,
+                                struct SUF(stepper) *st)
 {
     const int L = net->n_layers;
     const int64_t *u = net->units;
@@ -539,6 +550,8 @@ static int SUF(chunk_loss_grad)(const fm_net *net, const REAL *params, REAL *run
         return err;
     *raw_loss = SUF(output_loss_backward)(net, deltas[L], acts[L], y, sw, rows, softmax_in_loss,
                                           score);
+    if (st != NULL && !SUF(stepper_loss_ok)(net, st, *raw_loss))
+        return FM_ERR_NONFINITE; /* before this batch's update */
     const REAL beta = accumulate ? 1 : 0;
     for (int l = L - 1; l >= 0; l--) {
         const REAL *in = l == 0 ? x : acts[l];
@@ -559,8 +572,11 @@ static int SUF(chunk_loss_grad)(const fm_net *net, const REAL *params, REAL *run
             for (int64_t j = 0; j < width; j++)
                 gb[j] += di[j];
         }
-        if (l == 0)
+        if (l == 0) {
+            if (st != NULL)
+                SUF(step_layer)(net, st, grad, l);
             break;
+        }
         if (fm_layer_general(net, l - 1)) {
             /* d loss / d layer l - 1's output, then that layer's own backward pass */
             REAL *g = (REAL *)ws->gbuf;
@@ -583,6 +599,8 @@ static int SUF(chunk_loss_grad)(const fm_net *net, const REAL *params, REAL *run
             if (err)
                 return err;
         }
+        if (st != NULL)
+            SUF(step_layer)(net, st, grad, l);
     }
     return FM_OK;
 }
@@ -620,13 +638,13 @@ static double SUF(data_loss)(const fm_net *net, double raw_loss, double sw_sum)
 
 /* The penalty terms of the loss from per-chunk sums of squared and absolute weights (partials[c]
  * and partials[n_chunks + c]), added in chunk order. */
-static double SUF(penalty)(const fm_net *net, const double *partials, int64_t n_chunks,
-                           double sw_sum)
+static double SUF(penalty_sums)(const fm_net *net, const double *sq_parts,
+                                const double *abs_parts, int64_t n_chunks, double sw_sum)
 {
     double sq = 0, abs_sum = 0;
     for (int64_t c = 0; c < n_chunks; c++) {
-        sq += partials[c];
-        abs_sum += partials[n_chunks + c];
+        sq += sq_parts[c];
+        abs_sum += abs_parts[c];
     }
     double penalty = 0;
     if (net->alpha != 0)
@@ -634,6 +652,12 @@ static double SUF(penalty)(const fm_net *net, const double *partials, int64_t n_
     if (net->alpha_l1 != 0)
         penalty += net->alpha_l1 * abs_sum / sw_sum;
     return penalty;
+}
+
+static double SUF(penalty)(const fm_net *net, const double *partials, int64_t n_chunks,
+                           double sw_sum)
+{
+    return SUF(penalty_sums)(net, partials, partials + n_chunks, n_chunks, sw_sum);
 }
 
 /* Per-chunk penalty sums of the weights in [lo, w_hi). */
@@ -688,6 +712,7 @@ typedef struct SUF(step_rates) {
     REAL lr;          /* the step's rate (scikit-learn's Adam: bias corrections folded in) */
     REAL decay;       /* AdamW: 1 - lr * weight_decay for the weights */
     REAL bc2_sqrt;    /* AdamW: sqrt(1 - beta_2 ** t) */
+    REAL bc1;         /* AdamW: 1 - beta_1 ** t */
 } SUF(step_rates);
 
 /* Optimizer update of params[lo:hi) from gradient sums (gradient_at); m and v are the two
@@ -710,7 +735,7 @@ static inline void SUF(step_range)(const fm_optimizer *opt, SUF(step_rates) r, R
         break;
     case FM_SOLVER_ADAMW: { /* torch.optim.AdamW */
         const REAL decay = is_weight ? r.decay : 1, w1 = (REAL)1 - b1;
-        const REAL step = lr / (REAL)(1 - pow(opt->beta_1, (double)opt->step));
+        const REAL step = lr / r.bc1;
         for (int64_t i = lo; i < hi; i++) {
             const REAL g = FM_G;
             params[i] *= decay;
@@ -762,36 +787,94 @@ static inline void SUF(step_range)(const fm_optimizer *opt, SUF(step_rates) r, R
 #undef FM_G
 }
 
-/* The training step after a batch's backward pass, in one pass over the trainable parameters:
- * finishes the gradient as finish_loss_grad does, then applies the optimizer's update. Returns
- * the penalty terms of the loss (before the update). */
-static double SUF(finish_and_step)(const fm_net *net, fm_optimizer *opt, REAL *params,
-                                   REAL *state, const REAL *grad, double sw_sum,
-                                   double *partials)
+/* A batch's optimizer step, taken layer by layer in the backward pass (chunk_loss_grad): each
+ * dense layer's weights and biases are stepped while its gradient and weights are still in
+ * cache, the penalty sums of its weights taken first (per chunk of FM_PARAM_CHUNK, layers in
+ * backward order: a fixed order for any thread count); the PReLU slopes and batch-norm
+ * parameters are stepped once the backward pass is done (step_rest). */
+struct SUF(stepper) {
+    const fm_optimizer *opt;
+    SUF(step_rates) rates;
+    REAL *params, *m, *v;
+    REAL alpha, l1, scale;
+    double sw_sum;
+    double *sq_parts, *abs_parts; /* per weight chunk, in the order the chunks are stepped */
+    int64_t n_parts;
+};
+
+static int SUF(stepper_loss_ok)(const fm_net *net, const struct SUF(stepper) *st,
+                                double raw_loss)
 {
-    const int64_t n_weights = fm_bias_offset(net, 0);
-    const int64_t n_params = fm_n_params(net), n_trainable = fm_n_trainable(net);
-    const int64_t n_chunks = (n_trainable + FM_PARAM_CHUNK - 1) / FM_PARAM_CHUNK;
-    const REAL alpha = (REAL)net->alpha, l1 = (REAL)net->alpha_l1, scale = (REAL)sw_sum;
-    opt->step += 1;
-    const double t = (double)opt->step;
-    SUF(step_rates) rates = {(REAL)opt->learning_rate, 1, 1};
-    if (opt->solver == FM_SOLVER_ADAM)
-        rates.lr = (REAL)(opt->learning_rate * sqrt(1 - pow(opt->beta_2, t)) /
-                          (1 - pow(opt->beta_1, t)));
-    if (opt->solver == FM_SOLVER_ADAMW) {
-        rates.decay = (REAL)(1 - opt->learning_rate * opt->weight_decay);
-        rates.bc2_sqrt = (REAL)sqrt(1 - pow(opt->beta_2, t));
-    }
-    REAL *m = state, *v = state + n_params;
-    FM_PARALLEL_FOR(n_trainable >= FM_PAR_MIN_ELEMS, c, n_chunks, {
-        int64_t lo, hi, w_hi;
-        fm_param_chunk(c, n_trainable, n_weights, &lo, &hi, &w_hi);
-        SUF(chunk_penalty)(net, params, c, n_chunks, lo, w_hi, partials);
-        SUF(step_range)(opt, rates, params, m, v, grad, lo, w_hi, 1, alpha, l1, scale);
-        SUF(step_range)(opt, rates, params, m, v, grad, w_hi, hi, 0, alpha, l1, scale);
+    return isfinite(SUF(data_loss)(net, raw_loss, st->sw_sum));
+}
+
+static void SUF(step_layer)(const fm_net *net, struct SUF(stepper) *st, const REAL *grad, int l)
+{
+    const int64_t w0 = fm_weight_offset(net, l), width = fm_dense_width(net, l);
+    const int64_t n_w = net->units[l] * width, b0 = fm_bias_offset(net, l);
+    const int64_t n_chunks = (n_w + FM_PARAM_CHUNK - 1) / FM_PARAM_CHUNK;
+    double *sq = st->sq_parts + st->n_parts, *ab = st->abs_parts + st->n_parts;
+    const struct SUF(stepper) s = *st;
+    FM_PARALLEL_FOR(n_w >= FM_PAR_MIN_ELEMS, c, n_chunks, {
+        const int64_t lo = w0 + c * FM_PARAM_CHUNK;
+        const int64_t hi = lo + FM_PARAM_CHUNK < w0 + n_w ? lo + FM_PARAM_CHUNK : w0 + n_w;
+        sq[c] = net->alpha != 0 ? SUF(sum_lanes)(s.params + lo, hi - lo, 1) : 0.0;
+        ab[c] = net->alpha_l1 != 0 ? SUF(sum_lanes)(s.params + lo, hi - lo, 0) : 0.0;
+        SUF(step_range)(s.opt, s.rates, s.params, s.m, s.v, grad, lo, hi, 1, s.alpha, s.l1,
+                        s.scale);
     });
-    return SUF(penalty)(net, partials, n_chunks, sw_sum);
+    st->n_parts += n_chunks;
+    SUF(step_range)(s.opt, s.rates, s.params, s.m, s.v, grad, b0, b0 + width, 0, s.alpha, s.l1,
+                    s.scale);
+}
+
+/* The parameters past the dense layers' biases (PReLU slopes, batch-norm scales and shifts). */
+static void SUF(step_rest)(const fm_net *net, struct SUF(stepper) *st, const REAL *grad)
+{
+    const int64_t lo = fm_bias_offset(net, net->n_layers), hi = fm_n_trainable(net);
+    const struct SUF(stepper) s = *st;
+    const int64_t n_chunks = (hi - lo + FM_PARAM_CHUNK - 1) / FM_PARAM_CHUNK;
+    FM_PARALLEL_FOR(hi - lo >= FM_PAR_MIN_ELEMS, c, n_chunks, {
+        const int64_t c_lo = lo + c * FM_PARAM_CHUNK;
+        const int64_t c_hi = c_lo + FM_PARAM_CHUNK < hi ? c_lo + FM_PARAM_CHUNK : hi;
+        SUF(step_range)(s.opt, s.rates, s.params, s.m, s.v, grad, c_lo, c_hi, 0, s.alpha, s.l1,
+                        s.scale);
+    });
+}
+
+/* The stepper of the optimizer's next step (opt->step is advanced by the caller once the step
+ * is taken). */
+static struct SUF(stepper) SUF(stepper_for)(const fm_net *net, const fm_optimizer *opt,
+                                            REAL *params, REAL *state, double sw_sum,
+                                            double *partials, int64_t n_slots)
+{
+    const int64_t n_params = fm_n_params(net);
+    const double t = (double)(opt->step + 1);
+    struct SUF(stepper) st;
+    st.opt = opt;
+    st.rates.lr = (REAL)opt->learning_rate;
+    st.rates.decay = 1;
+    st.rates.bc2_sqrt = 1;
+    st.rates.bc1 = 1;
+    if (opt->solver == FM_SOLVER_ADAM)
+        st.rates.lr = (REAL)(opt->learning_rate * sqrt(1 - pow(opt->beta_2, t)) /
+                             (1 - pow(opt->beta_1, t)));
+    if (opt->solver == FM_SOLVER_ADAMW) {
+        st.rates.decay = (REAL)(1 - opt->learning_rate * opt->weight_decay);
+        st.rates.bc2_sqrt = (REAL)sqrt(1 - pow(opt->beta_2, t));
+        st.rates.bc1 = (REAL)(1 - pow(opt->beta_1, t));
+    }
+    st.params = params;
+    st.m = state;
+    st.v = state + n_params;
+    st.alpha = (REAL)net->alpha;
+    st.l1 = (REAL)net->alpha_l1;
+    st.scale = (REAL)sw_sum;
+    st.sw_sum = sw_sum;
+    st.sq_parts = partials;
+    st.abs_parts = partials + n_slots;
+    st.n_parts = 0;
+    return st;
 }
 
 static double SUF(weight_sum)(const REAL *sw, int64_t rows)
@@ -841,15 +924,17 @@ int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL
             swb = sw ? sw + start : NULL;
         }
         double raw, batch_score = 0;
-        int err = SUF(chunk_loss_grad)(net, params, params, xb, yb, swb, rows, ws, grad, 0, &raw,
-                                       &batch_score, seed, epoch, position + start);
-        if (err)
-            return err;
         const double sw_sum = swb ? SUF(weight_sum)(swb, rows) : (double)rows;
+        struct SUF(stepper) st = SUF(stepper_for)(net, opt, params, opt_state, sw_sum,
+                                                  ws->partials, ws->n_partials);
+        int err = SUF(chunk_loss_grad)(net, params, params, xb, yb, swb, rows, ws, grad, 0, &raw,
+                                       &batch_score, seed, epoch, position + start, &st);
+        if (err)
+            return err; /* FM_ERR_NONFINITE: before this batch's update */
+        SUF(step_rest)(net, &st, grad);
+        opt->step += 1;
         double loss = SUF(data_loss)(net, raw, sw_sum);
-        if (!isfinite(loss))
-            return FM_ERR_NONFINITE; /* before this batch's update */
-        loss += SUF(finish_and_step)(net, opt, params, opt_state, grad, sw_sum, ws->partials);
+        loss += SUF(penalty_sums)(net, st.sq_parts, st.abs_parts, st.n_parts, sw_sum);
         if (!isfinite(loss))
             return FM_ERR_NONFINITE;
         total += loss * (double)rows;
@@ -874,7 +959,7 @@ int SUF(fm_loss_grad)(const fm_net *net, const REAL *params, const REAL *x, cons
         double raw;
         int err = SUF(chunk_loss_grad)(net, params, NULL, x + start * n_in, y + start * n_out,
                                        sw ? sw + start : NULL, rows, ws, grad, start > 0, &raw,
-                                       &score, net->dropout_seed, 0, start);
+                                       &score, net->dropout_seed, 0, start, NULL);
         if (err)
             return err;
         raw_total += raw;
