@@ -216,6 +216,13 @@ static void SUF(pack_b_sliver)(int64_t nr, int64_t kc, const REAL *b, int64_t b_
                 bp[p * NR + j] = j < nr ? bsrc[j] : 0;
         }
     } else {
+#ifdef FM_PACK_B_COLUMNS
+        /* op(B) column-major (B^T): a full sliver's rows gathered NR columns b_cs apart */
+        if (b_rs == 1 && nr == NR && b_cs < FM_PACK_B_COLUMNS_MAX_STRIDE) {
+            SUF(pack_b_columns)(kc, b, b_cs, bp);
+            return;
+        }
+#endif
         for (int64_t p = 0; p < kc; p++)
             for (int64_t j = 0; j < NR; j++)
                 bp[p * NR + j] = j < nr ? b[p * b_rs + j * b_cs] : 0;
