@@ -661,14 +661,12 @@ static double SUF(penalty)(const fm_net *net, const double *partials, int64_t n_
 }
 
 /* Per-chunk penalty sums of the weights in [lo, w_hi). */
-static inline void SUF(chunk_penalty)(const fm_net *net, const REAL *params, int64_t c,
-                                      int64_t n_chunks, int64_t lo, int64_t w_hi,
-                                      double *partials)
+static inline void SUF(chunk_penalty)(const fm_net *net, const REAL *params, int64_t lo,
+                                      int64_t w_hi, double *sq, double *abs_sum)
 {
-    partials[c] = net->alpha != 0 ? SUF(sum_lanes)(params + lo, w_hi - lo, 1) : 0.0;
-    partials[n_chunks + c] = net->alpha_l1 != 0 ? SUF(sum_lanes)(params + lo, w_hi - lo, 0) : 0.0;
+    *sq = net->alpha != 0 ? SUF(sum_lanes)(params + lo, w_hi - lo, 1) : 0.0;
+    *abs_sum = net->alpha_l1 != 0 ? SUF(sum_lanes)(params + lo, w_hi - lo, 0) : 0.0;
 }
-
 /* The objective's gradient at i from its sum: (sum + alpha * w + alpha_l1 * sign(w)) / scale for
  * a weight, sum / scale otherwise. The division is a multiplication by 1 / scale (exact for a
  * power-of-two batch, within an ulp otherwise): Adam's square root and division already keep
@@ -696,7 +694,7 @@ static double SUF(finish_loss_grad)(const fm_net *net, const REAL *params, REAL 
     FM_PARALLEL_FOR(n_trainable >= FM_PAR_MIN_ELEMS, c, n_chunks, {
         int64_t lo, hi, w_hi;
         fm_param_chunk(c, n_trainable, n_weights, &lo, &hi, &w_hi);
-        SUF(chunk_penalty)(net, params, c, n_chunks, lo, w_hi, partials);
+        SUF(chunk_penalty)(net, params, lo, w_hi, partials + c, partials + n_chunks + c);
         for (int64_t i = lo; i < w_hi; i++)
             grad[i] = SUF(gradient_at)(grad, params, i, 1, alpha, l1, scale);
         for (int64_t i = w_hi; i < hi; i++)
@@ -791,7 +789,7 @@ static inline void SUF(step_range)(const fm_optimizer *opt, SUF(step_rates) r, R
  * dense layer's weights and biases are stepped while its gradient and weights are still in
  * cache, the penalty sums of its weights taken first (per chunk of FM_PARAM_CHUNK, layers in
  * backward order: a fixed order for any thread count); the PReLU slopes and batch-norm
- * parameters are stepped once the backward pass is done (step_rest). */
+ * parameters are stepped once the backward pass is done (fm_train_epoch). */
 struct SUF(stepper) {
     const fm_optimizer *opt;
     SUF(step_rates) rates;
@@ -808,38 +806,33 @@ static int SUF(stepper_loss_ok)(const fm_net *net, const struct SUF(stepper) *st
     return isfinite(SUF(data_loss)(net, raw_loss, st->sw_sum));
 }
 
-static void SUF(step_layer)(const fm_net *net, struct SUF(stepper) *st, const REAL *grad, int l)
+/* Steps params[lo:hi) in chunks of FM_PARAM_CHUNK, shared among the threads when large; for
+ * weights (is_weight), each chunk's penalty sums are recorded first, in the next slots. */
+static void SUF(step_chunks)(const fm_net *net, struct SUF(stepper) *st, const REAL *grad,
+                             int64_t lo, int64_t hi, int is_weight)
 {
-    const int64_t w0 = fm_weight_offset(net, l), width = fm_dense_width(net, l);
-    const int64_t n_w = net->units[l] * width, b0 = fm_bias_offset(net, l);
-    const int64_t n_chunks = (n_w + FM_PARAM_CHUNK - 1) / FM_PARAM_CHUNK;
+    const int64_t n_chunks = (hi - lo + FM_PARAM_CHUNK - 1) / FM_PARAM_CHUNK;
     double *sq = st->sq_parts + st->n_parts, *ab = st->abs_parts + st->n_parts;
     const struct SUF(stepper) s = *st;
-    FM_PARALLEL_FOR(n_w >= FM_PAR_MIN_ELEMS, c, n_chunks, {
-        const int64_t lo = w0 + c * FM_PARAM_CHUNK;
-        const int64_t hi = lo + FM_PARAM_CHUNK < w0 + n_w ? lo + FM_PARAM_CHUNK : w0 + n_w;
-        sq[c] = net->alpha != 0 ? SUF(sum_lanes)(s.params + lo, hi - lo, 1) : 0.0;
-        ab[c] = net->alpha_l1 != 0 ? SUF(sum_lanes)(s.params + lo, hi - lo, 0) : 0.0;
-        SUF(step_range)(s.opt, s.rates, s.params, s.m, s.v, grad, lo, hi, 1, s.alpha, s.l1,
-                        s.scale);
-    });
-    st->n_parts += n_chunks;
-    SUF(step_range)(s.opt, s.rates, s.params, s.m, s.v, grad, b0, b0 + width, 0, s.alpha, s.l1,
-                    s.scale);
-}
-
-/* The parameters past the dense layers' biases (PReLU slopes, batch-norm scales and shifts). */
-static void SUF(step_rest)(const fm_net *net, struct SUF(stepper) *st, const REAL *grad)
-{
-    const int64_t lo = fm_bias_offset(net, net->n_layers), hi = fm_n_trainable(net);
-    const struct SUF(stepper) s = *st;
-    const int64_t n_chunks = (hi - lo + FM_PARAM_CHUNK - 1) / FM_PARAM_CHUNK;
     FM_PARALLEL_FOR(hi - lo >= FM_PAR_MIN_ELEMS, c, n_chunks, {
         const int64_t c_lo = lo + c * FM_PARAM_CHUNK;
         const int64_t c_hi = c_lo + FM_PARAM_CHUNK < hi ? c_lo + FM_PARAM_CHUNK : hi;
-        SUF(step_range)(s.opt, s.rates, s.params, s.m, s.v, grad, c_lo, c_hi, 0, s.alpha, s.l1,
-                        s.scale);
+        if (is_weight)
+            SUF(chunk_penalty)(net, s.params, c_lo, c_hi, sq + c, ab + c);
+        SUF(step_range)(s.opt, s.rates, s.params, s.m, s.v, grad, c_lo, c_hi, is_weight,
+                        s.alpha, s.l1, s.scale);
     });
+    if (is_weight)
+        st->n_parts += n_chunks;
+}
+
+/* Dense layer l's weights, then its biases. */
+static void SUF(step_layer)(const fm_net *net, struct SUF(stepper) *st, const REAL *grad, int l)
+{
+    const int64_t w0 = fm_weight_offset(net, l), width = fm_dense_width(net, l);
+    const int64_t b0 = fm_bias_offset(net, l);
+    SUF(step_chunks)(net, st, grad, w0, w0 + net->units[l] * width, 1);
+    SUF(step_chunks)(net, st, grad, b0, b0 + width, 0);
 }
 
 /* The stepper of the optimizer's next step (opt->step is advanced by the caller once the step
@@ -931,7 +924,9 @@ int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL
                                        &batch_score, seed, epoch, position + start, &st);
         if (err)
             return err; /* FM_ERR_NONFINITE: before this batch's update */
-        SUF(step_rest)(net, &st, grad);
+        /* the PReLU slopes and batch-norm parameters, past the dense layers' biases */
+        SUF(step_chunks)(net, &st, grad, fm_bias_offset(net, net->n_layers),
+                         fm_n_trainable(net), 0);
         opt->step += 1;
         double loss = SUF(data_loss)(net, raw, sw_sum);
         loss += SUF(penalty_sums)(net, st.sq_parts, st.abs_parts, st.n_parts, sw_sum);

@@ -10,51 +10,42 @@
 #define MR_F64 4
 #define NR_F64 8
 
-#define FM_PORTABLE_KERNEL(REAL, NAME, MR, NR)                                                   \
-    static void NAME(int64_t kc, const REAL *ap, int64_t a_step, const REAL *bp, int64_t b_step, \
+/* An MR x NR tile in plain C. A_AT(r) is A's value (r, p) at step p and A_ADVANCE how far a moves
+ * per step: FM_A_SLIVER with a_arg as the step (a packed sliver, or a column-major A: value
+ * (r, p) at a[p * a_arg + r]), FM_A_ROWS with a_arg as the leading dimension (MR rows of a
+ * row-major A read in place: a[r * a_arg + p]). */
+#define FM_A_SLIVER(r) a[r]
+#define FM_A_SLIVER_ADVANCE a_arg
+#define FM_A_ROWS(r) a[r * a_arg + p]
+#define FM_A_ROWS_ADVANCE 0
+#define FM_PORTABLE_KERNEL(REAL, NAME, MR, NR, A_AT, A_ADVANCE)                                  \
+    static void NAME(int64_t kc, const REAL *a, int64_t a_arg, const REAL *bp, int64_t b_step,   \
                      REAL *c, int64_t ldc, REAL alpha, REAL beta)                                \
     {                                                                                            \
         REAL acc[MR][NR];                                                                        \
         for (int r = 0; r < MR; r++)                                                             \
             for (int j = 0; j < NR; j++)                                                         \
                 acc[r][j] = 0;                                                                   \
-        for (int64_t p = 0; p < kc; p++, ap += a_step, bp += b_step)                             \
+        for (int64_t p = 0; p < kc; p++, a += A_ADVANCE, bp += b_step)                           \
             for (int r = 0; r < MR; r++)                                                         \
                 for (int j = 0; j < NR; j++)                                                     \
-                    acc[r][j] += ap[r] * bp[j];                                                  \
+                    acc[r][j] += A_AT(r) * bp[j];                                                \
         for (int r = 0; r < MR; r++)                                                             \
             for (int j = 0; j < NR; j++)                                                         \
                 c[r * ldc + j] = beta == 0 ? alpha * acc[r][j]                                   \
                                            : beta * c[r * ldc + j] + alpha * acc[r][j];          \
     }
+/* The full tile and the half-width one (slivers of C at most NR / 2 wide, gemm_impl.h), for
+ * both A layouts. */
+#define FM_PORTABLE_KERNELS(REAL, SUFFIX, MR, NR)                                                \
+    FM_PORTABLE_KERNEL(REAL, kernel_generic_##SUFFIX, MR, NR, FM_A_SLIVER, FM_A_SLIVER_ADVANCE)  \
+    FM_PORTABLE_KERNEL(REAL, kernel_rows_generic_##SUFFIX, MR, NR, FM_A_ROWS, FM_A_ROWS_ADVANCE) \
+    FM_PORTABLE_KERNEL(REAL, kernel_half_generic_##SUFFIX, MR, NR / 2, FM_A_SLIVER,              \
+                       FM_A_SLIVER_ADVANCE)                                                      \
+    FM_PORTABLE_KERNEL(REAL, kernel_rows_half_generic_##SUFFIX, MR, NR / 2, FM_A_ROWS,           \
+                       FM_A_ROWS_ADVANCE)
 
-/* MR rows of a row-major A read in place: value (r, p) at a[r * lda + p]. */
-#define FM_PORTABLE_KERNEL_ROWS(REAL, NAME, MR, NR)                                              \
-    static void NAME(int64_t kc, const REAL *a, int64_t lda, const REAL *bp, int64_t b_step,     \
-                     REAL *c, int64_t ldc, REAL alpha, REAL beta)                                \
-    {                                                                                            \
-        REAL acc[MR][NR];                                                                        \
-        for (int r = 0; r < MR; r++)                                                             \
-            for (int j = 0; j < NR; j++)                                                         \
-                acc[r][j] = 0;                                                                   \
-        for (int64_t p = 0; p < kc; p++, bp += b_step)                                           \
-            for (int r = 0; r < MR; r++)                                                         \
-                for (int j = 0; j < NR; j++)                                                     \
-                    acc[r][j] += a[r * lda + p] * bp[j];                                         \
-        for (int r = 0; r < MR; r++)                                                             \
-            for (int j = 0; j < NR; j++)                                                         \
-                c[r * ldc + j] = beta == 0 ? alpha * acc[r][j]                                   \
-                                           : beta * c[r * ldc + j] + alpha * acc[r][j];          \
-    }
-
-FM_PORTABLE_KERNEL(float, kernel_generic_f32, MR_F32, NR_F32)
-FM_PORTABLE_KERNEL_ROWS(float, kernel_rows_generic_f32, MR_F32, NR_F32)
-FM_PORTABLE_KERNEL_ROWS(double, kernel_rows_generic_f64, MR_F64, NR_F64)
-FM_PORTABLE_KERNEL(double, kernel_generic_f64, MR_F64, NR_F64)
-/* Half-width tiles for slivers of C at most NR / 2 wide (gemm_impl.h). */
-FM_PORTABLE_KERNEL(float, kernel_half_generic_f32, MR_F32, NR_F32 / 2)
-FM_PORTABLE_KERNEL_ROWS(float, kernel_rows_half_generic_f32, MR_F32, NR_F32 / 2)
-FM_PORTABLE_KERNEL_ROWS(double, kernel_rows_half_generic_f64, MR_F64, NR_F64 / 2)
-FM_PORTABLE_KERNEL(double, kernel_half_generic_f64, MR_F64, NR_F64 / 2)
+FM_PORTABLE_KERNELS(float, f32, MR_F32, NR_F32)
+FM_PORTABLE_KERNELS(double, f64, MR_F64, NR_F64)
 
 #include "gemm_instances.h"
