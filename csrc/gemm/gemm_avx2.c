@@ -48,4 +48,74 @@
 #undef MRK
 #undef ROWS
 
+/* A B sliver from a column-major op(B) (B^T, the input gradients' W^T): column j of the sliver
+ * is contiguous in memory (b + j * b_cs), so 8 columns x 8 (f32) or 4 x 4 (f64) k steps are
+ * loaded as rows and transposed in registers, instead of NR scalar loads per k step. Columns
+ * past nr are zero; a last chunk of k steps uses masked loads, which read nothing past kc. */
+#define FM_PACK_B_COLUMNS
+
+static void pack_b_columns_avx2_f32(int64_t nr, int64_t kc, const float *b, int64_t b_cs,
+                                    float *bp)
+{
+    for (int64_t p0 = 0; p0 < kc; p0 += 8) {
+        const int rem = kc - p0 < 8 ? (int)(kc - p0) : 8;
+        const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(rem),
+                                                _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        for (int h = 0; h < 2; h++) {
+            __m256 r[8], t[8], u[8], o[8];
+            for (int j = 0; j < 8; j++)
+                r[j] = h * 8 + j < nr ? _mm256_maskload_ps(b + (h * 8 + j) * b_cs + p0, mask)
+                                      : _mm256_setzero_ps();
+            /* t[2i + c] lane L: rows 2i, 2i + 1 of columns 4L + 2c, 4L + 2c + 1 */
+            for (int i = 0; i < 4; i++) {
+                t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+                t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+            }
+            /* u[4g + c] lane L: column 4L + c of rows 4g .. 4g + 3 */
+            for (int g = 0; g < 2; g++) {
+                const __m256d a0 = _mm256_castps_pd(t[4 * g]), a1 = _mm256_castps_pd(t[4 * g + 1]);
+                const __m256d a2 = _mm256_castps_pd(t[4 * g + 2]);
+                const __m256d a3 = _mm256_castps_pd(t[4 * g + 3]);
+                u[4 * g] = _mm256_castpd_ps(_mm256_unpacklo_pd(a0, a2));
+                u[4 * g + 1] = _mm256_castpd_ps(_mm256_unpackhi_pd(a0, a2));
+                u[4 * g + 2] = _mm256_castpd_ps(_mm256_unpacklo_pd(a1, a3));
+                u[4 * g + 3] = _mm256_castpd_ps(_mm256_unpackhi_pd(a1, a3));
+            }
+            for (int c = 0; c < 4; c++) {
+                o[c] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x20);
+                o[4 + c] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x31);
+            }
+            for (int p = 0; p < rem; p++)
+                _mm256_storeu_ps(bp + (p0 + p) * NR_F32 + h * 8, o[p]);
+        }
+    }
+}
+
+static void pack_b_columns_avx2_f64(int64_t nr, int64_t kc, const double *b, int64_t b_cs,
+                                    double *bp)
+{
+    for (int64_t p0 = 0; p0 < kc; p0 += 4) {
+        const int rem = kc - p0 < 4 ? (int)(kc - p0) : 4;
+        const __m256i mask = _mm256_cmpgt_epi64(_mm256_set1_epi64x(rem),
+                                                _mm256_setr_epi64x(0, 1, 2, 3));
+        for (int h = 0; h < 2; h++) {
+            __m256d r[4], t[4], o[4];
+            for (int j = 0; j < 4; j++)
+                r[j] = h * 4 + j < nr ? _mm256_maskload_pd(b + (h * 4 + j) * b_cs + p0, mask)
+                                      : _mm256_setzero_pd();
+            /* t[2i + c] lane L: column 2L + c of rows 2i, 2i + 1 */
+            for (int i = 0; i < 2; i++) {
+                t[2 * i] = _mm256_unpacklo_pd(r[2 * i], r[2 * i + 1]);
+                t[2 * i + 1] = _mm256_unpackhi_pd(r[2 * i], r[2 * i + 1]);
+            }
+            for (int c = 0; c < 2; c++) {
+                o[c] = _mm256_permute2f128_pd(t[c], t[2 + c], 0x20);
+                o[2 + c] = _mm256_permute2f128_pd(t[c], t[2 + c], 0x31);
+            }
+            for (int p = 0; p < rem; p++)
+                _mm256_storeu_pd(bp + (p0 + p) * NR_F64 + h * 4, o[p]);
+        }
+    }
+}
+
 #include "gemm_instances.h"

@@ -55,30 +55,81 @@
 #undef MRK
 #undef ROWS
 
-/* A full B sliver from a column-major op(B) (B^T, the input gradients' W^T): row p of the sliver
- * is element p of NR consecutive columns b_cs apart, fetched with gathers instead of NR scalar
- * loads (the indices are 32-bit element offsets: b_cs below FM_PACK_B_COLUMNS_MAX_STRIDE). */
+/* A B sliver from a column-major op(B) (B^T, the input gradients' W^T): column j of the sliver
+ * is contiguous in memory (b + j * b_cs), so 16 columns x 16 (f32) or 8 x 8 (f64) k steps are
+ * loaded as rows and transposed in registers, instead of one gather (or NR scalar loads) per k
+ * step. Columns past nr are zero; a last chunk of k steps uses masked loads, which read nothing
+ * past kc. */
 #define FM_PACK_B_COLUMNS
-#define FM_PACK_B_COLUMNS_MAX_STRIDE (INT32_MAX / 32)
-static void pack_b_columns_avx512_f32(int64_t kc, const float *b, int64_t b_cs, float *bp)
+
+/* o_q lane g = u_g lane q: the 4 x 4 transpose of the 128-bit lanes of u_0 .. u_3. */
+#define FM_LANES_4X4(SHUF, u0, u1, u2, u3, o0, o1, o2, o3)                                     \
+    {                                                                                            \
+        const __typeof__(u0) v0 = SHUF(u0, u1, 0x44), v1 = SHUF(u0, u1, 0xEE);                  \
+        const __typeof__(u0) v2 = SHUF(u2, u3, 0x44), v3 = SHUF(u2, u3, 0xEE);                  \
+        o0 = SHUF(v0, v2, 0x88);                                                                 \
+        o1 = SHUF(v0, v2, 0xDD);                                                                 \
+        o2 = SHUF(v1, v3, 0x88);                                                                 \
+        o3 = SHUF(v1, v3, 0xDD);                                                                 \
+    }
+
+static void pack_b_columns_avx512_f32(int64_t nr, int64_t kc, const float *b, int64_t b_cs,
+                                      float *bp)
 {
-    const __m512i idx = _mm512_mullo_epi32(
-        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-        _mm512_set1_epi32((int)b_cs));
-    const float *b16 = b + 16 * b_cs;
-    for (int64_t p = 0; p < kc; p++) {
-        _mm512_storeu_ps(bp + p * NR_F32, _mm512_i32gather_ps(idx, b + p, 4));
-        _mm512_storeu_ps(bp + p * NR_F32 + 16, _mm512_i32gather_ps(idx, b16 + p, 4));
+    for (int64_t p0 = 0; p0 < kc; p0 += 16) {
+        const int rem = kc - p0 < 16 ? (int)(kc - p0) : 16;
+        const __mmask16 mask = (__mmask16)((1u << rem) - 1);
+        for (int h = 0; h < 2; h++) {
+            __m512 r[16], t[16], u[16], o[16];
+            for (int j = 0; j < 16; j++)
+                r[j] = h * 16 + j < nr ? _mm512_maskz_loadu_ps(mask, b + (h * 16 + j) * b_cs + p0)
+                                       : _mm512_setzero_ps();
+            /* t[2i + c] lane L: rows 2i, 2i + 1 of columns 4L + 2c, 4L + 2c + 1 */
+            for (int i = 0; i < 8; i++) {
+                t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+                t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+            }
+            /* u[4g + c] lane L: column 4L + c of rows 4g .. 4g + 3 */
+            for (int g = 0; g < 4; g++) {
+                const __m512d a0 = _mm512_castps_pd(t[4 * g]), a1 = _mm512_castps_pd(t[4 * g + 1]);
+                const __m512d a2 = _mm512_castps_pd(t[4 * g + 2]);
+                const __m512d a3 = _mm512_castps_pd(t[4 * g + 3]);
+                u[4 * g] = _mm512_castpd_ps(_mm512_unpacklo_pd(a0, a2));
+                u[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a0, a2));
+                u[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(a1, a3));
+                u[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(a1, a3));
+            }
+            for (int c = 0; c < 4; c++)
+                FM_LANES_4X4(_mm512_shuffle_f32x4, u[c], u[4 + c], u[8 + c], u[12 + c], o[c],
+                             o[4 + c], o[8 + c], o[12 + c])
+            for (int p = 0; p < rem; p++)
+                _mm512_storeu_ps(bp + (p0 + p) * NR_F32 + h * 16, o[p]);
+        }
     }
 }
-static void pack_b_columns_avx512_f64(int64_t kc, const double *b, int64_t b_cs, double *bp)
+
+static void pack_b_columns_avx512_f64(int64_t nr, int64_t kc, const double *b, int64_t b_cs,
+                                      double *bp)
 {
-    const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-                                           _mm256_set1_epi32((int)b_cs));
-    const double *b8 = b + 8 * b_cs;
-    for (int64_t p = 0; p < kc; p++) {
-        _mm512_storeu_pd(bp + p * NR_F64, _mm512_i32gather_pd(idx, b + p, 8));
-        _mm512_storeu_pd(bp + p * NR_F64 + 8, _mm512_i32gather_pd(idx, b8 + p, 8));
+    for (int64_t p0 = 0; p0 < kc; p0 += 8) {
+        const int rem = kc - p0 < 8 ? (int)(kc - p0) : 8;
+        const __mmask8 mask = (__mmask8)((1u << rem) - 1);
+        for (int h = 0; h < 2; h++) {
+            __m512d r[8], t[8], o[8];
+            for (int j = 0; j < 8; j++)
+                r[j] = h * 8 + j < nr ? _mm512_maskz_loadu_pd(mask, b + (h * 8 + j) * b_cs + p0)
+                                      : _mm512_setzero_pd();
+            /* t[2i + c] lane L: column 2L + c of rows 2i, 2i + 1 */
+            for (int i = 0; i < 4; i++) {
+                t[2 * i] = _mm512_unpacklo_pd(r[2 * i], r[2 * i + 1]);
+                t[2 * i + 1] = _mm512_unpackhi_pd(r[2 * i], r[2 * i + 1]);
+            }
+            for (int c = 0; c < 2; c++)
+                FM_LANES_4X4(_mm512_shuffle_f64x2, t[c], t[2 + c], t[4 + c], t[6 + c], o[c],
+                             o[2 + c], o[4 + c], o[6 + c])
+            for (int p = 0; p < rem; p++)
+                _mm512_storeu_pd(bp + (p0 + p) * NR_F64 + h * 8, o[p]);
+        }
     }
 }
 

@@ -217,9 +217,9 @@ static void SUF(pack_b_sliver)(int64_t nr, int64_t kc, const REAL *b, int64_t b_
         }
     } else {
 #ifdef FM_PACK_B_COLUMNS
-        /* op(B) column-major (B^T): a full sliver's rows gathered NR columns b_cs apart */
-        if (b_rs == 1 && nr == NR && b_cs < FM_PACK_B_COLUMNS_MAX_STRIDE) {
-            SUF(pack_b_columns)(kc, b, b_cs, bp);
+        /* op(B) column-major (B^T): contiguous columns transposed in registers */
+        if (b_rs == 1) {
+            SUF(pack_b_columns)(nr, kc, b, b_cs, bp);
             return;
         }
 #endif
