@@ -118,4 +118,41 @@ static void pack_b_columns_avx2_f64(int64_t nr, int64_t kc, const double *b, int
     }
 }
 
+/* The epilogue's row operations (epilogue_x86.h) with AVX2 lane masks (maskload/maskstore
+ * for the last columns, and-masks for the selects). */
+#define FM_EPILOGUE_ROWS
+#define BIAS_ACT_ROW bias_act_row_avx2_f32
+#define RELU_DERIV_ROW relu_deriv_row_avx2_f32
+#define REAL float
+#define VEC __m256
+#define VLEN 8
+#define MASK __m256i
+#define MASK_FIRST(n) _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define MASK_ALL _mm256_set1_epi32(-1)
+#define LOAD_M(p, k) _mm256_maskload_ps(p, k)
+#define STORE_M(p, k, v) _mm256_maskstore_ps(p, k, v)
+#define ADD _mm256_add_ps
+#define MUL _mm256_mul_ps
+#define SET1 _mm256_set1_ps
+#define KEEP_IF_GT0(x) _mm256_and_ps(_mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GT_OQ), x)
+#define KEEP_IF_NONZERO(z, x) _mm256_and_ps(_mm256_cmp_ps(z, _mm256_setzero_ps(), _CMP_NEQ_UQ), x)
+#include "epilogue_x86.h"
+
+#define BIAS_ACT_ROW bias_act_row_avx2_f64
+#define RELU_DERIV_ROW relu_deriv_row_avx2_f64
+#define REAL double
+#define VEC __m256d
+#define VLEN 4
+#define MASK __m256i
+#define MASK_FIRST(n) _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3))
+#define MASK_ALL _mm256_set1_epi64x(-1)
+#define LOAD_M(p, k) _mm256_maskload_pd(p, k)
+#define STORE_M(p, k, v) _mm256_maskstore_pd(p, k, v)
+#define ADD _mm256_add_pd
+#define MUL _mm256_mul_pd
+#define SET1 _mm256_set1_pd
+#define KEEP_IF_GT0(x) _mm256_and_pd(_mm256_cmp_pd(x, _mm256_setzero_pd(), _CMP_GT_OQ), x)
+#define KEEP_IF_NONZERO(z, x) _mm256_and_pd(_mm256_cmp_pd(z, _mm256_setzero_pd(), _CMP_NEQ_UQ), x)
+#include "epilogue_x86.h"
+
 #include "gemm_instances.h"

@@ -133,4 +133,42 @@ static void pack_b_columns_avx512_f64(int64_t nr, int64_t kc, const double *b, i
     }
 }
 
+/* The epilogue's row operations (epilogue_x86.h) with AVX-512 lane masks. */
+#define FM_EPILOGUE_ROWS
+#define BIAS_ACT_ROW bias_act_row_avx512_f32
+#define RELU_DERIV_ROW relu_deriv_row_avx512_f32
+#define REAL float
+#define VEC __m512
+#define VLEN 16
+#define MASK __mmask16
+#define MASK_FIRST(n) ((__mmask16)((1u << (n)) - 1))
+#define MASK_ALL ((__mmask16)0xFFFF)
+#define LOAD_M(p, k) _mm512_maskz_loadu_ps(k, p)
+#define STORE_M(p, k, v) _mm512_mask_storeu_ps(p, k, v)
+#define ADD _mm512_add_ps
+#define MUL _mm512_mul_ps
+#define SET1 _mm512_set1_ps
+#define KEEP_IF_GT0(x) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ), x)
+#define KEEP_IF_NONZERO(z, x)                                                                    \
+    _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(z, _mm512_setzero_ps(), _CMP_NEQ_UQ), x)
+#include "epilogue_x86.h"
+
+#define BIAS_ACT_ROW bias_act_row_avx512_f64
+#define RELU_DERIV_ROW relu_deriv_row_avx512_f64
+#define REAL double
+#define VEC __m512d
+#define VLEN 8
+#define MASK __mmask8
+#define MASK_FIRST(n) ((__mmask8)((1u << (n)) - 1))
+#define MASK_ALL ((__mmask8)0xFF)
+#define LOAD_M(p, k) _mm512_maskz_loadu_pd(k, p)
+#define STORE_M(p, k, v) _mm512_mask_storeu_pd(p, k, v)
+#define ADD _mm512_add_pd
+#define MUL _mm512_mul_pd
+#define SET1 _mm512_set1_pd
+#define KEEP_IF_GT0(x) _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_GT_OQ), x)
+#define KEEP_IF_NONZERO(z, x)                                                                    \
+    _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(z, _mm512_setzero_pd(), _CMP_NEQ_UQ), x)
+#include "epilogue_x86.h"
+
 #include "gemm_instances.h"

@@ -39,33 +39,39 @@ static void SUF(merge_tile)(int64_t mr, int64_t nr, REAL alpha, const REAL *acc,
                                        : beta * c[r * ldc + j] + alpha * acc[r * ld_acc + j];
 }
 
-/* Applies the epilogue to the final mr x nr tile of C at (row, col) of the whole product. */
+/* Applies the epilogue to the final mr x nr tile of C at (row, col) of the whole product. An
+ * instruction-set file may provide the ReLU rows with SIMD masks and selects (FM_EPILOGUE_ROWS,
+ * epilogue_x86.h); these loops are the portable form. */
 static void SUF(epilogue_tile)(const fm_epilogue *ep, REAL *c, int64_t ldc, int64_t row,
                                int64_t col, int64_t mr, int64_t nr)
 {
     if (ep == NULL || ep->kind == FM_EPI_NONE)
         return;
     if (ep->kind == FM_EPI_BIAS_ACT) {
-        const REAL *bias = (const REAL *)ep->bias + col;
+        const REAL *restrict bias = (const REAL *)ep->bias + col;
         const int relu = ep->activation == FM_ACT_RELU;
         for (int64_t r = 0; r < mr; r++) {
-            REAL *cr = c + r * ldc;
+#ifdef FM_EPILOGUE_ROWS
+            SUF(bias_act_row)(c + r * ldc, bias, nr, relu);
+#else
+            REAL *restrict cr = c + r * ldc;
             for (int64_t j = 0; j < nr; j++)
                 cr[j] += bias[j];
             if (relu)
                 for (int64_t j = 0; j < nr; j++)
                     cr[j] = cr[j] > 0 ? cr[j] : 0;
+#endif
         }
         return;
     }
     for (int64_t r = 0; r < mr; r++) {
-        REAL *cr = c + r * ldc;
-        const REAL *zr = (const REAL *)ep->z + (row + r) * ep->ldz + col;
+        REAL *restrict cr = c + r * ldc;
+        const REAL *restrict zr = (const REAL *)ep->z + (row + r) * ep->ldz + col;
         switch (ep->activation) {
         case FM_ACT_LOGISTIC:
             for (int64_t j = 0; j < nr; j++) {
-                cr[j] *= zr[j];
-                cr[j] *= (REAL)1 - zr[j];
+                const REAL d = cr[j] * zr[j];
+                cr[j] = d * ((REAL)1 - zr[j]);
             }
             break;
         case FM_ACT_TANH:
@@ -73,14 +79,22 @@ static void SUF(epilogue_tile)(const fm_epilogue *ep, REAL *c, int64_t ldc, int6
                 cr[j] *= (REAL)1 - zr[j] * zr[j];
             break;
         case FM_ACT_RELU:
+#ifdef FM_EPILOGUE_ROWS
+            SUF(relu_deriv_row)(cr, zr, nr, (REAL)ep->dropout_scale);
+#else
             if (ep->dropout_scale != 0) {
                 const REAL scale = (REAL)ep->dropout_scale;
-                for (int64_t j = 0; j < nr; j++)
-                    cr[j] = zr[j] == 0 ? 0 : cr[j] * scale;
+                for (int64_t j = 0; j < nr; j++) {
+                    const REAL d = cr[j] * scale;
+                    cr[j] = zr[j] == 0 ? (REAL)0 : d;
+                }
             } else {
-                for (int64_t j = 0; j < nr; j++)
-                    cr[j] = zr[j] == 0 ? 0 : cr[j];
+                for (int64_t j = 0; j < nr; j++) {
+                    const REAL d = cr[j];
+                    cr[j] = zr[j] == 0 ? (REAL)0 : d;
+                }
             }
+#endif
             break;
         default: /* identity */
             break;
