@@ -34,7 +34,9 @@ typedef int(*gemm_f64_fn) FM_GEMM_SIGNATURE(double);
     int fm_loss_grad_##isa##_f32 FM_LOSS_GRAD_SIGNATURE(float);                                 \
     int fm_loss_grad_##isa##_f64 FM_LOSS_GRAD_SIGNATURE(double);                                \
     int fm_predict_##isa##_f32 FM_PREDICT_SIGNATURE(float);                                     \
-    int fm_predict_##isa##_f64 FM_PREDICT_SIGNATURE(double);
+    int fm_predict_##isa##_f64 FM_PREDICT_SIGNATURE(double);                                    \
+    double fm_gemm_calibrate_##isa(void);                                                        \
+    double fm_gemm_par_min_work_##isa(void);
 
 FM_DECLARE_ISA(generic)
 #ifdef FASTMLP_HAVE_AVX2
@@ -54,6 +56,8 @@ typedef struct isa_kernels {
     int(*loss_grad_f64) FM_LOSS_GRAD_SIGNATURE(double);
     int(*predict_f32) FM_PREDICT_SIGNATURE(float);
     int(*predict_f64) FM_PREDICT_SIGNATURE(double);
+    double (*calibrate)(void);
+    double (*par_min_work)(void);
 } isa_kernels;
 
 #define FM_ISA_ENTRY(isa)                                                                        \
@@ -65,7 +69,9 @@ typedef struct isa_kernels {
      fm_loss_grad_##isa##_f32,                                                                   \
      fm_loss_grad_##isa##_f64,                                                                   \
      fm_predict_##isa##_f32,                                                                     \
-     fm_predict_##isa##_f64}
+     fm_predict_##isa##_f64,                                                                     \
+     fm_gemm_calibrate_##isa,                                                                    \
+     fm_gemm_par_min_work_##isa}
 
 /* From the most to the least capable; the last entry always works. */
 static const isa_kernels isas[] = {
@@ -94,6 +100,26 @@ int fm_isa_supported(const char *name)
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #endif
     return strcmp(name, "generic") == 0;
+}
+
+static const isa_kernels *isa_named(const char *name)
+{
+    for (int i = 0; i < N_ISAS; i++)
+        if (name != NULL && strcmp(name, isas[i].name) == 0)
+            return &isas[i];
+    return NULL;
+}
+
+double fm_isa_calibrate(const char *name)
+{
+    const isa_kernels *k = isa_named(name);
+    return k != NULL && fm_isa_supported(name) ? k->calibrate() : 0;
+}
+
+double fm_isa_par_min_work(const char *name)
+{
+    const isa_kernels *k = isa_named(name);
+    return k != NULL ? k->par_min_work() : 0;
 }
 
 int fm_set_isa(const char *name)

@@ -183,6 +183,15 @@ const char *fm_isa_name(void);
 int fm_isa_supported(const char *name);
 const char *fm_isa_compiled(int index);
 
+/* Threading of an instruction set's GEMM: fm_isa_calibrate(name) times a 1.28M-multiply-add
+ * product on one and on two threads and sets the work per thread below which that instruction
+ * set's products stay on one thread (fm_isa_par_min_work: 524288 when two threads were at least
+ * 1.1x faster, 4x that otherwise); it returns the one-thread / two-thread time ratio, or 0 when
+ * it did not measure (one thread allowed, no OpenMP, an unknown or unsupported name). Results
+ * never depend on it. Not while another thread runs the core. */
+double fm_isa_calibrate(const char *name);
+double fm_isa_par_min_work(const char *name);
+
 /* The perceptron (Rosenblatt's rule): one epoch over one binary problem, float64, serial.
  * For each sample i, in order or (shuffle != 0) in a permutation keyed by (seed, epoch):
  * score = w . x_i + *b; when y_sign[i] * score <= 0, update = eta0 * y_sign[i] * sw[i] and

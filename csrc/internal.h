@@ -13,9 +13,10 @@
  * and a product split between cores leaves its halves in two private caches for the serial code
  * that reads it next. FM_PAR_MIN_WORK counts GEMM multiply-adds per thread for an AVX2 core; a
  * GEMM runs on at most work / min_work threads (fm_team_size), so that each thread's share pays
- * for its part of the fork and the barriers. The AVX-512 kernels do the same work in about half
- * the time, so their min_work is larger (gemm_avx512.c: 4x, measured on training epochs of the
- * 64-100-10 net, whose 1.3M-multiply-add products ran slower on two threads than on one).
+ * for its part of the fork and the barriers. Whether that holds for the 1.3M-multiply-add
+ * products of a 64-100-10 net depends on the machine (on an AVX-512 Xeon they ran slower on two
+ * threads than on one, on a Zen 5 faster), so each instruction set's min_work is FM_PAR_MIN_WORK
+ * or 4x it, measured once at import (fm_isa_calibrate, gemm_instances.h).
  * FM_PAR_MIN_ELEMS counts elementwise operations. */
 #define FM_PAR_MIN_WORK 524288
 #define FM_PAR_MIN_ELEMS 65536

@@ -1,6 +1,7 @@
 """The core's GEMM entry point against NumPy, on awkward shapes, every transpose, both dtypes,
 every instruction set this machine supports; and the instruction-set dispatch itself."""
 
+import ast
 import itertools
 import os
 import subprocess
@@ -224,3 +225,29 @@ def test_gemm_does_not_depend_on_number_of_threads():
         digests.add(subprocess.run([sys.executable, "-c", _GEMM_DIGEST_SCRIPT], env=env,
                                    capture_output=True, text=True, check=True).stdout)
     assert len(digests) == 1, digests
+
+
+def test_thread_calibration_sets_one_of_two_thresholds():
+    ratios = _core.calibrate_threads()
+    assert set(ratios) == set(_core.available_isas())
+    threading = _core.gemm_threading()
+    for name, ratio in ratios.items():
+        measured, work = threading[name]
+        assert measured == ratio >= 0
+        assert work in (524288.0, 4 * 524288.0)
+        if ratio > 0:  # two threads pay (ratio > 1.1): the smaller threshold
+            assert work == (524288.0 if ratio > 1.1 else 4 * 524288.0)
+
+
+def test_thread_calibration_skipped_on_one_thread():
+    code = ("import fastmlp._core as c; "
+            "print(repr((c.calibrate_threads(), c.gemm_threading())))")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    ratios, threading = ast.literal_eval(out.strip())
+    assert all(ratio == 0 for ratio in ratios.values())
+    # not measured: the built-in defaults (AVX-512 4x, the others 1x)
+    for name, (measured, work) in threading.items():
+        assert measured == 0
+        assert work == (4 * 524288.0 if name == "avx512" else 524288.0)

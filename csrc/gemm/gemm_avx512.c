@@ -11,9 +11,10 @@
 #define FM_BCAST_PD(p) _mm512_set1_pd(*(p))
 
 #define ISA avx512
-/* About twice the AVX2 kernel's rate per core: a product needs more work before a second thread
- * pays; 2M multiply-adds per thread measured best on an AVX-512 Xeon (internal.h). */
-#define FM_GEMM_PAR_MIN_WORK (4.0 * FM_PAR_MIN_WORK)
+/* About twice the AVX2 kernel's rate per core: a product may need more work before a second
+ * thread pays; until the calibration has measured it, 2M multiply-adds per thread, best on an
+ * AVX-512 Xeon (gemm_instances.h). */
+#define FM_GEMM_PAR_MIN_WORK_DEFAULT (4.0 * FM_PAR_MIN_WORK)
 #define MR_F32 12
 #define NR_F32 32
 #define MR_F64 12

@@ -23,11 +23,8 @@
  * from packed, 64-byte aligned slivers. Edge tiles go through an aligned scratch tile, computed
  * by SUF(kernel_half) (the first NR / 2 columns only) when the sliver is at most that wide. */
 
-/* Multiply-adds per thread below which a product is not shared (internal.h); an instruction-set
- * file may define a larger one for faster kernels. */
-#ifndef FM_GEMM_PAR_MIN_WORK
-#define FM_GEMM_PAR_MIN_WORK FM_PAR_MIN_WORK
-#endif
+/* FM_GEMM_PAR_MIN_WORK: multiply-adds per thread below which a product is not shared, this
+ * instruction set's calibrated value (gemm_instances.h). */
 
 /* C tile (mr x nr) = beta * C + alpha * acc, beta == 0 overwriting (NaN in C does not survive). */
 static void SUF(merge_tile)(int64_t mr, int64_t nr, REAL alpha, const REAL *acc, int64_t ld_acc,

@@ -60,6 +60,8 @@ cdef extern from "fastmlp.h":
     const char *fm_isa_name()
     int fm_isa_supported(const char *name)
     const char *fm_isa_compiled(int index)
+    double fm_isa_calibrate(const char *name) nogil
+    double fm_isa_par_min_work(const char *name)
 
     int fm_gemm_f32(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                     const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
@@ -169,6 +171,39 @@ def _select_isa_from_environment():
 
 
 _select_isa_from_environment()
+
+
+def calibrate_threads():
+    """Measures, for each instruction set this machine runs, whether a second thread pays for a
+    GEMM of 1.28M multiply-adds (a 64-100-10 net's layer), and sets how much work per thread a
+    product needs before it is shared; runs once at import. Returns {isa: one-thread time /
+    two-thread time} (0 where it did not measure: one thread allowed, or a build without
+    OpenMP). Only the speed depends on it: results are the same for any thread count. Not while
+    another thread trains or predicts."""
+    ratios = {}
+    cdef bytes encoded
+    cdef const char *c_name
+    cdef double ratio
+    for name in available_isas():
+        encoded = name.encode()
+        c_name = encoded
+        with nogil:
+            ratio = fm_isa_calibrate(c_name)
+        ratios[name] = ratio
+    _calibration.clear()
+    _calibration.update(ratios)
+    return ratios
+
+
+def gemm_threading():
+    """{isa: (one-thread / two-thread time ratio of the calibration, multiply-adds per thread
+    below which that instruction set's products stay on one thread)}."""
+    return {name: (_calibration.get(name, 0.0), fm_isa_par_min_work(name.encode()))
+            for name in available_isas()}
+
+
+_calibration = {}
+calibrate_threads()
 
 
 def max_threads():
