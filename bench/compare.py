@@ -238,6 +238,14 @@ def print_threads(libs):
     torch, _ = libs["torch"]
     if torch is not None:
         print(f"  torch.get_num_threads() = {torch.get_num_threads()}")
+    fastmlp, _ = libs["fastmlp"]
+    if fastmlp is not None:
+        from fastmlp import _core
+
+        isa = _core.isa()
+        ratio, work = _core.gemm_threading()[isa]
+        print(f"  fastmlp {isa}: import-time calibration, 1.28M multiply-adds on 2 threads "
+              f"{ratio:.2f}x faster than on 1 -> shared above {work:,.0f} per thread")
     print()
 
 
