@@ -244,8 +244,10 @@ def print_threads(libs):
 
         isa = _core.isa()
         ratio, work = _core.gemm_threading()[isa]
-        print(f"  fastmlp {isa}: import-time calibration, 1.28M multiply-adds on 2 threads "
-              f"{ratio:.2f}x faster than on 1 -> shared above {work:,.0f} per thread")
+        measured = (f"1.28M multiply-adds {ratio:.2f}x faster on 2 threads than on 1"
+                    if ratio > 0 else "not measured (one thread)")
+        print(f"  fastmlp {isa} GEMMs: shared above {work:,.0f} multiply-adds per thread "
+              f"(import-time calibration: {measured})")
     print()
 
 

@@ -29,7 +29,7 @@ static double gemm_par_min_work = FM_GEMM_PAR_MIN_WORK_DEFAULT;
 #undef NR
 
 /* Times a 200 x 100 x 64 float product (1.28M multiply-adds: the 64-100-10 net's layers, about
- * 2.4 FM_PAR_MIN_WORK) on one thread and on two, best of 9 runs each, interleaved, and keeps
+ * 2.4 FM_PAR_MIN_WORK) on one thread and on two, best of 20 runs each, interleaved, and keeps
  * FM_PAR_MIN_WORK when two threads take less than 1 / 1.1 of one thread's time, four times it
  * otherwise: whether a second thread pays for such a product depends on the machine (on a
  * 2-vCPU Zen 5 two threads ran the 64-100-10 net's epochs 15% faster, on a 2-vCPU AVX-512 Xeon
@@ -53,7 +53,7 @@ double FM_XCAT2(fm_gemm_calibrate, ISA)(void)
     for (int64_t i = 0; i < m * k + k * n; i++)
         a[i] = (float)(i % 13) * 0.125f - 0.75f;
     double best[2] = {HUGE_VAL, HUGE_VAL};
-    for (int rep = 0; rep < 10; rep++) {
+    for (int rep = 0; rep < 21; rep++) {
         for (int t = 0; t < 2; t++) {
             const double t0 = omp_get_wtime();
             FM_XCAT3(gemm_packed, ISA, f32)(m, n, k, 1, a, k, 1, b, n, 1, 0, c, n, pack, t + 1,
