@@ -247,7 +247,7 @@ def print_threads(libs):
         measured = (f"1.28M multiply-adds {ratio:.2f}x faster on 2 threads than on 1"
                     if ratio > 0 else "not measured (one thread)")
         print(f"  fastmlp {isa} GEMMs: shared above {work:,.0f} multiply-adds per thread "
-              f"(import-time calibration: {measured})")
+              f"(calibration: {measured})")
     print()
 
 

@@ -251,3 +251,38 @@ def test_thread_calibration_skipped_on_one_thread():
     for name, (measured, work) in threading.items():
         assert measured == 0
         assert work == (4 * 524288.0 if name == "avx512" else 524288.0)
+
+
+FORK_AFTER_IMPORT = """
+import multiprocessing as mp
+import numpy as np
+import fastmlp
+from fastmlp import _core
+
+def fit(seed):
+    rng = np.random.RandomState(seed)
+    X = rng.randn(256, 784).astype(np.float32)
+    y = rng.randint(0, 10, 256)
+    # 128 x 784 x 512 products: shared between threads under either threshold
+    model = fastmlp.MLPClassifier(hidden_layer_sizes=(512,), batch_size=128, max_iter=1,
+                                  random_state=0)
+    return model.fit(X, y).n_iter_
+
+if __name__ == "__main__":
+    assert _core._calibration == {}, "calibrated at import"
+    with mp.get_context("fork").Pool(2) as pool:
+        print(pool.map(fit, [1, 2]))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_fork_after_import_does_not_hang(tmp_path):
+    # The threading calibration starts the OpenMP thread pool; with GNU OpenMP a child forked
+    # after that hangs in its first parallel region, so it must not run at import.
+    script = tmp_path / "fork_after_import.py"
+    script.write_text(FORK_AFTER_IMPORT)
+    env = dict(os.environ, OMP_NUM_THREADS="2", PYTHONWARNINGS="ignore")
+    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[1, 1]"

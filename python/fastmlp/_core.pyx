@@ -176,10 +176,14 @@ _select_isa_from_environment()
 def calibrate_threads():
     """Measures, for each instruction set this machine runs, whether a second thread pays for a
     GEMM of 1.28M multiply-adds (a 64-100-10 net's layer), and sets how much work per thread a
-    product needs before it is shared; runs once at import. Returns {isa: one-thread time /
-    two-thread time} (0 where it did not measure: one thread allowed, or a build without
-    OpenMP). Only the speed depends on it: results are the same for any thread count. Not while
-    another thread trains or predicts."""
+    product needs before it is shared; runs once, when the first Workspace (the first fit) is
+    made. Returns {isa: one-thread time / two-thread time} (0 where it did not measure: one
+    thread allowed, or a build without OpenMP). Only the speed depends on it: results are the
+    same for any thread count. Not while another thread trains or predicts.
+
+    Not at import: the measurement starts the OpenMP thread pool, and with GNU OpenMP a process
+    forked after that hangs in its first parallel region, so `import fastmlp` followed by a
+    fork (multiprocessing's default start method on Linux) would hang the child."""
     ratios = {}
     cdef bytes encoded
     cdef const char *c_name
@@ -195,15 +199,21 @@ def calibrate_threads():
     return ratios
 
 
+def _calibrate_once():
+    if not any(_calibration.values()):
+        calibrate_threads()
+
+
 def gemm_threading():
     """{isa: (one-thread / two-thread time ratio of the calibration, multiply-adds per thread
-    below which that instruction set's products stay on one thread)}."""
+    below which that instruction set's products stay on one thread)}; calibrates first if no
+    fit has."""
+    _calibrate_once()
     return {name: (_calibration.get(name, 0.0), fm_isa_par_min_work(name.encode()))
             for name in available_isas()}
 
 
 _calibration = {}
-calibrate_threads()
 
 
 def max_threads():
@@ -343,6 +353,7 @@ cdef class Workspace:
     cdef readonly size_t elem_size
 
     def __cinit__(self, Network network, int64_t max_rows, size_t elem_size):
+        _calibrate_once()  # the GEMM threading, before the first fit (calibrate_threads)
         self.network = network
         self.max_rows = max_rows
         self.elem_size = elem_size
