@@ -1653,6 +1653,16 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         ):
             return None
         classes = binarizer.classes_
+        if (
+            classes.dtype.kind in "iu"
+            and y.dtype.kind in "iu"
+            and classes[0] == 0
+            and classes[-1] == len(classes) - 1
+        ):
+            # labels 0 .. k - 1 (sorted and distinct, so classes_ is arange(k)): each label is
+            # its own position; two reductions instead of a binary search per label
+            known = y.size == 0 or (y.min() >= 0 and y.max() < len(classes))
+            return y.astype(np.intp, copy=False) if known else None
         try:
             indices = np.minimum(np.searchsorted(classes, y), len(classes) - 1)
             known = bool(np.all(classes[indices] == y))
