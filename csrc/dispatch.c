@@ -102,6 +102,20 @@ int fm_isa_supported(const char *name)
     return strcmp(name, "generic") == 0;
 }
 
+int fm_threads_started = 0;
+int fm_serial_only = 0;
+
+void fm_after_fork_child(void)
+{
+    if (fm_threads_started)
+        fm_serial_only = 1;
+}
+
+int fm_fork_serial(void)
+{
+    return fm_serial_only;
+}
+
 static const isa_kernels *isa_named(const char *name)
 {
     for (int i = 0; i < N_ISAS; i++)

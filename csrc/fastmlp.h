@@ -192,6 +192,13 @@ const char *fm_isa_compiled(int index);
 double fm_isa_calibrate(const char *name);
 double fm_isa_par_min_work(const char *name);
 
+/* To be called in a child process right after fork() (the Python module registers it with
+ * os.register_at_fork): if the parent had run OpenMP threads, whose pool a forked child cannot
+ * use (GNU OpenMP hangs), the child runs everything on its calling thread from then on, with
+ * the same results. fm_fork_serial() says whether that is the case. */
+void fm_after_fork_child(void);
+int fm_fork_serial(void);
+
 /* The perceptron (Rosenblatt's rule): one epoch over one binary problem, float64, serial.
  * For each sample i, in order or (shuffle != 0) in a permutation keyed by (seed, epoch):
  * score = w . x_i + *b; when y_sign[i] * score <= 0, update = eta0 * y_sign[i] * sw[i] and

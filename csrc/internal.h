@@ -21,12 +21,31 @@
 #define FM_PAR_MIN_WORK 524288
 #define FM_PAR_MIN_ELEMS 65536
 
+/* Fork safety. GNU OpenMP's thread pool does not survive fork(): a child forked after the parent
+ * has run a parallel region waits forever in its own first one. fm_threads_started is set
+ * (fm_note_threads) before every parallel region; fm_after_fork_child (dispatch.c, called in a
+ * forked child) sets fm_serial_only when it was, and from then on every loop and product of
+ * that process runs on the calling thread: the child trains, slower, instead of hanging, with
+ * the same results (they never depend on the thread count). */
+extern int fm_threads_started;
+extern int fm_serial_only;
+static inline void fm_note_threads(void)
+{
+#if defined(__GNUC__)
+    __atomic_store_n(&fm_threads_started, 1, __ATOMIC_RELAXED);
+#else
+    fm_threads_started = 1;
+#endif
+}
+
 /* Threads for a GEMM of `work` multiply-adds: OpenMP's limit (OMP_NUM_THREADS, threadpoolctl),
  * fewer when the work is too small to share (below min_work per thread); 1 runs it on the
  * calling thread. Results do not depend on it. */
 static inline int fm_team_size(double work, double min_work)
 {
 #ifdef _OPENMP
+    if (fm_serial_only)
+        return 1;
     const double fit = work / min_work;
     const int limit = omp_get_max_threads();
     return fit >= limit ? limit : (fit >= 2 ? (int)fit : 1);
@@ -80,7 +99,8 @@ static inline void fm_fpmode_leave(unsigned saved)
 #define FM_PARALLEL_FOR(par, i, n, ...)                                                          \
     do {                                                                                         \
         const int64_t fm_count_ = (n);                                                           \
-        if (par) {                                                                               \
+        if ((par) && !fm_serial_only) {                                                          \
+            fm_note_threads();                                                                   \
             _Pragma("omp parallel")                                                              \
             {                                                                                    \
                 const unsigned fm_saved_mode_ = fm_fpmode_enter();                               \

@@ -97,7 +97,7 @@ int64_t fm_n_trainable(const fm_net *net)
 int fm_max_threads(void)
 {
 #ifdef _OPENMP
-    return omp_get_max_threads();
+    return fm_serial_only ? 1 : omp_get_max_threads();
 #else
     return 1;
 #endif

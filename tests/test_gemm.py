@@ -253,7 +253,9 @@ def test_thread_calibration_skipped_on_one_thread():
         assert work == (4 * 524288.0 if name == "avx512" else 524288.0)
 
 
-FORK_AFTER_IMPORT = """
+FORK_SCRIPT = """
+import sys
+import hashlib
 import multiprocessing as mp
 import numpy as np
 import fastmlp
@@ -264,25 +266,37 @@ def fit(seed):
     X = rng.randn(256, 784).astype(np.float32)
     y = rng.randint(0, 10, 256)
     # 128 x 784 x 512 products: shared between threads under either threshold
-    model = fastmlp.MLPClassifier(hidden_layer_sizes=(512,), batch_size=128, max_iter=1,
-                                  random_state=0)
-    return model.fit(X, y).n_iter_
+    model = fastmlp.MLPClassifier(hidden_layer_sizes=(512,), batch_size=128, max_iter=2,
+                                  random_state=0).fit(X, y)
+    digest = hashlib.sha1(b"".join(c.tobytes() for c in model.coefs_ + model.intercepts_))
+    return _core.fork_serial(), digest.hexdigest()
 
 if __name__ == "__main__":
     assert _core._calibration == {}, "calibrated at import"
+    parent = fit(1) if sys.argv[1] == "train" else None
     with mp.get_context("fork").Pool(2) as pool:
-        print(pool.map(fit, [1, 2]))
+        children = pool.map(fit, [1, 1])
+    print(repr((parent, children)))
 """
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
-def test_fork_after_import_does_not_hang(tmp_path):
-    # The threading calibration starts the OpenMP thread pool; with GNU OpenMP a child forked
-    # after that hangs in its first parallel region, so it must not run at import.
-    script = tmp_path / "fork_after_import.py"
-    script.write_text(FORK_AFTER_IMPORT)
+@pytest.mark.parametrize("before_fork", ["import", "train"])
+def test_forked_children_train(tmp_path, before_fork):
+    # GNU OpenMP's thread pool does not survive a fork: a child forked after the parent ran
+    # threads would hang in its first parallel region. After an import alone (the threading
+    # calibration waits for the first fit) children keep their threads; after a threaded fit
+    # they run on one thread, with the same weights as the parent.
+    script = tmp_path / "fork_children.py"
+    script.write_text(FORK_SCRIPT)
     env = dict(os.environ, OMP_NUM_THREADS="2", PYTHONWARNINGS="ignore")
-    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run([sys.executable, str(script), before_fork], env=env,
+                         capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[1, 1]"
+    parent, children = ast.literal_eval(out.stdout.strip())
+    assert children[0] == children[1]
+    if before_fork == "train":
+        assert parent[0] is False
+        assert children[0] == (_core.openmp_enabled(), parent[1])
+    else:
+        assert children[0][0] is False

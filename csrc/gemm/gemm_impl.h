@@ -445,6 +445,7 @@ static void SUF(gemm_packed)(int64_t m, int64_t n, int64_t k, REAL alpha, const 
                                                                             : FM_SPLIT_BLOCKS;
 #ifdef _OPENMP
     if (threads > 1 || omp_in_parallel()) {
+        fm_note_threads();
 #pragma omp parallel num_threads(threads)
         {
             const unsigned saved_mode = fm_fpmode_enter();

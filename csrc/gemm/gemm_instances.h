@@ -34,12 +34,13 @@ static double gemm_par_min_work = FM_GEMM_PAR_MIN_WORK_DEFAULT;
  * otherwise: whether a second thread pays for such a product depends on the machine (on a
  * 2-vCPU Zen 5 two threads ran the 64-100-10 net's epochs 15% faster, on a 2-vCPU AVX-512 Xeon
  * 10% slower). Returns the one-thread / two-thread time ratio, or 0 when it could not measure
- * (one thread allowed, no OpenMP, no memory; the setting is then left as it is). Not while
+ * (one thread allowed, no OpenMP, a forked child, no memory; the setting is then left as it
+ * is). Not while
  * another thread runs the core. */
 double FM_XCAT2(fm_gemm_calibrate, ISA)(void)
 {
 #ifdef _OPENMP
-    if (omp_get_max_threads() < 2)
+    if (fm_serial_only || omp_get_max_threads() < 2)
         return 0;
     const int64_t m = 200, n = 100, k = 64;
     float *a = (float *)fm_aligned_alloc((size_t)(m * k + k * n + m * n) * sizeof(float));

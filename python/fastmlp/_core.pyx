@@ -62,6 +62,8 @@ cdef extern from "fastmlp.h":
     const char *fm_isa_compiled(int index)
     double fm_isa_calibrate(const char *name) nogil
     double fm_isa_par_min_work(const char *name)
+    void fm_after_fork_child()
+    int fm_fork_serial()
 
     int fm_gemm_f32(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                     const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
@@ -214,6 +216,24 @@ def gemm_threading():
 
 
 _calibration = {}
+
+
+def fork_serial():
+    """True in a process forked (os.fork, multiprocessing's "fork" start method) after its
+    parent had run the core on several threads: GNU OpenMP's thread pool does not survive a
+    fork and a parallel region would wait forever, so such a child runs everything on one
+    thread (the same results, more slowly). Start workers with "spawn" or "forkserver", or
+    joblib's loky backend, to keep their threads."""
+    return bool(fm_fork_serial())
+
+
+def _after_fork_in_child():
+    fm_after_fork_child()
+
+
+import os as _os
+if hasattr(_os, "register_at_fork"):
+    _os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def max_threads():
