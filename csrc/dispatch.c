@@ -36,7 +36,8 @@ typedef int(*gemm_f64_fn) FM_GEMM_SIGNATURE(double);
     int fm_predict_##isa##_f32 FM_PREDICT_SIGNATURE(float);                                     \
     int fm_predict_##isa##_f64 FM_PREDICT_SIGNATURE(double);                                    \
     double fm_gemm_calibrate_##isa(void);                                                        \
-    double fm_gemm_par_min_work_##isa(void);
+    double fm_gemm_par_min_work_##isa(void);                                                     \
+    int fm_exp_f32_##isa(float *z, int64_t n);
 
 FM_DECLARE_ISA(generic)
 #ifdef FASTMLP_HAVE_AVX2
@@ -58,6 +59,7 @@ typedef struct isa_kernels {
     int(*predict_f64) FM_PREDICT_SIGNATURE(double);
     double (*calibrate)(void);
     double (*par_min_work)(void);
+    int (*exp_f32)(float *z, int64_t n);
 } isa_kernels;
 
 #define FM_ISA_ENTRY(isa)                                                                        \
@@ -71,7 +73,8 @@ typedef struct isa_kernels {
      fm_predict_##isa##_f32,                                                                     \
      fm_predict_##isa##_f64,                                                                     \
      fm_gemm_calibrate_##isa,                                                                    \
-     fm_gemm_par_min_work_##isa}
+     fm_gemm_par_min_work_##isa,                                                                 \
+     fm_exp_f32_##isa}
 
 /* From the most to the least capable; the last entry always works. */
 static const isa_kernels isas[] = {
@@ -191,6 +194,11 @@ void fm_aligned_free(void *ptr)
         fm_fpmode_leave(saved_mode);                                                             \
         return err;                                                                              \
     } while (0)
+
+int fm_exp_f32(float *z, int64_t n)
+{
+    FM_RETURN_IN_CORE_MODE(active->exp_f32(z, n));
+}
 
 int fm_gemm_f32 FM_GEMM_SIGNATURE(float)
 {

@@ -199,6 +199,11 @@ double fm_isa_par_min_work(const char *name);
 void fm_after_fork_child(void);
 int fm_fork_serial(void);
 
+/* z[j] = exp(z[j]) for j < n in float32, as the core's softmax and logistic rows compute it
+ * (correctly rounded on x86 with AVX2 or AVX-512; libm's expf with the portable code). A test
+ * hook; FM_ERR_ARG for n < 0. */
+int fm_exp_f32(float *z, int64_t n);
+
 /* The perceptron (Rosenblatt's rule): one epoch over one binary problem, float64, serial.
  * For each sample i, in order or (shuffle != 0) in a permutation keyed by (seed, epoch):
  * score = w . x_i + *b; when y_sign[i] * score <= 0, update = eta0 * y_sign[i] * sw[i] and

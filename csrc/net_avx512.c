@@ -1,4 +1,6 @@
 /* fastmlp C core: training and prediction numerics for AVX-512F (compiled with -mavx512f -mavx2 -mfma); the
  * compiler vectorizes the elementwise passes (activations, gradients, optimizer) for it. */
 #define ISA avx512
+#include "exp_x86.h" /* fm_exp_row_f32: the float32 exp rows */
+#define FM_HAVE_EXP_ROW_F32
 #include "net_isa.h"

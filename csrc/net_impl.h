@@ -1,6 +1,8 @@
 /* fastmlp C core: layers, losses, optimizers, the epoch driver and predict for one precision.
  * Included by net_isa.h with REAL, SUF and the math macros (EXP, LOG, TANH, SQRT, REAL_EPS)
- * defined, which are undefined again at the end, ready for the next precision.
+ * defined, which are undefined again at the end, ready for the next precision. EXP_ROW(z, n, a,
+ * b), when defined (float on x86: exp_x86.h), sets z[j] = EXP(a * z[j] - b) for a row at once,
+ * correctly rounded; the softmax, logistic and exp rows use it.
  *
  * Layer l (0-based) maps acts[l] (rows x units[l]) to acts[l + 1] = f(acts[l] . W_l + b_l);
  * acts[0] is the input batch. deltas[l] is d loss / d pre-activation of layer l's output units.
@@ -13,10 +15,16 @@ static void SUF(softmax_row)(REAL *zi, int64_t cols)
     REAL top = zi[0], sum = 0;
     for (int64_t j = 1; j < cols; j++)
         top = zi[j] > top ? zi[j] : top;
+#ifdef EXP_ROW
+    EXP_ROW(zi, cols, 1, top);
+    for (int64_t j = 0; j < cols; j++)
+        sum += zi[j];
+#else
     for (int64_t j = 0; j < cols; j++) {
         zi[j] = EXP(zi[j] - top);
         sum += zi[j];
     }
+#endif
     for (int64_t j = 0; j < cols; j++)
         zi[j] /= sum;
 }
@@ -28,8 +36,14 @@ static void SUF(bias_activation_row)(REAL *zi, const REAL *bias, int64_t cols, i
         zi[j] += bias[j];
     switch (activation) {
     case FM_ACT_LOGISTIC:
+#ifdef EXP_ROW
+        EXP_ROW(zi, cols, -1, 0);
+        for (int64_t j = 0; j < cols; j++)
+            zi[j] = (REAL)1 / ((REAL)1 + zi[j]);
+#else
         for (int64_t j = 0; j < cols; j++)
             zi[j] = (REAL)1 / ((REAL)1 + EXP(-zi[j]));
+#endif
         break;
     case FM_ACT_TANH:
         for (int64_t j = 0; j < cols; j++)
@@ -40,8 +54,12 @@ static void SUF(bias_activation_row)(REAL *zi, const REAL *bias, int64_t cols, i
             zi[j] = zi[j] > 0 ? zi[j] : 0;
         break;
     case FM_ACT_EXP:
+#ifdef EXP_ROW
+        EXP_ROW(zi, cols, 1, 0);
+#else
         for (int64_t j = 0; j < cols; j++)
             zi[j] = EXP(zi[j]);
+#endif
         break;
     case FM_ACT_SOFTMAX:
         SUF(softmax_row)(zi, cols);
@@ -1027,6 +1045,7 @@ int SUF(fm_predict)(const fm_net *net, const REAL *params, const REAL *x, int64_
 #undef REAL
 #undef SUF
 #undef EXP
+#undef EXP_ROW
 #undef LOG
 #undef TANH
 #undef SQRT

@@ -13,6 +13,8 @@
 
 #define FM_CAT3(a, b, c) a##_##b##_##c
 #define FM_XCAT3(a, b, c) FM_CAT3(a, b, c)
+#define FM_CAT2(a, b) a##_##b
+#define FM_XCAT2(a, b) FM_CAT2(a, b)
 
 /* This instruction set's GEMM with epilogue (gemm/gemm_<ISA>.c). */
 int FM_XCAT3(fm_gemm_ex, ISA, f32)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
@@ -24,8 +26,27 @@ int FM_XCAT3(fm_gemm_ex, ISA, f64)(int trans_a, int trans_b, int64_t m, int64_t 
                                    int64_t ldb, double beta, double *c, int64_t ldc,
                                    double *pack, const fm_epilogue *ep);
 
+/* z[j] = exp(z[j]) for j < n in float with this instruction set's exp rows (EXP_ROW: exp_x86.h),
+ * or libm's expf where it has none. */
+int FM_XCAT2(fm_exp_f32, ISA)(float *z, int64_t n);
+int FM_XCAT2(fm_exp_f32, ISA)(float *z, int64_t n)
+{
+    if (n < 0 || (n > 0 && z == NULL))
+        return FM_ERR_ARG;
+#ifdef FM_HAVE_EXP_ROW_F32
+    fm_exp_row_f32(z, n, 1, 0);
+#else
+    for (int64_t j = 0; j < n; j++)
+        z[j] = expf(z[j]);
+#endif
+    return FM_OK;
+}
+
 #define REAL float
 #define SUF(name) FM_XCAT3(name, ISA, f32)
+#ifdef FM_HAVE_EXP_ROW_F32
+#define EXP_ROW fm_exp_row_f32 /* exp_x86.h */
+#endif
 #define EXP expf
 #define LOG logf
 #define TANH tanhf

@@ -300,3 +300,35 @@ def test_forked_children_train(tmp_path, before_fork):
         assert children[0] == (_core.openmp_enabled(), parent[1])
     else:
         assert children[0][0] is False
+
+
+def _exp_reference(x):
+    """exp(x) correctly rounded to float32 (float64 exp, then one rounding), flushed to zero
+    below the smallest normal float as the core computes (subnormals flushed)."""
+    with np.errstate(over="ignore"):
+        ref = np.exp(x.astype(np.float64)).astype(np.float32)
+    ref[ref < np.finfo(np.float32).tiny] = 0
+    return ref
+
+
+def test_float32_exp_rows_are_correctly_rounded(isa):
+    # The softmax, logistic and exp rows of the float32 core use a vectorized exp on x86
+    # (csrc/exp_x86.h); it is correctly rounded (checked on every float when it was written),
+    # so it equals float64 exp rounded once. libm's expf (the portable code) is within an ulp.
+    rng = np.random.default_rng(7)
+    dense = np.linspace(-110, 90, 1_000_003).astype(np.float32)
+    bits = rng.integers(0, 2 ** 32, 1_000_000, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    specials = np.array([0.0, -0.0, np.inf, -np.inf, 88.72283, 88.72284, -87.33655, -103.97208,
+                         -103.97209, 1e-45, -1e-45, 1e-38], dtype=np.float32)
+    x = np.concatenate([dense, bits[np.isfinite(bits)], specials])
+    got = _core.exp_f32(x)
+    ref = _exp_reference(x)
+    if isa == "generic":
+        ulps = np.abs(got.view(np.int32).astype(np.int64) - ref.view(np.int32).astype(np.int64))
+        assert ulps.max() <= 1
+    else:
+        np.testing.assert_array_equal(got, ref)
+    assert np.isnan(_core.exp_f32(np.array([np.nan], np.float32)))[0]
+    # every row length through the masked tails
+    for n in range(1, 40):
+        np.testing.assert_array_equal(_core.exp_f32(dense[:n * 997:997]), got[:n * 997:997])

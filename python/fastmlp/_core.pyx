@@ -64,6 +64,7 @@ cdef extern from "fastmlp.h":
     double fm_isa_par_min_work(const char *name)
     void fm_after_fork_child()
     int fm_fork_serial()
+    int fm_exp_f32(float *z, int64_t n) nogil
 
     int fm_gemm_f32(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                     const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
@@ -620,6 +621,21 @@ def predict_contiguous(Network network, params, X, out, bint two_class=False):
             PyBuffer_Release(&pb)
     finally:
         PyBuffer_Release(&xb)
+
+
+def exp_f32(x):
+    """float32 exp of each element, as the core's softmax and logistic rows compute it (a test
+    hook): a new array."""
+    import numpy as np
+    cdef float[::1] z = np.array(x, dtype=np.float32).ravel()
+    cdef int64_t n = z.shape[0]
+    cdef int err
+    if n == 0:
+        return np.asarray(z).copy()
+    with nogil:
+        err = fm_exp_f32(&z[0], n)
+    _check(err)
+    return np.asarray(z).reshape(np.shape(x))
 
 
 def gemm(bint trans_a, bint trans_b, double alpha, const floating[:, ::1] A,
