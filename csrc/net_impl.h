@@ -29,52 +29,64 @@ static void SUF(softmax_row)(REAL *zi, int64_t cols)
         zi[j] /= sum;
 }
 
-/* z = f(z + bias) for one row of cols values; f is the layer's activation (softmax: the row). */
-static void SUF(bias_activation_row)(REAL *zi, const REAL *bias, int64_t cols, int activation)
+/* z = f(z + bias) for `rows` consecutive rows of cols values; f is the layer's activation,
+ * elementwise over the whole block (a one-unit output layer's rows are one short vector each),
+ * softmax row by row. */
+static void SUF(bias_activation_rows)(REAL *z, const REAL *bias, int64_t rows, int64_t cols,
+                                      int activation)
 {
-    for (int64_t j = 0; j < cols; j++)
-        zi[j] += bias[j];
+    const int64_t n = rows * cols;
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < cols; j++)
+            z[i * cols + j] += bias[j];
     switch (activation) {
     case FM_ACT_LOGISTIC:
 #ifdef EXP_ROW
-        EXP_ROW(zi, cols, -1, 0);
-        for (int64_t j = 0; j < cols; j++)
-            zi[j] = (REAL)1 / ((REAL)1 + zi[j]);
+        EXP_ROW(z, n, -1, 0);
+        for (int64_t j = 0; j < n; j++)
+            z[j] = (REAL)1 / ((REAL)1 + z[j]);
 #else
-        for (int64_t j = 0; j < cols; j++)
-            zi[j] = (REAL)1 / ((REAL)1 + EXP(-zi[j]));
+        for (int64_t j = 0; j < n; j++)
+            z[j] = (REAL)1 / ((REAL)1 + EXP(-z[j]));
 #endif
         break;
     case FM_ACT_TANH:
-        for (int64_t j = 0; j < cols; j++)
-            zi[j] = TANH(zi[j]);
+        for (int64_t j = 0; j < n; j++)
+            z[j] = TANH(z[j]);
         break;
     case FM_ACT_RELU:
-        for (int64_t j = 0; j < cols; j++)
-            zi[j] = zi[j] > 0 ? zi[j] : 0;
+        for (int64_t j = 0; j < n; j++)
+            z[j] = z[j] > 0 ? z[j] : 0;
         break;
     case FM_ACT_EXP:
 #ifdef EXP_ROW
-        EXP_ROW(zi, cols, 1, 0);
+        EXP_ROW(z, n, 1, 0);
 #else
-        for (int64_t j = 0; j < cols; j++)
-            zi[j] = EXP(zi[j]);
+        for (int64_t j = 0; j < n; j++)
+            z[j] = EXP(z[j]);
 #endif
         break;
     case FM_ACT_SOFTMAX:
-        SUF(softmax_row)(zi, cols);
+        for (int64_t i = 0; i < rows; i++)
+            SUF(softmax_row)(z + i * cols, cols);
         break;
     default: /* FM_ACT_IDENTITY */
         break;
     }
 }
 
-/* z = f(z + bias) row by row, on several threads only when the work pays for the fork. */
+/* z = f(z + bias) in blocks of FM_ACT_ROWS rows, on several threads only when the work pays for
+ * the fork (each element's value does not depend on the blocks). */
+#define FM_ACT_ROWS 64
 static void SUF(bias_activation_forward)(REAL *z, const REAL *bias, int64_t rows, int64_t cols,
                                          int activation)
 {
-    FM_PARALLEL_FOR(rows * cols >= FM_PAR_MIN_ELEMS, i, rows, {
-        SUF(bias_activation_row)(z + i * cols, bias, cols, activation);
+    const int64_t n_blocks = (rows + FM_ACT_ROWS - 1) / FM_ACT_ROWS;
+    FM_PARALLEL_FOR(rows * cols >= FM_PAR_MIN_ELEMS, blk, n_blocks, {
+        const int64_t i0 = blk * FM_ACT_ROWS;
+        SUF(bias_activation_rows)(z + i0 * cols, bias,
+                                  rows - i0 < FM_ACT_ROWS ? rows - i0 : FM_ACT_ROWS, cols,
+                                  activation);
     });
 }
 
@@ -1053,3 +1065,4 @@ int SUF(fm_predict)(const fm_net *net, const REAL *params, const REAL *x, int64_
 #undef EXPM1
 #undef LOG1P
 #undef ERF
+#undef FM_ACT_ROWS
