@@ -16,8 +16,10 @@ LIBRARIES = ("fastmlp", "sklearn")
 SEED = 0
 
 
-class Workload(namedtuple("Workload", "name layers batch_size dtype n_samples")):
-    """A net (layer sizes: input, hidden..., output), batch size, dtype, data size."""
+class Workload(namedtuple("Workload", "name layers batch_size dtype n_samples dropout",
+                          defaults=(0.0,))):
+    """A net (layer sizes: input, hidden..., output), batch size, dtype, data size, and the
+    hidden layers' dropout rate (compare.make_estimator reads it)."""
 
     __slots__ = ()
 
