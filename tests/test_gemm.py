@@ -48,6 +48,11 @@ SHAPES = [
     (300, 130, 300),
     (130, 300, 300),
     (130, 128, 600),
+    # last slivers of A of the edge kernels' heights (AVX-512 8 and 4 rows, AVX2 4 and 2), read
+    # in place: small, in a thread-shared row block, and in thread-owned B slivers
+    (20, 64, 32),
+    (296, 130, 300),
+    (140, 128, 600),
 ]
 
 
@@ -205,7 +210,7 @@ for isa in _core.available_isas():
     _core.set_isa(isa)
     for (m, n, k), (ta, tb), dtype in itertools.product(
             [(300, 130, 300), (130, 300, 300), (130, 128, 600), (130, 70, 1030),
-             (784, 512, 128)],
+             (784, 512, 128), (296, 130, 300), (140, 128, 600)],
             itertools.product([False, True], repeat=2), [np.float32, np.float64]):
         rng = np.random.default_rng(m + n + k)
         A = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)

@@ -13,12 +13,20 @@
 #define NR_F64 8
 
 #define MRK 6
+#define MR_EDGE1 4
+#define MR_EDGE2 2
+#define ROWS_EDGE1(X) X(0) X(1) X(2) X(3)
+#define ROWS_EDGE2(X) X(0) X(1)
 #define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
 #define ZERO _mm256_setzero_ps
 #define KNAME kernel_avx2_f32
 #define KNAME_ROWS kernel_rows_avx2_f32
 #define KNAME_HALF kernel_half_avx2_f32
 #define KNAME_ROWS_HALF kernel_rows_half_avx2_f32
+#define KNAME_EDGE1 kernel_edge1_avx2_f32
+#define KNAME_ROWS_EDGE1 kernel_rows_edge1_avx2_f32
+#define KNAME_EDGE2 kernel_edge2_avx2_f32
+#define KNAME_ROWS_EDGE2 kernel_rows_edge2_avx2_f32
 #define REAL float
 #define VEC __m256
 #define VLEN 8
@@ -35,6 +43,10 @@
 #define KNAME_ROWS kernel_rows_avx2_f64
 #define KNAME_HALF kernel_half_avx2_f64
 #define KNAME_ROWS_HALF kernel_rows_half_avx2_f64
+#define KNAME_EDGE1 kernel_edge1_avx2_f64
+#define KNAME_ROWS_EDGE1 kernel_rows_edge1_avx2_f64
+#define KNAME_EDGE2 kernel_edge2_avx2_f64
+#define KNAME_ROWS_EDGE2 kernel_rows_edge2_avx2_f64
 #define REAL double
 #define VEC __m256d
 #define VLEN 4
@@ -47,6 +59,8 @@
 #include "kernel_x86.h"
 #undef MRK
 #undef ROWS
+#undef ROWS_EDGE1
+#undef ROWS_EDGE2
 
 /* A B sliver from a column-major op(B) (B^T, the input gradients' W^T): column j of the sliver
  * is contiguous in memory (b + j * b_cs), so 8 columns x 8 (f32) or 4 x 4 (f64) k steps are

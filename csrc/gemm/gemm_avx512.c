@@ -21,12 +21,20 @@
 #define NR_F64 16
 
 #define MRK 12
+#define MR_EDGE1 8
+#define MR_EDGE2 4
+#define ROWS_EDGE1(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#define ROWS_EDGE2(X) X(0) X(1) X(2) X(3)
 #define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
 #define ZERO _mm512_setzero_ps
 #define KNAME kernel_avx512_f32
 #define KNAME_ROWS kernel_rows_avx512_f32
 #define KNAME_HALF kernel_half_avx512_f32
 #define KNAME_ROWS_HALF kernel_rows_half_avx512_f32
+#define KNAME_EDGE1 kernel_edge1_avx512_f32
+#define KNAME_ROWS_EDGE1 kernel_rows_edge1_avx512_f32
+#define KNAME_EDGE2 kernel_edge2_avx512_f32
+#define KNAME_ROWS_EDGE2 kernel_rows_edge2_avx512_f32
 #define REAL float
 #define VEC __m512
 #define VLEN 16
@@ -43,6 +51,10 @@
 #define KNAME_ROWS kernel_rows_avx512_f64
 #define KNAME_HALF kernel_half_avx512_f64
 #define KNAME_ROWS_HALF kernel_rows_half_avx512_f64
+#define KNAME_EDGE1 kernel_edge1_avx512_f64
+#define KNAME_ROWS_EDGE1 kernel_rows_edge1_avx512_f64
+#define KNAME_EDGE2 kernel_edge2_avx512_f64
+#define KNAME_ROWS_EDGE2 kernel_rows_edge2_avx512_f64
 #define REAL double
 #define VEC __m512d
 #define VLEN 8
@@ -55,6 +67,8 @@
 #include "kernel_x86.h"
 #undef MRK
 #undef ROWS
+#undef ROWS_EDGE1
+#undef ROWS_EDGE2
 
 /* A B sliver from a column-major op(B) (B^T, the input gradients' W^T): column j of the sliver
  * is contiguous in memory (b + j * b_cs), so 16 columns x 16 (f32) or 8 x 8 (f64) k steps are

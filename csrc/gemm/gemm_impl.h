@@ -240,9 +240,18 @@ static void SUF(pack_b_sliver)(int64_t nr, int64_t kc, const REAL *b, int64_t b_
     }
 }
 
+/* Slivers of mr rows that a kernel covers exactly: MR, and on x86 the two edge heights
+ * (kernel_x86.h). A sliver of A of such a height can be read in place. */
+#ifdef MR_EDGE1
+#define FM_WHOLE_ROWS(mr) ((mr) == MR || (mr) == MR_EDGE1 || (mr) == MR_EDGE2)
+#else
+#define FM_WHOLE_ROWS(mr) ((mr) == MR)
+#endif
+
 /* One MR x NR tile of C at sliver (si, sj) of block (ic, jc), pc, from the A sliver at ap
  * (packed, or in place when a_here) and the B sliver at bp (likewise b_here); the epilogue runs
- * once the tile is final. Edge tiles go through a scratch tile. */
+ * once the tile is final. Edge tiles go through a scratch tile, but for full-width tiles of the
+ * edge heights (MR_EDGE1, MR_EDGE2), which their kernels write straight to C. */
 FM_NOINLINE static void SUF(tile)(int64_t kc, int64_t mr, int64_t nr, REAL alpha,
                                   const REAL *ap, int a_here, int direct_a, int64_t a_rs,
                                   int64_t a_step, const REAL *bp, int64_t bs, REAL beta_block,
@@ -250,14 +259,37 @@ FM_NOINLINE static void SUF(tile)(int64_t kc, int64_t mr, int64_t nr, REAL alpha
                                   int64_t row, int64_t col)
 {
     const int64_t as = a_here ? a_step : MR;
-    if (mr == MR && nr == NR && a_here && direct_a == FM_DIRECT_ROWS) {
+    const int rows_here = a_here && direct_a == FM_DIRECT_ROWS;
+    if (mr == MR && nr == NR && rows_here) {
         SUF(kernel_rows)(kc, ap, a_rs, bp, bs, ct, ldc, alpha, beta_block);
     } else if (mr == MR && nr == NR) {
         SUF(kernel)(kc, ap, as, bp, bs, ct, ldc, alpha, beta_block);
+#ifdef MR_EDGE1
+    } else if (mr != MR && FM_WHOLE_ROWS(mr) && nr == NR) {
+        if (mr == MR_EDGE1 && rows_here)
+            SUF(kernel_rows_edge1)(kc, ap, a_rs, bp, bs, ct, ldc, alpha, beta_block);
+        else if (mr == MR_EDGE1)
+            SUF(kernel_edge1)(kc, ap, as, bp, bs, ct, ldc, alpha, beta_block);
+        else if (rows_here)
+            SUF(kernel_rows_edge2)(kc, ap, a_rs, bp, bs, ct, ldc, alpha, beta_block);
+        else
+            SUF(kernel_edge2)(kc, ap, as, bp, bs, ct, ldc, alpha, beta_block);
+    } else if (mr != MR && a_here) { /* an edge height read in place, a narrow sliver of B */
+        _Alignas(64) REAL tile[MR * NR];
+        if (mr == MR_EDGE1 && rows_here)
+            SUF(kernel_rows_edge1)(kc, ap, a_rs, bp, bs, tile, NR, 1, 0);
+        else if (mr == MR_EDGE1)
+            SUF(kernel_edge1)(kc, ap, as, bp, bs, tile, NR, 1, 0);
+        else if (rows_here)
+            SUF(kernel_rows_edge2)(kc, ap, a_rs, bp, bs, tile, NR, 1, 0);
+        else
+            SUF(kernel_edge2)(kc, ap, as, bp, bs, tile, NR, 1, 0);
+        SUF(merge_tile)(mr, nr, alpha, tile, NR, beta_block, ct, ldc);
+#endif
     } else { /* an edge tile, through a scratch tile */
         _Alignas(64) REAL tile[MR * NR];
         const int half = nr <= NR / 2;
-        if (a_here && direct_a == FM_DIRECT_ROWS) {
+        if (rows_here) {
             if (half)
                 SUF(kernel_rows_half)(kc, ap, a_rs, bp, bs, tile, NR, 1, 0);
             else
@@ -335,13 +367,14 @@ static void SUF(gemm_packed_loops)(int64_t m, int64_t n, int64_t k, REAL alpha, 
                         for (int64_t i = 0; i < mc; i += MR) {
                             const int64_t mr = mc - i < MR ? mc - i : MR;
                             const REAL *ap = a + (ic + i) * a_rs + pc * a_cs;
-                            if (mr < MR) {
+                            if (!FM_WHOLE_ROWS(mr)) {
                                 if (edge_block != ic)
                                     SUF(pack_a_sliver)(mr, kc, ap, a_rs, a_cs, a_edge);
                                 edge_block = ic;
                                 ap = a_edge;
                             }
-                            SUF(tile)(kc, mr, nr, alpha, ap, mr == MR, direct_a, a_rs, a_step,
+                            SUF(tile)(kc, mr, nr, alpha, ap, FM_WHOLE_ROWS(mr), direct_a, a_rs,
+                                      a_step,
                                       bp, b_here ? b_step : NR, beta_block,
                                       c + (ic + i) * ldc + jc + j, ldc, last_block, ep, ic + i,
                                       jc + j);
@@ -370,7 +403,7 @@ static void SUF(gemm_packed_loops)(int64_t m, int64_t n, int64_t k, REAL alpha, 
 #pragma omp for schedule(static) nowait
                     for (int64_t si = 0; si < m_slivers; si++) {
                         const int64_t i = si * MR, mr = mc - i < MR ? mc - i : MR;
-                        const int a_here = direct_a && mr == MR;
+                        const int a_here = direct_a && FM_WHOLE_ROWS(mr);
                         const REAL *ap = a + (ic + i) * a_rs + pc * a_cs;
                         if (!a_here) {
                             SUF(pack_a_sliver)(mr, kc, ap, a_rs, a_cs, ablock + si * kc * MR);
@@ -390,7 +423,8 @@ static void SUF(gemm_packed_loops)(int64_t m, int64_t n, int64_t k, REAL alpha, 
                     continue;
                 }
 #pragma omp for schedule(static)
-                for (int64_t s = direct_a ? mc / MR : 0; s < m_slivers; s++) {
+                for (int64_t s = !direct_a ? 0 : FM_WHOLE_ROWS(mc % MR) ? m_slivers : mc / MR;
+                     s < m_slivers; s++) {
                     const int64_t i = s * MR;
                     SUF(pack_a_sliver)(mc - i < MR ? mc - i : MR, kc,
                                        a + (ic + i) * a_rs + pc * a_cs, a_rs, a_cs,
@@ -402,7 +436,8 @@ static void SUF(gemm_packed_loops)(int64_t m, int64_t n, int64_t k, REAL alpha, 
                     const int64_t i = si * MR, j = sj * NR;
                     const int64_t mr = mc - i < MR ? mc - i : MR;
                     const int64_t nr = nc - j < NR ? nc - j : NR;
-                    const int a_here = direct_a && mr == MR, b_here = direct_b && nr == NR;
+                    const int a_here = direct_a && FM_WHOLE_ROWS(mr);
+                    const int b_here = direct_b && nr == NR;
                     SUF(tile)(kc, mr, nr, alpha,
                               a_here ? a + (ic + i) * a_rs + pc * a_cs : ablock + si * kc * MR,
                               a_here, direct_a, a_rs, a_step,

@@ -1,7 +1,8 @@
 /* fastmlp C core: one x86 microkernel, included by kernel_x86.h with FM_KERNEL_NAME,
  * FM_KERNEL_A_ROWS (0: A's value (r, p) at a[p * a_arg + r], a packed sliver or a column-major
  * A; 1: at a[r * a_arg + p], MRK rows of a row-major A read in place) and FM_KERNEL_WIDTH (2 or
- * 1 vectors of B per row) defined; all three are undefined again at the end.
+ * 1 vectors of B per row) and FM_KERNEL_ROWS(X) (X(0) .. X(rows - 1), the tile's rows) defined;
+ * all four are undefined again at the end.
  *
  * c = beta * c + alpha * sum_p A(r, p) * bp[p * b_step + j] for the MRK x (FM_KERNEL_WIDTH *
  * VLEN) tile (beta == 0: c is not read). */
@@ -40,18 +41,18 @@
 static void FM_KERNEL_NAME(int64_t kc, const REAL *a, int64_t a_arg, const REAL *bp,
                            int64_t b_step, REAL *c, int64_t ldc, REAL alpha, REAL beta)
 {
-    ROWS(FM_DECL)
+    FM_KERNEL_ROWS(FM_DECL)
     for (int64_t p = 0; p < kc; p++) {
         FM_LOAD_B
-        ROWS(FM_STEP)
+        FM_KERNEL_ROWS(FM_STEP)
         FM_A_NEXT
         bp += b_step;
     }
     const VEC va = SET1(alpha), vb = SET1(beta);
     if (beta == 0) {
-        ROWS(FM_PUT)
+        FM_KERNEL_ROWS(FM_PUT)
     } else {
-        ROWS(FM_UPDATE)
+        FM_KERNEL_ROWS(FM_UPDATE)
     }
 }
 
@@ -65,3 +66,4 @@ static void FM_KERNEL_NAME(int64_t kc, const REAL *a, int64_t a_arg, const REAL 
 #undef FM_KERNEL_NAME
 #undef FM_KERNEL_A_ROWS
 #undef FM_KERNEL_WIDTH
+#undef FM_KERNEL_ROWS

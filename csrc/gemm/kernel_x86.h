@@ -9,35 +9,74 @@
  * the same operations in the same order from any of them. The four are one body,
  * kernel_body_x86.h, instantiated with the two A layouts and the two widths.
  *
- * Requires: KNAME, KNAME_ROWS, KNAME_HALF, KNAME_ROWS_HALF, REAL, VEC, VLEN (elements per
- * vector), MRK, ROWS(X) (X(0) .. X(MRK - 1)), ZERO(), LOADU(p), STOREU(p, v), BCAST(p),
- * FMA(a, b, c) = a * b + c, MUL(a, b), SET1(x); all of them but MRK and ROWS are undefined
- * again at the end, ready for the next precision. Contract: see gemm_impl.h. */
+ * KNAME_EDGE1 / KNAME_ROWS_EDGE1 and KNAME_EDGE2 / KNAME_ROWS_EDGE2 are the full-width tile
+ * with fewer rows (MR_EDGE1, MR_EDGE2: the last slivers of A when the row count leaves that
+ * many, e.g. 32 = 12 + 12 + 8 rows): such a sliver is then read in place and its tile written
+ * straight to C instead of packed, computed with padding rows and copied from a scratch tile.
+ *
+ * Requires: KNAME, KNAME_ROWS, KNAME_HALF, KNAME_ROWS_HALF, KNAME_EDGE1, KNAME_ROWS_EDGE1,
+ * KNAME_EDGE2, KNAME_ROWS_EDGE2, REAL, VEC, VLEN (elements per vector), MRK, ROWS(X) (X(0) ..
+ * X(MRK - 1)), ROWS_EDGE1(X), ROWS_EDGE2(X) (likewise for MR_EDGE1, MR_EDGE2 rows), ZERO(),
+ * LOADU(p), STOREU(p, v), BCAST(p), FMA(a, b, c) = a * b + c, MUL(a, b), SET1(x); all of them
+ * but MRK and the ROWS macros are undefined again at the end, ready for the next precision.
+ * Contract: see gemm_impl.h. */
 
 #define FM_KERNEL_NAME KNAME
 #define FM_KERNEL_A_ROWS 0
 #define FM_KERNEL_WIDTH 2
+#define FM_KERNEL_ROWS ROWS
 #include "kernel_body_x86.h"
 
 #define FM_KERNEL_NAME KNAME_ROWS
 #define FM_KERNEL_A_ROWS 1
 #define FM_KERNEL_WIDTH 2
+#define FM_KERNEL_ROWS ROWS
 #include "kernel_body_x86.h"
 
 #define FM_KERNEL_NAME KNAME_HALF
 #define FM_KERNEL_A_ROWS 0
 #define FM_KERNEL_WIDTH 1
+#define FM_KERNEL_ROWS ROWS
 #include "kernel_body_x86.h"
 
 #define FM_KERNEL_NAME KNAME_ROWS_HALF
 #define FM_KERNEL_A_ROWS 1
 #define FM_KERNEL_WIDTH 1
+#define FM_KERNEL_ROWS ROWS
+#include "kernel_body_x86.h"
+
+#define FM_KERNEL_NAME KNAME_EDGE1
+#define FM_KERNEL_A_ROWS 0
+#define FM_KERNEL_WIDTH 2
+#define FM_KERNEL_ROWS ROWS_EDGE1
+#include "kernel_body_x86.h"
+
+#define FM_KERNEL_NAME KNAME_ROWS_EDGE1
+#define FM_KERNEL_A_ROWS 1
+#define FM_KERNEL_WIDTH 2
+#define FM_KERNEL_ROWS ROWS_EDGE1
+#include "kernel_body_x86.h"
+
+#define FM_KERNEL_NAME KNAME_EDGE2
+#define FM_KERNEL_A_ROWS 0
+#define FM_KERNEL_WIDTH 2
+#define FM_KERNEL_ROWS ROWS_EDGE2
+#include "kernel_body_x86.h"
+
+#define FM_KERNEL_NAME KNAME_ROWS_EDGE2
+#define FM_KERNEL_A_ROWS 1
+#define FM_KERNEL_WIDTH 2
+#define FM_KERNEL_ROWS ROWS_EDGE2
 #include "kernel_body_x86.h"
 
 #undef KNAME
 #undef KNAME_ROWS
 #undef KNAME_HALF
 #undef KNAME_ROWS_HALF
+#undef KNAME_EDGE1
+#undef KNAME_ROWS_EDGE1
+#undef KNAME_EDGE2
+#undef KNAME_ROWS_EDGE2
 #undef REAL
 #undef VEC
 #undef VLEN
