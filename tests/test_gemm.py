@@ -14,14 +14,6 @@ import pytest
 from fastmlp import _core
 
 
-@pytest.fixture(params=_core.available_isas())
-def isa(request):
-    """Runs a test under each GEMM instruction set the machine has, then restores the default."""
-    previous = _core.isa()
-    _core.set_isa(request.param)
-    yield request.param
-    _core.set_isa(previous)
-
 # Sizes around the microkernel tiles (6 x 16 and 12 x 32 floats, 6 x 8 and 12 x 16 doubles, 4 x
 # 16 / 4 x 8 portable) and the cache blocks (KC=256, MC=144, NC=2048): non-multiples of every
 # block size, and 1; the small nets' shapes, whose operands the kernel reads in place (below

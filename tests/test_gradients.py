@@ -122,15 +122,6 @@ def test_multioutput_squared_error_gradient_follows_scikit_learn():
         assert abs(grad[i] - numeric) <= 1e-6 * (abs(grad[i]) + abs(numeric)) + 1e-10
 
 
-@pytest.fixture(params=_core.available_isas())
-def isa(request):
-    """Each instruction set this machine runs, forced for the test (FASTMLP_ISA's setting)."""
-    previous = _core.isa()
-    _core.set_isa(request.param)
-    yield request.param
-    _core.set_isa(previous)
-
-
 def _numpy_forward(units, hidden, params, X):
     """Pre-activations of the hidden layers and the output layer's logits, from the core's
     parameter layout (each layer's fan_in x fan_out weights, then every layer's biases)."""

@@ -265,26 +265,23 @@ FM_NOINLINE static void SUF(tile)(int64_t kc, int64_t mr, int64_t nr, REAL alpha
     } else if (mr == MR && nr == NR) {
         SUF(kernel)(kc, ap, as, bp, bs, ct, ldc, alpha, beta_block);
 #ifdef MR_EDGE1
-    } else if (mr != MR && FM_WHOLE_ROWS(mr) && nr == NR) {
-        if (mr == MR_EDGE1 && rows_here)
-            SUF(kernel_rows_edge1)(kc, ap, a_rs, bp, bs, ct, ldc, alpha, beta_block);
-        else if (mr == MR_EDGE1)
-            SUF(kernel_edge1)(kc, ap, as, bp, bs, ct, ldc, alpha, beta_block);
-        else if (rows_here)
-            SUF(kernel_rows_edge2)(kc, ap, a_rs, bp, bs, ct, ldc, alpha, beta_block);
-        else
-            SUF(kernel_edge2)(kc, ap, as, bp, bs, ct, ldc, alpha, beta_block);
-    } else if (mr != MR && a_here) { /* an edge height read in place, a narrow sliver of B */
-        _Alignas(64) REAL tile[MR * NR];
-        if (mr == MR_EDGE1 && rows_here)
-            SUF(kernel_rows_edge1)(kc, ap, a_rs, bp, bs, tile, NR, 1, 0);
-        else if (mr == MR_EDGE1)
-            SUF(kernel_edge1)(kc, ap, as, bp, bs, tile, NR, 1, 0);
-        else if (rows_here)
-            SUF(kernel_rows_edge2)(kc, ap, a_rs, bp, bs, tile, NR, 1, 0);
-        else
-            SUF(kernel_edge2)(kc, ap, as, bp, bs, tile, NR, 1, 0);
-        SUF(merge_tile)(mr, nr, alpha, tile, NR, beta_block, ct, ldc);
+    } else if (mr != MR && FM_WHOLE_ROWS(mr) && (nr == NR || a_here)) {
+        /* an edge height: its own kernel, straight to C for a full-width tile, through a
+         * scratch tile for a narrow one (then only when A is read in place; packed, the
+         * padded MR-row kernels below serve) */
+        typedef void (*kernel_fn)(int64_t, const REAL *, int64_t, const REAL *, int64_t, REAL *,
+                                  int64_t, REAL, REAL);
+        const kernel_fn edge = mr == MR_EDGE1
+                                   ? (rows_here ? SUF(kernel_rows_edge1) : SUF(kernel_edge1))
+                                   : (rows_here ? SUF(kernel_rows_edge2) : SUF(kernel_edge2));
+        const int64_t a_arg = rows_here ? a_rs : as;
+        if (nr == NR) {
+            edge(kc, ap, a_arg, bp, bs, ct, ldc, alpha, beta_block);
+        } else {
+            _Alignas(64) REAL tile[MR * NR];
+            edge(kc, ap, a_arg, bp, bs, tile, NR, 1, 0);
+            SUF(merge_tile)(mr, nr, alpha, tile, NR, beta_block, ct, ldc);
+        }
 #endif
     } else { /* an edge tile, through a scratch tile */
         _Alignas(64) REAL tile[MR * NR];
