@@ -1,0 +1,168 @@
+"""Guard digests: the exact bits of a matrix of trainings.
+
+Every configuration below trains a small model and hashes its weights, biases (and the extra
+arrays: PReLU slopes, batch-norm values), loss curve, iteration count and predictions. The
+hashes are recorded in guard_digests.json. A restructuring of the core or of the estimators must
+leave every one of them unchanged; a change that alters numbers on purpose re-records them
+(``FASTMLP_RECORD_DIGESTS=1 pytest tests/test_guard_digests.py``) and says why in its commit.
+
+The x86 kernels (AVX2, AVX-512) give the same bits, so one table serves both; the portable C
+kernels do not yet (a different FMA contraction and libm's exp), so the table is checked only on
+x86 instruction sets.
+"""
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification, make_regression
+from threadpoolctl import threadpool_limits
+
+from fastmlp import MLPClassifier, MLPRegressor, _core
+
+DIGESTS = Path(__file__).with_name("guard_digests.json")
+RECORD = os.environ.get("FASTMLP_RECORD_DIGESTS") == "1"
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def _configs():
+    """name -> (estimator kind, dtype, parameters, data shape (rows, features), fit mode)."""
+    out = {}
+    base = dict(hidden_layer_sizes=(12, 7), max_iter=4, random_state=3, batch_size=40)
+    for dtype in ("float32", "float64"):
+        for solver in ("sgd", "adam", "adamw", "adagrad", "rmsprop", "adadelta"):
+            out["clf-%s-%s" % (solver, dtype)] = (
+                "clf", dtype, dict(base, solver=solver, learning_rate_init=0.01), (200, 10), "fit")
+        out["clf-lbfgs-%s" % dtype] = (
+            "clf", dtype, dict(base, solver="lbfgs", max_iter=15), (200, 10), "fit")
+        out["reg-lbfgs-%s" % dtype] = (
+            "reg", dtype, dict(base, solver="lbfgs", max_iter=15), (200, 10), "fit")
+        for act in ("identity", "logistic", "tanh", "relu", "leaky_relu", "prelu", "elu",
+                    "maxout", "softplus", "gelu"):
+            out["clf-act-%s-%s" % (act, dtype)] = (
+                "clf", dtype, dict(base, activation=act), (200, 10), "fit")
+        out["clf-dropout-relu-%s" % dtype] = (
+            "clf", dtype, dict(base, dropout=0.3), (200, 10), "fit")
+        out["clf-dropout-tanh-%s" % dtype] = (
+            "clf", dtype, dict(base, dropout=0.25, activation="tanh"), (200, 10), "fit")
+        out["clf-batchnorm-%s" % dtype] = (
+            "clf", dtype, dict(base, batch_norm=True), (200, 10), "fit")
+        out["clf-batchnorm-dropout-elu-%s" % dtype] = (
+            "clf", dtype, dict(base, batch_norm=True, dropout=0.2, activation="elu"),
+            (200, 10), "fit")
+        out["clf-l1-%s" % dtype] = (
+            "clf", dtype, dict(base, alpha_l1=1e-3, alpha=1e-3), (200, 10), "fit")
+        for schedule in ("invscaling", "adaptive"):
+            out["clf-sgd-%s-%s" % (schedule, dtype)] = (
+                "clf", dtype,
+                dict(base, solver="sgd", learning_rate=schedule, learning_rate_init=0.05,
+                     max_iter=8), (200, 10), "fit")
+        for schedule in ("step", "exponential", "cosine"):
+            out["clf-adam-%s-%s" % (schedule, dtype)] = (
+                "clf", dtype,
+                dict(base, learning_rate=schedule, lr_step_size=2, lr_gamma=0.5,
+                     warmup_epochs=1, max_iter=6), (200, 10), "fit")
+        out["clf-early-stopping-%s" % dtype] = (
+            "clf", dtype, dict(base, early_stopping=True, max_iter=12), (200, 10), "fit")
+        out["clf-hinge-%s" % dtype] = ("clf", dtype, dict(base, loss="hinge"), (200, 10), "fit")
+        out["clf-partial-fit-%s" % dtype] = ("clf", dtype, dict(base), (200, 10), "partial")
+        out["reg-adam-%s" % dtype] = ("reg", dtype, dict(base), (200, 10), "fit")
+        out["reg-sgd-nesterov-%s" % dtype] = (
+            "reg", dtype, dict(base, solver="sgd", learning_rate_init=0.01), (200, 10), "fit")
+        out["reg-poisson-%s" % dtype] = ("reg", dtype, dict(base, loss="poisson"), (200, 10),
+                                         "fit")
+        # Large enough for the packed GEMM paths and for work shared among threads.
+        out["clf-wide-%s" % dtype] = (
+            "clf", dtype,
+            dict(hidden_layer_sizes=(160, 96), max_iter=2, random_state=5, batch_size=150),
+            (600, 140), "fit")
+        out["clf-wide-dropout-%s" % dtype] = (
+            "clf", dtype,
+            dict(hidden_layer_sizes=(160,), max_iter=2, random_state=5, batch_size=150,
+                 dropout=0.2), (600, 140), "fit")
+    return out
+
+
+CONFIGS = _configs()
+
+
+def _data(kind, dtype, rows, features):
+    if kind == "clf":
+        X, y = make_classification(n_samples=rows, n_features=features, n_informative=6,
+                                   n_classes=3, random_state=0)
+    else:
+        X, y = make_regression(n_samples=rows, n_features=features, noise=1.0, random_state=0)
+        y = np.abs(y) / y.std() + 0.1  # positive: the Poisson loss needs it
+    X = (X - X.mean(0)) / X.std(0)
+    return X.astype(dtype), y
+
+
+def _digest(name):
+    kind, dtype, params, (rows, features), mode = CONFIGS[name]
+    X, y = _data(kind, dtype, rows, features)
+    est = (MLPClassifier if kind == "clf" else MLPRegressor)(**params)
+    if mode == "partial":
+        classes = np.unique(y)
+        for start in range(0, rows, 70):
+            est.partial_fit(X[start:start + 70], y[start:start + 70], classes=classes)
+    else:
+        est.fit(X, y)
+    h = hashlib.sha256()
+    arrays = list(est.coefs_) + list(est.intercepts_)
+    for attr in ("prelu_slopes_", "batch_norm_scales_", "batch_norm_shifts_",
+                 "batch_norm_means_", "batch_norm_vars_"):
+        arrays += list(getattr(est, attr, None) or [])
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    h.update(np.asarray(getattr(est, "loss_curve_", []), dtype=np.float64).tobytes())
+    h.update(repr((est.n_iter_, float(est.loss_))).encode())
+    out = est.predict_proba(X) if hasattr(est, "predict_proba") else est.predict(X)
+    h.update(np.ascontiguousarray(out).tobytes())
+    return h.hexdigest()
+
+
+def _recorded():
+    return json.loads(DIGESTS.read_text()) if DIGESTS.exists() else {}
+
+
+x86 = pytest.mark.skipif(
+    _core.isa() == "generic",
+    reason="the portable kernels do not give the x86 kernels' bits yet",
+)
+
+
+@x86
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_guard_digest(name, request):
+    digest = _digest(name)
+    if RECORD:
+        table = _recorded()
+        table[name] = digest
+        DIGESTS.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
+        return
+    table = _recorded()
+    assert name in table, "no digest recorded for %s: record with FASTMLP_RECORD_DIGESTS=1" % name
+    assert digest == table[name], "training %s changed its bits" % name
+
+
+@x86
+@pytest.mark.parametrize("name", ["clf-wide-float32", "clf-wide-dropout-float64",
+                                  "clf-batchnorm-float32", "clf-adam-cosine-float64"])
+def test_guard_digest_one_thread(name):
+    """The same bits on one thread as on all of them."""
+    if RECORD:
+        pytest.skip("recording")
+    with threadpool_limits(limits=1):
+        digest = _digest(name)
+    assert digest == _recorded()[name]
+
+
+def test_table_covers_the_matrix():
+    """Every configuration has a digest, and no digest is left over from a removed one."""
+    if RECORD:
+        pytest.skip("recording")
+    assert sorted(_recorded()) == sorted(CONFIGS)
