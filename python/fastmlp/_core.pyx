@@ -401,24 +401,31 @@ def permutation(uint64_t seed, uint64_t epoch, int64_t n):
 
 
 def train_epoch(Workspace ws, floating[::1] params, floating[::1] opt_state,
-                const floating[:, ::1] X, const floating[:, ::1] Y, const floating[::1] sw,
-                const int64_t[::1] order, int64_t batch_size, uint64_t seed, uint64_t epoch,
-                int64_t position, str solver, double learning_rate, double momentum=0.9,
-                bint nesterov=True, double beta_1=0.9, double beta_2=0.999,
-                double epsilon=1e-8, int64_t step=0, double weight_decay=0.0, double rho=0.9,
-                double loss_sum=0.0, double score=0.0):
+                int64_t[::1] step, double[::1] sums, const floating[:, ::1] X,
+                const floating[:, ::1] Y, const floating[::1] sw, const int64_t[::1] order,
+                int64_t batch_size, uint64_t seed, uint64_t epoch, int64_t position, *,
+                str solver, double learning_rate, double momentum=0.9, bint nesterov=True,
+                double beta_1=0.9, double beta_2=0.999, double epsilon=1e-8,
+                double weight_decay=0.0, double rho=0.9):
     """Trains on the rows order[i] of X, Y, sw (all rows in order when order is None), in
     batches of batch_size: an epoch, or consecutive batches of one starting at epoch position
-    `position`. Returns (loss_sum plus the batches' batch_loss * batch_rows, the optimizer's
-    step count, score plus the running score: weighted count of rows predicted right for the
-    classification losses, weighted sum of squared errors for regression); loss_sum and score
-    carry the sums of the epoch's earlier calls."""
+    `position`.
+
+    Updated in place, whatever happens (also when the call raises: DivergenceError, or a
+    KeyboardInterrupt delivered right after it): params and opt_state; step[0], the optimizer's
+    step count (one per batch whose update was applied); sums[0], the sum of batch_loss *
+    batch_rows over those batches, and sums[1], the running score (the weighted count of rows
+    predicted right for the classification losses, the weighted sum of squared errors for
+    regression). Pass the sums of the epoch's earlier calls, or zeros."""
     cdef Network network = ws.network
     cdef fm_optimizer opt
     cdef int err
     cdef const floating *sw_ptr = NULL
     cdef const int64_t *order_ptr = NULL
     cdef int64_t n_rows = X.shape[0], n
+    cdef double loss_sum, score
+    if step.shape[0] != 1 or sums.shape[0] != 2:
+        raise ValueError("train_epoch: step holds one value and sums two")
     opt.solver = SOLVERS[solver]
     opt.learning_rate = learning_rate
     opt.momentum = momentum
@@ -428,7 +435,7 @@ def train_epoch(Workspace ws, floating[::1] params, floating[::1] opt_state,
     opt.epsilon = epsilon
     opt.weight_decay = weight_decay
     opt.rho = rho
-    opt.step = step
+    opt.step = step[0]
     units = network.units
     if (X.shape[1] != units[0] or Y.shape[0] != n_rows or Y.shape[1] != units[-1]
             or params.shape[0] != network.n_params
@@ -444,23 +451,26 @@ def train_epoch(Workspace ws, floating[::1] params, floating[::1] opt_state,
         if n > 0:
             order_ptr = &order[0]
     if n == 0:
-        return loss_sum, step, score
-    if floating is float:
-        if ws.elem_size != sizeof(float):
-            raise ValueError("train_epoch: workspace precision does not match the data")
-        with nogil:
+        return
+    if (floating is float and ws.elem_size != sizeof(float)) or (
+            floating is double and ws.elem_size != sizeof(double)):
+        raise ValueError("train_epoch: workspace precision does not match the data")
+    loss_sum = sums[0]
+    score = sums[1]
+    with nogil:
+        if floating is float:
             err = fm_train_epoch_f32(&network.net, &opt, &params[0], &opt_state[0], &X[0, 0],
                                      &Y[0, 0], sw_ptr, n_rows, order_ptr, n, batch_size, seed,
                                      epoch, position, ws.ws, &loss_sum, &score)
-    else:
-        if ws.elem_size != sizeof(double):
-            raise ValueError("train_epoch: workspace precision does not match the data")
-        with nogil:
+        else:
             err = fm_train_epoch_f64(&network.net, &opt, &params[0], &opt_state[0], &X[0, 0],
                                      &Y[0, 0], sw_ptr, n_rows, order_ptr, n, batch_size, seed,
                                      epoch, position, ws.ws, &loss_sum, &score)
+    # stored before any exception can be raised: the caller's state stays consistent
+    step[0] = opt.step
+    sums[0] = loss_sum
+    sums[1] = score
     _check(err)
-    return loss_sum, opt.step, score
 
 
 def loss_grad(Workspace ws, const floating[::1] params, const floating[:, ::1] X,

@@ -140,7 +140,9 @@ class _Optimizer:
         self.weight_decay = float(estimator.weight_decay)
         rho = estimator.rho
         self.rho = float(_DEFAULT_RHO.get(self.solver, 0.9) if rho is None else rho)
-        self.step = 0
+        # the step count lives in a one-value array that the C core updates in place, so that
+        # it stays in step with the weights whatever interrupts a call (see _core.train_epoch)
+        self.step_count = np.zeros(1, dtype=np.int64)
         self.rate = self.learning_rate
         self.epoch = 0
         self.max_iter = int(estimator.max_iter)
@@ -149,6 +151,18 @@ class _Optimizer:
         self.lr_min = float(estimator.lr_min)
         self.warmup_epochs = int(estimator.warmup_epochs)
         self.state = np.zeros(_core.STATE_FACTOR * n_params, dtype=dtype)
+
+    @property
+    def step(self):
+        """Optimizer steps taken so far (one per batch)."""
+        return int(self.step_count[0])
+
+    def __setstate__(self, state):
+        # files and pickles written before the step lived in an array hold it as an int
+        step = state.pop("step", None)
+        self.__dict__.update(state)
+        if "step_count" not in self.__dict__:
+            self.step_count = np.array([step or 0], dtype=np.int64)
 
     def matches(self, n_params, dtype):
         """Whether this state fits a parameter array of n_params values of dtype."""
@@ -288,7 +302,7 @@ class _EpochRunner:
         order = self._order(epoch)
         if self.sparse and order is None:
             order = np.arange(self.n_samples)
-        sums = (0.0, 0.0)
+        sums = np.zeros(2)
         self.progress.start()
         for start in range(0, self.n_samples, self.rows_per_call):
             stop = min(self.n_samples, start + self.rows_per_call)
@@ -303,16 +317,16 @@ class _EpochRunner:
                 sw = None if self.sample_weight is None else self.sample_weight[start:stop]
             else:
                 X, Y, sw, rows = self.X, self.Y, self.sample_weight, order[start:stop]
-            loss_sum, opt.step, score = _core.train_epoch(
-                self.workspace, self.estimator._params, opt.state, X, Y, sw, rows,
-                self.batch_size, self.seed, epoch, start, self.estimator.solver,
-                opt.learning_rate, opt.momentum, opt.nesterov, opt.beta_1, opt.beta_2,
-                opt.epsilon, opt.step, opt.weight_decay, opt.rho, sums[0], sums[1],
+            _core.train_epoch(
+                self.workspace, self.estimator._params, opt.state, opt.step_count, sums, X, Y,
+                sw, rows, self.batch_size, self.seed, epoch, start, solver=self.estimator.solver,
+                learning_rate=opt.learning_rate, momentum=opt.momentum, nesterov=opt.nesterov,
+                beta_1=opt.beta_1, beta_2=opt.beta_2, epsilon=opt.epsilon,
+                weight_decay=opt.weight_decay, rho=opt.rho,
             )
-            sums = (loss_sum, score)
             self.progress.update(stop - start)
         self.progress.finish()
-        return sums
+        return float(sums[0]), float(sums[1])
 
     def close(self):
         self.progress.close()
