@@ -887,24 +887,30 @@ static inline void SUF(step_range)(const fm_optimizer *opt, SUF(step_rates) r, R
 {
     const REAL b1 = (REAL)opt->beta_1, b2 = (REAL)opt->beta_2, eps = (REAL)opt->epsilon;
     const REAL mu = (REAL)opt->momentum, rho = (REAL)opt->rho, lr = r.lr;
+    /* 1 - beta and 1 - rho in double, then rounded, as the references compute them (Python
+     * floats): (REAL)1 - b2 in float is 1 - 1.3e-5 times float(0.001), which makes every float32
+     * Adam step 6e-6 larger than float64's, the same way each time (issue: 1.8e-3 float32-vs-
+     * float64 weight difference on digits, against scikit-learn's 1.2e-6). */
+    const REAL w1 = (REAL)(1 - opt->beta_1), w2 = (REAL)(1 - opt->beta_2);
+    const REAL w_rho = (REAL)(1 - opt->rho);
 #define FM_G SUF(gradient_at)(grad, params, i, is_weight, alpha, l1, scale)
     switch (opt->solver) {
     case FM_SOLVER_ADAM: /* scikit-learn's AdamOptimizer */
         for (int64_t i = lo; i < hi; i++) {
             const REAL g = FM_G;
-            m[i] = b1 * m[i] + ((REAL)1 - b1) * g;
-            v[i] = b2 * v[i] + ((REAL)1 - b2) * (g * g);
+            m[i] = b1 * m[i] + w1 * g;
+            v[i] = b2 * v[i] + w2 * (g * g);
             params[i] += -lr * m[i] / (SQRT(v[i]) + eps);
         }
         break;
     case FM_SOLVER_ADAMW: { /* torch.optim.AdamW */
-        const REAL decay = is_weight ? r.decay : 1, w1 = (REAL)1 - b1;
+        const REAL decay = is_weight ? r.decay : 1;
         const REAL step = lr / r.bc1;
         for (int64_t i = lo; i < hi; i++) {
             const REAL g = FM_G;
             params[i] *= decay;
             m[i] += w1 * (g - m[i]);
-            v[i] = v[i] * b2 + g * g * ((REAL)1 - b2);
+            v[i] = v[i] * b2 + g * g * w2;
             params[i] += -step * (m[i] / (SQRT(v[i]) / r.bc2_sqrt + eps));
         }
         break;
@@ -919,16 +925,16 @@ static inline void SUF(step_range)(const fm_optimizer *opt, SUF(step_rates) r, R
     case FM_SOLVER_RMSPROP: /* torch.optim.RMSprop */
         for (int64_t i = lo; i < hi; i++) {
             const REAL g = FM_G;
-            m[i] = m[i] * rho + g * g * ((REAL)1 - rho);
+            m[i] = m[i] * rho + g * g * w_rho;
             params[i] += -lr * (g / (SQRT(m[i]) + eps));
         }
         break;
     case FM_SOLVER_ADADELTA: /* torch.optim.Adadelta */
         for (int64_t i = lo; i < hi; i++) {
             const REAL g = FM_G;
-            m[i] = m[i] * rho + g * g * ((REAL)1 - rho);
+            m[i] = m[i] * rho + g * g * w_rho;
             const REAL delta = SQRT(v[i] + eps) / SQRT(m[i] + eps) * g;
-            v[i] = v[i] * rho + delta * delta * ((REAL)1 - rho);
+            v[i] = v[i] * rho + delta * delta * w_rho;
             params[i] += -lr * delta;
         }
         break;
