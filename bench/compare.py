@@ -2,7 +2,7 @@
 
 Usage::
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/compare.py [--epochs N] [--quick] [--threads T] [--data FOLDER]
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/compare.py [--epochs N] [--quick] [--threads T] [--busy N] [--data FOLDER]
 
 Run it with ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` unset for that
 command only (``env -u ...`` as above): they force OpenBLAS (used by numpy and
@@ -33,6 +33,12 @@ the two backward matmuls); biases, activations, the loss and the optimiser are
 not counted.  Binary problems use one logistic output unit in fastmlp and
 scikit-learn (as scikit-learn does) and two softmax outputs in PyTorch; the
 FLOP count uses the nominal layer sizes.
+
+``fastmlp-1t`` is fastmlp forced onto one thread (``threadpoolctl``'s limit
+around each of its epochs and calls): ``fastmlp / 1 thread`` says what the
+default threading gains (or loses) against it.  ``--busy N`` starts N
+CPU-bound competing processes (``while True: pass``) for the whole run, as on
+a user's busy machine; they are stopped when the script ends.
 
 Ratios are throughput ratios: ``fastmlp / sklearn`` = fastmlp samples/s divided
 by scikit-learn samples/s (above 1 means fastmlp is faster); for the
@@ -93,7 +99,7 @@ GEMM_REPEATS = 300
 GEMM_REPEATS_QUICK = 60
 ALPHA = 1e-4  # the scikit-learn default L2 penalty
 SEED = 0
-LIBRARIES = ("fastmlp", "sklearn", "torch")
+LIBRARIES = ("fastmlp", "fastmlp-1t", "sklearn", "torch")
 OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -120,6 +126,13 @@ def parse_args(argv=None):
         type=int,
         default=None,
         help="thread count for every library (default: each library's own)",
+    )
+    parser.add_argument(
+        "--busy",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run N CPU-bound competing processes during the benchmark",
     )
     parser.add_argument(
         "--only",
@@ -413,10 +426,29 @@ def torch_runner(torch, workload, X, y):
     return epoch, model
 
 
+_ONE_THREAD = []
+
+
+def one_thread(fn):
+    """fn run under threadpoolctl's limit of one thread (fastmlp-1t)."""
+    if not _ONE_THREAD:
+        import threadpoolctl
+        _ONE_THREAD.append(threadpoolctl.ThreadpoolController())
+    controller = _ONE_THREAD[0]
+
+    def limited():
+        with controller.limit(limits=1):
+            return fn()
+    return limited
+
+
 def make_runner(name, module, workload, X, y):
     """Warmed-up (epoch callable, model) for library ``name``."""
     if name == "torch":
         return torch_runner(module, workload, X, y)
+    if name == "fastmlp-1t":
+        epoch, est = one_thread(lambda: sklearn_like_runner(module, workload, X, y))()
+        return one_thread(epoch), est
     return sklearn_like_runner(module, workload, X, y)
 
 
@@ -513,7 +545,10 @@ def run_predict(libs, args):
             else:
                 fn = lambda est=model: est.predict_proba(x1)  # noqa: E731
             gc.collect()
-            results[name] = median_latency_us(fn, calls)
+            if name == "fastmlp-1t":  # the limit around the whole series of calls
+                results[name] = one_thread(lambda: median_latency_us(fn, calls))()
+            else:
+                results[name] = median_latency_us(fn, calls)
         except Exception as exc:
             results[name] = f"failed: {type(exc).__name__}: {exc}"
     return results
@@ -551,7 +586,7 @@ def training_rows(workload, n_samples, results):
             continue  # already reported in the header
         label = f"{workload.name} (n={n_samples}, batch={workload.batch_size})"
         if isinstance(res, str):
-            rows.append([label, name, dtype, "-", "-", "-", "-", "-", "-"])
+            rows.append([label, name, dtype, "-", "-", "-", "-", "-", "-", "-"])
             notes.append(f"{name} on {workload.name} {dtype}: {res}")
             continue
         is_fast = name == "fastmlp"
@@ -561,6 +596,7 @@ def training_rows(workload, n_samples, results):
             f"{res['samples_per_s']:,.0f}", f"{res['gflops']:.2f}",
             ratio(speed["fastmlp"], speed["sklearn"]) if is_fast else "",
             ratio(speed["fastmlp"], speed["torch"]) if is_fast else "",
+            ratio(speed["fastmlp"], speed.get("fastmlp-1t")) if is_fast else "",
         ])
     return rows, notes
 
@@ -570,6 +606,23 @@ def main(argv=None):
     args = parse_args(argv)
     t_start = time.perf_counter()
     warning = busy_warning()  # before our own imports add to the load
+    competitors = start_busy(args.busy)
+    try:
+        return run_all(args, t_start, warning)
+    finally:
+        for proc in competitors:
+            proc.kill()
+            proc.wait()
+
+
+def start_busy(n):
+    """N CPU-bound competing processes (a busy machine), to be killed by the caller."""
+    import subprocess
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+
+
+def run_all(args, t_start, warning):
+    """The benchmark proper (main's body)."""
     if args.threads is not None:
         # Must happen before numpy / torch / fastmlp start their thread pools.
         for var in THREAD_ENV_VARS:
@@ -580,6 +633,7 @@ def main(argv=None):
 
     libs = {
         "fastmlp": import_optional("fastmlp"),
+        "fastmlp-1t": import_optional("fastmlp"),
         "sklearn": (sklearn.neural_network, None),
         "torch": import_optional("torch"),
     }
@@ -590,9 +644,15 @@ def main(argv=None):
             libs["torch"][0].set_num_threads(args.threads)
 
     print_header(args, libs)
+    if args.busy:
+        print(f"busy machine: {args.busy} CPU-bound competing process(es) running "
+              f"(python -c 'while True: pass') on {os.cpu_count()} CPUs")
+        print()
     if warning:
         print(warning)
         print()
+    if args.threads == 1:
+        libs["fastmlp-1t"] = (None, "same as fastmlp with --threads 1")
     for name in ("fastmlp", "torch"):
         if libs[name][0] is None:
             print(f"{name} not importable: {libs[name][1]} -- its columns are skipped")
@@ -606,7 +666,7 @@ def main(argv=None):
     print()
 
     header = ["workload", "library", "dtype", "best s", "median s",
-              "samples/s", "GFLOP/s", "fastmlp/sklearn", "fastmlp/torch"]
+              "samples/s", "GFLOP/s", "fastmlp/sklearn", "fastmlp/torch", "fastmlp/1 thread"]
     rows, notes = [], []
     for workload in WORKLOADS:
         if args.only and args.only not in workload.name:
@@ -625,7 +685,8 @@ def main(argv=None):
     print("  GFLOP/s = FLOPs/sample * samples/s; FLOPs/sample: " + ", ".join(
         f"{w.name.split()[1]} {flops_per_sample(w.layers) / 1e6:.3f} M"
         for w in WORKLOADS[:3]))
-    print("  ratios = fastmlp samples/s / other samples/s (>1: fastmlp faster)")
+    print("  ratios = fastmlp samples/s / other samples/s (>1: fastmlp faster); "
+          "fastmlp-1t: fastmlp limited to one thread")
     print("  sklearn keeps float32 input in float32; binary nets use 1 logistic "
           "output in fastmlp/sklearn, 2 softmax outputs in torch")
     print()

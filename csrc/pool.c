@@ -315,6 +315,7 @@ typedef struct adapt_slot {
     double est[2];  /* ns per unit of work: one thread, all threads */
     int64_t n[2];   /* measurements of each */
     int64_t choices;
+    int last_option; /* of the previous choice (-1: none) */
     int64_t last;   /* for replacing the least recently used entry */
 } adapt_slot;
 
@@ -339,7 +340,7 @@ static int adapt_find(uint64_t key)
 
 fm_adapt_choice fm_adapt_choose(uint64_t key)
 {
-    fm_adapt_choice c = {key, -1, 0, 1, 0};
+    fm_adapt_choice c = {key, -1, 0, 1, 0, 0};
     const int threads = fm_pool_threads();
     if (threads <= 1)
         return c;
@@ -351,14 +352,15 @@ fm_adapt_choice fm_adapt_choose(uint64_t key)
             if (!adapt_table[i].used ||
                 (adapt_table[s].used && adapt_table[i].last < adapt_table[s].last))
                 s = i;
-        adapt_slot fresh = {key, 1, {0, 0}, {0, 0}, 0, 0};
+        adapt_slot fresh = {key, 1, {0, 0}, {0, 0}, 0, -1, 0};
         adapt_table[s] = fresh;
     }
     adapt_slot *a = &adapt_table[s];
     a->last = ++adapt_clock;
-    /* All threads first (no calibration before the first fit), then one; each twice, the first
-     * measurement being a warm-up (thread start, cold caches). Then the faster, and now and
-     * then the other. */
+    /* All threads first (no calibration before the first fit), then one, until each has two
+     * timings; then the faster, and for two choices in every FM_ADAPT_EXPLORE the other. Only
+     * a choice that repeats the previous one is timed: the first after a switch pays for the
+     * switch (workers woken from sleep, caches moved), not for the option. */
     int option;
     if (a->n[1] < 2)
         option = 1;
@@ -366,9 +368,11 @@ fm_adapt_choice fm_adapt_choose(uint64_t key)
         option = 0;
     else {
         option = a->est[0] <= a->est[1] ? 0 : 1;
-        if (a->choices % FM_ADAPT_EXPLORE == FM_ADAPT_EXPLORE - 1)
+        if (a->choices % FM_ADAPT_EXPLORE >= FM_ADAPT_EXPLORE - 2)
             option = !option;
     }
+    c.warm = a->last_option == option;
+    a->last_option = option;
     a->choices++;
     ADAPT_UNLOCK();
     c.slot = s;
@@ -380,17 +384,14 @@ fm_adapt_choice fm_adapt_choose(uint64_t key)
 
 void fm_adapt_record(fm_adapt_choice c, double units)
 {
-    if (c.slot < 0 || !(units > 0))
+    if (c.slot < 0 || !c.warm || !(units > 0))
         return;
     const double x = (double)(fm_now_ns() - c.start_ns) / units;
     ADAPT_LOCK();
     adapt_slot *a = &adapt_table[c.slot];
     if (a->used && a->key == c.key) {
         const int64_t n = a->n[c.option]++;
-        if (n == 1)
-            a->est[c.option] = x;
-        else if (n > 1)
-            a->est[c.option] = 0.75 * a->est[c.option] + 0.25 * x;
+        a->est[c.option] = n == 0 ? x : 0.75 * a->est[c.option] + 0.25 * x;
     }
     ADAPT_UNLOCK();
 }

@@ -49,6 +49,7 @@ typedef struct fm_adapt_choice {
     int slot;    /* table entry (-1: nothing to record) */
     int option;  /* 0: one thread, 1: all the threads allowed */
     int threads; /* the threads this choice allows */
+    int warm;    /* the previous choice of this kind was the same: its timing is recorded */
     int64_t start_ns;
 } fm_adapt_choice;
 
@@ -56,7 +57,7 @@ fm_adapt_choice fm_adapt_choose(uint64_t key);
 /* No choice: all the threads allowed, nothing recorded. */
 static inline fm_adapt_choice fm_adapt_none(void)
 {
-    fm_adapt_choice c = {0, -1, 1, 0, 0};
+    fm_adapt_choice c = {0, -1, 1, 0, 0, 0};
     return c;
 }
 void fm_adapt_record(fm_adapt_choice choice, double units);

@@ -115,24 +115,44 @@ typedef struct SUF(gemm_args) {
 } SUF(gemm_args);
 
 /* Small path for row-major op(B) (b_cs == 1): each row of C accumulates alpha * a_ip * B[p, :]
- * over p, a loop the compiler vectorizes over the row; columns [j0, j1) only. */
+ * over p, columns [j0, j1) only: blocks of FM_ROWS_BLOCK columns in eight vector registers
+ * across the whole k loop (a one-row prediction of a wide layer streams its weights through
+ * them), the rest in place. Either way each element adds its products in k order. */
+#define FM_ROWS_BLOCK (4 * NR)
 static void SUF(gemm_rows)(const SUF(gemm_args) *g, int64_t j0, int64_t j1)
 {
     const REAL alpha = g->alpha, beta = g->beta;
     for (int64_t i = 0; i < g->m; i++) {
         REAL *ci = g->c + i * g->ldc;
+        const REAL *ai = g->a + i * g->a_rs;
+        int64_t j = j0;
+        for (; j + FM_ROWS_BLOCK <= j1; j += FM_ROWS_BLOCK) {
+            REAL acc[FM_ROWS_BLOCK];
+            for (int jj = 0; jj < FM_ROWS_BLOCK; jj++)
+                acc[jj] = beta == 0 ? 0 : (beta != 1 ? ci[j + jj] * beta : ci[j + jj]);
+            for (int64_t p = 0; p < g->k; p++) {
+                const REAL aip = alpha * ai[p * g->a_cs];
+                const REAL *bp = g->b + p * g->b_rs + j;
+                for (int jj = 0; jj < FM_ROWS_BLOCK; jj++)
+                    acc[jj] += aip * bp[jj];
+            }
+            for (int jj = 0; jj < FM_ROWS_BLOCK; jj++)
+                ci[j + jj] = acc[jj];
+        }
+        if (j == j1)
+            continue;
         if (beta == 0) {
-            for (int64_t j = j0; j < j1; j++)
-                ci[j] = 0;
+            for (int64_t jj = j; jj < j1; jj++)
+                ci[jj] = 0;
         } else if (beta != 1) {
-            for (int64_t j = j0; j < j1; j++)
-                ci[j] *= beta;
+            for (int64_t jj = j; jj < j1; jj++)
+                ci[jj] *= beta;
         }
         for (int64_t p = 0; p < g->k; p++) {
-            const REAL aip = alpha * g->a[i * g->a_rs + p * g->a_cs];
+            const REAL aip = alpha * ai[p * g->a_cs];
             const REAL *bp = g->b + p * g->b_rs;
-            for (int64_t j = j0; j < j1; j++)
-                ci[j] += aip * bp[j];
+            for (int64_t jj = j; jj < j1; jj++)
+                ci[jj] += aip * bp[jj];
         }
     }
 }
@@ -496,9 +516,11 @@ int SUF(fm_gemm_ex)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, R
         return FM_OK;
     }
     if (k == 0 || m < MR) {
+        /* streaming the weights, these products gain from a second core's cache and
+         * bandwidth at a quarter of the packed path's work */
         if (g.b_cs == 1)
-            fm_pool_run((n + FM_ROWS_CHUNK - 1) / FM_ROWS_CHUNK, threads, SUF(gemm_rows_task),
-                        &g);
+            fm_pool_run((n + FM_ROWS_CHUNK - 1) / FM_ROWS_CHUNK,
+                        fm_team_size(work, FM_GEMM_PAR_MIN_WORK / 4), SUF(gemm_rows_task), &g);
         else
             SUF(gemm_dots)(&g);
         SUF(epilogue_tile)(ep, c, ldc, 0, 0, m, n);

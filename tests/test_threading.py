@@ -1,0 +1,156 @@
+"""The thread pool: same bits when worker threads lose the CPU, idle after returning.
+
+The core shares work among threads of its own (csrc/pool.c) that claim tasks one at a time, so
+a worker the operating system deschedules holds back only the task it has started; these tests
+make workers lose the CPU (a test hook that sleeps inside a worker before its tasks, and
+competing processes pinned to the same CPU) and check that training gives the bits of an
+undisturbed run and finishes. No test here times the work itself.
+"""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from fastmlp import MLPClassifier, _core
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+    pytest.mark.skipif(not _core.openmp_enabled(), reason="a serial build has no thread pool"),
+]
+
+# A network whose products, loss pass and optimizer step are all shared among threads.
+TRAIN = textwrap.dedent("""
+    import hashlib, json, sys, time, warnings
+    import numpy as np
+    warnings.simplefilter("ignore")
+    from fastmlp import MLPClassifier, _core
+    delay_us, every = int(sys.argv[1]), int(sys.argv[2])
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((768, 300)).astype(np.float32)
+    y = rng.integers(0, 4, 768)
+    _core.set_worker_delay(delay_us, every)
+    t0 = time.process_time()
+    est = MLPClassifier(hidden_layer_sizes=(384, 128), batch_size=128, max_iter=2,
+                        dropout=0.1, random_state=0).fit(X, y)
+    h = hashlib.sha256()
+    for a in est.coefs_ + est.intercepts_ + [est.predict_proba(X[:50])]:
+        h.update(a.tobytes())
+    h.update(np.asarray(est.loss_curve_).tobytes())
+    print(json.dumps({"digest": h.hexdigest(), "stats": _core.threading_stats()}))
+""")
+
+
+def _train(delay_us=0, every=0, threads="2", cpus=None, busy=0):
+    env = dict(os.environ, OMP_NUM_THREADS=threads)
+    competitors = []
+    preexec = None
+    if cpus is not None:
+        def preexec():
+            os.sched_setaffinity(0, cpus)
+        for _ in range(busy):
+            competitors.append(subprocess.Popen(
+                [sys.executable, "-c", "while True: pass"], preexec_fn=preexec))
+    try:
+        out = subprocess.run([sys.executable, "-c", TRAIN, str(delay_us), str(every)], env=env,
+                             capture_output=True, text=True, timeout=300, preexec_fn=preexec)
+    finally:
+        for proc in competitors:
+            proc.kill()
+            proc.wait()
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+@pytest.fixture(scope="module")
+def undisturbed():
+    return _train(threads="1")["digest"]
+
+
+def test_threads_share_the_work(undisturbed):
+    result = _train(threads="2")
+    assert result["digest"] == undisturbed
+    assert result["stats"]["workers"] >= 1
+    assert result["stats"]["worker_tasks"] > 0  # the worker did take tasks
+
+
+@pytest.mark.parametrize("delay_us, every", [(3000, 1), (200, 3), (20000, 7)])
+def test_descheduled_workers_give_the_same_bits(undisturbed, delay_us, every):
+    # Each worker sleeps before (some of) the tasks it claims, as if descheduled mid-job: the
+    # calling thread takes the rest, and waits only for the task a sleeping worker holds.
+    result = _train(delay_us, every, threads="3")
+    assert result["digest"] == undisturbed
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs CPU affinity")
+def test_oversubscribed_cpu_with_busy_competitors(undisturbed):
+    # Four threads and two CPU-bound competitors on one CPU: workers lose the CPU constantly.
+    cpu = sorted(os.sched_getaffinity(0))[0]
+    result = _train(threads="4", cpus={cpu}, busy=2)
+    assert result["digest"] == undisturbed
+
+
+IDLE = textwrap.dedent("""
+    import json, resource, time, warnings
+    import numpy as np
+    warnings.simplefilter("ignore")
+    from fastmlp import MLPClassifier
+
+    def cpu():
+        u = resource.getrusage(resource.RUSAGE_SELF)
+        return u.ru_utime + u.ru_stime
+
+    def after(fn):
+        fn()
+        before = cpu()
+        time.sleep(0.2)
+        return (cpu() - before) * 1e3
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((1024, 400)).astype(np.float32)
+    y = rng.integers(0, 3, 1024)
+    est = MLPClassifier(hidden_layer_sizes=(256,), batch_size=128, max_iter=1)
+    out = {"fit": after(lambda: est.fit(X, y)),
+           "partial_fit": after(lambda: est.partial_fit(X, y)),
+           "predict": after(lambda: [est.predict_proba(X[i:i + 1]) for i in range(300)])}
+    print(json.dumps(out))
+""")
+
+
+def test_idle_after_returning():
+    # Workers spin at most 200 us for the next job, then sleep: after a call returns the
+    # process takes next to no CPU (the bound here is generous: 5 ms is what is expected).
+    env = dict(os.environ, OMP_NUM_THREADS="2")
+    out = subprocess.run([sys.executable, "-c", IDLE], env=env, capture_output=True,
+                         text=True, timeout=120, check=True)
+    for what, ms in json.loads(out.stdout).items():
+        assert ms < 30, "%.1f ms of CPU in the 200 ms after %s returned" % (ms, what)
+
+
+def test_no_threads_before_the_first_fit():
+    code = ("import fastmlp, fastmlp._core as c; s = c.threading_stats(); "
+            "assert s['workers'] == 0 and s['jobs'] == 0, s")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_adaptive_choice_is_measured_while_training():
+    # The thread count of a kind of work comes from timings of that work (no calibration):
+    # after a fit, its batches have estimates for one thread and for all of them.
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((2048, 300)).astype(np.float32)
+    y = rng.integers(0, 3, 2048)
+    est = MLPClassifier(hidden_layer_sizes=(256,), batch_size=128, max_iter=1, random_state=0)
+    _core.reset_adaptive_threading()
+    est.fit(X, y)
+    n_params = sum(c.size for c in est.coefs_) + sum(b.size for b in est.intercepts_)
+    if _core.max_threads() < 2:
+        assert _core.adaptive_threading(True, n_params, 128, 4) is None
+        return
+    one, all_threads, choices = _core.adaptive_threading(True, n_params, 128, 4)
+    assert choices == 16  # one choice per batch
+    assert one > 0 and all_threads > 0
