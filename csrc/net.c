@@ -8,6 +8,38 @@
 #define FM_ALIGN 64
 
 
+/* Largest element count of one buffer (2^40): keeps every size computation far from overflow. */
+#define FM_MAX_COUNT ((int64_t)1 << 40)
+
+/* a * b, or -1 when it exceeds FM_MAX_COUNT (a, b >= 0). */
+static int64_t checked_mul(int64_t a, int64_t b)
+{
+    if (a != 0 && b > FM_MAX_COUNT / a)
+        return -1;
+    return a * b;
+}
+
+/* The flat parameter count of a network whose widths and pieces are in range, computed with
+ * checked products and sums; -1 when it exceeds FM_MAX_COUNT. */
+static int64_t fm_param_count_checked(const fm_net *net)
+{
+    int64_t total = 0;
+    for (int l = 0; l < net->n_layers; l++) {
+        const int64_t width = l < net->n_layers - 1 && net->hidden_activation == FM_ACT_MAXOUT
+                                  ? checked_mul(net->units[l + 1], net->maxout_pieces)
+                                  : net->units[l + 1];
+        const int64_t weights = width < 0 ? -1 : checked_mul(net->units[l], width);
+        /* weights, biases; for hidden layers PReLU slopes and 4 batch-norm vectors */
+        const int64_t extra = l < net->n_layers - 1 ? net->units[l + 1] + 4 * width : 0;
+        if (weights < 0 || extra < 0)
+            return -1;
+        total += weights + width + extra;
+        if (total > FM_MAX_COUNT)
+            return -1;
+    }
+    return total;
+}
+
 int fm_net_check(const fm_net *net)
 {
     if (net == NULL || net->n_layers < 1 || net->units == NULL || !(net->alpha >= 0) ||
@@ -17,6 +49,10 @@ int fm_net_check(const fm_net *net)
     for (int l = 0; l <= net->n_layers; l++)
         if (net->units[l] < 1 || net->units[l] > INT32_MAX)
             return FM_ERR_ARG;
+    /* Every size the core computes is at most the parameter count (or a workspace buffer,
+     * checked there): bounded here, with checked products, all later arithmetic is exact. */
+    if (fm_param_count_checked(net) < 0)
+        return FM_ERR_ARG;
     const int hidden = net->hidden_activation;
     if (hidden < FM_ACT_IDENTITY || hidden > FM_ACT_GELU || hidden == FM_ACT_SOFTMAX ||
         hidden == FM_ACT_EXP || net->output_activation < FM_ACT_IDENTITY ||
@@ -122,9 +158,6 @@ void fm_threading_reset(void)
 {
     fm_adapt_reset();
 }
-
-/* Largest element count of one buffer (2^40): keeps every size computation far from overflow. */
-#define FM_MAX_COUNT ((int64_t)1 << 40)
 
 /* Bytes of a region of count elements, rounded up to the alignment (count checked by caller). */
 static size_t region(int64_t count, size_t elem_size)

@@ -59,6 +59,8 @@ int fm_pool_threads(void)
 #define FM_POOL_SPIN_NS 200000
 #define FM_POOL_WAIT_SPIN_NS 30000
 #define FM_POOL_MAX_WORKERS 255
+/* The task index of a ticket while the caller writes a job's fields: no task can be claimed. */
+#define FM_POOL_CLOSED 0xffffffffu
 
 static struct {
     pthread_mutex_t lock;
@@ -68,7 +70,11 @@ static struct {
     int n_workers;          /* started; touched only by the thread holding busy */
     /* The job: (generation << 32) | next unclaimed task. A task is claimed by a compare-and-
      * swap on this word, which fails when the generation moved on, so a worker that slept
-     * through the end of a job cannot claim a task of the next one with the old job's fields. */
+     * through the end of a job cannot claim a task of the next one with the old job's fields.
+     * The caller closes the word (the next generation, FM_POOL_CLOSED) before it writes the
+     * next job's fields and opens it (task 0) after: a claim read against the old word can
+     * then never succeed with a new field (an exhausted old job's index below the new count
+     * would otherwise pass the bound check and run a task twice). */
     _Atomic uint64_t ticket;
     _Atomic(fm_task_fn) fn;
     _Atomic(void *) ctx;
@@ -104,6 +110,10 @@ static int64_t run_claimed(uint64_t gen, int is_worker, int64_t *claimed)
         const fm_task_fn fn = atomic_load_explicit(&pool.fn, memory_order_relaxed);
         void *ctx = atomic_load_explicit(&pool.ctx, memory_order_relaxed);
         const int64_t task = (int64_t)(t & 0xffffffffu);
+        if (task == FM_POOL_CLOSED) { /* the fields are being written: open in a moment */
+            cpu_relax();
+            continue;
+        }
         if (task >= n)
             break;
         /* Success means the ticket never left (gen, task) since it was read (generations and
@@ -144,7 +154,7 @@ static void *worker_main(void *arg)
         int64_t spin_start = 0;
         for (unsigned spins = 1;; spins++) {
             t = atomic_load(&pool.ticket);
-            if (t >> 32 != seen)
+            if (t >> 32 != seen && (t & 0xffffffffu) != FM_POOL_CLOSED)
                 break;
             if (spins % 64 == 0) {
                 const int64_t now = fm_now_ns();
@@ -221,12 +231,13 @@ void fm_pool_run(int64_t n_tasks, int threads, fm_task_fn fn, void *ctx)
         threads = thread_cap;
     if (threads > n_tasks)
         threads = (int)n_tasks;
-    if (threads <= 1 || in_task || n_tasks > 0xffffffffLL || atomic_exchange(&pool.busy, 1)) {
+    if (threads <= 1 || in_task || n_tasks >= FM_POOL_CLOSED || atomic_exchange(&pool.busy, 1)) {
         for (int64_t task = 0; task < n_tasks; task++)
             fn(ctx, task);
         return;
     }
     const uint64_t gen = (atomic_load(&pool.ticket) >> 32) + 1;
+    atomic_store(&pool.ticket, gen << 32 | FM_POOL_CLOSED);
     const int workers = ensure_workers(threads - 1, gen - 1);
     atomic_store_explicit(&pool.fn, fn, memory_order_relaxed);
     atomic_store_explicit(&pool.ctx, ctx, memory_order_relaxed);

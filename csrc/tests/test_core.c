@@ -4,11 +4,13 @@
  * training run, and the error paths (bad arguments, NaN input, divergence), which must free what
  * they allocated. Exits non-zero when any check fails. */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fastmlp.h"
+#include "pool.h"
 
 static int n_passed, n_failed;
 
@@ -429,8 +431,36 @@ static void test_perceptron(void)
     free(perm);
 }
 
+/* The pool runs every task of a job exactly once, before fm_pool_run returns, however the jobs
+ * follow each other: the same context and task function for jobs of varying sizes (a claim
+ * made against an exhausted job's ticket once ran a task of the next job twice). */
+static _Atomic int pool_counts[32];
+static void pool_count_task(void *ctx, int64_t task)
+{
+    (void)ctx;
+    atomic_fetch_add(&pool_counts[task], 1);
+    volatile double spin = 0;
+    for (int i = 0; i < (int)(task * 37 % 500); i++)
+        spin += i;
+}
+
+static void test_pool(void)
+{
+    long wrong = 0;
+    for (int job = 0; job < 60000; job++) {
+        const int n = 1 + job % 23;
+        for (int i = 0; i < n; i++)
+            atomic_store(&pool_counts[i], 0);
+        fm_pool_run(n, 3, pool_count_task, NULL);
+        for (int i = 0; i < n; i++)
+            wrong += atomic_load(&pool_counts[i]) != 1;
+    }
+    CHECK(wrong == 0, "%ld tasks did not run exactly once", wrong);
+}
+
 int main(void)
 {
+    test_pool();
     const char *names[8];
     int n_names = 0;
     for (int i = 0; fm_isa_compiled(i) != NULL && n_names < 8; i++)
