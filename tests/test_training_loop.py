@@ -6,6 +6,7 @@ leaves, not by how fast it came back.
 """
 
 import _thread
+import signal
 import threading
 import tracemalloc
 import warnings
@@ -189,10 +190,18 @@ def test_ctrl_c_stops_inside_an_epoch_and_leaves_a_usable_model():
     model.partial_fit(X[:100], y[:100])  # set up, so the timer does not hit the validation
     model.set_params(warm_start=True)
     timer = threading.Timer(0.5, _thread.interrupt_main)
-    with pytest.warns(UserWarning, match="interrupted"):
-        timer.start()
-        model.fit(X, y)
-    timer.join()
+    # Python's own SIGINT handler, whatever the test runner inherited: a shell starts
+    # background jobs (`pytest &`, nohup) with SIGINT ignored, and interrupt_main() then does
+    # nothing.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.warns(UserWarning, match="interrupted"):
+            timer.start()
+            model.fit(X, y)
+    finally:
+        timer.cancel()
+        timer.join()
+        signal.signal(signal.SIGINT, previous)
     assert model.t_ == 100 + model.n_iter_ * X.shape[0]
     last_whole = snapshots[-1] if snapshots else None
     assert last_whole is None or not np.array_equal(model._params, last_whole)
