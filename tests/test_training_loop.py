@@ -6,9 +6,12 @@ leaves, not by how fast it came back.
 """
 
 import _thread
+import io
 import signal
+import sys
 import threading
 import tracemalloc
+import types
 import warnings
 
 import numpy as np
@@ -168,6 +171,75 @@ def test_progress_true_draws_a_bar_or_asks_for_tqdm(capsys):
         return
     MLPClassifier((8,), max_iter=2, progress=True).fit(X, y)
     assert "epoch" in capsys.readouterr().err
+
+
+class _FakeTqdm:
+    """Stands for tqdm.auto.tqdm: records the bars made and what they were told."""
+
+    made = []
+
+    def __init__(self, total, **kwargs):
+        self.total, self.kwargs, self.count, self.closed = total, kwargs, 0, False
+        _FakeTqdm.made.append(self)
+
+    def update(self, n):
+        self.count += n
+
+    def close(self):
+        self.closed = True
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+@pytest.fixture
+def fake_tqdm(monkeypatch):
+    module = types.ModuleType("tqdm.auto")
+    module.tqdm = _FakeTqdm
+    package = types.ModuleType("tqdm")
+    package.auto = module
+    monkeypatch.setitem(sys.modules, "tqdm", package)
+    monkeypatch.setitem(sys.modules, "tqdm.auto", module)
+    _FakeTqdm.made = []
+    return _FakeTqdm
+
+
+@quiet
+@pytest.mark.parametrize("verbose", [False, True])
+def test_progress_on_a_terminal_draws_one_full_bar_per_epoch(fake_tqdm, monkeypatch, verbose):
+    X, y = _data()
+    monkeypatch.setattr(sys, "stderr", _Terminal())
+    MLPClassifier((8,), max_iter=3, progress=True, verbose=verbose).fit(X, y)
+    assert [bar.kwargs["desc"] for bar in fake_tqdm.made] == ["epoch 1", "epoch 2", "epoch 3"]
+    assert all(bar.count == bar.total == len(X) and bar.closed for bar in fake_tqdm.made)
+
+
+@quiet
+def test_progress_off_a_terminal_prints_finished_epochs_not_bars(fake_tqdm, capsys):
+    """stderr redirected: a bar cannot be redrawn, so no bar is started (it would print its 0%
+    state every epoch); progress=True prints one line per finished epoch instead, and nothing
+    with verbose, which prints its own line per epoch."""
+    X, y = _data()
+    MLPClassifier((8,), max_iter=3, progress=True).fit(X, y)
+    err = capsys.readouterr().err.splitlines()
+    assert [line.split(":")[0] for line in err] == ["epoch 1", "epoch 2", "epoch 3"]
+    assert all(" %d samples in " % len(X) in line for line in err)
+    MLPClassifier((8,), max_iter=3, progress=True, verbose=True).fit(X, y)
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out.count("Iteration") == 3
+    assert fake_tqdm.made == []
+
+
+@quiet
+def test_progress_with_real_tqdm_off_a_terminal_prints_no_stuck_bar(capfd):
+    pytest.importorskip("tqdm")
+    X, y = _data()
+    MLPClassifier((8,), max_iter=3, progress=True, verbose=True).fit(X, y)
+    captured = capfd.readouterr()
+    assert "%" not in captured.err and "|" not in captured.err
+    assert captured.out.count("Iteration") == 3
 
 
 @quiet
