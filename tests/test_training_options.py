@@ -323,8 +323,17 @@ def test_class_weight_errors():
         MLPClassifier(class_weight={0: 2.0}, max_iter=1).fit(X, Y)
     with pytest.raises(ValueError, match="partial_fit"):
         MLPClassifier(class_weight="balanced").partial_fit(X, y, classes=[0, 1, 2])
-    # a dict works in partial_fit
-    MLPClassifier(class_weight={2: 3.0}).partial_fit(X, y, classes=[0, 1, 2])
+    # a dict works in partial_fit: the same steps as its weights given as sample_weight
+    common = dict(hidden_layer_sizes=(6,), random_state=0)
+    a = MLPClassifier(class_weight={2: 3.0}, **common)
+    b = MLPClassifier(**common)
+    for _ in range(3):
+        a.partial_fit(X, y, classes=[0, 1, 2])
+        b.partial_fit(X, y, classes=[0, 1, 2], sample_weight=np.where(y == 2, 3.0, 1.0))
+    _assert_same_model(a, b)
+    plain = MLPClassifier(**common).partial_fit(X, y, classes=[0, 1, 2])
+    assert not np.array_equal(plain.coefs_[0], MLPClassifier(class_weight={2: 3.0}, **common)
+                              .partial_fit(X, y, classes=[0, 1, 2]).coefs_[0])
     assert "class_weight" not in MLPRegressor().get_params()
 
 
