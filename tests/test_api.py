@@ -494,3 +494,17 @@ def test_target_encoding_matches_label_binarizer(labels):
     unknown = np.concatenate([labels[:1], labels[:1]]).astype(object)
     unknown[0] = "never-seen"
     assert est._class_indices(unknown) is None
+
+
+@pytest.mark.parametrize("Est", [MLPClassifier, MLPRegressor])
+def test_docstring_documents_each_parameter_as_its_own_entry(Est):
+    """numpydoc layout: every parameter has a 'name : type' line at the section's indentation,
+    after a blank line (the first one right after the dashes), so no entry runs into another."""
+    doc = inspect.getdoc(Est)
+    section = doc.split("Parameters\n----------\n", 1)[1].split("\nAttributes\n", 1)[0]
+    lines = section.split("\n")
+    entries = {line.split(" : ")[0]: i for i, line in enumerate(lines)
+               if re.match(r"^\w+ : ", line)}
+    assert sorted(entries) == sorted(inspect.signature(Est).parameters)
+    for name, i in entries.items():
+        assert i == 0 or lines[i - 1] == "", (name, lines[i - 1])

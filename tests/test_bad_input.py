@@ -420,7 +420,13 @@ def test_predict_bridge_refuses_mismatched_buffers():
     network, params = model._predict_plan()
     out = np.empty((30, 3), np.float32)
     _core.predict_contiguous(network, params, X, out)
-    np.testing.assert_array_equal(out, model.predict_proba(X))
+    # a NumPy forward pass in float64 (relu, softmax) from the fitted weights
+    x64 = X.astype(np.float64)
+    hidden = np.maximum(x64 @ model.coefs_[0] + model.intercepts_[0], 0.0)
+    scores = hidden @ model.coefs_[1] + model.intercepts_[1]
+    expected = np.exp(scores - scores.max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    assert_allclose(out, expected, rtol=1e-5, atol=1e-7)
     bad_cases = [
         (params.astype(np.float64), X, out),  # precisions differ
         (params, np.asfortranarray(X), out),  # not C-contiguous

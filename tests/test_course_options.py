@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
+from scipy.special import softmax
 from sklearn.exceptions import ConvergenceWarning
 
 from fastmlp import MLPClassifier, MLPRegressor, check_gradients
@@ -145,8 +146,10 @@ def test_dropout_zero_is_no_dropout_and_dropout_changes_training():
     for model in (zero, zeros):
         assert model.coefs_[0].tobytes() == base.coefs_[0].tobytes()
     assert not np.allclose(half.coefs_[0], base.coefs_[0])
-    # predict uses no dropout: deterministic
-    np.testing.assert_array_equal(half.predict_proba(X), half.predict_proba(X))
+    # predict uses no dropout (no masks, no scaling): a NumPy forward pass with every unit kept
+    hidden = np.maximum(X @ half.coefs_[0] + half.intercepts_[0], 0.0)
+    expected = softmax(hidden @ half.coefs_[1] + half.intercepts_[1], axis=1)
+    np.testing.assert_allclose(half.predict_proba(X), expected, rtol=1e-12, atol=1e-15)
 
 
 @quiet

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import data_folder
 from fastmlp.datasets import load_digits, load_fashion_mnist, load_idx, load_mnist
 
-REPO = Path(__file__).resolve().parents[1]
 
 TRAIN_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
 TEST_FILES = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -389,9 +389,10 @@ _REAL = {
 
 def _real_folder(name):
     env = _REAL[name]["env"]
-    folder = os.environ.get(env) or REPO.parent / "shared" / "data" / name
-    if not Path(folder).is_dir():
-        pytest.skip(f"{name} data not found (set {env} to its folder)")
+    folder = os.environ.get(env) or data_folder(name)
+    if folder is None or not Path(folder).is_dir():
+        pytest.skip(f"{name} data not found (set FASTMLP_DATA to the folder holding {name}/, "
+                    f"or {env} to {name}'s own folder)")
     return folder
 
 

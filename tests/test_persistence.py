@@ -554,3 +554,77 @@ def test_course_options_round_trip(tmp_path, options):
     model.partial_fit(X, y)
     twin.partial_fit(X, y)
     assert twin._params.tobytes() == model._params.tobytes()
+
+
+# ------------------------------------------------------- fitted state against the parameters
+
+
+@pytest.fixture(scope="module")
+def early_stopping_bytes():
+    """A 3-class model with early stopping: it has best parameters, classes and an optimizer."""
+    X, y = _data("strings", np.float64)
+    model = _estimator("strings", "adam", early_stopping=True, max_iter=4)
+    model.fit(np.tile(X, (2, 1)), np.tile(y, 2))
+    assert model._best_params is not None
+    buffer = io.BytesIO()
+    model.save(buffer)
+    return buffer.getvalue()
+
+
+def _replace_attribute_array(data, attribute, make):
+    """The file with the array member behind ``attributes[attribute]`` replaced by
+    ``make(old_array)``."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        metadata = json.loads(npz["metadata"].tobytes().decode("utf-8"))
+        key = metadata["attributes"][attribute]["__array__"]
+        old = npz[key]
+    return _rewrite(data, arrays={key: make(old)})
+
+
+def _more_classes(data):
+    """Five class labels, in classes_ and in the label binarizer, for a 3-output network."""
+    labels = np.array(["ant", "bee", "cat", "dog", "émeu"])
+
+    def edit(metadata):
+        metadata["attributes"]["classes_"] = {"__array__": "a900", "object": False}
+        binarizer = metadata["attributes"]["_label_binarizer"]["state"]
+        binarizer["classes_"] = {"__array__": "a901", "object": False}
+
+    return _rewrite(data, edit, arrays={"a900": labels, "a901": labels.copy()})
+
+
+# Each case is one check of _check_fitted_state: deleting that check makes its case fail.
+INCONSISTENT_FILES = {
+    "best_params_shorter": (
+        lambda d: _replace_attribute_array(d, "_best_params", lambda a: a[:-1].copy()),
+        "best parameters do not match the parameter array",
+    ),
+    "best_params_float32": (
+        lambda d: _replace_attribute_array(d, "_best_params", lambda a: a.astype(np.float32)),
+        "best parameters do not match the parameter array",
+    ),
+    "best_params_2d": (
+        lambda d: _replace_attribute_array(d, "_best_params", lambda a: a.reshape(1, -1)),
+        "best parameters do not match the parameter array",
+    ),
+    "more_classes_than_outputs": (_more_classes, "it has 5 class labels for 3 outputs"),
+    "n_outputs": (lambda d: _rewrite(d, _set(["attributes", "n_outputs_"], 2)),
+                  r"its n_outputs_ is 2 but the layer widths \[5, 6, 4, 3\] need 3"),
+    "n_layers": (lambda d: _rewrite(d, _set(["attributes", "n_layers_"], 3)),
+                 r"its n_layers_ is 3 but the layer widths \[5, 6, 4, 3\] need 4"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INCONSISTENT_FILES))
+def test_fitted_state_inconsistent_with_parameters_is_refused(case, early_stopping_bytes,
+                                                              tmp_path):
+    good = tmp_path / "good.npz"
+    good.write_bytes(early_stopping_bytes)
+    fastmlp.load(good)
+
+    make, problem = INCONSISTENT_FILES[case]
+    path = tmp_path / ("bad_%s.npz" % case)
+    path.write_bytes(make(early_stopping_bytes))
+    with pytest.raises(ValueError, match=problem) as info:
+        fastmlp.load(path)
+    assert str(path) in str(info.value)

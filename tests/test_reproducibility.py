@@ -323,14 +323,25 @@ def test_fit_does_not_mutate_inputs():
 
 
 def test_digest_helper_is_sensitive():
-    # guard for the thread test: a one-ulp change changes the digest
-    a = np.ones(4)
-    b = a.copy()
-    b[2] = np.nextafter(1.0, 2.0)
-    assert (
-        hashlib.sha256(a.tobytes()).hexdigest()
-        != hashlib.sha256(b.tobytes()).hexdigest()
-    )
+    """The thread test's digest (taken from its script) is a function of the fitted model:
+    equal for two identical fits, different after a one-ulp change of one weight or a change of
+    one training value (one part in 1e9: a one-ulp change of one input can vanish in the
+    rounding of the products), so equal digests across thread counts mean equal models."""
+    namespace = {}
+    exec(_THREAD_SCRIPT.split("common = dict(")[0], namespace)
+    digest, X, y = namespace["digest"], namespace["X"][:300], namespace["y_clf"][:300]
+
+    def fit(X):
+        return MLPClassifier((8,), max_iter=3, random_state=0).fit(X, y)
+
+    model = fit(X)
+    reference = digest(model, X)
+    assert digest(fit(X), X) == reference
+    nudged = X.copy()
+    nudged[17, 3] *= 1 + 1e-9
+    assert digest(fit(nudged), X) != reference
+    model.coefs_[1][2, 1] = np.nextafter(model.coefs_[1][2, 1], np.inf)
+    assert digest(model, X) != reference
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

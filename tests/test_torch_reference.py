@@ -20,7 +20,9 @@ import warnings
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+from conftest import reference_library
+
+torch = reference_library("torch")
 F = torch.nn.functional
 
 from fastmlp import MLPClassifier, MLPRegressor  # noqa: E402

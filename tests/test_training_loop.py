@@ -6,8 +6,12 @@ leaves, not by how fast it came back.
 """
 
 import _thread
+import io
+import signal
+import sys
 import threading
 import tracemalloc
+import types
 import warnings
 
 import numpy as np
@@ -169,6 +173,75 @@ def test_progress_true_draws_a_bar_or_asks_for_tqdm(capsys):
     assert "epoch" in capsys.readouterr().err
 
 
+class _FakeTqdm:
+    """Stands for tqdm.auto.tqdm: records the bars made and what they were told."""
+
+    made = []
+
+    def __init__(self, total, **kwargs):
+        self.total, self.kwargs, self.count, self.closed = total, kwargs, 0, False
+        _FakeTqdm.made.append(self)
+
+    def update(self, n):
+        self.count += n
+
+    def close(self):
+        self.closed = True
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+@pytest.fixture
+def fake_tqdm(monkeypatch):
+    module = types.ModuleType("tqdm.auto")
+    module.tqdm = _FakeTqdm
+    package = types.ModuleType("tqdm")
+    package.auto = module
+    monkeypatch.setitem(sys.modules, "tqdm", package)
+    monkeypatch.setitem(sys.modules, "tqdm.auto", module)
+    _FakeTqdm.made = []
+    return _FakeTqdm
+
+
+@quiet
+@pytest.mark.parametrize("verbose", [False, True])
+def test_progress_on_a_terminal_draws_one_full_bar_per_epoch(fake_tqdm, monkeypatch, verbose):
+    X, y = _data()
+    monkeypatch.setattr(sys, "stderr", _Terminal())
+    MLPClassifier((8,), max_iter=3, progress=True, verbose=verbose).fit(X, y)
+    assert [bar.kwargs["desc"] for bar in fake_tqdm.made] == ["epoch 1", "epoch 2", "epoch 3"]
+    assert all(bar.count == bar.total == len(X) and bar.closed for bar in fake_tqdm.made)
+
+
+@quiet
+def test_progress_off_a_terminal_prints_finished_epochs_not_bars(fake_tqdm, capsys):
+    """stderr redirected: a bar cannot be redrawn, so no bar is started (it would print its 0%
+    state every epoch); progress=True prints one line per finished epoch instead, and nothing
+    with verbose, which prints its own line per epoch."""
+    X, y = _data()
+    MLPClassifier((8,), max_iter=3, progress=True).fit(X, y)
+    err = capsys.readouterr().err.splitlines()
+    assert [line.split(":")[0] for line in err] == ["epoch 1", "epoch 2", "epoch 3"]
+    assert all(" %d samples in " % len(X) in line for line in err)
+    MLPClassifier((8,), max_iter=3, progress=True, verbose=True).fit(X, y)
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out.count("Iteration") == 3
+    assert fake_tqdm.made == []
+
+
+@quiet
+def test_progress_with_real_tqdm_off_a_terminal_prints_no_stuck_bar(capfd):
+    pytest.importorskip("tqdm")
+    X, y = _data()
+    MLPClassifier((8,), max_iter=3, progress=True, verbose=True).fit(X, y)
+    captured = capfd.readouterr()
+    assert "%" not in captured.err and "|" not in captured.err
+    assert captured.out.count("Iteration") == 3
+
+
 @quiet
 def test_ctrl_c_stops_inside_an_epoch_and_leaves_a_usable_model():
     """An interrupt raised while an epoch runs lands between two calls into the C core: fit
@@ -189,10 +262,18 @@ def test_ctrl_c_stops_inside_an_epoch_and_leaves_a_usable_model():
     model.partial_fit(X[:100], y[:100])  # set up, so the timer does not hit the validation
     model.set_params(warm_start=True)
     timer = threading.Timer(0.5, _thread.interrupt_main)
-    with pytest.warns(UserWarning, match="interrupted"):
-        timer.start()
-        model.fit(X, y)
-    timer.join()
+    # Python's own SIGINT handler, whatever the test runner inherited: a shell starts
+    # background jobs (`pytest &`, nohup) with SIGINT ignored, and interrupt_main() then does
+    # nothing.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.warns(UserWarning, match="interrupted"):
+            timer.start()
+            model.fit(X, y)
+    finally:
+        timer.cancel()
+        timer.join()
+        signal.signal(signal.SIGINT, previous)
     assert model.t_ == 100 + model.n_iter_ * X.shape[0]
     last_whole = snapshots[-1] if snapshots else None
     assert last_whole is None or not np.array_equal(model._params, last_whole)

@@ -13,6 +13,7 @@ from sklearn.metrics import log_loss, mean_poisson_deviance, r2_score
 from sklearn.neural_network._base import LOSS_FUNCTIONS
 from sklearn.utils.class_weight import compute_class_weight
 
+from conftest import reference_library
 from fastmlp import MLPClassifier, MLPRegressor, plot_learning_curves
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -87,7 +88,7 @@ def test_init_float32_and_glorot_normal_differs_from_default():
 
 @pytest.mark.parametrize("init", ["he_uniform", "he_normal"])
 def test_he_init_matches_pytorch_kaiming(init):
-    torch = pytest.importorskip("torch")
+    torch = reference_library("torch")
     fan_in, fan_out = 400, 300
     X = np.random.RandomState(0).normal(size=(10, fan_in))
     y = np.arange(10) % 2
@@ -152,7 +153,7 @@ def test_schedule_rates_follow_formula(schedule, options, warmup, solver):
 
 
 def _torch_rates(schedule, options, lr0, max_iter, warmup):
-    torch = pytest.importorskip("torch")
+    torch = reference_library("torch")
     lr_sched = torch.optim.lr_scheduler
     param = torch.nn.Parameter(torch.zeros(1))
 
@@ -186,7 +187,7 @@ def _torch_rates(schedule, options, lr0, max_iter, warmup):
 @pytest.mark.parametrize("warmup", [0, 3])
 @pytest.mark.parametrize("schedule, options", _SCHEDULES + [("constant", {})])
 def test_schedule_rates_match_pytorch(schedule, options, warmup):
-    pytest.importorskip("torch")
+    reference_library("torch")
     X, y = _clf_data()
     max_iter = 15
     with warnings.catch_warnings():
@@ -322,8 +323,17 @@ def test_class_weight_errors():
         MLPClassifier(class_weight={0: 2.0}, max_iter=1).fit(X, Y)
     with pytest.raises(ValueError, match="partial_fit"):
         MLPClassifier(class_weight="balanced").partial_fit(X, y, classes=[0, 1, 2])
-    # a dict works in partial_fit
-    MLPClassifier(class_weight={2: 3.0}).partial_fit(X, y, classes=[0, 1, 2])
+    # a dict works in partial_fit: the same steps as its weights given as sample_weight
+    common = dict(hidden_layer_sizes=(6,), random_state=0)
+    a = MLPClassifier(class_weight={2: 3.0}, **common)
+    b = MLPClassifier(**common)
+    for _ in range(3):
+        a.partial_fit(X, y, classes=[0, 1, 2])
+        b.partial_fit(X, y, classes=[0, 1, 2], sample_weight=np.where(y == 2, 3.0, 1.0))
+    _assert_same_model(a, b)
+    plain = MLPClassifier(**common).partial_fit(X, y, classes=[0, 1, 2])
+    assert not np.array_equal(plain.coefs_[0], MLPClassifier(class_weight={2: 3.0}, **common)
+                              .partial_fit(X, y, classes=[0, 1, 2]).coefs_[0])
     assert "class_weight" not in MLPRegressor().get_params()
 
 

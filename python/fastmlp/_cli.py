@@ -107,6 +107,21 @@ def _existing_folder(text):
     return text
 
 
+def _output_file(text):
+    """Check, before any training, that ``--save`` / ``--plot`` can create the file ``text``:
+    its folder exists and is writable, and the path itself is not a folder."""
+    folder = os.path.dirname(text) or os.curdir
+    if not os.path.exists(folder):
+        raise argparse.ArgumentTypeError(f"folder not found: {folder!r} (for {text!r})")
+    if not os.path.isdir(folder):
+        raise argparse.ArgumentTypeError(f"not a folder: {folder!r} (for {text!r})")
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is a folder; give a file name")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"folder not writable: {folder!r} (for {text!r})")
+    return text
+
+
 def _build_parser(prog=_PROG):
     """Return the argument parser of ``python -m fastmlp``."""
     parser = _ArgumentParser(
@@ -200,14 +215,18 @@ def _build_parser(prog=_PROG):
     )
     parser.add_argument(
         "--save",
+        type=_output_file,
         default=None,
         metavar="PATH",
         help="save the trained model to PATH with MLPClassifier.save (no pickle; load it with "
-        "fastmlp.load); the standardization is folded into the first layer, so the saved "
-        "model takes raw features",
+        "fastmlp.load); the loader's scaling to [0, 1] and the standardization are folded "
+        "into the first layer, so the saved model takes the values as stored: pixel bytes "
+        "0-255 of the IDX files with --data, the 0-16 counts of "
+        "sklearn.datasets.load_digits(return_X_y=True) without",
     )
     parser.add_argument(
         "--plot",
+        type=_output_file,
         default=None,
         metavar="PATH",
         help="save the learning curves (loss and accuracy per epoch, training and test data) "
@@ -222,10 +241,11 @@ def _build_parser(prog=_PROG):
 
 
 def _load_data(args):
-    """Return ``(name, X_train, X_test, y_train, y_test)`` for ``args``."""
+    """Return ``(name, X_train, X_test, y_train, y_test, raw_scale)`` for ``args``, with
+    ``raw_scale`` what the loader divided the stored values by."""
     import numpy as np
 
-    from .datasets import load_digits, load_mnist
+    from .datasets import _DIGITS_SCALE, _PIXEL_SCALE, load_digits, load_mnist
 
     if args.data is None:
         from sklearn.model_selection import train_test_split
@@ -239,14 +259,16 @@ def _load_data(args):
             random_state=_DIGITS_SPLIT_SEED,
         )
         name = "digits"
+        raw_scale = _DIGITS_SCALE
     else:
         X_train, y_train = load_mnist(args.data, "train")
         X_test, y_test = load_mnist(args.data, "test")
         name = os.path.basename(os.path.normpath(args.data)) or args.data
+        raw_scale = _PIXEL_SCALE
     dtype = np.dtype(args.dtype)
     X_train = np.ascontiguousarray(X_train, dtype=dtype)
     X_test = np.ascontiguousarray(X_test, dtype=dtype)
-    return name, X_train, X_test, y_train, y_test
+    return name, X_train, X_test, y_train, y_test, raw_scale
 
 
 def _train(pipe, X_train, y_train, epochs, quiet):
@@ -313,7 +335,7 @@ def _run(args, prog):
     from . import MLPClassifier
 
     try:
-        name, X_train, X_test, y_train, y_test = _load_data(args)
+        name, X_train, X_test, y_train, y_test, raw_scale = _load_data(args)
     except (OSError, ValueError) as exc:
         message = " ".join(str(exc).split())
         print(f"{prog}: error: --data: {message}", file=sys.stderr)
@@ -366,24 +388,43 @@ def _run(args, prog):
     n_correct = int(round(accuracy * X_test.shape[0]))
     print(f"test accuracy: {accuracy:.4f} ({n_correct}/{X_test.shape[0]})")
     print(f"training time: {train_time:.2f} s")
-    try:
-        if args.save is not None:
-            _save_raw_feature_model(pipe, args.save)
-            print(f"model saved: {args.save}")
-        if args.plot is not None:
-            _plot(mlp, args.plot)
-            print(f"learning curves saved: {args.plot}")
-    except (OSError, ValueError, TypeError) as exc:
-        message = " ".join(str(exc).split())
-        print(f"{prog}: error: {message}", file=sys.stderr)
-        return 2
+    for option, path, write in (("--save", args.save, _save_raw_feature_model),
+                                ("--plot", args.plot, _plot)):
+        if path is None:
+            continue
+        try:
+            write(pipe, raw_scale, path)
+        except OSError as exc:
+            # strerror, not str(exc): the latter may name save's temporary file
+            reason = exc.strerror or type(exc).__name__
+            print(f"{prog}: error: {option}: cannot write {path!r}: {reason}", file=sys.stderr)
+            return 2
+        except (ValueError, TypeError) as exc:
+            message = " ".join(str(exc).split())
+            print(f"{prog}: error: {option}: {message}", file=sys.stderr)
+            return 2
+        if option == "--save":
+            print(f"model saved: {path} (it predicts from {_raw_values(args)}; "
+                  f"load it with fastmlp.load)")
+        else:
+            print(f"learning curves saved: {path}")
     return 0
 
 
-def _save_raw_feature_model(pipe, path):
-    """Saves the pipeline's MLP with the scaler folded into its first layer: for
-    z = ((x - mean) / scale) . W + b, W' = W / scale[:, None] and b' = b - (mean / scale) . W,
-    so that the saved model takes raw features and predicts as the pipeline does."""
+def _raw_values(args):
+    """What a model saved by ``args`` takes as input, in words."""
+    if args.data is None:
+        return ("the digits' 0-16 counts, as sklearn.datasets.load_digits(return_X_y=True) "
+                "gives them")
+    return "raw pixel bytes 0-255, as stored in the IDX files"
+
+
+def _save_raw_feature_model(pipe, raw_scale, path):
+    """Saves the pipeline's MLP with the loader's scaling and the scaler folded into its first
+    layer. The pipeline sees x = r / raw_scale for the stored values r; for
+    z = ((x - mean) / scale) . W + b = ((r - M) / S) . W + b with M = raw_scale * mean and
+    S = raw_scale * scale, W' = W / S[:, None] and b' = b - (M / S) . W, so that the saved model
+    takes the stored values r and predicts as the pipeline does."""
     import copy
 
     import numpy as np
@@ -394,17 +435,18 @@ def _save_raw_feature_model(pipe, path):
     coef, intercept = model.coefs_[0], model.intercepts_[0]
     scale = np.ones(coef.shape[0]) if scaler.scale_ is None else scaler.scale_
     mean = np.zeros(coef.shape[0]) if scaler.mean_ is None else scaler.mean_
+    scale, mean = raw_scale * scale, raw_scale * mean
     folded = coef.astype(np.float64) / scale[:, None]
     intercept[...] = intercept.astype(np.float64) - mean @ folded
     coef[...] = folded
     model.save(path)
 
 
-def _plot(mlp, path):
-    """Saves plot_learning_curves(mlp) to path."""
+def _plot(pipe, raw_scale, path):
+    """Saves plot_learning_curves of the pipeline's MLP to path."""
     from . import plot_learning_curves
 
-    figure = plot_learning_curves(mlp)
+    figure = plot_learning_curves(pipe.named_steps["mlp"])
     figure.savefig(path)
 
 

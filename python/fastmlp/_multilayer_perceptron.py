@@ -1380,6 +1380,7 @@ default='adam'
         use the schedule unchanged. This is PyTorch's LinearLR with
         ``start_factor=1 / warmup_epochs, total_iters=warmup_epochs - 1`` multiplying the
         schedule; e counts as in ``learning_rate``.
+
 CLASS_WEIGHT_DOC
     validation_data : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), default=None
         Held-out data, checked like X and y (same features, classes seen in y, non-negative
@@ -1416,8 +1417,7 @@ CLASS_WEIGHT_DOC
 
 _CLASS_WEIGHT_SLOT = "CLASS_WEIGHT_DOC\n"
 
-_CLASS_WEIGHT_DOC = """
-    class_weight : dict, 'balanced' or None, default=None
+_CLASS_WEIGHT_DOC = """    class_weight : dict, 'balanced' or None, default=None
         Weights of the classes, multiplying ``sample_weight`` (the training rows', and the
         validation rows' for the early stopping split or ``validation_data``): a dict
         {label: weight} (labels absent from it weigh 1; a label that is not a class of y is a
@@ -1425,6 +1425,7 @@ _CLASS_WEIGHT_DOC = """
         scikit-learn's ``compute_class_weight`` (not in partial_fit, where one batch's class
         frequencies are not the data's). Binary and multiclass targets only: multilabel
         targets raise a ValueError (weigh their rows with ``sample_weight``).
+
 """
 
 _ATTRIBUTES_DOC = """
@@ -1865,7 +1866,8 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
     loss : {'squared_error', 'poisson'}, default='squared_error'
         'squared_error' is half the mean squared error; 'poisson' is half the Poisson deviance
         with a log link (exponential output), for targets ``y >= 0``.
-    """
+
+"""
         + _PARAMETERS_DOC.replace(_CLASS_WEIGHT_SLOT, "").split("----------\n", 1)[1]
         + _ATTRIBUTES_DOC
         + """

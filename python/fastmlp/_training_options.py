@@ -469,10 +469,25 @@ def _interactive():
         return False
 
 
+def _in_notebook():
+    """Whether this runs in a Jupyter kernel, where tqdm.auto draws a widget, not text."""
+    ipython = sys.modules.get("IPython")
+    try:
+        shell = ipython.get_ipython() if ipython is not None else None
+    except Exception:  # an IPython too old or too broken to ask: no widgets
+        return False
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+
+
 class ProgressBar:
     """A tqdm progress bar over an epoch's samples when ``progress`` asks for one: True (tqdm
     needed), or 'auto' (the default: only when tqdm is installed, stderr is a terminal and
-    epochs are long enough to watch). Updated between calls into the C core."""
+    epochs are long enough to watch). Updated between calls into the C core.
+
+    A bar can only be redrawn in place on a terminal or in a notebook. Elsewhere (stderr
+    redirected to a file or a pipe) each redraw would be a new line, the first at 0%: there
+    ``progress=True`` writes one line per finished epoch instead, or nothing with ``verbose``,
+    whose own line per epoch already says it."""
 
     # 'auto' shows a bar when an epoch's work (samples x parameters) is at least this
     LONG_EPOCH_WORK = 5e9
@@ -480,7 +495,9 @@ class ProgressBar:
     def __init__(self, estimator, n_samples):
         self.bar = None
         self.tqdm = None
+        self.lines = False
         self.n_samples = n_samples
+        self.estimator = estimator
         setting = estimator.progress
         if setting is False or setting is None:
             return
@@ -497,10 +514,13 @@ class ProgressBar:
                     "a bar only when it is installed)"
                 ) from None
             return
-        self.tqdm = tqdm
-        self.estimator = estimator
+        if _interactive() or _in_notebook():
+            self.tqdm = tqdm
+        else:
+            self.lines = not estimator.verbose
 
     def start(self):
+        self.started = time.perf_counter()
         if self.tqdm is not None:
             self.close()
             self.bar = self.tqdm(
@@ -516,6 +536,10 @@ class ProgressBar:
 
     def finish(self):
         self.close()
+        if self.lines:
+            elapsed = time.perf_counter() - self.started
+            print("epoch %d: %d samples in %.2f s" % (self.estimator.n_iter_ + 1, self.n_samples,
+                                                      elapsed), file=sys.stderr, flush=True)
 
     def close(self):
         if self.bar is not None:

@@ -16,6 +16,12 @@ import numpy as np
 
 __all__ = ["load_idx", "load_mnist", "load_fashion_mnist", "load_digits"]
 
+# What the loaders divide the stored values by to put them in [0, 1]: IDX pixels are bytes
+# (0 to 255), scikit-learn's digits are counts 0 to 16. The command line folds the same factors
+# into the models it saves, which then take the stored values.
+_PIXEL_SCALE = 255
+_DIGITS_SCALE = 16
+
 _GZIP_MAGIC = b"\x1f\x8b"
 _IDX_IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions
 _IDX_LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension
@@ -211,7 +217,7 @@ def load_idx(images_path, labels_path):
         data, dtype=np.uint8, count=n_images * n_rows * n_cols, offset=offset
     )
     X = pixels.reshape(n_images, n_rows * n_cols).astype(np.float32)
-    X /= np.float32(255)
+    X /= np.float32(_PIXEL_SCALE)
     y = np.frombuffer(
         label_data, dtype=np.uint8, count=n_labels, offset=label_offset
     ).astype(np.int64)
@@ -397,6 +403,6 @@ def load_digits():
 
     X, y = _sklearn_load_digits(return_X_y=True)
     X = np.ascontiguousarray(X, dtype=np.float32)
-    X /= np.float32(16)
+    X /= np.float32(_DIGITS_SCALE)
     y = np.ascontiguousarray(y, dtype=np.int64)
     return X, y
