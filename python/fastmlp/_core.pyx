@@ -249,13 +249,27 @@ cdef class Network:
     cdef readonly uint64_t dropout_seed
 
     def __cinit__(self, units, str hidden_activation, str output_activation, str loss,
-                  double alpha, double alpha_l1=0.0, int maxout_pieces=2, bint batch_norm=False,
+                  double alpha, double alpha_l1=0.0, maxout_pieces=2, bint batch_norm=False,
                   dropout=None, double bn_momentum=0.1, double bn_eps=1e-5,
                   uint64_t dropout_seed=0):
         import numpy as np
-        arr = np.ascontiguousarray(units, dtype=np.int64)
+        # sizes out of the core's range are a ValueError (a bad file or parameter), never an
+        # OverflowError from the conversion
+        try:
+            arr = np.ascontiguousarray(units, dtype=np.int64)
+        except (OverflowError, TypeError, ValueError):
+            raise ValueError("units must be layer widths between 1 and 2**31 - 1, got %r"
+                             % (units,)) from None
         if arr.ndim != 1 or arr.shape[0] < 2:
             raise ValueError("units must list at least an input and an output width")
+        if np.any(arr < 1) or np.any(arr > 2**31 - 1):
+            raise ValueError("units must be layer widths between 1 and 2**31 - 1, got %r"
+                             % (units,))
+        if (not isinstance(maxout_pieces, (int, np.integer)) or isinstance(maxout_pieces, bool)
+                or not 1 <= maxout_pieces <= 1024):
+            raise ValueError("maxout_pieces must be an integer between 1 and 1024, got %r"
+                             % (maxout_pieces,))
+        maxout_pieces = int(maxout_pieces)
         self._units = arr
         self.units = tuple(int(u) for u in arr)
         self.hidden_activation = hidden_activation
@@ -290,7 +304,10 @@ cdef class Network:
             if rates.shape[0] > 0 and np.any(rates > 0):
                 self._dropout = rates
                 self.net.dropout = &self._dropout[0]
-        _check(fm_net_check(&self.net))
+        if fm_net_check(&self.net) != FM_OK:
+            raise ValueError("the network %s (maxout_pieces=%d) is inconsistent or too large: "
+                             "the core holds at most 2**40 parameters"
+                             % (self.units, maxout_pieces))
         self.n_in = arr[0]
         self.n_out = arr[arr.shape[0] - 1]
         self.n_params_ = fm_n_params(&self.net)
