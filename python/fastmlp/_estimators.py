@@ -1,9 +1,10 @@
 """Multilayer perceptron estimators with scikit-learn's API and maths, trained by the C core.
 
 The estimators keep scikit-learn's parameters, defaults, validation, fitted attributes and
-stopping rules; one call into C (``fastmlp._core``) runs a whole epoch with the GIL released.
-Parameters live in one flat array laid out as scikit-learn's ``_pack`` (every weight matrix, then
-every bias vector); ``coefs_`` and ``intercepts_`` are views into it.
+stopping rules. What they own is the API: the model's parameters are a ``ModelState``
+(``_model_state``: the flat array and its views ``coefs_``, ``intercepts_``, ...), the epochs run
+in ``_training`` with an optimizer from ``_optimizers``, predict goes through ``_predict``, and
+files are written by ``_persistence``.
 """
 
 import functools
@@ -43,10 +44,19 @@ from sklearn.utils.validation import (
 )
 from threadpoolctl import threadpool_limits
 
-from . import _core, _persistence
+from . import _core, _persistence, _predict, _training
 from . import _training_options as _options
+from ._model_state import (
+    EXTRA_ATTRIBUTES,
+    ModelState,
+    arrays_dtype,
+    build_network,
+    parameter_count,
+    units_from_arrays,
+)
+from ._optimizers import STOCHASTIC_SOLVERS, Optimizer
 
-_STOCHASTIC_SOLVERS = ["sgd", "adam", "adamw", "adagrad", "rmsprop", "adadelta"]
+_STOCHASTIC_SOLVERS = list(STOCHASTIC_SOLVERS)
 
 _HIDDEN_ACTIVATIONS = (
     "identity",
@@ -61,147 +71,11 @@ _HIDDEN_ACTIVATIONS = (
     "gelu",
 )
 
-# Solvers' default decay rate rho (PyTorch's defaults: RMSprop's alpha, Adadelta's rho).
-_DEFAULT_RHO = {"rmsprop": 0.99, "adadelta": 0.9}
-
 # Classifier losses scored on raw outputs (identity output layer, one unit per class).
 _MARGIN_LOSSES = ("hinge", "perceptron")
 
-# Initial values of the extra parameter arrays (PyTorch's PReLU and BatchNorm1d defaults).
-_EXTRA_INIT = {
-    "prelu_slopes": 0.25,
-    "bn_scales": 1.0,
-    "bn_shifts": 0.0,
-    "bn_means": 0.0,
-    "bn_vars": 1.0,
-}
-# Fitted attribute of each extra parameter array (lists of views into the flat parameters).
-_EXTRA_ATTRIBUTES = {
-    "prelu_slopes": "prelu_slopes_",
-    "bn_scales": "batch_norm_scales_",
-    "bn_shifts": "batch_norm_shifts_",
-    "bn_means": "batch_norm_means_",
-    "bn_vars": "batch_norm_vars_",
-}
-# Every fitted attribute holding views into the flat parameters.
-_VIEW_ATTRIBUTES = ("coefs_", "intercepts_", *_EXTRA_ATTRIBUTES.values())
-
 # Rows per chunk of the full-batch (lbfgs) loss and gradient: bounds the workspace's memory.
 _LBFGS_CHUNK_ROWS = 4096
-# Rows per block when evaluating the validation split (a multiple of the C core's predict
-# chunk, so that the results are those of one call).
-_EVAL_ROWS = 4096
-# Work of one call into the C core during an epoch, in rows x parameters: an epoch is split
-# into calls of whole batches of about this much work (tens of milliseconds), so that Ctrl-C,
-# progress bars and sparse densification happen between calls. Depends on the network and the
-# batch size only, never on timing, so results do not change.
-_CALL_WORK = 5e8
-# Bytes of dense rows made from sparse X at once.
-_SPARSE_BLOCK_BYTES = 32 * 2**20
-
-
-def _dense_rows(X, rows):
-    """X[rows] as a C-contiguous dense array (sparse X is densified here, rows only)."""
-    block = X[rows]
-    if sp.issparse(block):
-        block = block.toarray()
-    return np.ascontiguousarray(block)
-
-
-def _rows_per_call(n_params, n_features, batch_size, itemsize, sparse):
-    """Rows per call into the C core during an epoch: whole batches (see _CALL_WORK)."""
-    rows = int(_CALL_WORK // max(1, n_params))
-    if sparse:
-        rows = min(rows, _SPARSE_BLOCK_BYTES // max(1, n_features * itemsize))
-    return max(1, rows // batch_size) * batch_size
-
-
-class _Optimizer:
-    """State of a stochastic optimizer between epochs (scikit-learn's SGDOptimizer/AdamOptimizer).
-
-    The per-parameter state (SGD velocity, or Adam's m then v) is one flat array in the layout
-    of the parameters; the C core updates it in place. ``rate`` is the schedule's rate
-    (scikit-learn's 'constant' / 'invscaling' / 'adaptive' state); ``epoch_begins`` sets
-    ``learning_rate``, the rate the C core uses for the coming epoch, from it or from the epoch
-    schedules, times the warm-up factor. ``epoch`` counts the epochs run with this state.
-    """
-
-    def __init__(self, estimator, n_params, dtype):
-        self.solver = estimator.solver
-        self.learning_rate_init = float(estimator.learning_rate_init)
-        self.learning_rate = float(estimator.learning_rate_init)
-        self.lr_schedule = estimator.learning_rate
-        self.momentum = float(estimator.momentum)
-        self.nesterov = bool(estimator.nesterovs_momentum)
-        self.power_t = float(estimator.power_t)
-        self.beta_1 = float(estimator.beta_1)
-        self.beta_2 = float(estimator.beta_2)
-        self.epsilon = float(estimator.epsilon)
-        self.weight_decay = float(estimator.weight_decay)
-        rho = estimator.rho
-        self.rho = float(_DEFAULT_RHO.get(self.solver, 0.9) if rho is None else rho)
-        # the step count lives in a one-value array that the C core updates in place, so that
-        # it stays in step with the weights whatever interrupts a call (see _core.train_epoch)
-        self.step_count = np.zeros(1, dtype=np.int64)
-        self.rate = self.learning_rate
-        self.epoch = 0
-        self.max_iter = int(estimator.max_iter)
-        self.lr_step_size = int(estimator.lr_step_size)
-        self.lr_gamma = float(estimator.lr_gamma)
-        self.lr_min = float(estimator.lr_min)
-        self.warmup_epochs = int(estimator.warmup_epochs)
-        self.state = np.zeros(_core.STATE_FACTOR * n_params, dtype=dtype)
-
-    @property
-    def step(self):
-        """Optimizer steps taken so far (one per batch)."""
-        return int(self.step_count[0])
-
-    def __setstate__(self, state):
-        # files and pickles written before the step lived in an array hold it as an int
-        step = state.pop("step", None)
-        self.__dict__.update(state)
-        if "step_count" not in self.__dict__:
-            self.step_count = np.array([step or 0], dtype=np.int64)
-
-    def matches(self, n_params, dtype):
-        """Whether this state fits a parameter array of n_params values of dtype."""
-        n_state = _core.STATE_FACTOR * n_params
-        return self.state.shape == (n_state,) and self.state.dtype == dtype
-
-    def epoch_begins(self):
-        """Sets learning_rate for the coming epoch (every stochastic solver)."""
-        if self.lr_schedule in _options.EPOCH_SCHEDULES:
-            rate = _options.scheduled_learning_rate(
-                self.lr_schedule, self.learning_rate_init, self.epoch, self.max_iter,
-                self.lr_step_size, self.lr_gamma, self.lr_min,
-            )
-        else:
-            rate = self.rate
-        if self.epoch < self.warmup_epochs:
-            rate *= _options.warmup_factor(self.epoch, self.warmup_epochs)
-        self.learning_rate = rate
-
-    def iteration_ends(self, time_step):
-        """Counts the epoch and applies the SGD 'invscaling' schedule after it."""
-        self.epoch += 1
-        if self.solver == "sgd" and self.lr_schedule == "invscaling":
-            self.rate = self.learning_rate_init / (time_step + 1) ** self.power_t
-
-    def trigger_stopping(self, msg, verbose):
-        """Decides whether training stops on a plateau (adaptive SGD divides the rate by 5)."""
-        if self.solver != "sgd" or self.lr_schedule != "adaptive":
-            if verbose:
-                print(msg + " Stopping.")
-            return True
-        if self.rate <= 1e-6:
-            if verbose:
-                print(msg + " Learning rate too small. Stopping.")
-            return True
-        self.rate /= 5.0
-        if verbose:
-            print(msg + " Setting learning rate to %f" % self.rate)
-        return False
 
 
 def _lbfgs_iterations(result, max_iter):
@@ -231,10 +105,12 @@ def _physical_memory_bytes():
         return None
 
 
-def _check_model_size(hidden_layer_sizes, layer_units, itemsize):
+def _check_model_size(hidden_layer_sizes, layer_units, itemsize, maxout_pieces=1, prelu=False,
+                      batch_norm=False):
     """Refuses, before anything is allocated, a network whose parameters, gradient and two
-    optimizer-state arrays (4 values per parameter) would not fit in physical memory."""
-    n_params = sum(a * b + b for a, b in zip(layer_units[:-1], layer_units[1:]))
+    optimizer-state arrays (4 values per parameter) would not fit in physical memory. The count
+    is the flat array's: maxout pieces, PReLU slopes and batch-norm values included."""
+    n_params = parameter_count(layer_units, maxout_pieces, prelu, batch_norm)
     needed = 4 * n_params * itemsize
     limit = _physical_memory_bytes()
     if limit is None:
@@ -266,70 +142,6 @@ class _unless_margin_loss:
                 "use decision_function." % (self.method.__name__, obj.loss)
             )
         return MethodType(self.method, obj)
-
-
-class _EpochRunner:
-    """Runs the epochs of one stochastic fit through the C core: the epoch's sample order
-    (the counter-based permutation, restricted to the training rows), then calls of whole
-    batches (_rows_per_call), so that Python regains control between them (Ctrl-C, progress)
-    and sparse X is densified one block of rows at a time. The calls train exactly as one call
-    over the epoch would: the loss and score sums carry over, and dropout masks are keyed by
-    each row's position in the epoch."""
-
-    def __init__(self, estimator, workspace, optimizer, X, Y, sample_weight, rows, batch_size,
-                 seed):
-        self.estimator, self.workspace, self.optimizer = estimator, workspace, optimizer
-        self.X, self.Y, self.sample_weight = X, Y, sample_weight
-        self.rows, self.batch_size, self.seed = rows, batch_size, seed
-        self.sparse = sp.issparse(X)
-        self.n_samples = X.shape[0] if rows is None else rows.shape[0]
-        self.rows_per_call = _rows_per_call(
-            workspace.network.n_params, X.shape[1], batch_size, Y.dtype.itemsize, self.sparse
-        )
-        self.progress = _options.ProgressBar(estimator, self.n_samples)
-
-    def _order(self, epoch):
-        """Rows of X in this epoch's order (None: all rows in order)."""
-        if self.estimator.shuffle:
-            order = _core.permutation(self.seed, epoch, self.n_samples)
-            return order if self.rows is None else self.rows[order]
-        return self.rows
-
-    def run(self, epoch):
-        """One epoch keyed by epoch (the samples seen before it); returns (sum of batch loss x
-        batch rows, running score statistic)."""
-        opt = self.optimizer
-        order = self._order(epoch)
-        if self.sparse and order is None:
-            order = np.arange(self.n_samples)
-        sums = np.zeros(2)
-        self.progress.start()
-        for start in range(0, self.n_samples, self.rows_per_call):
-            stop = min(self.n_samples, start + self.rows_per_call)
-            if self.sparse:
-                block = order[start:stop]
-                X = _dense_rows(self.X, block).astype(self.Y.dtype, copy=False)
-                Y = np.ascontiguousarray(self.Y[block])
-                sw = None if self.sample_weight is None else self.sample_weight[block]
-                rows = None
-            elif order is None:
-                X, Y, rows = self.X[start:stop], self.Y[start:stop], None
-                sw = None if self.sample_weight is None else self.sample_weight[start:stop]
-            else:
-                X, Y, sw, rows = self.X, self.Y, self.sample_weight, order[start:stop]
-            _core.train_epoch(
-                self.workspace, self.estimator._params, opt.state, opt.step_count, sums, X, Y,
-                sw, rows, self.batch_size, self.seed, epoch, start, solver=self.estimator.solver,
-                learning_rate=opt.learning_rate, momentum=opt.momentum, nesterov=opt.nesterov,
-                beta_1=opt.beta_1, beta_2=opt.beta_2, epsilon=opt.epsilon,
-                weight_decay=opt.weight_decay, rho=opt.rho,
-            )
-            self.progress.update(stop - start)
-        self.progress.finish()
-        return float(sums[0]), float(sums[1])
-
-    def close(self):
-        self.progress.close()
 
 
 class BaseMultilayerPerceptron(BaseEstimator, ABC):
@@ -475,7 +287,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         self.callbacks = callbacks
         self.progress = progress
 
-    # ------------------------------------------------------------------ parameter storage
+    # ------------------------------------------------------------------ model state
 
     def _core_loss(self):
         """The C core's loss for this model (binary log loss for logistic outputs)."""
@@ -488,128 +300,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         return int(self.maxout_pieces) if self.activation == "maxout" else 1
 
     def _layer_units_from_coefs(self):
-        """Layer widths (inputs, hidden units, outputs) read off coefs_ / intercepts_, checking
-        that they chain up (a maxout layer's coefs_ have maxout_pieces columns per unit)."""
-        coefs, intercepts = self.coefs_, self.intercepts_
-        if len(coefs) == 0 or len(coefs) != len(intercepts):
-            raise ValueError(
-                "coefs_ and intercepts_ must be lists of the same, non-zero length; got %d "
-                "and %d arrays." % (len(coefs), len(intercepts))
-            )
-        pieces = self._maxout_pieces()
-        units = [np.shape(coefs[0])[0]]
-        for i, (coef, intercept) in enumerate(zip(coefs, intercepts)):
-            hidden = i < len(coefs) - 1
-            if (
-                np.ndim(coef) != 2
-                or np.shape(coef)[0] != units[-1]
-                or np.shape(intercept) != (np.shape(coef)[1],)
-                or (hidden and np.shape(coef)[1] % pieces)
-            ):
-                raise ValueError(
-                    "coefs_[%d] has shape %s and intercepts_[%d] has shape %s, which do not "
-                    "continue layer widths %s." % (i, np.shape(coef), i, np.shape(intercept), units)
-                )
-            units.append(np.shape(coef)[1] // (pieces if hidden else 1))
-        return units
-
-    def _extra_arrays(self):
-        """{layout key: list of arrays} of the extra parameter arrays the model holds."""
-        return {
-            key: self.__dict__[attribute]
-            for key, attribute in _EXTRA_ATTRIBUTES.items()
-            if self.__dict__.get(attribute) is not None
-        }
-
-    def _params_are_views(self):
-        """Whether coefs_, intercepts_ and the extra arrays are still the views into the flat
-        parameter array (on predict's fast path: kept to plain attribute reads and loops)."""
-        state = self.__dict__
-        params = state.get("_params")
-        if params is None:
-            return False
-        size = 0
-        for name in _VIEW_ATTRIBUTES:
-            arrays = state.get(name)
-            if arrays is None:
-                continue
-            for array in arrays:
-                if type(array) is not np.ndarray or array.base is not params:
-                    return False
-                size += array.size
-        return size == params.size
-
-    def _params_dtype(self):
-        """float32 when every coefs_ / intercepts_ array is float32, else float64."""
-        arrays = list(self.coefs_) + list(self.intercepts_)
-        dtype = np.result_type(*[np.asarray(a).dtype for a in arrays])
-        return np.dtype(np.float32) if dtype == np.float32 else np.dtype(np.float64)
-
-    def _pack_params(self, network, dtype=None):
-        """One flat array in the C core's layout for network: coefs_ then intercepts_
-        (scikit-learn's _pack layout), then the extra arrays (PReLU slopes, batch-norm
-        values); extra arrays the model lacks start from their initial values."""
-        if dtype is None:
-            dtype = self._params_dtype()
-        parts = [np.ravel(np.asarray(a, dtype=dtype)) for a in list(self.coefs_) + list(self.intercepts_)]
-        held = self._extra_arrays()
-        for key, slots in network.layout().items():
-            if key in ("coefs", "intercepts") or not slots:
-                continue
-            arrays = held.get(key)
-            if arrays is None or len(arrays) != len(slots):
-                arrays = [np.full(shape, _EXTRA_INIT[key]) for _, shape in slots]
-            for array, (_, shape) in zip(arrays, slots):
-                if np.shape(array) != shape:
-                    raise ValueError(
-                        "%s holds an array of shape %s where the network needs %s."
-                        % (_EXTRA_ATTRIBUTES[key], np.shape(array), shape)
-                    )
-                parts.append(np.ravel(np.asarray(array, dtype=dtype)))
-        params = np.concatenate(parts)
-        if params.size != network.n_params:
-            raise ValueError(
-                "The model's parameters (%d values) do not fit its options (activation=%r, "
-                "maxout_pieces=%r, batch_norm=%r need %d); fit it again."
-                % (params.size, self.activation, self.maxout_pieces, self.batch_norm,
-                   network.n_params)
-            )
-        return params
-
-    def _bind_params(self, params, network):
-        """Makes params the model's storage and coefs_, intercepts_ and the extra arrays
-        (prelu_slopes_, batch_norm_*_) views into it, as network lays them out."""
-        if params.ndim != 1 or params.size != network.n_params:
-            raise ValueError(
-                "The flat parameter array has shape %s; the network (layer widths %s) needs "
-                "%d values." % (params.shape, list(network.units), network.n_params)
-            )
-        self._params = params
-        for key, slots in network.layout().items():
-            views = [params[offset : offset + int(np.prod(shape))].reshape(shape)
-                     for offset, shape in slots]
-            if key == "coefs":
-                self.coefs_ = views
-            elif key == "intercepts":
-                self.intercepts_ = views
-            elif views:
-                setattr(self, _EXTRA_ATTRIBUTES[key], views)
-            else:
-                self.__dict__.pop(_EXTRA_ATTRIBUTES[key], None)
-
-    def _adopt_params(self, dtype=None):
-        """Ensures the parameter arrays are views into one flat array (re-packing arrays a user
-        assigned, or converting to dtype) and returns (network, flat parameters)."""
-        units = self._layer_units_from_coefs()
-        network = self._network(units)
-        if (
-            self._params_are_views()
-            and (dtype is None or self._params.dtype == dtype)
-            and self._params.size == network.n_params
-        ):
-            return network, self._params
-        self._bind_params(self._pack_params(network, dtype), network)
-        return network, self._params
+        """Layer widths (inputs, hidden units, outputs) read off coefs_ / intercepts_."""
+        return units_from_arrays(self.coefs_, self.intercepts_, self._maxout_pieces())
 
     def _dropout_rates(self, n_hidden):
         """One dropout rate per hidden layer, from a rate or a sequence of them."""
@@ -625,59 +317,100 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
 
     def _network(self, units, dropout_seed=0):
         """The C core's description of this architecture."""
-        return _core.Network(
-            units,
-            self.activation,
-            self.out_activation_,
-            self._core_loss(),
-            float(self.alpha),
-            float(self.alpha_l1),
-            int(self.maxout_pieces),
-            bool(self.batch_norm),
-            self._dropout_rates(len(units) - 2),
-            0.1,
-            1e-5,
-            int(dropout_seed),
+        return build_network(
+            units, self.activation, self.out_activation_, self._core_loss(), self.alpha,
+            self.alpha_l1, self.maxout_pieces, self.batch_norm,
+            self._dropout_rates(len(units) - 2), dropout_seed,
         )
 
-    def _rebind_views(self, units=None):
-        """Makes the parameter arrays (coefs_, intercepts_, PReLU slopes, batch-norm values)
-        views into the flat _params again, with the C core's network description for them.
+    @property
+    def _params(self):
+        """The flat parameter array (the model state's)."""
+        return self.__dict__["_model"].params
 
-        The one place that turns a stored flat parameter array back into a live model: used by
-        __setstate__ (pickling copies views) and by fastmlp.load. units defaults to the layer
-        widths read off coefs_. ValueError when the options do not describe _params.
-        """
+    @property
+    def _net(self):
+        """The C core's network description (the model state's)."""
+        return self.__dict__["_model"].network
+
+    def _bind(self, state):
+        """Makes state the model's: coefs_, intercepts_ and the extra arrays (prelu_slopes_,
+        batch_norm_*_) become its views."""
+        self._model = state
+        for name in EXTRA_ATTRIBUTES.values():
+            self.__dict__.pop(name, None)
+        for name, views in state.arrays.items():
+            setattr(self, name, views)
+
+    def _describes(self, network):
+        """Whether network has the activations the model's options and fit name."""
+        return (network.hidden_activation == self.activation
+                and network.output_activation == self.out_activation_)
+
+    def _model_state(self, dtype=None, bind=True, options=True):
+        """The model state: the fitted one while coefs_ / intercepts_ and the extra arrays are
+        its views (and, with options, its network has the activations the options name), else
+        one packed from the arrays a user assigned (or converted to dtype), which bind makes
+        the model's (predict packs without binding, so that later in-place edits of assigned
+        arrays are followed, as in scikit-learn)."""
+        attributes = self.__dict__
+        state = attributes.get("_model")
+        if (state is not None and state.views_in(attributes)
+                and (not options or self._describes(state.network))):
+            if dtype is None or state.dtype == dtype:
+                return state
+            new = state.with_dtype(dtype)
+        else:
+            units = self._layer_units_from_coefs()
+            network = state.network if state is not None else None
+            if network is None or list(network.units) != units or not self._describes(network):
+                network = self._network(units)
+            extras = {name: attributes[name] for name in EXTRA_ATTRIBUTES.values()
+                      if attributes.get(name) is not None}
+            new = ModelState.pack(network, self.coefs_, self.intercepts_, extras, dtype)
+        if bind:
+            self._bind(new)
+        return new
+
+    def _restore_model_state(self, params, units=None):
+        """Binds a stored flat parameter array (a pickle's, a file's) with the network the
+        model's options describe; ValueError when they do not describe it."""
         if units is None:
             units = self._layer_units_from_coefs()
-        units = [int(u) for u in units]
-        params = self._params
-        if params.base is not None or not params.flags.writeable or not params.flags.c_contiguous:
-            # e.g. joblib's aligned reads or memory maps: the views must have _params itself
-            # as their base, and training writes into it
-            params = params.copy()
-        network = self.__dict__.get("_net")
-        if network is None or list(network.units) != units or network.n_params != params.size:
-            try:
-                network = self._network(units)
-            except (KeyError, TypeError) as exc:
-                raise ValueError("the model's options do not describe a network: %s" % exc)
-        self._bind_params(params, network)
-        self._net = network
+        try:
+            network = self._network([int(u) for u in units])
+        except (KeyError, TypeError) as exc:
+            raise ValueError("the model's options do not describe a network: %s" % exc)
+        self._bind(ModelState(network, params))
 
     def __getstate__(self):
-        # coefs_ / intercepts_ a user assigned are folded into _params first, which is what
-        # __setstate__ restores from.
-        if "_params" in self.__dict__ and "coefs_" in self.__dict__:
-            if not self._params_are_views():
-                self._adopt_params()
-        return super().__getstate__()
+        state = super().__getstate__()
+        if "_model" in state and "coefs_" in state:
+            # coefs_ / intercepts_ a user assigned are folded into the flat array first; the
+            # views are stored as the flat array and the layer widths
+            model = self._model_state(options=False)
+            state = dict(state)
+            for name in model.arrays:
+                state.pop(name, None)
+            state["_model"] = None
+            state["_flat_params"] = model.params
+            state["_layer_units"] = model.units
+        return state
 
     def __setstate__(self, state):
+        state = dict(state)
+        # pickles of earlier versions hold _params and _net, and the views
+        params = state.pop("_flat_params", None)
+        if params is None:
+            params = state.pop("_params", None)
+        units = state.pop("_layer_units", None)
+        state.pop("_net", None)
+        state.pop("_model", None)
         super().__setstate__(state)
-        # Pickling copies views: make the parameter arrays views into _params again.
-        if "_params" in self.__dict__ and "coefs_" in self.__dict__:
-            self._rebind_views()
+        if params is not None:
+            if units is None:
+                units = self._layer_units_from_coefs()
+            self._restore_model_state(params, units)
 
     def save(self, path):
         """Save the fitted model to a portable file that loads without pickle.
@@ -724,81 +457,32 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         if "coefs_" not in self.__dict__:
             check_is_fitted(self)
 
-    def _predict_plan(self):
-        """(network, flat parameters) straight from fit, or None when coefs_ / intercepts_ were
-        reassigned or the activation changed since (the general path then handles it)."""
-        state = self.__dict__
-        params = state.get("_params")
-        network = state.get("_net")
-        if params is None or network is None:
-            return None
-        n_layers = network.n_layers
-        if (
-            len(state["coefs_"]) != n_layers
-            or len(state["intercepts_"]) != n_layers
-            or not self._params_are_views()
-        ):
-            return None
-        if (
-            network.hidden_activation != self.activation
-            or network.output_activation != self.out_activation_
-        ):
-            return None
-        return network, params
-
     def _forward_pass_fast(self, X, check_input=True, two_class=False):
         """Output-layer activations for X (n_samples x n_outputs), computed by the C core; with
         two_class (one logistic output), the probabilities of both classes (n_samples x 2)."""
-        plan = self._predict_plan()
-        # Fast path: a C-contiguous float array of the model's dtype and width, without feature
-        # names to check, goes straight to the C core, which refuses NaN and infinity itself
-        # (the full validation costs far more than a small forward pass).
-        # (C-contiguity is checked by the bridge, which acquires a C-contiguous buffer.)
+        attributes = self.__dict__
+        state = attributes.get("_model")
+        # Fast path: the model's own parameters (coefs_ and intercepts_ not reassigned, the
+        # activations those they were fitted with) and X as it is, without feature names to
+        # check (the full validation costs far more than a small forward pass).
         if (
-            plan is not None
-            and type(X) is np.ndarray
-            and X.ndim == 2
-            and X.shape[0] > 0
-            and X.shape[1] == self.n_features_in_
-            and X.dtype == plan[1].dtype
-            and "feature_names_in_" not in self.__dict__
+            state is not None
+            and "feature_names_in_" not in attributes
+            and state.views_in(attributes)
+            and state.network.hidden_activation == self.activation
+            and state.network.output_activation == self.out_activation_
         ):
-            network, params = plan
-            out = np.empty((X.shape[0], 2 if two_class else network.n_out), dtype=X.dtype)
             try:
-                _core.predict_contiguous(network, params, X, out, two_class)
-                return out
+                out = _predict.fast_outputs(state, X, self.n_features_in_, two_class)
             except _core.NonFiniteInputError:
                 if not check_input:
                     raise
-                # the full validation below raises scikit-learn's error for it
-            except (ValueError, BufferError):
-                pass  # not C-contiguous: the general path converts it
-
+                out = None  # the full validation below raises scikit-learn's error for it
+            if out is not None:
+                return out
         if check_input:
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
-        if sp.issparse(X):
-            # densified one block of rows at a time, never whole
-            X = X.tocsr()
-            step = max(1, _SPARSE_BLOCK_BYTES // (8 * max(1, X.shape[1])))
-            parts = [
-                self._forward_pass_fast(X[start : start + step].toarray(), False, two_class)
-                for start in range(0, X.shape[0], step)
-            ]
-            return np.concatenate(parts)
-        units = self._layer_units_from_coefs()
-        if plan is not None:
-            network, params = plan
-        else:
-            network = self._network(units)
-            params = self._pack_params(network)
-        # Like numpy's X @ W: float32 only when both the data and the model are float32.
-        dtype = np.float32 if (X.dtype == np.float32 and params.dtype == np.float32) else np.float64
-        params = params.astype(dtype, copy=False)
-        X = np.ascontiguousarray(X, dtype=dtype)
-        out = np.empty((X.shape[0], 2 if two_class else units[-1]), dtype=dtype)
-        _core.predict(network, params, X, out, two_class)
-        return out
+        return _predict.outputs(self._model_state(bind=False), X, two_class)
 
     # ------------------------------------------------------------------ fitting
 
@@ -824,11 +508,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             coef, intercept = self._init_coef(fan_in, width, dtype)
             coefs.append(coef)
             intercepts.append(intercept)
-        self.coefs_, self.intercepts_ = coefs, intercepts
-        for attribute in _EXTRA_ATTRIBUTES.values():
-            self.__dict__.pop(attribute, None)  # PReLU and batch norm start afresh
-        network = self._network(layer_units)
-        self._bind_params(self._pack_params(network, dtype), network)
+        # PReLU and batch norm start afresh, from their initial values
+        self._bind(ModelState.pack(self._network(layer_units), coefs, intercepts, None, dtype))
         self.__dict__.pop("_optimizer", None)
         if self.early_stopping:
             self._best_params = self._params.copy()
@@ -836,7 +517,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         self.__dict__.pop("history_", None)
         if self.solver in _STOCHASTIC_SOLVERS:
             self.loss_curve_ = []
-            self.history_ = _options.new_history()
+            self.history_ = _training.new_history()
             self._no_improvement_count = 0
             if self.early_stopping:
                 self.validation_scores_ = []
@@ -893,7 +574,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 "solver='lbfgs' minimizes a deterministic full-batch loss: it cannot be used "
                 "with dropout or batch_norm=True; use a stochastic solver such as 'adam'."
             )
-        _check_model_size(self.hidden_layer_sizes, layer_units, X.dtype.itemsize)
+        _check_model_size(self.hidden_layer_sizes, layer_units, X.dtype.itemsize,
+                          self._maxout_pieces(), self.activation == "prelu", self.batch_norm)
 
         self._random_state = check_random_state(self.random_state)
         if first_pass:
@@ -906,9 +588,10 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                     "The existing coefs_ have layer widths %s but hidden_layer_sizes and the "
                     "data need %s; fit with warm_start=False to start over." % (units, layer_units)
                 )
-            dtype = self._params_dtype()  # continue in the model's own precision
+            # continue in the model's own precision
+            dtype = arrays_dtype(self.coefs_, self.intercepts_)
         self.n_layers_ = len(layer_units)
-        self._net, params = self._adopt_params(dtype)
+        self._model_state(dtype)
 
         X = X.astype(dtype, copy=False) if sp.issparse(X) else np.ascontiguousarray(X, dtype=dtype)
         Y = np.ascontiguousarray(y, dtype=dtype)
@@ -921,10 +604,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             self._fit_lbfgs(X, Y, sample_weight)
 
         if not np.isfinite(self._params).all():
-            raise ValueError(
-                "Solver produced non-finite parameter weights. The input data may"
-                " contain large values and need to be preprocessed."
-            )
+            raise ValueError(_training.NON_FINITE_WEIGHTS)
         return self
 
     def _fit_lbfgs(self, X, Y, sample_weight):
@@ -953,8 +633,19 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         self.loss_ = float(opt_res.fun)
         params[...] = opt_res.x
 
+    def _new_optimizer(self, n_params, dtype):
+        return Optimizer(
+            self.solver, n_params, dtype, learning_rate_init=self.learning_rate_init,
+            lr_schedule=self.learning_rate, momentum=self.momentum,
+            nesterov=self.nesterovs_momentum, power_t=self.power_t, beta_1=self.beta_1,
+            beta_2=self.beta_2, epsilon=self.epsilon, weight_decay=self.weight_decay,
+            rho=self.rho, max_iter=self.max_iter, lr_step_size=self.lr_step_size,
+            lr_gamma=self.lr_gamma, lr_min=self.lr_min, warmup_epochs=self.warmup_epochs,
+        )
+
     def _fit_stochastic(self, X, Y, sample_weight, incremental):
-        params = self._params
+        model = self._model
+        params = model.params
         optimizer = self.__dict__.get("_optimizer")
         if (
             not incremental
@@ -962,7 +653,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             or optimizer.solver != self.solver
             or not optimizer.matches(params.size, params.dtype)
         ):
-            optimizer = self._optimizer = _Optimizer(self, params.size, params.dtype)
+            optimizer = self._optimizer = self._new_optimizer(params.size, params.dtype)
 
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
@@ -975,10 +666,6 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             X_val, Y_val, y_val, sample_weight_val = _options.check_validation_data(
                 self, self.validation_data, params.dtype, is_classifier(self), incremental
             )
-            if early_stopping:
-                best = self.__dict__.get("_best_params")
-                if best is None or best.shape != params.shape or best.dtype != params.dtype:
-                    self._best_params = params.copy()
         elif early_stopping:
             should_stratify = is_classifier(self) and self.n_outputs_ == 1
             stratify = Y.astype(bool) if should_stratify else None
@@ -1000,11 +687,12 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 sample_weight_train = sample_weight[train_rows]
                 sample_weight_val = sample_weight[val_rows]
             X_val, y_val = X, self._decode_targets(Y_val)
+        else:
+            X_val = Y_val = y_val = sample_weight_val = None
+        if early_stopping:
             best = self.__dict__.get("_best_params")
             if best is None or best.shape != params.shape or best.dtype != params.dtype:
                 self._best_params = params.copy()
-        else:
-            X_val = Y_val = y_val = sample_weight_val = None
 
         n_samples = X.shape[0] if train_rows is None else train_rows.shape[0]
         if self.batch_size == "auto":
@@ -1020,117 +708,89 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         # The key of shuffles and dropout masks: one draw per fit; each epoch's permutation and
         # masks are keyed by the number of samples seen before it (t_), so they never depend on
         # threads or earlier epochs.
-        dropout = any(self._dropout_rates(len(self._net.units) - 2))
+        dropout = any(self._dropout_rates(len(model.network.units) - 2))
         seed = (
             int(self._random_state.randint(0, 2**62, dtype=np.int64))
             if self.shuffle or dropout
             else 0
         )
-        workspace = _core.Workspace(self._net, batch_size, params.dtype.itemsize)
-        epoch_runner = _EpochRunner(
-            self, workspace, optimizer, X, Y, sample_weight, train_rows, batch_size, seed
+        workspace = _core.Workspace(model.network, batch_size, params.dtype.itemsize)
+        runner = _training.EpochRunner(
+            optimizer, workspace, params, X, Y, sample_weight, train_rows, batch_size, seed,
+            self.shuffle, _options.ProgressBar(self, n_samples),
         )
-        monitor = _options.EpochMonitor(
-            self, train_rows, Y_train, sample_weight_train, X_val, Y_val, y_val,
-            sample_weight_val, batch_size, incremental, is_classifier(self), val_rows,
+        validation = None
+        if X_val is not None:
+            validation = _training.Validation(
+                X_val, val_rows, Y_val, y_val, sample_weight_val,
+                outputs=lambda X, rows: _predict.outputs_for_rows(model, X, rows),
+                score=lambda output, y, sw: self._score_predictions(self._predictions(output), y, sw),
+                loss=lambda X, rows, Y, sw: self._validation_loss(model, X, rows, Y, sw, batch_size),
+            )
+        record = _training.Record(
+            n_iter=0, t=self.t_, loss=self.__dict__.get("loss_"), loss_curve=self.loss_curve_,
+            best_loss=self.best_loss_, validation_scores=self.validation_scores_,
+            best_validation_score=self.best_validation_score_,
+            no_improvement_count=self._no_improvement_count, history=self.__dict__.get("history_"),
+            best_params=self.__dict__.get("_best_params"),
         )
+        monitor = _training.Monitor(
+            record, params, Y_train, sample_weight_train, is_classifier(self), validation,
+            early_stopping, self.restore_best_weights, incremental, self.tol,
+        )
+        self.history_ = record.history
+
+        def on_epoch(record):
+            self._publish(record)
+            if not self.callbacks:
+                return False
+            return _training.run_callbacks(self.callbacks, self, record)
+
+        def divergence_message(epoch):
+            return (
+                "The training loss became non-finite (NaN or infinity) at epoch %d; training "
+                "stopped before the diverging update. Scale the input data (e.g. with "
+                "StandardScaler), or lower learning_rate_init=%r." % (epoch, optimizer.learning_rate_init)
+            )
+
         try:
-            self.n_iter_ = 0
-            for _ in range(self.max_iter):
-                monitor.epoch_begins(optimizer)
-                try:
-                    loss_sum, score_stat = epoch_runner.run(self.t_)
-                except _core.DivergenceError:
-                    raise ValueError(
-                        "The training loss became non-finite (NaN or infinity) at epoch %d; "
-                        "training stopped before the diverging update. The input data may "
-                        "contain large values and need to be preprocessed (e.g. with "
-                        "StandardScaler), or learning_rate_init=%r is too large."
-                        % (self.n_iter_ + 1, self.learning_rate_init)
-                    ) from None
-                self.n_iter_ += 1
-                self.loss_ = loss_sum / n_samples
-                self.t_ += n_samples
-                self.loss_curve_.append(self.loss_)
-
-                validation_score = monitor.epoch_ends(score_stat, optimizer)
-                self._update_no_improvement_count(
-                    early_stopping, X_val, y_val, sample_weight_val, validation_score
-                )
-                if self.verbose:
-                    print(_options.epoch_line(self, n_samples))
-                optimizer.iteration_ends(self.t_)
-                if _options.run_callbacks(self):
-                    break  # a callback asked to stop: no ConvergenceWarning
-
-                if self._no_improvement_count > self.n_iter_no_change:
-                    if early_stopping:
-                        msg = (
-                            "Validation score did not improve more than "
-                            "tol=%f for %d consecutive epochs."
-                            % (self.tol, self.n_iter_no_change)
-                        )
-                    else:
-                        msg = (
-                            "Training loss did not improve more than tol=%f"
-                            " for %d consecutive epochs." % (self.tol, self.n_iter_no_change)
-                        )
-                    if optimizer.trigger_stopping(msg, self.verbose):
-                        break
-                    self._no_improvement_count = 0
-
-                if incremental:
-                    break
-
-                if self.n_iter_ == self.max_iter:
-                    warnings.warn(
-                        "Stochastic Optimizer: Maximum iterations (%d) "
-                        "reached and the optimization hasn't converged yet." % self.max_iter,
-                        ConvergenceWarning,
-                    )
-        except KeyboardInterrupt:
-            # Calls into the C core end at batch boundaries: the parameters are those after
-            # the last whole batch (the interrupted epoch is not counted in n_iter_).
-            warnings.warn("Training interrupted by user.")
+            restore = _training.run_epochs(
+                runner, optimizer, monitor, n_samples=n_samples, max_iter=self.max_iter,
+                n_iter_no_change=self.n_iter_no_change, tol=self.tol, incremental=incremental,
+                verbose=self.verbose, on_epoch=on_epoch, divergence_message=divergence_message,
+            )
         finally:
-            epoch_runner.close()
+            self._publish(record)
+        if restore is not None:
+            params[...] = restore
 
-        best_params = monitor.best_params_to_restore(early_stopping)
-        if best_params is not None:
-            params[...] = best_params
+    def _publish(self, record):
+        """The record of the epochs as fitted attributes."""
+        self.n_iter_ = record.n_iter
+        self.t_ = record.t
+        if record.loss is not None:
+            self.loss_ = record.loss
+        self.loss_curve_ = record.loss_curve
+        self.best_loss_ = record.best_loss
+        self.validation_scores_ = record.validation_scores
+        self.best_validation_score_ = record.best_validation_score
+        self._no_improvement_count = record.no_improvement_count
+        self.history_ = record.history
+        if record.best_params is not None:
+            self._best_params = record.best_params
 
-    def _update_no_improvement_count(
-        self, early_stopping, X_val, y_val, sample_weight_val, score=None
-    ):
-        if early_stopping:
-            if score is None:
-                score = self._score(X_val, y_val, sample_weight=sample_weight_val)
-            self.validation_scores_.append(score)
-            last_valid_score = self.validation_scores_[-1]
-            if last_valid_score < (self.best_validation_score_ + self.tol):
-                self._no_improvement_count += 1
-            else:
-                self._no_improvement_count = 0
-            if last_valid_score > self.best_validation_score_:
-                self.best_validation_score_ = last_valid_score
-                self._best_params = self._params.copy()
-        else:
-            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
-                self._no_improvement_count += 1
-            else:
-                self._no_improvement_count = 0
-            if self.loss_curve_[-1] < self.best_loss_:
-                self.best_loss_ = self.loss_curve_[-1]
-
-    def _validation_loss(self, output, Y, sample_weight, batch_size):
-        """The loss on held-out data (X, encoded targets Y), comparable with the training loss:
-        the same data term (scikit-learn's loss functions, on the model's output activations)
-        plus the penalty terms of one full training mini-batch, (0.5 * alpha * sum(W ** 2) +
-        alpha_l1 * sum(|W|)) / batch_size. New losses add their data term in
-        _training_options.data_loss."""
-        return _options.data_loss(self._core_loss(), Y, output, sample_weight) + (
-            _options.weight_penalty(self.coefs_, self.alpha, batch_size, self.alpha_l1)
-        )
+    def _validation_loss(self, model, X, rows, Y, sample_weight, batch_size):
+        """The loss on held-out rows (X[rows], encoded targets Y), comparable with the training
+        loss: the C core's data term on the network as predict runs it, plus the penalty terms
+        of one full training mini-batch, (0.5 * alpha * sum(W ** 2) + alpha_l1 * sum(|W|)) /
+        batch_size."""
+        X = _training.dense_rows(X, rows) if rows is not None else X
+        X = np.ascontiguousarray(X, dtype=model.dtype)
+        Y = np.ascontiguousarray(Y, dtype=model.dtype)
+        if sample_weight is not None:
+            sample_weight = np.ascontiguousarray(sample_weight, dtype=model.dtype)
+        weight = X.shape[0] if sample_weight is None else float(np.sum(sample_weight))
+        return model.evaluation_loss(X, Y, sample_weight, penalty_rows=batch_size, weight=weight)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -1173,18 +833,6 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         if score_function is None:
             score_function = accuracy_score if is_classifier(self) else r2_score
         return score_function(y, y_pred, sample_weight=sample_weight)
-
-    def _outputs_for_rows(self, X, rows):
-        """Output-layer values for X[rows] (all of X when rows is None), computed in blocks of
-        rows so that no copy of a large part of X is made (the validation split)."""
-        if rows is None:
-            return self._forward_pass_fast(X, check_input=False)
-        parts = [
-            self._forward_pass_fast(_dense_rows(X, rows[start : start + _EVAL_ROWS]),
-                                    check_input=False)
-            for start in range(0, len(rows), _EVAL_ROWS)
-        ]
-        return np.concatenate(parts) if parts else np.empty((0, self.n_outputs_))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -2050,5 +1698,5 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
 
 _persistence.register_estimator(MLPClassifier)
 _persistence.register_estimator(MLPRegressor)
-_persistence.register_object_class(_Optimizer, "fastmlp._Optimizer")
+_persistence.register_object_class(Optimizer, "fastmlp._Optimizer")
 _persistence.register_object_class(LabelBinarizer, "sklearn.preprocessing.LabelBinarizer")
