@@ -242,12 +242,9 @@ def print_threads(libs):
     if fastmlp is not None:
         from fastmlp import _core
 
-        isa = _core.isa()
-        ratio, work = _core.gemm_threading()[isa]
-        measured = (f"1.28M multiply-adds {ratio:.2f}x faster on 2 threads than on 1"
-                    if ratio > 0 else "not measured (one thread)")
-        print(f"  fastmlp {isa} GEMMs: shared above {work:,.0f} multiply-adds per thread "
-              f"(calibration: {measured})")
+        print(f"  fastmlp {_core.isa()} kernels, up to {_core.max_threads()} threads from its own "
+              "pool (tasks claimed dynamically; one thread or all chosen per kind of work from "
+              "timings taken while it runs)")
     print()
 
 

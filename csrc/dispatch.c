@@ -35,8 +35,6 @@ typedef int(*gemm_f64_fn) FM_GEMM_SIGNATURE(double);
     int fm_loss_grad_##isa##_f64 FM_LOSS_GRAD_SIGNATURE(double);                                \
     int fm_predict_##isa##_f32 FM_PREDICT_SIGNATURE(float);                                     \
     int fm_predict_##isa##_f64 FM_PREDICT_SIGNATURE(double);                                    \
-    double fm_gemm_calibrate_##isa(void);                                                        \
-    double fm_gemm_par_min_work_##isa(void);                                                     \
     int fm_exp_f32_##isa(float *z, int64_t n);
 
 FM_DECLARE_ISA(generic)
@@ -57,8 +55,6 @@ typedef struct isa_kernels {
     int(*loss_grad_f64) FM_LOSS_GRAD_SIGNATURE(double);
     int(*predict_f32) FM_PREDICT_SIGNATURE(float);
     int(*predict_f64) FM_PREDICT_SIGNATURE(double);
-    double (*calibrate)(void);
-    double (*par_min_work)(void);
     int (*exp_f32)(float *z, int64_t n);
 } isa_kernels;
 
@@ -72,8 +68,6 @@ typedef struct isa_kernels {
      fm_loss_grad_##isa##_f64,                                                                   \
      fm_predict_##isa##_f32,                                                                     \
      fm_predict_##isa##_f64,                                                                     \
-     fm_gemm_calibrate_##isa,                                                                    \
-     fm_gemm_par_min_work_##isa,                                                                 \
      fm_exp_f32_##isa}
 
 /* From the most to the least capable; the last entry always works. */
@@ -105,40 +99,6 @@ int fm_isa_supported(const char *name)
     return strcmp(name, "generic") == 0;
 }
 
-int fm_threads_started = 0;
-int fm_serial_only = 0;
-
-void fm_after_fork_child(void)
-{
-    if (fm_threads_started)
-        fm_serial_only = 1;
-}
-
-int fm_fork_serial(void)
-{
-    return fm_serial_only;
-}
-
-static const isa_kernels *isa_named(const char *name)
-{
-    for (int i = 0; i < N_ISAS; i++)
-        if (name != NULL && strcmp(name, isas[i].name) == 0)
-            return &isas[i];
-    return NULL;
-}
-
-double fm_isa_calibrate(const char *name)
-{
-    const isa_kernels *k = isa_named(name);
-    return k != NULL && fm_isa_supported(name) ? k->calibrate() : 0;
-}
-
-double fm_isa_par_min_work(const char *name)
-{
-    const isa_kernels *k = isa_named(name);
-    return k != NULL ? k->par_min_work() : 0;
-}
-
 int fm_set_isa(const char *name)
 {
     const int automatic = name == NULL || name[0] == '\0' || strcmp(name, "auto") == 0;
@@ -164,7 +124,7 @@ const char *fm_isa_compiled(int index)
 
 size_t fm_gemm_pack_size(void)
 {
-    return (size_t)FM_GEMM_KC * FM_GEMM_NC + (size_t)FM_GEMM_MC * FM_GEMM_KC;
+    return (size_t)FM_GEMM_KC * (FM_GEMM_NC + 32); /* a B panel (NR <= 32) */
 }
 
 void *fm_aligned_alloc(size_t bytes)

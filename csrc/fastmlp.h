@@ -13,7 +13,7 @@
  *
  * Every entry point exists for float and double (suffix _f32 / _f64) from one source
  * (net_impl.h, gemm_impl.h). Functions return FM_OK or an error code; they never print or exit.
- * Results do not depend on the number of OpenMP threads: no reduction is split across threads.
+ * Results do not depend on the number of threads: no reduction is split across threads.
  */
 #ifndef FASTMLP_H
 #define FASTMLP_H
@@ -183,21 +183,21 @@ const char *fm_isa_name(void);
 int fm_isa_supported(const char *name);
 const char *fm_isa_compiled(int index);
 
-/* Threading of an instruction set's GEMM: fm_isa_calibrate(name) times a 1.28M-multiply-add
- * product on one and on two threads and sets the work per thread below which that instruction
- * set's products stay on one thread (fm_isa_par_min_work: 524288 when two threads were at least
- * 1.1x faster, 4x that otherwise); it returns the one-thread / two-thread time ratio, or 0 when
- * it did not measure (one thread allowed, no OpenMP, an unknown or unsupported name). Results
- * never depend on it. Not while another thread runs the core. */
-double fm_isa_calibrate(const char *name);
-double fm_isa_par_min_work(const char *name);
-
-/* To be called in a child process right after fork() (the Python module registers it with
- * os.register_at_fork): if the parent had run OpenMP threads, whose pool a forked child cannot
- * use (GNU OpenMP hangs), the child runs everything on its calling thread from then on, with
- * the same results. fm_fork_serial() says whether that is the case. */
-void fm_after_fork_child(void);
-int fm_fork_serial(void);
+/* Threading (csrc/pool.h): the core shares work among persistent threads of its own, which
+ * claim tasks one at a time, so that a thread the operating system has descheduled holds back
+ * no work it has not started; whether a kind of work runs on all the threads allowed or on one
+ * is decided from measurements taken while it runs. Results never depend on either.
+ * fm_threading_stats: jobs handed to the pool, tasks its workers ran, workers started.
+ * fm_threading_test_delay(us, every): a test hook making each worker sleep `us` microseconds
+ * before every `every`-th task it claims (0: off). fm_threading_adaptive(train, n_params,
+ * rows, elem_size, ...) reads the adaptive choice's estimates for a kind of work (ns per row of
+ * one thread and of all threads; 0 until measured) and returns 0 when none is kept;
+ * fm_threading_reset forgets them. */
+void fm_threading_stats(int64_t *jobs, int64_t *worker_tasks, int *workers);
+void fm_threading_test_delay(int us, int every);
+int fm_threading_adaptive(int train, int64_t n_params, int64_t rows, size_t elem_size,
+                          double *one, double *all, int64_t *choices);
+void fm_threading_reset(void);
 
 /* z[j] = exp(z[j]) for j < n in float32, as the core's softmax and logistic rows compute it
  * (correctly rounded on x86 with AVX2 or AVX-512; libm's expf with the portable code). A test

@@ -7,53 +7,40 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#include <stdint.h>
 
-/* Work below which a loop runs on one thread: an OpenMP fork/join and its barriers cost several
- * microseconds (far more when cores are busy with other processes), more than small loops take,
- * and a product split between cores leaves its halves in two private caches for the serial code
- * that reads it next. FM_PAR_MIN_WORK counts GEMM multiply-adds per thread for an AVX2 core; a
- * GEMM runs on at most work / min_work threads (fm_team_size), so that each thread's share pays
- * for its part of the fork and the barriers. Whether that holds for the 1.3M-multiply-add
- * products of a 64-100-10 net depends on the machine (on an AVX-512 Xeon they ran slower on two
- * threads than on one, on a Zen 5 faster), so each instruction set's min_work is FM_PAR_MIN_WORK
- * or 4x it, measured once at import (fm_isa_calibrate, gemm_instances.h).
- * FM_PAR_MIN_ELEMS counts elementwise operations. */
-#define FM_PAR_MIN_WORK 524288
-#define FM_PAR_MIN_ELEMS 65536
+#include "pool.h"
 
-/* Fork safety. GNU OpenMP's thread pool does not survive fork(): a child forked after the parent
- * has run a parallel region waits forever in its own first one. fm_threads_started is set
- * (fm_note_threads) before every parallel region; fm_after_fork_child (dispatch.c, called in a
- * forked child) sets fm_serial_only when it was, and from then on every loop and product of
- * that process runs on the calling thread: the child trains, slower, instead of hanging, with
- * the same results (they never depend on the thread count). */
-extern int fm_threads_started;
-extern int fm_serial_only;
-static inline void fm_note_threads(void)
-{
-#if defined(__GNUC__)
-    __atomic_store_n(&fm_threads_started, 1, __ATOMIC_RELAXED);
-#else
-    fm_threads_started = 1;
-#endif
-}
+/* Work below which a job runs on the calling thread: handing tasks to the pool's workers costs
+ * a fraction of a microsecond when they are spinning and several when they sleep, and a product
+ * split between cores leaves its parts in two private caches for the code that reads it next.
+ * FM_PAR_MIN_WORK counts GEMM multiply-adds per thread: a GEMM runs on at most
+ * work / min_work threads (fm_team_size). FM_PAR_MIN_ELEMS counts elementwise operations. */
+#define FM_PAR_MIN_WORK 131072
+#define FM_PAR_MIN_ELEMS 32768
 
-/* Threads for a GEMM of `work` multiply-adds: OpenMP's limit (OMP_NUM_THREADS, threadpoolctl),
- * fewer when the work is too small to share (below min_work per thread); 1 runs it on the
- * calling thread. Results do not depend on it. */
+/* Threads for a GEMM of `work` multiply-adds: the pool's limit (OMP_NUM_THREADS,
+ * threadpoolctl, the adaptive choice), fewer when the work is too small to share (below
+ * min_work per thread); 1 runs it on the calling thread. Results do not depend on it. */
 static inline int fm_team_size(double work, double min_work)
 {
-#ifdef _OPENMP
-    if (fm_serial_only)
-        return 1;
     const double fit = work / min_work;
-    const int limit = omp_get_max_threads();
-    return fit >= limit ? limit : (fit >= 2 ? (int)fit : 1);
-#else
-    (void)work;
-    (void)min_work;
-    return 1;
-#endif
+    if (fit < 2)
+        return 1;
+    const int limit = fm_pool_threads();
+    return fit >= limit ? limit : (int)fit;
+}
+
+/* Runs fn(ctx, task) for every task in [0, n_tasks): shared among the pool's threads when par
+ * is nonzero, in a plain loop otherwise. */
+static inline void fm_parallel(int par, int64_t n_tasks, fm_task_fn fn, void *ctx)
+{
+    if (par && n_tasks > 1) {
+        fm_pool_run(n_tasks, fm_pool_threads(), fn, ctx);
+    } else {
+        for (int64_t task = 0; task < n_tasks; task++)
+            fn(ctx, task);
+    }
 }
 
 /* The core's floating-point mode: subnormal results flushed to zero and subnormal inputs read
@@ -61,9 +48,10 @@ static inline int fm_team_size(double work, double min_work)
  * (below 1.2e-38 in float32) takes a microcode assist of about a hundred cycles; a few dozen
  * weights that Adam and the L2 penalty drive into that range made tabular epochs five times
  * slower on an Intel Xeon. The public entry points (dispatch.c) enter the mode on the calling
- * thread and every parallel region enters it on each of its threads, so all threads compute
+ * thread and the pool's workers enter it when they start, so all threads compute
  * alike and results stay bitwise identical for any thread count; the caller's mode is restored
- * on the way out (numpy and the rest of the process keep IEEE subnormals). Elsewhere a no-op. */
+ * on the way out (numpy and the rest of the process keep IEEE subnormals); the pool's workers
+ * stay in it (they only run the core). Elsewhere a no-op. */
 #if defined(__SSE__) || defined(_M_X64)
 #include <xmmintrin.h>
 #define FM_MXCSR_FTZ_DAZ 0x8040u
@@ -90,37 +78,6 @@ static inline void fm_fpmode_leave(unsigned saved)
 }
 #endif
 
-/* for (int64_t i = 0; i < n; i++) body, shared among the threads (static schedule) when par is
- * nonzero and a plain loop otherwise. The plain loop makes no OpenMP call: for a false
- * if-clause libgomp still builds a team of one, about half a microsecond of allocation and
- * barriers, which a small net would pay several times per batch. Each thread of the region
- * computes in the core's floating-point mode. */
-#ifdef _OPENMP
-#define FM_PARALLEL_FOR(par, i, n, ...)                                                          \
-    do {                                                                                         \
-        const int64_t fm_count_ = (n);                                                           \
-        if ((par) && !fm_serial_only) {                                                          \
-            fm_note_threads();                                                                   \
-            _Pragma("omp parallel")                                                              \
-            {                                                                                    \
-                const unsigned fm_saved_mode_ = fm_fpmode_enter();                               \
-                _Pragma("omp for schedule(static)")                                              \
-                for (int64_t i = 0; i < fm_count_; i++) __VA_ARGS__                              \
-                fm_fpmode_leave(fm_saved_mode_);                                                 \
-            }                                                                                    \
-        } else {                                                                                 \
-            for (int64_t i = 0; i < fm_count_; i++) __VA_ARGS__                                  \
-        }                                                                                        \
-    } while (0)
-#else
-#define FM_PARALLEL_FOR(par, i, n, ...)                                                          \
-    do {                                                                                         \
-        const int64_t fm_count_ = (n);                                                           \
-        (void)(par);                                                                             \
-        for (int64_t i = 0; i < fm_count_; i++) __VA_ARGS__                                      \
-    } while (0)
-#endif
-
 /* GEMM blocking (gemm/gemm_impl.h): KC x NC panels of B and MC x KC blocks of A are packed; the
  * register tile (MR x NR) is chosen per instruction set in gemm/gemm_<isa>.c. A KC x NR sliver of
  * B stays in L1, an MC x KC block of A in L2. MC is a multiple of every MR (4, 6, 12), NC of
@@ -142,8 +99,6 @@ enum fm_direct_a { FM_DIRECT_COLUMNS = 1, FM_DIRECT_ROWS = 2 };
 #else
 #define FM_NOINLINE
 #endif
-/* How a team shares a GEMM's tiles (gemm/gemm_impl.h). */
-enum fm_gemm_split { FM_SPLIT_BLOCKS = 0, FM_SPLIT_ROWS = 1, FM_SPLIT_SLIVERS = 2 };
 
 /* What a GEMM does to each tile of C once it is final, while the tile is still in cache:
  * FM_EPI_BIAS_ACT: c = f(c + bias[col]) for f identity or relu (a dense layer's forward pass);
@@ -198,6 +153,9 @@ struct fm_workspace {
     void *pack;         /* GEMM packing scratch */
     double *partials;   /* per-chunk sums of squared weights (deterministic L2 term): */
     int64_t n_partials; /* 2 x n_partials: chunks of all parameters, or of each layer's weights */
+    void *bn_running;   /* a batch's updated batch-norm running statistics, kept once the batch
+                         * is accepted (the parameters' block from fm_bn_offset(net, 0, 2)) */
+    double *row_stats;  /* 2 x max_rows: each row's loss and score, summed in row order */
     void *block;        /* the single allocation everything above points into */
 };
 
@@ -223,6 +181,22 @@ static inline uint64_t fm_mix64(uint64_t z)
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     return z ^ (z >> 31);
+}
+
+/* Key of the adaptive thread choice (pool.h) for a kind of work: training batches of `rows` rows
+ * (train = 1) or predictions of about `rows` rows (train = 0: fm_rows_bucket of the count) of
+ * a network of n_params parameters in one precision. */
+static inline uint64_t fm_work_key(int train, int64_t n_params, int64_t rows, size_t elem_size)
+{
+    return fm_mix64((uint64_t)n_params * 0x9e3779b97f4a7c15ULL ^ (uint64_t)rows << 8 ^
+                    (uint64_t)train << 1 ^ (uint64_t)(elem_size == 8));
+}
+static inline int64_t fm_rows_bucket(int64_t rows)
+{
+    int64_t bits = 0;
+    while (bits < 62 && ((int64_t)1 << bits) < rows)
+        bits++;
+    return bits;
 }
 
 /* The key of a (seed, stream) pair, and a draw from a key and a counter: fm_rng_u64 split in

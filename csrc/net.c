@@ -96,11 +96,31 @@ int64_t fm_n_trainable(const fm_net *net)
 
 int fm_max_threads(void)
 {
-#ifdef _OPENMP
-    return fm_serial_only ? 1 : omp_get_max_threads();
-#else
-    return 1;
-#endif
+    return fm_pool_threads();
+}
+
+void fm_threading_stats(int64_t *jobs, int64_t *worker_tasks, int *workers)
+{
+    fm_pool_stats(jobs, worker_tasks, workers);
+}
+
+void fm_threading_test_delay(int us, int every)
+{
+    fm_pool_test_delay(us, every);
+}
+
+int fm_threading_adaptive(int train, int64_t n_params, int64_t rows, size_t elem_size,
+                          double *one, double *all, int64_t *choices)
+{
+    const uint64_t key = fm_work_key(train, n_params, train ? rows : fm_rows_bucket(rows), elem_size);
+    *one = *all = 0;
+    *choices = 0;
+    return fm_adapt_peek(key, one, all, choices);
+}
+
+void fm_threading_reset(void)
+{
+    fm_adapt_reset();
 }
 
 /* Largest element count of one buffer (2^40): keeps every size computation far from overflow. */
@@ -180,6 +200,8 @@ fm_workspace *fm_workspace_new(const fm_net *net, int64_t max_rows, size_t elem_
         TAKE(ws->grad, n_params, elem_size);
         TAKE(ws->pack, (int64_t)fm_gemm_pack_size(), elem_size);
         TAKE(ws->partials, 2 * n_partials, sizeof(double));
+        TAKE(ws->bn_running, n_params - fm_bn_offset(net, 0, 2), elem_size);
+        TAKE(ws->row_stats, 2 * max_rows, sizeof(double));
 #undef TAKE
         if (!pass) {
             block = (char *)malloc(sizeof(fm_workspace) + FM_ALIGN + used);

@@ -75,19 +75,39 @@ static void SUF(bias_activation_rows)(REAL *z, const REAL *bias, int64_t rows, i
     }
 }
 
-/* z = f(z + bias) in blocks of FM_ACT_ROWS rows, on several threads only when the work pays for
- * the fork (each element's value does not depend on the blocks). */
-#define FM_ACT_ROWS 64
+/* Rows per task of the row-wise passes (activations, dropout, losses, gathers): each row's
+ * values do not depend on the blocks, so neither do the results. */
+#define FM_ROW_BLOCK 32
+#define FM_N_ROW_BLOCKS(rows) (((rows) + FM_ROW_BLOCK - 1) / FM_ROW_BLOCK)
+/* The rows [*i0, *i1) of block blk of rows. */
+static inline void SUF(row_block)(int64_t blk, int64_t rows, int64_t *i0, int64_t *i1)
+{
+    *i0 = blk * FM_ROW_BLOCK;
+    *i1 = rows - *i0 < FM_ROW_BLOCK ? rows : *i0 + FM_ROW_BLOCK;
+}
+
+typedef struct SUF(act_job) {
+    REAL *z;
+    const REAL *bias;
+    int64_t rows, cols;
+    int activation;
+} SUF(act_job);
+
+static void SUF(bias_activation_task)(void *ctx, int64_t blk)
+{
+    const SUF(act_job) *j = (const SUF(act_job) *)ctx;
+    int64_t i0, i1;
+    SUF(row_block)(blk, j->rows, &i0, &i1);
+    SUF(bias_activation_rows)(j->z + i0 * j->cols, j->bias, i1 - i0, j->cols, j->activation);
+}
+
+/* z = f(z + bias) in blocks of rows, shared among threads when the work pays for it. */
 static void SUF(bias_activation_forward)(REAL *z, const REAL *bias, int64_t rows, int64_t cols,
                                          int activation)
 {
-    const int64_t n_blocks = (rows + FM_ACT_ROWS - 1) / FM_ACT_ROWS;
-    FM_PARALLEL_FOR(rows * cols >= FM_PAR_MIN_ELEMS, blk, n_blocks, {
-        const int64_t i0 = blk * FM_ACT_ROWS;
-        SUF(bias_activation_rows)(z + i0 * cols, bias,
-                                  rows - i0 < FM_ACT_ROWS ? rows - i0 : FM_ACT_ROWS, cols,
-                                  activation);
-    });
+    SUF(act_job) job = {z, bias, rows, cols, activation};
+    fm_parallel(rows * cols >= FM_PAR_MIN_ELEMS, FM_N_ROW_BLOCKS(rows),
+                SUF(bias_activation_task), &job);
 }
 
 /* ---- the general path of a hidden layer (fm_layer_general): batch norm, activations whose
@@ -156,62 +176,134 @@ static inline REAL SUF(act_derivative)(int activation, REAL y, REAL slope)
  * are what threads share. */
 #define FM_BN_BLOCK 16
 
+typedef struct SUF(bn_job) {
+    const fm_net *net;
+    int layer;
+    int64_t rows, width;
+    const REAL *scale, *shift, *rmean, *rvar;
+    REAL *new_mean, *new_var; /* training: the updated running statistics, or NULL */
+    REAL *z, *bnx, *bnstat, *dz, *gscale, *gshift;
+    int accumulate;
+} SUF(bn_job);
+
+/* Predict: rows normalized with the running statistics. */
+static void SUF(bn_predict_task)(void *ctx, int64_t blk)
+{
+    const SUF(bn_job) *j = (const SUF(bn_job) *)ctx;
+    const REAL eps = (REAL)j->net->bn_eps;
+    const int64_t width = j->width;
+    int64_t i0, i1;
+    SUF(row_block)(blk, j->rows, &i0, &i1);
+    for (int64_t i = i0; i < i1; i++)
+        for (int64_t jj = 0; jj < width; jj++)
+            j->z[i * width + jj] = j->scale[jj] * ((j->z[i * width + jj] - j->rmean[jj]) /
+                                                   SQRT(j->rvar[jj] + eps)) + j->shift[jj];
+}
+
+/* Training: a block of FM_BN_BLOCK columns, sums over rows in row order. */
+static void SUF(bn_train_task)(void *ctx, int64_t blk)
+{
+    const SUF(bn_job) *jb = (const SUF(bn_job) *)ctx;
+    const fm_net *net = jb->net;
+    const int64_t rows = jb->rows, width = jb->width;
+    REAL *z = jb->z;
+    const double momentum = net->bn_momentum;
+    const int64_t j0 = blk * FM_BN_BLOCK;
+    const int64_t nj = width - j0 < FM_BN_BLOCK ? width - j0 : FM_BN_BLOCK;
+    double sum[FM_BN_BLOCK] = {0}, sq[FM_BN_BLOCK] = {0};
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < nj; j++)
+            sum[j] += (double)z[i * width + j0 + j];
+    for (int64_t j = 0; j < nj; j++)
+        sum[j] /= (double)rows; /* the mean */
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < nj; j++) {
+            const double d = (double)z[i * width + j0 + j] - sum[j];
+            sq[j] += d * d;
+        }
+    for (int64_t j = 0; j < nj; j++) {
+        const double var = sq[j] / (double)rows;
+        const REAL mean = (REAL)sum[j], inv_std = (REAL)(1.0 / sqrt(var + net->bn_eps));
+        jb->bnstat[j0 + j] = mean;
+        jb->bnstat[width + j0 + j] = inv_std;
+        if (jb->new_mean != NULL) {
+            const double unbiased = rows > 1 ? var * (double)rows / (double)(rows - 1) : var;
+            jb->new_mean[j0 + j] =
+                (REAL)((1 - momentum) * (double)jb->rmean[j0 + j] + momentum * sum[j]);
+            jb->new_var[j0 + j] =
+                (REAL)((1 - momentum) * (double)jb->rvar[j0 + j] + momentum * unbiased);
+        }
+        for (int64_t i = 0; i < rows; i++) {
+            const REAL xhat = (z[i * width + j0 + j] - mean) * inv_std;
+            jb->bnx[i * width + j0 + j] = xhat;
+            z[i * width + j0 + j] = jb->scale[j0 + j] * xhat + jb->shift[j0 + j];
+        }
+    }
+}
+
 /* Batch norm forward, in place on z (rows x width): training (bnx != NULL) normalizes with the
- * batch's statistics, keeps x-hat in bnx and the means and 1 / std in bnstat, and, when running
- * is not NULL, updates the running mean and variance there (unbiased variance, PyTorch's
- * momentum rule); otherwise (predict) it normalizes with the running statistics in params. */
+ * batch's statistics, keeps x-hat in bnx and the means and 1 / std in bnstat, and, when
+ * new_running is not NULL, writes the updated running statistics there (laid out as the
+ * parameters' block of running means then variances, fm_bn_offset(net, 0, 2) onwards; unbiased
+ * variance, PyTorch's momentum rule) for the caller to keep once the batch is accepted;
+ * otherwise (predict) it normalizes with the running statistics in params. */
 static void SUF(batchnorm_forward)(const fm_net *net, int layer, const REAL *params,
-                                   REAL *running, REAL *z, REAL *bnx, REAL *bnstat, int64_t rows)
+                                   REAL *new_running, REAL *z, REAL *bnx, REAL *bnstat,
+                                   int64_t rows)
 {
     const int64_t width = fm_dense_width(net, layer);
-    const REAL *scale = params + fm_bn_offset(net, layer, 0);
-    const REAL *shift = params + fm_bn_offset(net, layer, 1);
-    const REAL *rmean = params + fm_bn_offset(net, layer, 2);
-    const REAL *rvar = params + fm_bn_offset(net, layer, 3);
-    const REAL eps = (REAL)net->bn_eps;
-    const int64_t n_blocks = (width + FM_BN_BLOCK - 1) / FM_BN_BLOCK;
+    const int64_t run0 = fm_bn_offset(net, 0, 2);
+    SUF(bn_job) job;
+    memset(&job, 0, sizeof(job));
+    job.net = net;
+    job.layer = layer;
+    job.rows = rows;
+    job.width = width;
+    job.scale = params + fm_bn_offset(net, layer, 0);
+    job.shift = params + fm_bn_offset(net, layer, 1);
+    job.rmean = params + fm_bn_offset(net, layer, 2);
+    job.rvar = params + fm_bn_offset(net, layer, 3);
+    job.z = z;
+    job.bnx = bnx;
+    job.bnstat = bnstat;
+    const int par = rows * width >= FM_PAR_MIN_ELEMS;
     if (bnx == NULL) {
-        FM_PARALLEL_FOR(rows * width >= FM_PAR_MIN_ELEMS, i, rows, {
-            for (int64_t j = 0; j < width; j++)
-                z[i * width + j] = scale[j] * ((z[i * width + j] - rmean[j]) /
-                                               SQRT(rvar[j] + eps)) + shift[j];
-        });
+        fm_parallel(par, FM_N_ROW_BLOCKS(rows), SUF(bn_predict_task), &job);
         return;
     }
-    const double momentum = net->bn_momentum;
-    FM_PARALLEL_FOR(rows * width >= FM_PAR_MIN_ELEMS, blk, n_blocks, {
-        const int64_t j0 = blk * FM_BN_BLOCK;
-        const int64_t nj = width - j0 < FM_BN_BLOCK ? width - j0 : FM_BN_BLOCK;
-        double sum[FM_BN_BLOCK] = {0}, sq[FM_BN_BLOCK] = {0};
-        for (int64_t i = 0; i < rows; i++)
-            for (int64_t j = 0; j < nj; j++)
-                sum[j] += (double)z[i * width + j0 + j];
-        for (int64_t j = 0; j < nj; j++)
-            sum[j] /= (double)rows; /* the mean */
-        for (int64_t i = 0; i < rows; i++)
-            for (int64_t j = 0; j < nj; j++) {
-                const double d = (double)z[i * width + j0 + j] - sum[j];
-                sq[j] += d * d;
-            }
+    if (new_running != NULL) {
+        job.new_mean = new_running + (fm_bn_offset(net, layer, 2) - run0);
+        job.new_var = new_running + (fm_bn_offset(net, layer, 3) - run0);
+    }
+    fm_parallel(par, (width + FM_BN_BLOCK - 1) / FM_BN_BLOCK, SUF(bn_train_task), &job);
+}
+
+static void SUF(bn_backward_task)(void *ctx, int64_t blk)
+{
+    const SUF(bn_job) *jb = (const SUF(bn_job) *)ctx;
+    const int64_t rows = jb->rows, width = jb->width;
+    REAL *dz = jb->dz;
+    const REAL *bnx = jb->bnx;
+    const int64_t j0 = blk * FM_BN_BLOCK;
+    const int64_t nj = width - j0 < FM_BN_BLOCK ? width - j0 : FM_BN_BLOCK;
+    double dscale[FM_BN_BLOCK] = {0}, dshift[FM_BN_BLOCK] = {0};
+    for (int64_t i = 0; i < rows; i++)
         for (int64_t j = 0; j < nj; j++) {
-            const double var = sq[j] / (double)rows;
-            const REAL mean = (REAL)sum[j], inv_std = (REAL)(1.0 / sqrt(var + net->bn_eps));
-            bnstat[j0 + j] = mean;
-            bnstat[width + j0 + j] = inv_std;
-            if (running != NULL) {
-                const double unbiased = rows > 1 ? var * (double)rows / (double)(rows - 1) : var;
-                REAL *rm = running + fm_bn_offset(net, layer, 2) + j0 + j;
-                REAL *rv = running + fm_bn_offset(net, layer, 3) + j0 + j;
-                *rm = (REAL)((1 - momentum) * (double)*rm + momentum * sum[j]);
-                *rv = (REAL)((1 - momentum) * (double)*rv + momentum * unbiased);
-            }
-            for (int64_t i = 0; i < rows; i++) {
-                const REAL xhat = (z[i * width + j0 + j] - mean) * inv_std;
-                bnx[i * width + j0 + j] = xhat;
-                z[i * width + j0 + j] = scale[j0 + j] * xhat + shift[j0 + j];
-            }
+            const double d = (double)dz[i * width + j0 + j];
+            dscale[j] += d * (double)bnx[i * width + j0 + j];
+            dshift[j] += d;
         }
-    });
+    for (int64_t j = 0; j < nj; j++) {
+        REAL *gs = jb->gscale + j0 + j, *gh = jb->gshift + j0 + j;
+        *gs = (jb->accumulate ? *gs : 0) + (REAL)dscale[j];
+        *gh = (jb->accumulate ? *gh : 0) + (REAL)dshift[j];
+        const REAL k = jb->scale[j0 + j] * jb->bnstat[width + j0 + j] / (REAL)rows;
+        const REAL mean_shift = (REAL)dshift[j], mean_scale = (REAL)dscale[j];
+        for (int64_t i = 0; i < rows; i++) {
+            REAL *d = dz + i * width + j0 + j;
+            *d = k * ((REAL)rows * *d - mean_shift - bnx[i * width + j0 + j] * mean_scale);
+        }
+    }
 }
 
 /* Batch norm backward, in place on dz (rows x width, d loss / d batch-norm output on entry, d
@@ -222,31 +314,59 @@ static void SUF(batchnorm_backward)(const fm_net *net, int layer, const REAL *pa
                                     int accumulate)
 {
     const int64_t width = fm_dense_width(net, layer);
-    const REAL *scale = params + fm_bn_offset(net, layer, 0);
-    REAL *gscale = grad + fm_bn_offset(net, layer, 0);
-    REAL *gshift = grad + fm_bn_offset(net, layer, 1);
-    const int64_t n_blocks = (width + FM_BN_BLOCK - 1) / FM_BN_BLOCK;
-    FM_PARALLEL_FOR(rows * width >= FM_PAR_MIN_ELEMS, blk, n_blocks, {
-        const int64_t j0 = blk * FM_BN_BLOCK;
-        const int64_t nj = width - j0 < FM_BN_BLOCK ? width - j0 : FM_BN_BLOCK;
-        double dscale[FM_BN_BLOCK] = {0}, dshift[FM_BN_BLOCK] = {0};
-        for (int64_t i = 0; i < rows; i++)
-            for (int64_t j = 0; j < nj; j++) {
-                const double d = (double)dz[i * width + j0 + j];
-                dscale[j] += d * (double)bnx[i * width + j0 + j];
-                dshift[j] += d;
+    SUF(bn_job) job;
+    memset(&job, 0, sizeof(job));
+    job.net = net;
+    job.rows = rows;
+    job.width = width;
+    job.scale = params + fm_bn_offset(net, layer, 0);
+    job.gscale = grad + fm_bn_offset(net, layer, 0);
+    job.gshift = grad + fm_bn_offset(net, layer, 1);
+    job.dz = dz;
+    job.bnx = (REAL *)bnx;
+    job.bnstat = (REAL *)bnstat;
+    job.accumulate = accumulate;
+    fm_parallel(rows * width >= FM_PAR_MIN_ELEMS, (width + FM_BN_BLOCK - 1) / FM_BN_BLOCK,
+                SUF(bn_backward_task), &job);
+}
+
+typedef struct SUF(hidden_job) {
+    const fm_net *net;
+    int layer;
+    int64_t rows, units, width;
+    const REAL *pre, *slopes, *mask_in;
+    REAL *out, *mask, *g, *dz;
+    /* dropout */
+    uint32_t threshold, key32;
+    REAL keep_scale;
+    int64_t row0;
+} SUF(hidden_job);
+
+static void SUF(dropout_task)(void *ctx, int64_t blk)
+{
+    const SUF(hidden_job) *j = (const SUF(hidden_job) *)ctx;
+    const int64_t units = j->units;
+    int64_t i0, i1;
+    SUF(row_block)(blk, j->rows, &i0, &i1);
+    for (int64_t i = i0; i < i1; i++) {
+        const uint64_t first = (uint64_t)(j->row0 + i) * (uint64_t)units;
+        REAL *oi = j->out + i * units;
+        if (j->mask != NULL) {
+            REAL *mi = j->mask + i * units;
+            for (int64_t u = 0; u < units; u++) {
+                const REAL factor = fm_dropout_bits(j->key32, first + (uint64_t)u) >= j->threshold
+                                        ? j->keep_scale
+                                        : 0;
+                mi[u] = factor;
+                oi[u] *= factor;
             }
-        for (int64_t j = 0; j < nj; j++) {
-            gscale[j0 + j] = (accumulate ? gscale[j0 + j] : 0) + (REAL)dscale[j];
-            gshift[j0 + j] = (accumulate ? gshift[j0 + j] : 0) + (REAL)dshift[j];
-            const REAL k = scale[j0 + j] * bnstat[width + j0 + j] / (REAL)rows;
-            const REAL mean_shift = (REAL)dshift[j], mean_scale = (REAL)dscale[j];
-            for (int64_t i = 0; i < rows; i++) {
-                REAL *d = dz + i * width + j0 + j;
-                *d = k * ((REAL)rows * *d - mean_shift - bnx[i * width + j0 + j] * mean_scale);
-            }
+        } else {
+            for (int64_t u = 0; u < units; u++)
+                oi[u] *= fm_dropout_bits(j->key32, first + (uint64_t)u) >= j->threshold
+                             ? j->keep_scale
+                             : 0;
         }
-    });
+    }
 }
 
 /* Inverted dropout on a layer's output (rows x units), drawing the mask: each value is kept with
@@ -257,44 +377,29 @@ static void SUF(batchnorm_backward)(const fm_net *net, int layer, const REAL *pa
 static void SUF(dropout_forward)(REAL *out, REAL *mask, int64_t rows, int64_t units, double rate,
                                  uint64_t key, int64_t row0)
 {
-    const uint32_t threshold = (uint32_t)(rate * 4294967296.0); /* keep when bits >= it */
-    const uint32_t key32 = (uint32_t)(key ^ (key >> 32));
-    const REAL keep_scale = (REAL)(1.0 / (1.0 - rate));
-    FM_PARALLEL_FOR(rows * units >= FM_PAR_MIN_ELEMS, i, rows, {
-        const uint64_t first = (uint64_t)(row0 + i) * (uint64_t)units;
-        REAL *oi = out + i * units;
-        if (mask != NULL) {
-            REAL *mi = mask + i * units;
-            for (int64_t j = 0; j < units; j++) {
-                const REAL factor =
-                    fm_dropout_bits(key32, first + (uint64_t)j) >= threshold ? keep_scale : 0;
-                mi[j] = factor;
-                oi[j] *= factor;
-            }
-        } else {
-            for (int64_t j = 0; j < units; j++)
-                oi[j] *= fm_dropout_bits(key32, first + (uint64_t)j) >= threshold ? keep_scale : 0;
-        }
-    });
+    SUF(hidden_job) job;
+    memset(&job, 0, sizeof(job));
+    job.rows = rows;
+    job.units = units;
+    job.out = out;
+    job.mask = mask;
+    job.threshold = (uint32_t)(rate * 4294967296.0); /* keep when bits >= it */
+    job.key32 = (uint32_t)(key ^ (key >> 32));
+    job.keep_scale = (REAL)(1.0 / (1.0 - rate));
+    job.row0 = row0;
+    fm_parallel(rows * units >= FM_PAR_MIN_ELEMS, FM_N_ROW_BLOCKS(rows), SUF(dropout_task), &job);
 }
 
-/* The general forward pass of hidden layer l after its GEMM: pre (rows x width) holds
- * in . W + b; batch norm (training when bnx != NULL) turns it into the activation's input in
- * place; out (rows x units) gets the activation (maxout: the largest of each unit's pieces),
- * then dropout when mask != NULL. pre may equal out when width == units (predict). */
-static void SUF(hidden_forward)(const fm_net *net, int layer, const REAL *params, REAL *running,
-                                REAL *pre, REAL *out, REAL *bnx, REAL *bnstat, REAL *mask,
-                                int64_t rows, uint64_t mask_key, int64_t row0)
+static void SUF(hidden_forward_task)(void *ctx, int64_t blk)
 {
-    const int64_t units = net->units[layer + 1], width = fm_dense_width(net, layer);
-    const int activation = net->hidden_activation;
-    if (net->batch_norm)
-        SUF(batchnorm_forward)(net, layer, params, running, pre, bnx, bnstat, rows);
-    const REAL *slopes = activation == FM_ACT_PRELU ? params + fm_prelu_offset(net, layer) : NULL;
-    const int pieces = net->maxout_pieces;
-    FM_PARALLEL_FOR(rows * width >= FM_PAR_MIN_ELEMS, i, rows, {
-        const REAL *pi = pre + i * width;
-        REAL *oi = out + i * units;
+    const SUF(hidden_job) *jb = (const SUF(hidden_job) *)ctx;
+    const int64_t units = jb->units, width = jb->width;
+    const int activation = jb->net->hidden_activation, pieces = jb->net->maxout_pieces;
+    int64_t i0, i1;
+    SUF(row_block)(blk, jb->rows, &i0, &i1);
+    for (int64_t i = i0; i < i1; i++) {
+        const REAL *pi = jb->pre + i * width;
+        REAL *oi = jb->out + i * units;
         if (activation == FM_ACT_MAXOUT) {
             for (int64_t j = 0; j < units; j++) {
                 REAL top = pi[j * pieces];
@@ -304,31 +409,97 @@ static void SUF(hidden_forward)(const fm_net *net, int layer, const REAL *params
             }
         } else {
             for (int64_t j = 0; j < units; j++)
-                oi[j] = SUF(act_value)(activation, pi[j], slopes ? slopes[j] : 0);
+                oi[j] = SUF(act_value)(activation, pi[j], jb->slopes ? jb->slopes[j] : 0);
         }
-    });
+    }
+}
+
+/* The general forward pass of hidden layer l after its GEMM: pre (rows x width) holds
+ * in . W + b; batch norm (training when bnx != NULL) turns it into the activation's input in
+ * place (new_running: batchnorm_forward); out (rows x units) gets the activation (maxout: the
+ * largest of each unit's pieces), then dropout when mask != NULL. pre may equal out when
+ * width == units (predict). */
+static void SUF(hidden_forward)(const fm_net *net, int layer, const REAL *params,
+                                REAL *new_running, REAL *pre, REAL *out, REAL *bnx, REAL *bnstat,
+                                REAL *mask, int64_t rows, uint64_t mask_key, int64_t row0)
+{
+    const int64_t units = net->units[layer + 1], width = fm_dense_width(net, layer);
+    if (net->batch_norm)
+        SUF(batchnorm_forward)(net, layer, params, new_running, pre, bnx, bnstat, rows);
+    SUF(hidden_job) job;
+    memset(&job, 0, sizeof(job));
+    job.net = net;
+    job.layer = layer;
+    job.rows = rows;
+    job.units = units;
+    job.width = width;
+    job.pre = pre;
+    job.out = out;
+    job.slopes =
+        net->hidden_activation == FM_ACT_PRELU ? params + fm_prelu_offset(net, layer) : NULL;
+    fm_parallel(rows * width >= FM_PAR_MIN_ELEMS, FM_N_ROW_BLOCKS(rows),
+                SUF(hidden_forward_task), &job);
     if (mask != NULL)
         SUF(dropout_forward)(out, mask, rows, units, net->dropout[layer], mask_key, row0);
 }
 
+static void SUF(hidden_backward_task)(void *ctx, int64_t blk)
+{
+    const SUF(hidden_job) *jb = (const SUF(hidden_job) *)ctx;
+    const int64_t units = jb->units, width = jb->width;
+    const int activation = jb->net->hidden_activation, pieces = jb->net->maxout_pieces;
+    int64_t i0, i1;
+    SUF(row_block)(blk, jb->rows, &i0, &i1);
+    for (int64_t i = i0; i < i1; i++) {
+        const REAL *pi = jb->pre + i * width;
+        REAL *gi = jb->g + i * units;
+        REAL *di = jb->dz + i * width;
+        if (jb->mask_in != NULL)
+            for (int64_t j = 0; j < units; j++)
+                gi[j] *= jb->mask_in[i * units + j];
+        if (activation == FM_ACT_MAXOUT) {
+            /* the gradient goes to the first piece reaching the maximum */
+            for (int64_t j = 0; j < units; j++) {
+                int best = 0;
+                for (int p = 1; p < pieces; p++)
+                    best = pi[j * pieces + p] > pi[j * pieces + best] ? p : best;
+                for (int p = 0; p < pieces; p++)
+                    di[j * pieces + p] = p == best ? gi[j] : 0;
+            }
+        } else {
+            for (int64_t j = 0; j < units; j++)
+                di[j] = gi[j] *
+                        SUF(act_derivative)(activation, pi[j], jb->slopes ? jb->slopes[j] : 0);
+        }
+    }
+}
+
 /* The general backward pass of hidden layer l: g (rows x units) is d loss / d the layer's
  * output; writes dz (rows x width) = d loss / d the dense output in . W + b, and writes (adds,
- * with accumulate) the PReLU slope and batch-norm gradient sums into grad. g is overwritten. */
+ * with accumulate) the PReLU slope and batch-norm gradient sums into grad. g is overwritten
+ * (times the dropout mask). */
 static void SUF(hidden_backward)(const fm_net *net, int layer, const REAL *params, REAL *grad,
                                  REAL *dz, REAL *g, const REAL *pre, const REAL *bnx,
                                  const REAL *bnstat, const REAL *mask, int64_t rows,
                                  int accumulate)
 {
     const int64_t units = net->units[layer + 1], width = fm_dense_width(net, layer);
-    const int activation = net->hidden_activation;
-    const int pieces = net->maxout_pieces;
-    const REAL *slopes = activation == FM_ACT_PRELU ? params + fm_prelu_offset(net, layer) : NULL;
-    const int par = rows * width >= FM_PAR_MIN_ELEMS;
-    if (mask != NULL) {
-        FM_PARALLEL_FOR(par, i, rows * units, {
-            g[i] *= mask[i];
-        });
-    }
+    const REAL *slopes =
+        net->hidden_activation == FM_ACT_PRELU ? params + fm_prelu_offset(net, layer) : NULL;
+    SUF(hidden_job) job;
+    memset(&job, 0, sizeof(job));
+    job.net = net;
+    job.layer = layer;
+    job.rows = rows;
+    job.units = units;
+    job.width = width;
+    job.pre = pre;
+    job.slopes = slopes;
+    job.mask_in = mask;
+    job.g = g;
+    job.dz = dz;
+    fm_parallel(rows * width >= FM_PAR_MIN_ELEMS, FM_N_ROW_BLOCKS(rows),
+                SUF(hidden_backward_task), &job);
     if (slopes != NULL) {
         /* d loss / d slope_j = sum_i g_ij * min(y_ij, 0): columns summed in row order */
         REAL *gslope = grad + fm_prelu_offset(net, layer);
@@ -341,23 +512,6 @@ static void SUF(hidden_backward)(const fm_net *net, int layer, const REAL *param
                 gslope[j] += y > 0 ? 0 : g[i * units + j] * y;
             }
     }
-    FM_PARALLEL_FOR(par, i, rows, {
-        const REAL *pi = pre + i * width, *gi = g + i * units;
-        REAL *di = dz + i * width;
-        if (activation == FM_ACT_MAXOUT) {
-            /* the gradient goes to the first piece reaching the maximum */
-            for (int64_t j = 0; j < units; j++) {
-                int best = 0;
-                for (int p = 1; p < pieces; p++)
-                    best = pi[j * pieces + p] > pi[j * pieces + best] ? p : best;
-                for (int p = 0; p < pieces; p++)
-                    di[j * pieces + p] = p == best ? gi[j] : 0;
-            }
-        } else {
-            for (int64_t j = 0; j < units; j++)
-                di[j] = gi[j] * SUF(act_derivative)(activation, pi[j], slopes ? slopes[j] : 0);
-        }
-    });
     if (net->batch_norm)
         SUF(batchnorm_backward)(net, layer, params, grad, dz, bnx, bnstat, rows, accumulate);
 }
@@ -373,10 +527,10 @@ static inline uint64_t SUF(dropout_key)(uint64_t seed, uint64_t stream, int laye
  * activations (and softmax, which needs whole rows) in a pass of their own. With defer_softmax,
  * a softmax output layer is left as logits for the training loss pass. General hidden layers
  * (fm_layer_general) keep their activation's input in ws->pre; with train, batch norm uses the
- * batch's statistics (updating the running ones in running, unless it is NULL) and dropout
+ * batch's statistics (the updated running ones written to new_running unless it is NULL) and dropout
  * draws masks keyed by (seed, stream) for rows row0 + i. Without a workspace (predict), scratch
  * holds a maxout layer's pieces (rows x the widest dense layer). */
-static int SUF(forward)(const fm_net *net, const REAL *params, REAL *running, const REAL *x,
+static int SUF(forward)(const fm_net *net, const REAL *params, REAL *new_running, const REAL *x,
                         REAL *const *outs, fm_workspace *ws, REAL *scratch, int64_t rows,
                         REAL *pack, int defer_softmax, int train, uint64_t seed, uint64_t stream,
                         int64_t row0)
@@ -395,7 +549,7 @@ static int SUF(forward)(const fm_net *net, const REAL *params, REAL *running, co
             if (err)
                 return err;
             const int drop = train && net->dropout != NULL && net->dropout[l] > 0;
-            SUF(hidden_forward)(net, l, params, running, pre, outs[l],
+            SUF(hidden_forward)(net, l, params, new_running, pre, outs[l],
                                 train ? (REAL *)ws->bnx[l] : NULL,
                                 train ? (REAL *)ws->bnstat[l] : NULL,
                                 drop ? (REAL *)ws->mask[l] : NULL, rows,
@@ -476,26 +630,37 @@ static double SUF(margin_row)(int loss, REAL *d, const REAL *s, const REAL *y, i
 }
 
 /* Output error: delta = d loss_i / d output pre-activation, times w_i: (p - y) * w_i for the
- * likelihood losses (canonical links), the margin losses' subgradients otherwise. Returns
- * sum_i w_i * loss_i, unscaled, and adds to *score the weighted count of rows predicted right
- * (classification) or the weighted squared error (regression). With softmax_rows, p holds
- * logits and each row gets its softmax here, so that softmax, the cross-entropy and its
- * gradient are one pass over a row while it is in L1. */
-static double SUF(output_loss_backward)(const fm_net *net, REAL *delta, REAL *p, const REAL *y,
-                                        const REAL *sw, int64_t rows, int softmax_rows,
-                                        double *score)
+ * likelihood losses (canonical links), the margin losses' subgradients otherwise. Writes each
+ * row's w_i * loss_i to row_loss[i], unscaled, and to row_score[i] whether it is predicted right
+ * (times w_i; classification) or its weighted squared error (regression). With softmax_rows, p
+ * holds logits and each row gets its softmax here, so that softmax, the cross-entropy and its
+ * gradient are one pass over a row while it is in L1. Rows [i0, i1). */
+typedef struct SUF(loss_job) {
+    const fm_net *net;
+    REAL *delta, *p;
+    const REAL *y, *sw;
+    int64_t rows;
+    int softmax_rows;
+    double *row_loss, *row_score;
+} SUF(loss_job);
+
+static void SUF(output_loss_task)(void *ctx, int64_t blk)
 {
+    const SUF(loss_job) *job = (const SUF(loss_job) *)ctx;
+    const fm_net *net = job->net;
     const int64_t cols = net->units[net->n_layers];
     const REAL lo = REAL_EPS, hi = (REAL)1 - REAL_EPS;
     const int regression = net->loss == FM_LOSS_SQUARED || net->loss == FM_LOSS_POISSON;
     const int margin = net->loss == FM_LOSS_HINGE || net->loss == FM_LOSS_PERCEPTRON;
-    double total = 0, right = 0;
-    for (int64_t i = 0; i < rows; i++) {
-        REAL *pi = p + i * cols;
-        const REAL *yi = y + i * cols;
-        REAL *di = delta + i * cols;
+    const REAL *sw = job->sw;
+    int64_t i0, i1;
+    SUF(row_block)(blk, job->rows, &i0, &i1);
+    for (int64_t i = i0; i < i1; i++) {
+        REAL *pi = job->p + i * cols;
+        const REAL *yi = job->y + i * cols;
+        REAL *di = job->delta + i * cols;
         double li = 0, ri = 0;
-        if (softmax_rows)
+        if (job->softmax_rows)
             SUF(softmax_row)(pi, cols);
         if (margin) {
             li = SUF(margin_row)(net->loss, di, pi, yi, cols);
@@ -539,101 +704,31 @@ static double SUF(output_loss_backward)(const fm_net *net, REAL *delta, REAL *p,
             li *= (double)sw[i];
             ri *= (double)sw[i];
         }
-        total += li;
-        right += ri;
+        job->row_loss[i] = li;
+        job->row_score[i] = ri;
+    }
+}
+
+/* The output error of rows (output_loss_task, rows shared among threads), then the sums in row
+ * order: returns sum_i w_i * loss_i, unscaled, and adds the running score to *score. */
+static double SUF(output_loss_backward)(const fm_net *net, REAL *delta, REAL *p, const REAL *y,
+                                        const REAL *sw, int64_t rows, int softmax_rows,
+                                        double *score, double *row_stats)
+{
+    SUF(loss_job) job = {net, delta, p, y, sw, rows, softmax_rows, row_stats, row_stats + rows};
+    const int64_t cols = net->units[net->n_layers];
+    fm_parallel(rows * cols >= FM_PAR_MIN_ELEMS / 4, FM_N_ROW_BLOCKS(rows),
+                SUF(output_loss_task), &job);
+    double total = 0, right = 0;
+    for (int64_t i = 0; i < rows; i++) {
+        total += job.row_loss[i];
+        right += job.row_score[i];
     }
     *score += right;
     return total;
 }
 
-/* A batch's optimizer step, taken layer by layer during its backward pass (defined below). */
-struct SUF(stepper);
-static int SUF(stepper_loss_ok)(const fm_net *net, const struct SUF(stepper) *st,
-                                double raw_loss);
-static void SUF(step_layer)(const fm_net *net, struct SUF(stepper) *st, const REAL *grad, int l);
-
-/* Forward, loss and backward of one chunk of rows (training mode: batch statistics, dropout
- * masks keyed by (seed, stream) for rows row0 + i; running statistics updated in running unless
- * it is NULL). grad gets (or, when accumulate != 0, adds) the unnormalized gradient sums:
- * sum_i x_i^T delta_i for weights, sum_i delta_i for biases, likewise for PReLU slopes and
- * batch-norm scales and shifts. Returns the unscaled weighted loss sum through *raw_loss and
- * adds the running score to *score.
- * With a stepper (training; accumulate == 0), a non-finite data loss returns FM_ERR_NONFINITE
- * before anything is updated, and each dense layer's weights and biases take their optimizer
- * step as soon as its gradient is final and its weights have been used (after the product that
- * passes the gradient on), while they are still in cache; the caller steps the rest. */
-static int SUF(chunk_loss_grad)(const fm_net *net, const REAL *params, REAL *running,
-                                const REAL *x, const REAL *y, const REAL *sw, int64_t rows,
-                                fm_workspace *ws, REAL *grad, int accumulate, double *raw_loss,
-                                double *score, uint64_t seed, uint64_t stream, int64_t row0,
-                                struct SUF(stepper) *st)
-{
-    const int L = net->n_layers;
-    const int64_t *u = net->units;
-    REAL *const *acts = (REAL *const *)ws->acts;   /* acts[l], l = 1..L */
-    REAL *const *deltas = (REAL *const *)ws->deltas; /* deltas[l], l = 1..L */
-    REAL *pack = (REAL *)ws->pack;
-    const int softmax_in_loss = net->output_activation == FM_ACT_SOFTMAX;
-    int err = SUF(forward)(net, params, running, x, acts + 1, ws, NULL, rows, pack,
-                           softmax_in_loss, 1, seed, stream, row0);
-    if (err)
-        return err;
-    *raw_loss = SUF(output_loss_backward)(net, deltas[L], acts[L], y, sw, rows, softmax_in_loss,
-                                          score);
-    if (st != NULL && !SUF(stepper_loss_ok)(net, st, *raw_loss))
-        return FM_ERR_NONFINITE; /* before this batch's update */
-    const REAL beta = accumulate ? 1 : 0;
-    for (int l = L - 1; l >= 0; l--) {
-        const REAL *in = l == 0 ? x : acts[l];
-        const REAL *w = params + fm_weight_offset(net, l);
-        REAL *gw = grad + fm_weight_offset(net, l);
-        REAL *gb = grad + fm_bias_offset(net, l);
-        const int64_t width = fm_dense_width(net, l);
-        err = SUF(fm_gemm_ex)(1, 0, u[l], width, rows, 1, in, u[l], deltas[l + 1], width, beta,
-                              gw, width, pack, NULL);
-        if (err)
-            return err;
-        /* Bias gradient: column sums, rows in order (never split across threads). */
-        if (!accumulate)
-            for (int64_t j = 0; j < width; j++)
-                gb[j] = 0;
-        for (int64_t i = 0; i < rows; i++) {
-            const REAL *di = deltas[l + 1] + i * width;
-            for (int64_t j = 0; j < width; j++)
-                gb[j] += di[j];
-        }
-        if (l == 0) {
-            if (st != NULL)
-                SUF(step_layer)(net, st, grad, l);
-            break;
-        }
-        if (fm_layer_general(net, l - 1)) {
-            /* d loss / d layer l - 1's output, then that layer's own backward pass */
-            REAL *g = (REAL *)ws->gbuf;
-            err = SUF(fm_gemm_ex)(0, 1, rows, u[l], width, 1, deltas[l + 1], width, w, width, 0,
-                                  g, u[l], pack, NULL);
-            if (err)
-                return err;
-            SUF(hidden_backward)(net, l - 1, params, grad, deltas[l], g,
-                                 (const REAL *)ws->pre[l - 1], (const REAL *)ws->bnx[l - 1],
-                                 (const REAL *)ws->bnstat[l - 1], (const REAL *)ws->mask[l - 1],
-                                 rows, accumulate);
-        } else {
-            /* deltas[l] = (deltas[l + 1] . W_l^T) * f'(acts[l]), the derivative applied by the
-             * GEMM on each finished tile */
-            const double scale = fm_layer_dropout(net, l - 1) ? 1.0 / (1.0 - net->dropout[l - 1]) : 0;
-            const fm_epilogue ep = {FM_EPI_DERIV, net->hidden_activation, NULL, acts[l], u[l],
-                                    scale};
-            err = SUF(fm_gemm_ex)(0, 1, rows, u[l], width, 1, deltas[l + 1], width, w, width, 0,
-                                  deltas[l], u[l], pack, &ep);
-            if (err)
-                return err;
-        }
-        if (st != NULL)
-            SUF(step_layer)(net, st, grad, l);
-    }
-    return FM_OK;
-}
+/* ---- the training step: penalty sums, gradient, optimizer ---- */
 
 /* Sum of squares (squares != 0) or of absolute values of w[0:count) in double, with 8
  * interleaved accumulators added in a fixed order: a loop the compiler vectorizes (one version
@@ -712,27 +807,68 @@ static inline REAL SUF(gradient_at)(const REAL *grad, const REAL *params, int64_
     return g * ((REAL)1 / scale);
 }
 
+/* Penalty slot s of a training batch: the weights of the layers from the last to the first, each
+ * in chunks of FM_PARAM_CHUNK; [*lo, *hi) in the flat parameters. Returns 0 past the last. */
+static int SUF(penalty_slot)(const fm_net *net, int64_t s, int64_t *lo, int64_t *hi)
+{
+    for (int l = net->n_layers - 1; l >= 0; l--) {
+        const int64_t w0 = fm_weight_offset(net, l), count = net->units[l] * fm_dense_width(net, l);
+        const int64_t chunks = (count + FM_PARAM_CHUNK - 1) / FM_PARAM_CHUNK;
+        if (s < chunks) {
+            *lo = w0 + s * FM_PARAM_CHUNK;
+            *hi = count - s * FM_PARAM_CHUNK < FM_PARAM_CHUNK ? w0 + count : *lo + FM_PARAM_CHUNK;
+            return 1;
+        }
+        s -= chunks;
+    }
+    return 0;
+}
+
+static int64_t SUF(n_penalty_slots)(const fm_net *net)
+{
+    int64_t n = 0;
+    for (int l = 0; l < net->n_layers; l++)
+        n += (net->units[l] * fm_dense_width(net, l) + FM_PARAM_CHUNK - 1) / FM_PARAM_CHUNK;
+    return n;
+}
+
+typedef struct SUF(finish_job) {
+    const fm_net *net;
+    const REAL *params;
+    REAL *grad;
+    double *partials;
+    int64_t n_chunks, n_trainable, n_weights;
+    REAL alpha, l1, scale;
+} SUF(finish_job);
+
+static void SUF(finish_task)(void *ctx, int64_t c)
+{
+    const SUF(finish_job) *j = (const SUF(finish_job) *)ctx;
+    int64_t lo, hi, w_hi;
+    fm_param_chunk(c, j->n_trainable, j->n_weights, &lo, &hi, &w_hi);
+    SUF(chunk_penalty)(j->net, j->params, lo, w_hi, j->partials + c,
+                       j->partials + j->n_chunks + c);
+    for (int64_t i = lo; i < w_hi; i++)
+        j->grad[i] = SUF(gradient_at)(j->grad, j->params, i, 1, j->alpha, j->l1, j->scale);
+    for (int64_t i = w_hi; i < hi; i++)
+        j->grad[i] /= j->scale;
+}
+
 /* Turns gradient sums into the objective's gradient (gradient_at; zero for the running
  * statistics) and returns the loss: the scaled data term plus the penalty terms. */
 static double SUF(finish_loss_grad)(const fm_net *net, const REAL *params, REAL *grad,
                                     double raw_loss, double sw_sum, double *partials)
 {
-    const int64_t n_weights = fm_bias_offset(net, 0);
     const int64_t n_trainable = fm_n_trainable(net), n_params = fm_n_params(net);
-    const int64_t n_chunks = (n_trainable + FM_PARAM_CHUNK - 1) / FM_PARAM_CHUNK;
-    const REAL alpha = (REAL)net->alpha, l1 = (REAL)net->alpha_l1, scale = (REAL)sw_sum;
-    FM_PARALLEL_FOR(n_trainable >= FM_PAR_MIN_ELEMS, c, n_chunks, {
-        int64_t lo, hi, w_hi;
-        fm_param_chunk(c, n_trainable, n_weights, &lo, &hi, &w_hi);
-        SUF(chunk_penalty)(net, params, lo, w_hi, partials + c, partials + n_chunks + c);
-        for (int64_t i = lo; i < w_hi; i++)
-            grad[i] = SUF(gradient_at)(grad, params, i, 1, alpha, l1, scale);
-        for (int64_t i = w_hi; i < hi; i++)
-            grad[i] /= scale;
-    });
+    SUF(finish_job) job = {net, params, grad, partials,
+                           (n_trainable + FM_PARAM_CHUNK - 1) / FM_PARAM_CHUNK, n_trainable,
+                           fm_bias_offset(net, 0), (REAL)net->alpha, (REAL)net->alpha_l1,
+                           (REAL)sw_sum};
+    fm_parallel(n_trainable >= FM_PAR_MIN_ELEMS, job.n_chunks, SUF(finish_task), &job);
     for (int64_t i = n_trainable; i < n_params; i++)
         grad[i] = 0;
-    return SUF(data_loss)(net, raw_loss, sw_sum) + SUF(penalty)(net, partials, n_chunks, sw_sum);
+    return SUF(data_loss)(net, raw_loss, sw_sum) +
+           SUF(penalty)(net, partials, job.n_chunks, sw_sum);
 }
 
 /* Learning rates of one step, computed once per batch. */
@@ -751,24 +887,30 @@ static inline void SUF(step_range)(const fm_optimizer *opt, SUF(step_rates) r, R
 {
     const REAL b1 = (REAL)opt->beta_1, b2 = (REAL)opt->beta_2, eps = (REAL)opt->epsilon;
     const REAL mu = (REAL)opt->momentum, rho = (REAL)opt->rho, lr = r.lr;
+    /* 1 - beta and 1 - rho in double, then rounded, as the references compute them (Python
+     * floats): (REAL)1 - b2 in float is 1 - 1.3e-5 times float(0.001), which makes every float32
+     * Adam step 6e-6 larger than float64's, the same way each time (issue: 1.8e-3 float32-vs-
+     * float64 weight difference on digits, against scikit-learn's 1.2e-6). */
+    const REAL w1 = (REAL)(1 - opt->beta_1), w2 = (REAL)(1 - opt->beta_2);
+    const REAL w_rho = (REAL)(1 - opt->rho);
 #define FM_G SUF(gradient_at)(grad, params, i, is_weight, alpha, l1, scale)
     switch (opt->solver) {
     case FM_SOLVER_ADAM: /* scikit-learn's AdamOptimizer */
         for (int64_t i = lo; i < hi; i++) {
             const REAL g = FM_G;
-            m[i] = b1 * m[i] + ((REAL)1 - b1) * g;
-            v[i] = b2 * v[i] + ((REAL)1 - b2) * (g * g);
+            m[i] = b1 * m[i] + w1 * g;
+            v[i] = b2 * v[i] + w2 * (g * g);
             params[i] += -lr * m[i] / (SQRT(v[i]) + eps);
         }
         break;
     case FM_SOLVER_ADAMW: { /* torch.optim.AdamW */
-        const REAL decay = is_weight ? r.decay : 1, w1 = (REAL)1 - b1;
+        const REAL decay = is_weight ? r.decay : 1;
         const REAL step = lr / r.bc1;
         for (int64_t i = lo; i < hi; i++) {
             const REAL g = FM_G;
             params[i] *= decay;
             m[i] += w1 * (g - m[i]);
-            v[i] = v[i] * b2 + g * g * ((REAL)1 - b2);
+            v[i] = v[i] * b2 + g * g * w2;
             params[i] += -step * (m[i] / (SQRT(v[i]) / r.bc2_sqrt + eps));
         }
         break;
@@ -783,16 +925,16 @@ static inline void SUF(step_range)(const fm_optimizer *opt, SUF(step_rates) r, R
     case FM_SOLVER_RMSPROP: /* torch.optim.RMSprop */
         for (int64_t i = lo; i < hi; i++) {
             const REAL g = FM_G;
-            m[i] = m[i] * rho + g * g * ((REAL)1 - rho);
+            m[i] = m[i] * rho + g * g * w_rho;
             params[i] += -lr * (g / (SQRT(m[i]) + eps));
         }
         break;
     case FM_SOLVER_ADADELTA: /* torch.optim.Adadelta */
         for (int64_t i = lo; i < hi; i++) {
             const REAL g = FM_G;
-            m[i] = m[i] * rho + g * g * ((REAL)1 - rho);
+            m[i] = m[i] * rho + g * g * w_rho;
             const REAL delta = SQRT(v[i] + eps) / SQRT(m[i] + eps) * g;
-            v[i] = v[i] * rho + delta * delta * ((REAL)1 - rho);
+            v[i] = v[i] * rho + delta * delta * w_rho;
             params[i] += -lr * delta;
         }
         break;
@@ -815,65 +957,68 @@ static inline void SUF(step_range)(const fm_optimizer *opt, SUF(step_rates) r, R
 #undef FM_G
 }
 
-/* A batch's optimizer step, taken layer by layer in the backward pass (chunk_loss_grad): each
- * dense layer's weights and biases are stepped while its gradient and weights are still in
- * cache, the penalty sums of its weights taken first (per chunk of FM_PARAM_CHUNK, layers in
- * backward order: a fixed order for any thread count); the PReLU slopes and batch-norm
- * parameters are stepped once the backward pass is done (fm_train_epoch). */
-struct SUF(stepper) {
+/* A batch's optimizer step. Each dense layer's weights and biases are stepped in the backward
+ * pass (chunk_loss_grad) right after its gradient is final and its weights have passed the
+ * gradient on, while they are still in cache; the PReLU slopes and batch-norm parameters once
+ * the backward pass is done (fm_train_epoch). The penalty sums of the weights before the step
+ * are taken at the start of the batch (batch_start_task), in penalty_slot order. */
+typedef struct SUF(stepper) {
     const fm_optimizer *opt;
     SUF(step_rates) rates;
     REAL *params, *m, *v;
     REAL alpha, l1, scale;
     double sw_sum;
-    double *sq_parts, *abs_parts; /* per weight chunk, in the order the chunks are stepped */
+    double *sq_parts, *abs_parts; /* per penalty slot */
     int64_t n_parts;
-};
+} SUF(stepper);
 
-static int SUF(stepper_loss_ok)(const fm_net *net, const struct SUF(stepper) *st,
-                                double raw_loss)
+/* Elements per task of the optimizer step: elementwise, so the split never changes a value. */
+#define FM_STEP_TASK 2048
+
+typedef struct SUF(step_job) {
+    const SUF(stepper) *st;
+    const REAL *grad;
+    int64_t lo, hi;
+    int is_weight;
+} SUF(step_job);
+
+static void SUF(step_task)(void *ctx, int64_t task)
 {
-    return isfinite(SUF(data_loss)(net, raw_loss, st->sw_sum));
+    const SUF(step_job) *j = (const SUF(step_job) *)ctx;
+    const SUF(stepper) *st = j->st;
+    const int64_t lo = j->lo + task * FM_STEP_TASK;
+    const int64_t hi = j->hi - lo < FM_STEP_TASK ? j->hi : lo + FM_STEP_TASK;
+    SUF(step_range)(st->opt, st->rates, st->params, st->m, st->v, j->grad, lo, hi, j->is_weight,
+                    st->alpha, st->l1, st->scale);
 }
 
-/* Steps params[lo:hi) in chunks of FM_PARAM_CHUNK, shared among the threads when large; for
- * weights (is_weight), each chunk's penalty sums are recorded first, in the next slots. */
-static void SUF(step_chunks)(const fm_net *net, struct SUF(stepper) *st, const REAL *grad,
-                             int64_t lo, int64_t hi, int is_weight)
+/* Steps params[lo:hi) (weights when is_weight), shared among the threads when large. */
+static void SUF(step_params)(const SUF(stepper) *st, const REAL *grad, int64_t lo, int64_t hi,
+                             int is_weight)
 {
-    const int64_t n_chunks = (hi - lo + FM_PARAM_CHUNK - 1) / FM_PARAM_CHUNK;
-    double *sq = st->sq_parts + st->n_parts, *ab = st->abs_parts + st->n_parts;
-    const struct SUF(stepper) s = *st;
-    FM_PARALLEL_FOR(hi - lo >= FM_PAR_MIN_ELEMS, c, n_chunks, {
-        const int64_t c_lo = lo + c * FM_PARAM_CHUNK;
-        const int64_t c_hi = c_lo + FM_PARAM_CHUNK < hi ? c_lo + FM_PARAM_CHUNK : hi;
-        if (is_weight)
-            SUF(chunk_penalty)(net, s.params, c_lo, c_hi, sq + c, ab + c);
-        SUF(step_range)(s.opt, s.rates, s.params, s.m, s.v, grad, c_lo, c_hi, is_weight,
-                        s.alpha, s.l1, s.scale);
-    });
-    if (is_weight)
-        st->n_parts += n_chunks;
+    SUF(step_job) job = {st, grad, lo, hi, is_weight};
+    fm_parallel(hi - lo >= 2 * FM_STEP_TASK, (hi - lo + FM_STEP_TASK - 1) / FM_STEP_TASK,
+                SUF(step_task), &job);
 }
 
 /* Dense layer l's weights, then its biases. */
-static void SUF(step_layer)(const fm_net *net, struct SUF(stepper) *st, const REAL *grad, int l)
+static void SUF(step_layer)(const fm_net *net, const SUF(stepper) *st, const REAL *grad, int l)
 {
     const int64_t w0 = fm_weight_offset(net, l), width = fm_dense_width(net, l);
     const int64_t b0 = fm_bias_offset(net, l);
-    SUF(step_chunks)(net, st, grad, w0, w0 + net->units[l] * width, 1);
-    SUF(step_chunks)(net, st, grad, b0, b0 + width, 0);
+    SUF(step_params)(st, grad, w0, w0 + net->units[l] * width, 1);
+    SUF(step_params)(st, grad, b0, b0 + width, 0);
 }
 
 /* The stepper of the optimizer's next step (opt->step is advanced by the caller once the step
- * is taken). */
-static struct SUF(stepper) SUF(stepper_for)(const fm_net *net, const fm_optimizer *opt,
-                                            REAL *params, REAL *state, double sw_sum,
-                                            double *partials, int64_t n_slots)
+ * is taken); its penalty sums are still to be taken. */
+static SUF(stepper) SUF(stepper_for)(const fm_net *net, const fm_optimizer *opt, REAL *params,
+                                     REAL *state, double sw_sum, double *partials,
+                                     int64_t n_slots)
 {
     const int64_t n_params = fm_n_params(net);
     const double t = (double)(opt->step + 1);
-    struct SUF(stepper) st;
+    SUF(stepper) st;
     st.opt = opt;
     st.rates.lr = (REAL)opt->learning_rate;
     st.rates.decay = 1;
@@ -896,8 +1041,121 @@ static struct SUF(stepper) SUF(stepper_for)(const fm_net *net, const fm_optimize
     st.sw_sum = sw_sum;
     st.sq_parts = partials;
     st.abs_parts = partials + n_slots;
-    st.n_parts = 0;
+    st.n_parts = SUF(n_penalty_slots)(net);
     return st;
+}
+
+/* Whether a batch's loss, its data term and the penalty of the weights before its update, is
+ * finite: the condition for applying its update. */
+static int SUF(stepper_loss_ok)(const fm_net *net, const SUF(stepper) *st, double raw_loss)
+{
+    return isfinite(SUF(data_loss)(net, raw_loss, st->sw_sum) +
+                    SUF(penalty_sums)(net, st->sq_parts, st->abs_parts, st->n_parts,
+                                      st->sw_sum));
+}
+
+/* ---- forward, loss and backward of a chunk of rows ---- */
+
+typedef struct SUF(bias_job) {
+    const REAL *delta;
+    REAL *gb;
+    int64_t rows, width;
+    int accumulate;
+} SUF(bias_job);
+
+/* Bias gradient sums of a block of FM_BN_BLOCK columns, rows in order. */
+static void SUF(bias_grad_task)(void *ctx, int64_t blk)
+{
+    const SUF(bias_job) *j = (const SUF(bias_job) *)ctx;
+    const int64_t j0 = blk * 64, j1 = j->width - j0 < 64 ? j->width : j0 + 64;
+    REAL *gb = j->gb;
+    if (!j->accumulate)
+        for (int64_t c = j0; c < j1; c++)
+            gb[c] = 0;
+    for (int64_t i = 0; i < j->rows; i++) {
+        const REAL *di = j->delta + i * j->width;
+        for (int64_t c = j0; c < j1; c++)
+            gb[c] += di[c];
+    }
+}
+
+/* Forward, loss and backward of one chunk of rows (training mode: batch statistics, dropout
+ * masks keyed by (seed, stream) for rows row0 + i; with a stepper, the updated batch-norm
+ * running statistics go to ws->bn_running). grad gets (or, when accumulate != 0, adds) the
+ * unnormalized gradient sums: sum_i x_i^T delta_i for weights, sum_i delta_i for biases,
+ * likewise for PReLU slopes and batch-norm scales and shifts. Returns the unscaled weighted
+ * loss sum through *raw_loss and adds the running score to *score.
+ * With a stepper (training; accumulate == 0), a non-finite loss returns FM_ERR_NONFINITE before
+ * anything is updated, and each dense layer's weights and biases take their optimizer step as
+ * soon as its gradient is final and its weights have been used (after the product that passes
+ * the gradient on), while they are still in cache; the caller steps the rest. */
+static int SUF(chunk_loss_grad)(const fm_net *net, const REAL *params, const REAL *x,
+                                const REAL *y, const REAL *sw, int64_t rows, fm_workspace *ws,
+                                REAL *grad, int accumulate, double *raw_loss, double *score,
+                                uint64_t seed, uint64_t stream, int64_t row0,
+                                const SUF(stepper) *st)
+{
+    const int L = net->n_layers;
+    const int64_t *u = net->units;
+    REAL *const *acts = (REAL *const *)ws->acts;   /* acts[l], l = 1..L */
+    REAL *const *deltas = (REAL *const *)ws->deltas; /* deltas[l], l = 1..L */
+    REAL *pack = (REAL *)ws->pack;
+    const int softmax_in_loss = net->output_activation == FM_ACT_SOFTMAX;
+    int err = SUF(forward)(net, params, st != NULL ? (REAL *)ws->bn_running : NULL, x, acts + 1,
+                           ws, NULL, rows, pack, softmax_in_loss, 1, seed, stream, row0);
+    if (err)
+        return err;
+    *raw_loss = SUF(output_loss_backward)(net, deltas[L], acts[L], y, sw, rows, softmax_in_loss,
+                                          score, ws->row_stats);
+    if (st != NULL && !SUF(stepper_loss_ok)(net, st, *raw_loss))
+        return FM_ERR_NONFINITE; /* before this batch's update */
+    const REAL beta = accumulate ? 1 : 0;
+    for (int l = L - 1; l >= 0; l--) {
+        const REAL *in = l == 0 ? x : acts[l];
+        const REAL *w = params + fm_weight_offset(net, l);
+        REAL *gw = grad + fm_weight_offset(net, l);
+        const int64_t width = fm_dense_width(net, l);
+        err = SUF(fm_gemm_ex)(1, 0, u[l], width, rows, 1, in, u[l], deltas[l + 1], width, beta,
+                              gw, width, pack, NULL);
+        if (err)
+            return err;
+        /* Bias gradient: column sums, rows in order (columns shared among threads). */
+        SUF(bias_job) bias = {deltas[l + 1], grad + fm_bias_offset(net, l), rows, width,
+                              accumulate};
+        fm_parallel(rows * width >= FM_PAR_MIN_ELEMS, (width + 63) / 64, SUF(bias_grad_task),
+                    &bias);
+        if (l == 0) {
+            if (st != NULL)
+                SUF(step_layer)(net, st, grad, l);
+            break;
+        }
+        if (fm_layer_general(net, l - 1)) {
+            /* d loss / d layer l - 1's output, then that layer's own backward pass */
+            REAL *g = (REAL *)ws->gbuf;
+            err = SUF(fm_gemm_ex)(0, 1, rows, u[l], width, 1, deltas[l + 1], width, w, width, 0,
+                                  g, u[l], pack, NULL);
+            if (err)
+                return err;
+            SUF(hidden_backward)(net, l - 1, params, grad, deltas[l], g,
+                                 (const REAL *)ws->pre[l - 1], (const REAL *)ws->bnx[l - 1],
+                                 (const REAL *)ws->bnstat[l - 1], (const REAL *)ws->mask[l - 1],
+                                 rows, accumulate);
+        } else {
+            /* deltas[l] = (deltas[l + 1] . W_l^T) * f'(acts[l]), the derivative applied by the
+             * GEMM on each finished tile */
+            const double scale =
+                fm_layer_dropout(net, l - 1) ? 1.0 / (1.0 - net->dropout[l - 1]) : 0;
+            const fm_epilogue ep = {FM_EPI_DERIV, net->hidden_activation, NULL, acts[l], u[l],
+                                    scale};
+            err = SUF(fm_gemm_ex)(0, 1, rows, u[l], width, 1, deltas[l + 1], width, w, width, 0,
+                                  deltas[l], u[l], pack, &ep);
+            if (err)
+                return err;
+        }
+        if (st != NULL)
+            SUF(step_layer)(net, st, grad, l);
+    }
+    return FM_OK;
 }
 
 static double SUF(weight_sum)(const REAL *sw, int64_t rows)
@@ -906,6 +1164,50 @@ static double SUF(weight_sum)(const REAL *sw, int64_t rows)
     for (int64_t i = 0; i < rows; i++)
         total += (double)sw[i];
     return total;
+}
+
+/* ---- the epoch driver ---- */
+
+/* The first job of a training batch: its rows gathered (tasks [0, n_gather)), and the penalty
+ * sums of the weights before the step (the rest: one task per penalty slot). */
+typedef struct SUF(batch_job) {
+    const fm_net *net;
+    const REAL *params, *x, *y, *sw;
+    const int64_t *idx;
+    REAL *xg, *yg, *swg;
+    int64_t rows, n_in, n_out, n_gather;
+    double *sq_parts, *abs_parts;
+} SUF(batch_job);
+
+static void SUF(batch_start_task)(void *ctx, int64_t task)
+{
+    const SUF(batch_job) *j = (const SUF(batch_job) *)ctx;
+    if (task < j->n_gather) {
+        int64_t i0, i1;
+        SUF(row_block)(task, j->rows, &i0, &i1);
+        const int64_t n_in = j->n_in, n_out = j->n_out;
+        for (int64_t i = i0; i < i1; i++) {
+            memcpy(j->xg + i * n_in, j->x + j->idx[i] * n_in, (size_t)n_in * sizeof(REAL));
+            memcpy(j->yg + i * n_out, j->y + j->idx[i] * n_out, (size_t)n_out * sizeof(REAL));
+            if (j->sw)
+                j->swg[i] = j->sw[j->idx[i]];
+        }
+        return;
+    }
+    const int64_t slot = task - j->n_gather;
+    int64_t lo, hi;
+    SUF(penalty_slot)(j->net, slot, &lo, &hi);
+    SUF(chunk_penalty)(j->net, j->params, lo, hi, j->sq_parts + slot, j->abs_parts + slot);
+}
+
+/* Multiply-adds of a forward pass over rows rows: below 2 FM_PAR_MIN_WORK, nothing of it is
+ * shared among threads and the adaptive choice is skipped. */
+static double SUF(forward_work)(const fm_net *net, int64_t rows)
+{
+    double work = 0;
+    for (int l = 0; l < net->n_layers; l++)
+        work += (double)net->units[l] * (double)fm_dense_width(net, l);
+    return work * (double)rows;
 }
 
 int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL *opt_state,
@@ -924,49 +1226,55 @@ int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL
             if (order[i] < 0 || order[i] >= n_rows)
                 return FM_ERR_ARG;
     const int64_t n_in = net->units[0], n_out = net->units[net->n_layers];
+    const int64_t run0 = fm_bn_offset(net, 0, 2), n_running = fm_n_params(net) - run0;
     REAL *grad = (REAL *)ws->grad;
-    double total = *loss_sum; /* sums continue those of the epoch's earlier calls */
-    for (int64_t start = 0; start < n_samples; start += batch_size) {
+    const int adaptive = 3 * SUF(forward_work)(net, batch_size) >= 2 * FM_PAR_MIN_WORK;
+    const uint64_t key = fm_work_key(1, fm_n_params(net), batch_size, sizeof(REAL));
+    int err = FM_OK;
+    for (int64_t start = 0; start < n_samples && err == FM_OK; start += batch_size) {
         const int64_t rows = n_samples - start < batch_size ? n_samples - start : batch_size;
-        const REAL *xb, *yb, *swb = NULL;
+        const fm_adapt_choice choice = adaptive ? fm_adapt_choose(key) : fm_adapt_none();
+        const int cap = fm_pool_set_cap(adaptive ? choice.threads : 0);
+        const REAL *xb = x + start * n_in, *yb = y + start * n_out;
+        const REAL *swb = sw ? sw + start : NULL;
+        SUF(stepper) st = SUF(stepper_for)(net, opt, params, opt_state, 0, ws->partials,
+                                           ws->n_partials);
+        SUF(batch_job) bj = {net,  params, x,    y,    sw,           order ? order + start : NULL,
+                             (REAL *)ws->acts[0], (REAL *)ws->ybatch, (REAL *)ws->swbatch, rows,
+                             n_in, n_out, order ? FM_N_ROW_BLOCKS(rows) : 0, st.sq_parts,
+                             st.abs_parts};
+        fm_parallel(order != NULL ? rows * n_in >= FM_PAR_MIN_ELEMS
+                                  : st.n_parts * FM_PARAM_CHUNK >= 2 * FM_PAR_MIN_ELEMS,
+                    bj.n_gather + st.n_parts, SUF(batch_start_task), &bj);
         if (order != NULL) {
-            REAL *xg = (REAL *)ws->acts[0], *yg = (REAL *)ws->ybatch, *swg = (REAL *)ws->swbatch;
-            const int64_t *idx = order + start;
-            FM_PARALLEL_FOR(rows * n_in >= FM_PAR_MIN_ELEMS, i, rows, {
-                memcpy(xg + i * n_in, x + idx[i] * n_in, (size_t)n_in * sizeof(REAL));
-                memcpy(yg + i * n_out, y + idx[i] * n_out, (size_t)n_out * sizeof(REAL));
-                if (sw)
-                    swg[i] = sw[idx[i]];
-            });
-            xb = xg;
-            yb = yg;
-            swb = sw ? swg : NULL;
-        } else {
-            xb = x + start * n_in;
-            yb = y + start * n_out;
-            swb = sw ? sw + start : NULL;
+            xb = bj.xg;
+            yb = bj.yg;
+            swb = sw ? bj.swg : NULL;
         }
-        double raw, batch_score = 0;
         const double sw_sum = swb ? SUF(weight_sum)(swb, rows) : (double)rows;
-        struct SUF(stepper) st = SUF(stepper_for)(net, opt, params, opt_state, sw_sum,
-                                                  ws->partials, ws->n_partials);
-        int err = SUF(chunk_loss_grad)(net, params, params, xb, yb, swb, rows, ws, grad, 0, &raw,
-                                       &batch_score, seed, epoch, position + start, &st);
-        if (err)
-            return err; /* FM_ERR_NONFINITE: before this batch's update */
-        /* the PReLU slopes and batch-norm parameters, past the dense layers' biases */
-        SUF(step_chunks)(net, &st, grad, fm_bias_offset(net, net->n_layers),
-                         fm_n_trainable(net), 0);
-        opt->step += 1;
-        double loss = SUF(data_loss)(net, raw, sw_sum);
-        loss += SUF(penalty_sums)(net, st.sq_parts, st.abs_parts, st.n_parts, sw_sum);
-        if (!isfinite(loss))
-            return FM_ERR_NONFINITE;
-        total += loss * (double)rows;
-        *loss_sum = total;
-        *score += batch_score;
+        st.scale = (REAL)sw_sum;
+        st.sw_sum = sw_sum;
+        double raw, batch_score = 0;
+        err = SUF(chunk_loss_grad)(net, params, xb, yb, swb, rows, ws, grad, 0, &raw,
+                                   &batch_score, seed, epoch, position + start, &st);
+        if (err == FM_OK) {
+            /* the PReLU slopes and batch-norm parameters, past the dense layers' biases; then
+             * the running statistics the batch computed */
+            SUF(step_params)(&st, grad, fm_bias_offset(net, net->n_layers), fm_n_trainable(net),
+                             0);
+            if (n_running > 0)
+                memcpy(params + run0, ws->bn_running, (size_t)n_running * sizeof(REAL));
+            opt->step += 1;
+            const double loss =
+                SUF(data_loss)(net, raw, sw_sum) +
+                SUF(penalty_sums)(net, st.sq_parts, st.abs_parts, st.n_parts, sw_sum);
+            *loss_sum += loss * (double)rows;
+            *score += batch_score;
+        }
+        fm_pool_set_cap(cap);
+        fm_adapt_record(choice, (double)rows);
     }
-    return FM_OK;
+    return err;
 }
 
 int SUF(fm_loss_grad)(const fm_net *net, const REAL *params, const REAL *x, const REAL *y,
@@ -982,7 +1290,7 @@ int SUF(fm_loss_grad)(const fm_net *net, const REAL *params, const REAL *x, cons
     for (int64_t start = 0; start < n_samples; start += ws->max_rows) {
         const int64_t rows = n_samples - start < ws->max_rows ? n_samples - start : ws->max_rows;
         double raw;
-        int err = SUF(chunk_loss_grad)(net, params, NULL, x + start * n_in, y + start * n_out,
+        int err = SUF(chunk_loss_grad)(net, params, x + start * n_in, y + start * n_out,
                                        sw ? sw + start : NULL, rows, ws, grad, start > 0, &raw,
                                        &score, net->dropout_seed, 0, start, NULL);
         if (err)
@@ -1011,6 +1319,12 @@ static int SUF(all_finite)(const REAL *x, int64_t count)
     return probe == 0;
 }
 
+/* Bytes of count elements of size bytes, rounded up to 64 (predict's scratch regions). */
+static size_t SUF(aligned_bytes)(size_t count, size_t size)
+{
+    return (count * size + 63) / 64 * 64;
+}
+
 int SUF(fm_predict)(const fm_net *net, const REAL *params, const REAL *x, int64_t n_samples,
                     REAL *out)
 {
@@ -1024,33 +1338,49 @@ int SUF(fm_predict)(const fm_net *net, const REAL *params, const REAL *x, int64_
      * forward pass, and it lets callers skip a separate validation of well-formed arrays. */
     if (!SUF(all_finite)(x, n_samples * n_in))
         return FM_ERR_INPUT;
-    int64_t widest = 1, widest_pieces = 0;
+    int64_t widest = 1, widest_pieces = 0, widest_dense = 1;
     for (int l = 1; l < L; l++) {
         widest = net->units[l] > widest ? net->units[l] : widest;
         if (fm_dense_width(net, l - 1) > net->units[l] && fm_dense_width(net, l - 1) > widest_pieces)
             widest_pieces = fm_dense_width(net, l - 1);
     }
+    for (int l = 0; l < L; l++)
+        widest_dense = fm_dense_width(net, l) > widest_dense ? fm_dense_width(net, l) : widest_dense;
     const int64_t chunk = n_samples < FM_PREDICT_CHUNK ? n_samples : FM_PREDICT_CHUNK;
-    /* Two ping-pong buffers for hidden layers, maxout's pieces, then the pointer table. */
+    /* One 64-byte aligned block: the pointer table, two ping-pong buffers for hidden layers,
+     * maxout's pieces, and (for chunks of a register tile's height or more) the GEMM's B panel,
+     * allocated once per call rather than by every product. */
     const size_t buf_elems = (size_t)chunk * (size_t)widest;
     const size_t piece_elems = (size_t)chunk * (size_t)widest_pieces;
-    char *mem = (char *)malloc((2 * buf_elems + piece_elems) * sizeof(REAL) +
-                               (size_t)L * sizeof(REAL *));
+    const size_t panel_cols = (size_t)(widest_dense < FM_GEMM_NC ? widest_dense : FM_GEMM_NC) + 32;
+    const size_t pack_elems = chunk >= 4 ? (size_t)FM_GEMM_KC * panel_cols : 0;
+    const size_t table = SUF(aligned_bytes)((size_t)L, sizeof(REAL *));
+    const size_t bufs = SUF(aligned_bytes)(2 * buf_elems, sizeof(REAL));
+    const size_t pieces_bytes = SUF(aligned_bytes)(piece_elems, sizeof(REAL));
+    char *mem = (char *)fm_aligned_alloc(table + bufs + pieces_bytes + pack_elems * sizeof(REAL));
     if (mem == NULL)
         return FM_ERR_NOMEM;
-    REAL *buf = (REAL *)mem;
-    REAL *pieces = buf + 2 * buf_elems;
-    REAL **outs = (REAL **)(mem + (2 * buf_elems + piece_elems) * sizeof(REAL));
+    REAL **outs = (REAL **)mem;
+    REAL *buf = (REAL *)(mem + table);
+    REAL *pieces = (REAL *)(mem + table + bufs);
+    REAL *pack = pack_elems ? (REAL *)(mem + table + bufs + pieces_bytes) : NULL;
+    /* Whether this prediction runs on several threads is measured like training's batches. */
+    const int adaptive = SUF(forward_work)(net, chunk) >= 2 * FM_PAR_MIN_WORK;
+    const uint64_t key = fm_work_key(0, fm_n_params(net), fm_rows_bucket(n_samples), sizeof(REAL));
+    const fm_adapt_choice choice = adaptive ? fm_adapt_choose(key) : fm_adapt_none();
+    const int cap = fm_pool_set_cap(adaptive ? choice.threads : 0);
     int err = FM_OK;
     for (int64_t start = 0; start < n_samples && err == FM_OK; start += chunk) {
         const int64_t rows = n_samples - start < chunk ? n_samples - start : chunk;
         for (int l = 0; l < L - 1; l++)
             outs[l] = buf + (size_t)(l % 2) * buf_elems;
         outs[L - 1] = out + start * n_out;
-        err = SUF(forward)(net, params, NULL, x + start * n_in, outs, NULL, pieces, rows, NULL, 0,
+        err = SUF(forward)(net, params, NULL, x + start * n_in, outs, NULL, pieces, rows, pack, 0,
                            0, 0, 0, 0);
     }
-    free(mem);
+    fm_pool_set_cap(cap);
+    fm_adapt_record(choice, (double)n_samples);
+    fm_aligned_free(mem);
     return err;
 }
 

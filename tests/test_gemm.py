@@ -224,32 +224,6 @@ def test_gemm_does_not_depend_on_number_of_threads():
     assert len(digests) == 1, digests
 
 
-def test_thread_calibration_sets_one_of_two_thresholds():
-    ratios = _core.calibrate_threads()
-    assert set(ratios) == set(_core.available_isas())
-    threading = _core.gemm_threading()
-    for name, ratio in ratios.items():
-        measured, work = threading[name]
-        assert measured == ratio >= 0
-        assert work in (524288.0, 4 * 524288.0)
-        if ratio > 0:  # two threads pay (ratio > 1.1): the smaller threshold
-            assert work == (524288.0 if ratio > 1.1 else 4 * 524288.0)
-
-
-def test_thread_calibration_skipped_on_one_thread():
-    code = ("import fastmlp._core as c; "
-            "print(repr((c.calibrate_threads(), c.gemm_threading())))")
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True).stdout
-    ratios, threading = ast.literal_eval(out.strip())
-    assert all(ratio == 0 for ratio in ratios.values())
-    # not measured: the built-in defaults (AVX-512 4x, the others 1x)
-    for name, (measured, work) in threading.items():
-        assert measured == 0
-        assert work == (4 * 524288.0 if name == "avx512" else 524288.0)
-
-
 FORK_SCRIPT = """
 import sys
 import hashlib
@@ -266,10 +240,10 @@ def fit(seed):
     model = fastmlp.MLPClassifier(hidden_layer_sizes=(512,), batch_size=128, max_iter=2,
                                   random_state=0).fit(X, y)
     digest = hashlib.sha1(b"".join(c.tobytes() for c in model.coefs_ + model.intercepts_))
-    return _core.fork_serial(), digest.hexdigest()
+    return _core.threading_stats()["workers"] > 0, digest.hexdigest()
 
 if __name__ == "__main__":
-    assert _core._calibration == {}, "calibrated at import"
+    assert _core.threading_stats()["workers"] == 0, "threads started at import"
     parent = fit(1) if sys.argv[1] == "train" else None
     with mp.get_context("fork").Pool(2) as pool:
         children = pool.map(fit, [1, 1])
@@ -280,10 +254,9 @@ if __name__ == "__main__":
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 @pytest.mark.parametrize("before_fork", ["import", "train"])
 def test_forked_children_train(tmp_path, before_fork):
-    # GNU OpenMP's thread pool does not survive a fork: a child forked after the parent ran
-    # threads would hang in its first parallel region. After an import alone (the threading
-    # calibration waits for the first fit) children keep their threads; after a threaded fit
-    # they run on one thread, with the same weights as the parent.
+    # A forked child has only the thread that forked: the core's pool starts over in it with
+    # new workers, whether the parent had started its own (after a threaded fit) or not (after
+    # an import alone), and the children train to the parent's weights.
     script = tmp_path / "fork_children.py"
     script.write_text(FORK_SCRIPT)
     env = dict(os.environ, OMP_NUM_THREADS="2", PYTHONWARNINGS="ignore")
@@ -292,11 +265,10 @@ def test_forked_children_train(tmp_path, before_fork):
     assert out.returncode == 0, out.stderr
     parent, children = ast.literal_eval(out.stdout.strip())
     assert children[0] == children[1]
+    threaded = _core.openmp_enabled()
+    assert children[0][0] is threaded
     if before_fork == "train":
-        assert parent[0] is False
-        assert children[0] == (_core.openmp_enabled(), parent[1])
-    else:
-        assert children[0][0] is False
+        assert parent == (threaded, children[0][1])
 
 
 def _exp_reference(x):

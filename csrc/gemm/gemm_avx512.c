@@ -11,10 +11,9 @@
 #define FM_BCAST_PD(p) _mm512_set1_pd(*(p))
 
 #define ISA avx512
-/* About twice the AVX2 kernel's rate per core: a product may need more work before a second
- * thread pays; until the calibration has measured it, 2M multiply-adds per thread, best on an
- * AVX-512 Xeon (gemm_instances.h). */
-#define FM_GEMM_PAR_MIN_WORK_DEFAULT (4.0 * FM_PAR_MIN_WORK)
+/* About twice the AVX2 kernel's rate per core: a product needs twice the work before a second
+ * thread pays for its share of the job's hand-over. */
+#define FM_GEMM_PAR_MIN_WORK (2.0 * FM_PAR_MIN_WORK)
 #define MR_F32 12
 #define NR_F32 32
 #define MR_F64 12

@@ -99,42 +99,64 @@ static void SUF(epilogue_tile)(const fm_epilogue *ep, REAL *c, int64_t ldc, int6
     }
 }
 
+/* The arguments of a product, shared by the tasks that compute its parts. */
+typedef struct SUF(gemm_args) {
+    int64_t m, n, k;
+    REAL alpha, beta;
+    const REAL *a, *b;
+    int64_t a_rs, a_cs, b_rs, b_cs;
+    REAL *c;
+    int64_t ldc;
+    REAL *pack;
+    int direct_a, direct_b;
+    const fm_epilogue *ep;
+    /* the packed path's current block and task grid */
+    int64_t jc, nc, pc, kc, n_slivers, m_slivers, col_group, n_col_groups, first_packed;
+} SUF(gemm_args);
+
 /* Small path for row-major op(B) (b_cs == 1): each row of C accumulates alpha * a_ip * B[p, :]
- * over p, a loop the compiler vectorizes over the row. */
-static void SUF(gemm_rows)(int64_t m, int64_t n, int64_t k, REAL alpha, const REAL *a,
-                           int64_t a_rs, int64_t a_cs, const REAL *b, int64_t b_rs, REAL beta,
-                           REAL *c, int64_t ldc)
+ * over p, a loop the compiler vectorizes over the row; columns [j0, j1) only. */
+static void SUF(gemm_rows)(const SUF(gemm_args) *g, int64_t j0, int64_t j1)
 {
-    for (int64_t i = 0; i < m; i++) {
-        REAL *ci = c + i * ldc;
+    const REAL alpha = g->alpha, beta = g->beta;
+    for (int64_t i = 0; i < g->m; i++) {
+        REAL *ci = g->c + i * g->ldc;
         if (beta == 0) {
-            for (int64_t j = 0; j < n; j++)
+            for (int64_t j = j0; j < j1; j++)
                 ci[j] = 0;
         } else if (beta != 1) {
-            for (int64_t j = 0; j < n; j++)
+            for (int64_t j = j0; j < j1; j++)
                 ci[j] *= beta;
         }
-        for (int64_t p = 0; p < k; p++) {
-            const REAL aip = alpha * a[i * a_rs + p * a_cs];
-            const REAL *bp = b + p * b_rs;
-            for (int64_t j = 0; j < n; j++)
+        for (int64_t p = 0; p < g->k; p++) {
+            const REAL aip = alpha * g->a[i * g->a_rs + p * g->a_cs];
+            const REAL *bp = g->b + p * g->b_rs;
+            for (int64_t j = j0; j < j1; j++)
                 ci[j] += aip * bp[j];
         }
     }
 }
 
-/* Small path for column-major op(B) (op(B) = B^T): dot products along k. */
-static void SUF(gemm_dots)(int64_t m, int64_t n, int64_t k, REAL alpha, const REAL *a,
-                           int64_t a_rs, int64_t a_cs, const REAL *b, int64_t b_rs, int64_t b_cs,
-                           REAL beta, REAL *c, int64_t ldc)
+/* Columns per task of the small path when it is shared (a few rows of a wide layer: a one-row
+ * prediction reads the whole weight matrix, and split by columns each core reads its part). */
+#define FM_ROWS_CHUNK 128
+static void SUF(gemm_rows_task)(void *ctx, int64_t task)
 {
-    for (int64_t i = 0; i < m; i++) {
-        for (int64_t j = 0; j < n; j++) {
+    const SUF(gemm_args) *g = (const SUF(gemm_args) *)ctx;
+    const int64_t j0 = task * FM_ROWS_CHUNK;
+    SUF(gemm_rows)(g, j0, g->n - j0 < FM_ROWS_CHUNK ? g->n : j0 + FM_ROWS_CHUNK);
+}
+
+/* Small path for column-major op(B) (op(B) = B^T): dot products along k. */
+static void SUF(gemm_dots)(const SUF(gemm_args) *g)
+{
+    for (int64_t i = 0; i < g->m; i++) {
+        for (int64_t j = 0; j < g->n; j++) {
             REAL sum = 0;
-            for (int64_t p = 0; p < k; p++)
-                sum += a[i * a_rs + p * a_cs] * b[p * b_rs + j * b_cs];
-            REAL *cij = c + i * ldc + j;
-            *cij = beta == 0 ? alpha * sum : beta * *cij + alpha * sum;
+            for (int64_t p = 0; p < g->k; p++)
+                sum += g->a[i * g->a_rs + p * g->a_cs] * g->b[p * g->b_rs + j * g->b_cs];
+            REAL *cij = g->c + i * g->ldc + j;
+            *cij = g->beta == 0 ? g->alpha * sum : g->beta * *cij + g->alpha * sum;
         }
     }
 }
@@ -143,47 +165,45 @@ static void SUF(gemm_dots)(int64_t m, int64_t n, int64_t k, REAL alpha, const RE
  * alpha * op(A) . b + beta * C, b[p * b_rs] being op(B)'s column. A register tile would be
  * one sixteenth useful here. Column-major op(A) (a_rs == 1): each k step adds a column of A
  * times b_p to FM_GEMV_ROWS accumulators, in k order. Row-major op(A): each row is a dot product
- * in 8 interleaved lanes added in a fixed order. Rows are shared among threads in whole blocks,
- * so the result does not depend on the thread count. */
+ * in 8 interleaved lanes added in a fixed order. A task is a block of FM_GEMV_ROWS rows. */
 #define FM_GEMV_ROWS 256
-static void SUF(gemv)(int64_t m, int64_t k, REAL alpha, const REAL *a, int64_t a_rs,
-                      int64_t a_cs, const REAL *b, int64_t b_rs, REAL beta, REAL *c, int64_t ldc)
+static void SUF(gemv_task)(void *ctx, int64_t blk)
 {
-    const int64_t n_blocks = (m + FM_GEMV_ROWS - 1) / FM_GEMV_ROWS;
-    FM_PARALLEL_FOR((double)m * (double)k >= 2 * FM_GEMM_PAR_MIN_WORK, blk, n_blocks, {
-        const int64_t i0 = blk * FM_GEMV_ROWS;
-        const int64_t rows = m - i0 < FM_GEMV_ROWS ? m - i0 : FM_GEMV_ROWS;
-        REAL acc[FM_GEMV_ROWS];
-        if (a_rs == 1) {
+    const SUF(gemm_args) *g = (const SUF(gemm_args) *)ctx;
+    const REAL *a = g->a, *b = g->b;
+    const int64_t a_rs = g->a_rs, a_cs = g->a_cs, b_rs = g->b_rs, k = g->k;
+    const int64_t i0 = blk * FM_GEMV_ROWS;
+    const int64_t rows = g->m - i0 < FM_GEMV_ROWS ? g->m - i0 : FM_GEMV_ROWS;
+    REAL acc[FM_GEMV_ROWS];
+    if (a_rs == 1) {
+        for (int64_t i = 0; i < rows; i++)
+            acc[i] = 0;
+        for (int64_t p = 0; p < k; p++) {
+            const REAL bp = b[p * b_rs], *ap = a + p * a_cs + i0;
             for (int64_t i = 0; i < rows; i++)
-                acc[i] = 0;
-            for (int64_t p = 0; p < k; p++) {
-                const REAL bp = b[p * b_rs], *ap = a + p * a_cs + i0;
-                for (int64_t i = 0; i < rows; i++)
-                    acc[i] += ap[i] * bp;
-            }
-        } else {
-            for (int64_t i = 0; i < rows; i++) {
-                const REAL *ai = a + (i0 + i) * a_rs;
-                REAL lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-                int64_t p = 0;
-                if (b_rs == 1)
-                    for (; p + 8 <= k; p += 8)
-                        for (int l = 0; l < 8; l++)
-                            lanes[l] += ai[p + l] * b[p + l];
-                REAL sum = 0;
-                for (int l = 0; l < 8; l++)
-                    sum += lanes[l];
-                for (; p < k; p++)
-                    sum += ai[p] * b[p * b_rs];
-                acc[i] = sum;
-            }
+                acc[i] += ap[i] * bp;
         }
+    } else {
         for (int64_t i = 0; i < rows; i++) {
-            REAL *ci = c + (i0 + i) * ldc;
-            *ci = beta == 0 ? alpha * acc[i] : beta * *ci + alpha * acc[i];
+            const REAL *ai = a + (i0 + i) * a_rs;
+            REAL lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            int64_t p = 0;
+            if (b_rs == 1)
+                for (; p + 8 <= k; p += 8)
+                    for (int l = 0; l < 8; l++)
+                        lanes[l] += ai[p + l] * b[p + l];
+            REAL sum = 0;
+            for (int l = 0; l < 8; l++)
+                sum += lanes[l];
+            for (; p < k; p++)
+                sum += ai[p] * b[p * b_rs];
+            acc[i] = sum;
         }
-    });
+    }
+    for (int64_t i = 0; i < rows; i++) {
+        REAL *ci = g->c + (i0 + i) * g->ldc;
+        *ci = g->beta == 0 ? g->alpha * acc[i] : g->beta * *ci + g->alpha * acc[i];
+    }
 }
 
 /* Packs op(A)[0:mc, 0:kc] into MR-row slivers: ap[s][p][r], rows past mc zero. */
@@ -303,194 +323,140 @@ FM_NOINLINE static void SUF(tile)(int64_t kc, int64_t mr, int64_t nr, REAL alpha
         SUF(epilogue_tile)(ep, ct, ldc, row, col, mr, nr);
 }
 
-/* The five loops; the worksharing loops are orphaned: inside a parallel region the team shares
- * them, called from serial code they run whole on the calling thread. With direct_b (op(B)
- * row-major), the microkernel reads whole NR-wide slivers of B in place, KC rows b_rs apart, and
- * only a narrower last sliver is packed; with direct_a, likewise for MR-tall slivers of A:
- * FM_DIRECT_COLUMNS (op(A) column-major, a_rs == 1) through the packed-layout kernel with a
- * step of a_cs, FM_DIRECT_ROWS (op(A) row-major) through kernel_rows, which broadcasts from MR
- * rows side by side: an MR x KC sliver stays in L1 across the block's columns either way, so
- * only the transposing copy is saved. Every path does the same arithmetic in the same order.
+/* The packed path: jc over NC columns of C, pc over KC steps of k, the tiles of each block shared
+ * among the pool's threads as tasks (pool.h). With direct_b (op(B) row-major, small), the
+ * microkernel reads whole NR-wide slivers of B in place, KC rows b_rs apart, and only a narrower
+ * last sliver is packed; with direct_a, likewise for MR-tall slivers of A: FM_DIRECT_COLUMNS
+ * (op(A) column-major, a_rs == 1) through the packed-layout kernel with a step of a_cs,
+ * FM_DIRECT_ROWS (op(A) row-major) through kernel_rows, which broadcasts from MR rows side by
+ * side. Every path does the same arithmetic in the same order, so which task computes a tile,
+ * and on which thread, never changes a bit. Two ways to cut a block into tasks:
  *
- * How the team shares the tiles (gemm_packed chooses; each tile is computed by one thread
- * either way, in the same order):
- * FM_SPLIT_ROWS when every thread gets the same number of a full MC block's A slivers (the
- *   weight gradients: m is a layer's fan-in): each thread packs its own A slivers and computes
- *   their whole rows of tiles against the shared B panel, with no barrier until the panel is
- *   replaced;
- * FM_SPLIT_SLIVERS when A is read in place, op(B) is row-major and every thread gets the same
- *   number of B slivers (the forward products: m is the batch): each thread packs its own B
- *   slivers and computes their whole columns, with no barrier at all (with a transposed B, the
- *   input gradients, packing each sliver just before its tiles measured slower than packing
- *   the panel first);
- * FM_SPLIT_BLOCKS otherwise (and on one thread): per MC block, the team packs A together, then
- *   shares the block's tiles by columns (two barriers per block). */
-static void SUF(gemm_packed_loops)(int64_t m, int64_t n, int64_t k, REAL alpha, const REAL *a,
-                                   int64_t a_rs, int64_t a_cs, const REAL *b, int64_t b_rs,
-                                   int64_t b_cs, REAL beta, REAL *c, int64_t ldc, REAL *pack,
-                                   int direct_a, int direct_b, int split,
-                                   const fm_epilogue *ep)
+ * by columns (A read in place, op(B) row-major, enough B slivers: the forward products, where m
+ *   is the batch): a task is one NR-wide sliver of B through all KC blocks: it packs its sliver
+ *   (at a place of its own in the panel) and computes the sliver's whole column of tiles, block
+ *   after block; one job per NC block, no waiting between KC blocks;
+ * by rows (the weight gradients, where m is a layer's fan-in, the input gradients, whose B is
+ *   transposed, and products with few slivers): per KC block, a job packs the B panel's slivers
+ *   (unless B is read in place), then a job computes the tiles, a task being an MR-tall sliver of
+ *   A (packed by the task on its own stack unless read in place) against a group of B slivers. */
+#define FM_TASKS_PER_THREAD 4
+
+/* A sliver of A for tile rows i .. i + mr - 1 of KC block pc: in place, or packed into buf. */
+static const REAL *SUF(a_sliver)(const SUF(gemm_args) *g, int64_t i, int64_t mr, REAL *buf,
+                                 int *a_here)
 {
-    /* pack = [B panel: KC x NC][A block: MC x KC], both 64-byte aligned by the caller. */
-    REAL *bpanel = pack;
-    REAL *ablock = pack + (size_t)FM_GEMM_KC * FM_GEMM_NC;
-    const int64_t a_step = direct_a ? a_cs : MR, b_step = direct_b ? b_rs : NR;
-    for (int64_t jc = 0; jc < n; jc += FM_GEMM_NC) {
-        const int64_t nc = n - jc < FM_GEMM_NC ? n - jc : FM_GEMM_NC;
-        const int64_t n_slivers = (nc + NR - 1) / NR;
-        for (int64_t pc = 0; pc < k; pc += FM_GEMM_KC) {
-            const int64_t kc = k - pc < FM_GEMM_KC ? k - pc : FM_GEMM_KC;
-            const REAL beta_block = pc == 0 ? beta : 1;
-            const int last_block = pc + kc >= k;
-            if (split == FM_SPLIT_SLIVERS) {
-                /* This thread's B slivers, the same ones in every KC block: it packs them and
-                 * computes their whole columns of tiles; A is read in place but for a last,
-                 * shorter sliver, which it packs into its own buffer. No barrier. */
-                _Alignas(64) REAL a_edge[MR * FM_GEMM_KC];
-                int64_t edge_block = -1;
-#pragma omp for schedule(static) nowait
-                for (int64_t sj = 0; sj < n_slivers; sj++) {
-                    const int64_t j = sj * NR, nr = nc - j < NR ? nc - j : NR;
-                    const int b_here = direct_b && nr == NR;
-                    const REAL *bp = b + pc * b_rs + (jc + j) * b_cs;
-                    if (!b_here) { /* at a stride that does not depend on kc: a shorter
-                                      last KC block must not reach other threads' slivers */
-                        REAL *own = bpanel + sj * FM_GEMM_KC * NR;
-                        SUF(pack_b_sliver)(nr, kc, bp, b_rs, b_cs, own);
-                        bp = own;
-                    }
-                    for (int64_t ic = 0; ic < m; ic += FM_GEMM_MC) {
-                        const int64_t mc = m - ic < FM_GEMM_MC ? m - ic : FM_GEMM_MC;
-                        for (int64_t i = 0; i < mc; i += MR) {
-                            const int64_t mr = mc - i < MR ? mc - i : MR;
-                            const REAL *ap = a + (ic + i) * a_rs + pc * a_cs;
-                            if (!FM_WHOLE_ROWS(mr)) {
-                                if (edge_block != ic)
-                                    SUF(pack_a_sliver)(mr, kc, ap, a_rs, a_cs, a_edge);
-                                edge_block = ic;
-                                ap = a_edge;
-                            }
-                            SUF(tile)(kc, mr, nr, alpha, ap, FM_WHOLE_ROWS(mr), direct_a, a_rs,
-                                      a_step,
-                                      bp, b_here ? b_step : NR, beta_block,
-                                      c + (ic + i) * ldc + jc + j, ldc, last_block, ep, ic + i,
-                                      jc + j);
-                        }
-                    }
-                }
-                continue;
-            }
-#pragma omp for schedule(static)
-            for (int64_t s = direct_b ? nc / NR : 0; s < n_slivers; s++) {
-                const int64_t j = s * NR;
-                SUF(pack_b_sliver)(nc - j < NR ? nc - j : NR, kc,
-                                   b + pc * b_rs + (jc + j) * b_cs, b_rs, b_cs,
-                                   bpanel + s * kc * NR);
-            }
-            for (int64_t ic = 0; ic < m; ic += FM_GEMM_MC) {
-                const int64_t mc = m - ic < FM_GEMM_MC ? m - ic : FM_GEMM_MC;
-                const int64_t m_slivers = (mc + MR - 1) / MR;
-                if (split == FM_SPLIT_ROWS) {
-                    /* Full blocks give each thread the same slivers, so it only overwrites A
-                     * slivers it has finished with; a shorter last block shares them out
-                     * differently and waits until every thread is done with the previous one. */
-                    if (m_slivers != FM_GEMM_MC / MR && ic > 0) {
-#pragma omp barrier
-                    }
-#pragma omp for schedule(static) nowait
-                    for (int64_t si = 0; si < m_slivers; si++) {
-                        const int64_t i = si * MR, mr = mc - i < MR ? mc - i : MR;
-                        const int a_here = direct_a && FM_WHOLE_ROWS(mr);
-                        const REAL *ap = a + (ic + i) * a_rs + pc * a_cs;
-                        if (!a_here) {
-                            SUF(pack_a_sliver)(mr, kc, ap, a_rs, a_cs, ablock + si * kc * MR);
-                            ap = ablock + si * kc * MR;
-                        }
-                        for (int64_t sj = 0; sj < n_slivers; sj++) {
-                            const int64_t j = sj * NR, nr = nc - j < NR ? nc - j : NR;
-                            const int b_here = direct_b && nr == NR;
-                            SUF(tile)(kc, mr, nr, alpha, ap, a_here, direct_a, a_rs, a_step,
-                                      b_here ? b + pc * b_rs + (jc + j) * b_cs
-                                             : bpanel + sj * kc * NR,
-                                      b_here ? b_step : NR, beta_block,
-                                      c + (ic + i) * ldc + jc + j, ldc, last_block, ep, ic + i,
-                                      jc + j);
-                        }
-                    }
-                    continue;
-                }
-#pragma omp for schedule(static)
-                for (int64_t s = !direct_a ? 0 : FM_WHOLE_ROWS(mc % MR) ? m_slivers : mc / MR;
-                     s < m_slivers; s++) {
-                    const int64_t i = s * MR;
-                    SUF(pack_a_sliver)(mc - i < MR ? mc - i : MR, kc,
-                                       a + (ic + i) * a_rs + pc * a_cs, a_rs, a_cs,
-                                       ablock + s * kc * MR);
-                }
-#pragma omp for schedule(static)
-                for (int64_t t = 0; t < n_slivers * m_slivers; t++) {
-                    const int64_t sj = t / m_slivers, si = t % m_slivers;
-                    const int64_t i = si * MR, j = sj * NR;
-                    const int64_t mr = mc - i < MR ? mc - i : MR;
-                    const int64_t nr = nc - j < NR ? nc - j : NR;
-                    const int a_here = direct_a && FM_WHOLE_ROWS(mr);
-                    const int b_here = direct_b && nr == NR;
-                    SUF(tile)(kc, mr, nr, alpha,
-                              a_here ? a + (ic + i) * a_rs + pc * a_cs : ablock + si * kc * MR,
-                              a_here, direct_a, a_rs, a_step,
-                              b_here ? b + pc * b_rs + (jc + j) * b_cs : bpanel + sj * kc * NR,
-                              b_here ? b_step : NR, beta_block, c + (ic + i) * ldc + jc + j, ldc,
-                              last_block, ep, ic + i, jc + j);
-                }
-            }
-            if (split == FM_SPLIT_ROWS) {
-                /* The next panel of B may replace this one only when every tile is done. */
-#pragma omp barrier
-            }
+    const REAL *ap = g->a + i * g->a_rs + g->pc * g->a_cs;
+    *a_here = g->direct_a && FM_WHOLE_ROWS(mr);
+    if (*a_here)
+        return ap;
+    SUF(pack_a_sliver)(mr, g->kc, ap, g->a_rs, g->a_cs, buf);
+    return buf;
+}
+
+/* Task of the column cut: B sliver sj of NC block jc through every KC block. */
+static void SUF(columns_task)(void *ctx, int64_t sj)
+{
+    const SUF(gemm_args) *g = (const SUF(gemm_args) *)ctx;
+    _Alignas(64) REAL a_buf[MR * FM_GEMM_KC];
+    SUF(gemm_args) blk = *g;
+    const int64_t j = sj * NR, nr = g->nc - j < NR ? g->nc - j : NR;
+    const int b_here = g->direct_b && nr == NR;
+    for (int64_t pc = 0; pc < g->k; pc += FM_GEMM_KC) {
+        const int64_t kc = g->k - pc < FM_GEMM_KC ? g->k - pc : FM_GEMM_KC;
+        const REAL beta_block = pc == 0 ? g->beta : 1;
+        const int last_block = pc + kc >= g->k;
+        blk.pc = pc;
+        blk.kc = kc;
+        const REAL *bp = g->b + pc * g->b_rs + (g->jc + j) * g->b_cs;
+        if (!b_here) { /* at a stride that does not depend on kc: slivers never overlap */
+            REAL *own = g->pack + sj * FM_GEMM_KC * NR;
+            SUF(pack_b_sliver)(nr, kc, bp, g->b_rs, g->b_cs, own);
+            bp = own;
         }
-        if (split == FM_SPLIT_SLIVERS && jc + FM_GEMM_NC < n) {
-            /* A narrower last NC block shares its slivers out differently. */
-#pragma omp barrier
+        for (int64_t i = 0; i < g->m; i += MR) {
+            const int64_t mr = g->m - i < MR ? g->m - i : MR;
+            int a_here;
+            const REAL *ap = SUF(a_sliver)(&blk, i, mr, a_buf, &a_here);
+            SUF(tile)(kc, mr, nr, g->alpha, ap, a_here, g->direct_a, g->a_rs,
+                      a_here ? g->a_cs : MR, bp, b_here ? g->b_rs : NR, beta_block,
+                      g->c + i * g->ldc + g->jc + j, g->ldc, last_block, g->ep, i, g->jc + j);
         }
     }
 }
 
-/* The packed GEMM on a team of `threads` threads, or on the calling thread without a parallel
- * region when threads == 1: libgomp's team of one for a false if-clause costs about a
- * microsecond of allocation and barriers, a fifth of a tabular layer's GEMM. Called from inside
- * an active parallel region, it keeps a region of its own (one thread) so that its loops are not
- * shared with the enclosing team. */
-static void SUF(gemm_packed)(int64_t m, int64_t n, int64_t k, REAL alpha, const REAL *a,
-                             int64_t a_rs, int64_t a_cs, const REAL *b, int64_t b_rs, int64_t b_cs,
-                             REAL beta, REAL *c, int64_t ldc, REAL *pack, int threads,
-                             const fm_epilogue *ep)
+/* Task of the row cut's packing job: B sliver first_packed + s of the current block. */
+static void SUF(pack_b_task)(void *ctx, int64_t s)
 {
-    const int direct_a = a_rs == 1 && (double)m * (double)k * sizeof(REAL) <= FM_GEMM_DIRECT_BYTES
-                             ? FM_DIRECT_COLUMNS
-                         : a_cs == 1 ? FM_DIRECT_ROWS
-                                     : 0;
-    const int direct_b = b_cs == 1 && (double)k * (double)n * sizeof(REAL) <= FM_GEMM_DIRECT_BYTES;
-    const int64_t n_slivers = ((n < FM_GEMM_NC ? n : FM_GEMM_NC) + NR - 1) / NR;
-    const int split = threads == 1                                       ? FM_SPLIT_BLOCKS
-                      : m >= FM_GEMM_MC && (FM_GEMM_MC / MR) % threads == 0 ? FM_SPLIT_ROWS
-                      : direct_a && b_cs == 1 && n_slivers % threads == 0   ? FM_SPLIT_SLIVERS
-                                                                            : FM_SPLIT_BLOCKS;
-#ifdef _OPENMP
-    if (threads > 1 || omp_in_parallel()) {
-        fm_note_threads();
-#pragma omp parallel num_threads(threads)
-        {
-            const unsigned saved_mode = fm_fpmode_enter();
-            SUF(gemm_packed_loops)(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, b_cs, beta, c, ldc,
-                                   pack, direct_a, direct_b, split, ep);
-            fm_fpmode_leave(saved_mode);
-        }
-        return;
+    const SUF(gemm_args) *g = (const SUF(gemm_args) *)ctx;
+    s += g->first_packed;
+    const int64_t j = s * NR;
+    SUF(pack_b_sliver)(g->nc - j < NR ? g->nc - j : NR, g->kc,
+                       g->b + g->pc * g->b_rs + (g->jc + j) * g->b_cs, g->b_rs, g->b_cs,
+                       g->pack + s * g->kc * NR);
+}
+
+/* Task of the row cut's tile job: A sliver task / n_col_groups against B slivers of column group
+ * task % n_col_groups of the current block. */
+static void SUF(rows_task)(void *ctx, int64_t task)
+{
+    const SUF(gemm_args) *g = (const SUF(gemm_args) *)ctx;
+    _Alignas(64) REAL a_buf[MR * FM_GEMM_KC];
+    const int64_t si = task / g->n_col_groups, group = task % g->n_col_groups;
+    const int64_t i = si * MR, mr = g->m - i < MR ? g->m - i : MR;
+    const int64_t sj_end = (group + 1) * g->col_group < g->n_slivers ? (group + 1) * g->col_group
+                                                                      : g->n_slivers;
+    const REAL beta_block = g->pc == 0 ? g->beta : 1;
+    const int last_block = g->pc + g->kc >= g->k;
+    int a_here;
+    const REAL *ap = SUF(a_sliver)(g, i, mr, a_buf, &a_here);
+    for (int64_t sj = group * g->col_group; sj < sj_end; sj++) {
+        const int64_t j = sj * NR, nr = g->nc - j < NR ? g->nc - j : NR;
+        const int b_here = g->direct_b && nr == NR;
+        SUF(tile)(g->kc, mr, nr, g->alpha, ap, a_here, g->direct_a, g->a_rs,
+                  a_here ? g->a_cs : MR,
+                  b_here ? g->b + g->pc * g->b_rs + (g->jc + j) * g->b_cs
+                         : g->pack + sj * g->kc * NR,
+                  b_here ? g->b_rs : NR, beta_block, g->c + i * g->ldc + g->jc + j, g->ldc,
+                  last_block, g->ep, i, g->jc + j);
     }
-#endif
-    (void)threads;
-    SUF(gemm_packed_loops)(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, b_cs, beta, c, ldc, pack,
-                           direct_a, direct_b, split, ep);
+}
+
+/* The packed GEMM on up to `threads` threads (1: all on the calling thread). */
+static void SUF(gemm_packed)(SUF(gemm_args) *g, int threads)
+{
+    g->direct_a = g->a_rs == 1 &&
+                          (double)g->m * (double)g->k * sizeof(REAL) <= FM_GEMM_DIRECT_BYTES
+                      ? FM_DIRECT_COLUMNS
+                  : g->a_cs == 1 ? FM_DIRECT_ROWS
+                                 : 0;
+    g->direct_b =
+        g->b_cs == 1 && (double)g->k * (double)g->n * sizeof(REAL) <= FM_GEMM_DIRECT_BYTES;
+    g->m_slivers = (g->m + MR - 1) / MR;
+    const int64_t wanted = (int64_t)threads * FM_TASKS_PER_THREAD;
+    for (g->jc = 0; g->jc < g->n; g->jc += FM_GEMM_NC) {
+        g->nc = g->n - g->jc < FM_GEMM_NC ? g->n - g->jc : FM_GEMM_NC;
+        g->n_slivers = (g->nc + NR - 1) / NR;
+        if (g->direct_a && g->b_cs == 1 && (threads == 1 || g->n_slivers >= wanted)) {
+            fm_pool_run(g->n_slivers, threads, SUF(columns_task), g);
+            continue;
+        }
+        /* Column groups: one (each A sliver packed once) unless the rows alone give too few
+         * tasks. */
+        int64_t groups = 1;
+        if (threads > 1 && g->m_slivers < wanted) {
+            groups = (wanted + g->m_slivers - 1) / g->m_slivers;
+            groups = groups < g->n_slivers ? groups : g->n_slivers;
+        }
+        g->col_group = (g->n_slivers + groups - 1) / groups;
+        g->n_col_groups = (g->n_slivers + g->col_group - 1) / g->col_group;
+        g->first_packed = g->direct_b ? g->nc / NR : 0;
+        for (g->pc = 0; g->pc < g->k; g->pc += FM_GEMM_KC) {
+            g->kc = g->k - g->pc < FM_GEMM_KC ? g->k - g->pc : FM_GEMM_KC;
+            fm_pool_run(g->n_slivers - g->first_packed, threads, SUF(pack_b_task), g);
+            fm_pool_run(g->m_slivers * g->n_col_groups, threads, SUF(rows_task), g);
+        }
+    }
 }
 
 /* The GEMM with an epilogue (ep may be NULL): the core's dense layers call this directly. */
@@ -503,34 +469,53 @@ int SUF(fm_gemm_ex)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, R
     if (m == 0 || n == 0)
         return FM_OK;
     /* op(A)(i, p) = a[i * a_rs + p * a_cs], op(B)(p, j) = b[p * b_rs + j * b_cs]. */
-    const int64_t a_rs = trans_a ? 1 : lda, a_cs = trans_a ? lda : 1;
-    const int64_t b_rs = trans_b ? 1 : ldb, b_cs = trans_b ? ldb : 1;
+    SUF(gemm_args) g;
+    memset(&g, 0, sizeof(g));
+    g.m = m;
+    g.n = n;
+    g.k = k;
+    g.alpha = alpha;
+    g.beta = beta;
+    g.a = a;
+    g.b = b;
+    g.a_rs = trans_a ? 1 : lda;
+    g.a_cs = trans_a ? lda : 1;
+    g.b_rs = trans_b ? 1 : ldb;
+    g.b_cs = trans_b ? ldb : 1;
+    g.c = c;
+    g.ldc = ldc;
+    g.ep = ep;
     const double work = (double)m * (double)n * (double)k;
+    const int threads = fm_team_size(work, FM_GEMM_PAR_MIN_WORK);
     /* Fewer rows than a register tile (predicting a few samples): no packing. Anything larger
      * goes through the microkernel, even a 2-column output layer: its padded tiles stay in
      * registers, where row updates would wait on store-to-load forwarding at every k step. */
     if (n == 1 && k > 0) {
-        SUF(gemv)(m, k, alpha, a, a_rs, a_cs, b, b_rs, beta, c, ldc);
+        fm_pool_run((m + FM_GEMV_ROWS - 1) / FM_GEMV_ROWS, threads, SUF(gemv_task), &g);
         SUF(epilogue_tile)(ep, c, ldc, 0, 0, m, n);
         return FM_OK;
     }
     if (k == 0 || m < MR) {
-        if (b_cs == 1)
-            SUF(gemm_rows)(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, beta, c, ldc);
+        if (g.b_cs == 1)
+            fm_pool_run((n + FM_ROWS_CHUNK - 1) / FM_ROWS_CHUNK, threads, SUF(gemm_rows_task),
+                        &g);
         else
-            SUF(gemm_dots)(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, b_cs, beta, c, ldc);
+            SUF(gemm_dots)(&g);
         SUF(epilogue_tile)(ep, c, ldc, 0, 0, m, n);
         return FM_OK;
     }
     void *own_pack = NULL;
     if (pack == NULL) {
-        own_pack = fm_aligned_alloc(fm_gemm_pack_size() * sizeof(REAL));
+        /* the B panel of this product only (a few rows predicted need far less than a
+         * workspace's) */
+        const int64_t cols = (n < FM_GEMM_NC ? n : FM_GEMM_NC) + NR;
+        own_pack = fm_aligned_alloc((size_t)FM_GEMM_KC * (size_t)cols * sizeof(REAL));
         if (own_pack == NULL)
             return FM_ERR_NOMEM;
         pack = (REAL *)own_pack;
     }
-    SUF(gemm_packed)(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, b_cs, beta, c, ldc, pack,
-                     fm_team_size(work, FM_GEMM_PAR_MIN_WORK), ep);
+    g.pack = pack;
+    SUF(gemm_packed)(&g, threads);
     fm_aligned_free(own_pack);
     return FM_OK;
 }

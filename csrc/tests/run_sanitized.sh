@@ -25,10 +25,10 @@ if [ "$(uname -m)" = x86_64 ]; then
   compile csrc/net_avx512.c -mavx512f -mavx2 -mfma
 fi
 compile csrc/perceptron.c -ffp-contract=off
-for src in csrc/dispatch.c csrc/net.c csrc/rng.c csrc/net_generic.c csrc/gemm/gemm_generic.c \
+for src in csrc/dispatch.c csrc/net.c csrc/pool.c csrc/rng.c csrc/net_generic.c csrc/gemm/gemm_generic.c \
            csrc/tests/test_core.c; do
   compile "$src"
 done
-"$CC" "${flags[@]}" "${objs[@]}" -lm -o "$out/test_core"
+"$CC" "${flags[@]}" "${objs[@]}" -lm -lpthread -o "$out/test_core"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} "$out/test_core"

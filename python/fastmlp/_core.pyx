@@ -60,10 +60,11 @@ cdef extern from "fastmlp.h":
     const char *fm_isa_name()
     int fm_isa_supported(const char *name)
     const char *fm_isa_compiled(int index)
-    double fm_isa_calibrate(const char *name) nogil
-    double fm_isa_par_min_work(const char *name)
-    void fm_after_fork_child()
-    int fm_fork_serial()
+    void fm_threading_stats(int64_t *jobs, int64_t *worker_tasks, int *workers)
+    void fm_threading_test_delay(int us, int every)
+    int fm_threading_adaptive(int train, int64_t n_params, int64_t rows, size_t elem_size,
+                              double *one, double *all, int64_t *choices)
+    void fm_threading_reset()
     int fm_exp_f32(float *z, int64_t n) nogil
 
     int fm_gemm_f32(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
@@ -176,65 +177,36 @@ def _select_isa_from_environment():
 _select_isa_from_environment()
 
 
-def calibrate_threads():
-    """Measures, for each instruction set this machine runs, whether a second thread pays for a
-    GEMM of 1.28M multiply-adds (a 64-100-10 net's layer), and sets how much work per thread a
-    product needs before it is shared; runs once, when the first Workspace (the first fit) is
-    made. Returns {isa: one-thread time / two-thread time} (0 where it did not measure: one
-    thread allowed, or a build without OpenMP). Only the speed depends on it: results are the
-    same for any thread count. Not while another thread trains or predicts.
-
-    Not at import: the measurement starts the OpenMP thread pool, and with GNU OpenMP a process
-    forked after that hangs in its first parallel region, so `import fastmlp` followed by a
-    fork (multiprocessing's default start method on Linux) would hang the child."""
-    ratios = {}
-    cdef bytes encoded
-    cdef const char *c_name
-    cdef double ratio
-    for name in available_isas():
-        encoded = name.encode()
-        c_name = encoded
-        with nogil:
-            ratio = fm_isa_calibrate(c_name)
-        ratios[name] = ratio
-    _calibration.clear()
-    _calibration.update(ratios)
-    return ratios
+def threading_stats():
+    """{"jobs": jobs handed to the core's thread pool, "worker_tasks": tasks its worker threads
+    ran, "workers": worker threads started} since the process started (or was forked)."""
+    cdef int64_t jobs, tasks
+    cdef int workers
+    fm_threading_stats(&jobs, &tasks, &workers)
+    return {"jobs": jobs, "worker_tasks": tasks, "workers": workers}
 
 
-def _calibrate_once():
-    if not any(_calibration.values()):
-        calibrate_threads()
+def set_worker_delay(int microseconds, int every=1):
+    """Test hook: each worker thread sleeps `microseconds` before every `every`-th task it
+    claims, as if the operating system had descheduled it in the middle of a job (0: off)."""
+    fm_threading_test_delay(microseconds, every)
 
 
-def gemm_threading():
-    """{isa: (one-thread / two-thread time ratio of the calibration, multiply-adds per thread
-    below which that instruction set's products stay on one thread)}; calibrates first if no
-    fit has."""
-    _calibrate_once()
-    return {name: (_calibration.get(name, 0.0), fm_isa_par_min_work(name.encode()))
-            for name in available_isas()}
+def adaptive_threading(bint train, int64_t n_params, int64_t rows, size_t itemsize):
+    """The adaptive thread choice's estimates for a kind of work, or None when none is kept:
+    (ns per row on one thread, ns per row on all allowed threads, choices made). train: training
+    batches of `rows` rows, else predictions of about `rows` rows, of a network of n_params
+    parameters of itemsize bytes."""
+    cdef double one, all_threads
+    cdef int64_t choices
+    if not fm_threading_adaptive(train, n_params, rows, itemsize, &one, &all_threads, &choices):
+        return None
+    return (one, all_threads, choices)
 
 
-_calibration = {}
-
-
-def fork_serial():
-    """True in a process forked (os.fork, multiprocessing's "fork" start method) after its
-    parent had run the core on several threads: GNU OpenMP's thread pool does not survive a
-    fork and a parallel region would wait forever, so such a child runs everything on one
-    thread (the same results, more slowly). Start workers with "spawn" or "forkserver", or
-    joblib's loky backend, to keep their threads."""
-    return bool(fm_fork_serial())
-
-
-def _after_fork_in_child():
-    fm_after_fork_child()
-
-
-import os as _os
-if hasattr(_os, "register_at_fork"):
-    _os.register_at_fork(after_in_child=_after_fork_in_child)
+def reset_adaptive_threading():
+    """Forgets the adaptive thread choice's measurements (a testing and benchmarking hook)."""
+    fm_threading_reset()
 
 
 def max_threads():
@@ -374,7 +346,11 @@ cdef class Workspace:
     cdef readonly size_t elem_size
 
     def __cinit__(self, Network network, int64_t max_rows, size_t elem_size):
-        _calibrate_once()  # the GEMM threading, before the first fit (calibrate_threads)
+        if max_rows < 1:
+            raise ValueError("Workspace: max_rows must be at least 1, got %d" % max_rows)
+        if elem_size != sizeof(float) and elem_size != sizeof(double):
+            raise ValueError("Workspace: elem_size must be 4 (float32) or 8 (float64), got %d"
+                             % elem_size)
         self.network = network
         self.max_rows = max_rows
         self.elem_size = elem_size

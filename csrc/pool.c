@@ -1,0 +1,417 @@
+/* fastmlp C core: the thread pool and the adaptive choice of thread counts (pool.h). */
+#include "pool.h"
+
+#include <stdatomic.h>
+#include <time.h>
+
+#include "internal.h"
+
+int64_t fm_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The calling thread's cap (fm_pool_set_cap), and whether it is running a task (a job started
+ * from inside a task runs on that thread alone). */
+static _Thread_local int thread_cap = 0;
+static _Thread_local int in_task = 0;
+
+int fm_pool_set_cap(int cap)
+{
+    const int previous = thread_cap;
+    thread_cap = cap;
+    return previous;
+}
+
+#if defined(_OPENMP) && !defined(_WIN32)
+#define FM_HAVE_POOL 1
+#include <pthread.h>
+#include <sched.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define cpu_relax() _mm_pause()
+#elif defined(__aarch64__)
+#define cpu_relax() __asm__ __volatile__("yield")
+#else
+#define cpu_relax() ((void)0)
+#endif
+#endif
+
+int fm_pool_threads(void)
+{
+#ifdef FM_HAVE_POOL
+    int threads = omp_get_max_threads();
+    if (thread_cap > 0 && thread_cap < threads)
+        threads = thread_cap;
+    return threads > 1 ? threads : 1;
+#else
+    return 1;
+#endif
+}
+
+#ifdef FM_HAVE_POOL
+
+/* A worker waits this long for the next job before it sleeps (the gaps between the jobs of one
+ * batch are far shorter; after a call returns, this is all the CPU the workers take), and the
+ * caller this long for tasks that other threads are still running. */
+#define FM_POOL_SPIN_NS 200000
+#define FM_POOL_WAIT_SPIN_NS 30000
+#define FM_POOL_MAX_WORKERS 255
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;    /* workers sleep here between jobs */
+    pthread_cond_t done_cv; /* the caller sleeps here until the job's last task ends */
+    atomic_int busy;        /* a job is running */
+    int n_workers;          /* started; touched only by the thread holding busy */
+    /* The job: (generation << 32) | next unclaimed task. A task is claimed by a compare-and-
+     * swap on this word, which fails when the generation moved on, so a worker that slept
+     * through the end of a job cannot claim a task of the next one with the old job's fields. */
+    _Atomic uint64_t ticket;
+    _Atomic(fm_task_fn) fn;
+    _Atomic(void *) ctx;
+    _Atomic int64_t n_tasks;
+    atomic_int allowed;      /* workers 0 .. allowed - 1 take part */
+    _Atomic int64_t done;    /* tasks finished in this job */
+    atomic_int sleepers;     /* workers waiting on wake */
+    atomic_int main_waiting; /* the caller waits on done_cv */
+    _Atomic int64_t stat_jobs, stat_worker_tasks;
+    atomic_int delay_us, delay_every;
+} pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER,
+          .done_cv = PTHREAD_COND_INITIALIZER};
+
+static void test_delay(int64_t *claimed)
+{
+    const int every = atomic_load_explicit(&pool.delay_every, memory_order_relaxed);
+    if (every > 0 && ++*claimed % every == 0) {
+        const int us = atomic_load_explicit(&pool.delay_us, memory_order_relaxed);
+        struct timespec ts = {us / 1000000, (long)(us % 1000000) * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Claims and runs the tasks of generation gen until none is left; returns the tasks run. */
+static int64_t run_claimed(uint64_t gen, int is_worker, int64_t *claimed)
+{
+    int64_t ran = 0;
+    for (;;) {
+        uint64_t t = atomic_load(&pool.ticket);
+        if (t >> 32 != gen)
+            break;
+        const int64_t n = atomic_load_explicit(&pool.n_tasks, memory_order_relaxed);
+        const fm_task_fn fn = atomic_load_explicit(&pool.fn, memory_order_relaxed);
+        void *ctx = atomic_load_explicit(&pool.ctx, memory_order_relaxed);
+        const int64_t task = (int64_t)(t & 0xffffffffu);
+        if (task >= n)
+            break;
+        /* Success means the ticket never left (gen, task) since it was read (generations and
+         * tasks only grow), so the fields read above are this job's. */
+        if (!atomic_compare_exchange_weak(&pool.ticket, &t, t + 1))
+            continue;
+        if (is_worker)
+            test_delay(claimed);
+        fn(ctx, task);
+        ran++;
+        if (atomic_fetch_add(&pool.done, 1) + 1 == n && is_worker &&
+            atomic_load(&pool.main_waiting)) {
+            pthread_mutex_lock(&pool.lock);
+            pthread_cond_signal(&pool.done_cv);
+            pthread_mutex_unlock(&pool.lock);
+        }
+    }
+    return ran;
+}
+
+typedef struct worker_start {
+    int id;
+    uint64_t gen; /* the generation it has seen: the job before the one it was started for */
+} worker_start;
+static worker_start starts[FM_POOL_MAX_WORKERS];
+
+static void *worker_main(void *arg)
+{
+    const worker_start *start = (const worker_start *)arg;
+    const int id = start->id;
+    uint64_t seen = start->gen;
+    int64_t claimed = 0;
+    (void)fm_fpmode_enter(); /* workers only ever run the core: its mode for good */
+    in_task = 1;
+    for (;;) {
+        /* wait for the next job: spin a while, then sleep */
+        uint64_t t;
+        int64_t spin_start = 0;
+        for (unsigned spins = 1;; spins++) {
+            t = atomic_load(&pool.ticket);
+            if (t >> 32 != seen)
+                break;
+            if (spins % 64 == 0) {
+                const int64_t now = fm_now_ns();
+                if (spin_start == 0) {
+                    spin_start = now;
+                } else if (now - spin_start > FM_POOL_SPIN_NS) {
+                    pthread_mutex_lock(&pool.lock);
+                    atomic_fetch_add(&pool.sleepers, 1);
+                    while (atomic_load(&pool.ticket) >> 32 == seen)
+                        pthread_cond_wait(&pool.wake, &pool.lock);
+                    atomic_fetch_sub(&pool.sleepers, 1);
+                    pthread_mutex_unlock(&pool.lock);
+                    spin_start = 0;
+                }
+            }
+            cpu_relax();
+        }
+        seen = t >> 32;
+        if (id >= atomic_load_explicit(&pool.allowed, memory_order_relaxed))
+            continue;
+        const int64_t ran = run_claimed(seen, 1, &claimed);
+        atomic_fetch_add_explicit(&pool.stat_worker_tasks, ran, memory_order_relaxed);
+    }
+    return NULL;
+}
+
+/* A forked child has only the thread that forked: it starts over with no workers. */
+static void after_fork_child(void)
+{
+    pthread_mutex_init(&pool.lock, NULL);
+    pthread_cond_init(&pool.wake, NULL);
+    pthread_cond_init(&pool.done_cv, NULL);
+    pool.n_workers = 0;
+    atomic_store(&pool.busy, 0);
+    atomic_store(&pool.sleepers, 0);
+    atomic_store(&pool.main_waiting, 0);
+    in_task = 0;
+}
+
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+static void register_fork_handler(void)
+{
+    pthread_atfork(NULL, NULL, after_fork_child);
+}
+
+/* Starts workers until there are `wanted` (called holding busy); returns how many there are. */
+static int ensure_workers(int wanted, uint64_t gen)
+{
+    pthread_once(&fork_once, register_fork_handler);
+    if (wanted > FM_POOL_MAX_WORKERS)
+        wanted = FM_POOL_MAX_WORKERS;
+    while (pool.n_workers < wanted) {
+        pthread_attr_t attr;
+        pthread_t thread;
+        worker_start *s = &starts[pool.n_workers];
+        s->id = pool.n_workers;
+        s->gen = gen;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        const int err = pthread_create(&thread, &attr, worker_main, s);
+        pthread_attr_destroy(&attr);
+        if (err)
+            break; /* fewer threads: slower, the same results */
+        pool.n_workers++;
+    }
+    return pool.n_workers;
+}
+
+void fm_pool_run(int64_t n_tasks, int threads, fm_task_fn fn, void *ctx)
+{
+    if (n_tasks <= 0)
+        return;
+    if (thread_cap > 0 && threads > thread_cap)
+        threads = thread_cap;
+    if (threads > n_tasks)
+        threads = (int)n_tasks;
+    if (threads <= 1 || in_task || n_tasks > 0xffffffffLL || atomic_exchange(&pool.busy, 1)) {
+        for (int64_t task = 0; task < n_tasks; task++)
+            fn(ctx, task);
+        return;
+    }
+    const uint64_t gen = (atomic_load(&pool.ticket) >> 32) + 1;
+    const int workers = ensure_workers(threads - 1, gen - 1);
+    atomic_store_explicit(&pool.fn, fn, memory_order_relaxed);
+    atomic_store_explicit(&pool.ctx, ctx, memory_order_relaxed);
+    atomic_store_explicit(&pool.n_tasks, n_tasks, memory_order_relaxed);
+    atomic_store_explicit(&pool.allowed, workers < threads - 1 ? workers : threads - 1,
+                          memory_order_relaxed);
+    atomic_store(&pool.done, 0);
+    atomic_store(&pool.ticket, gen << 32); /* publishes the fields above */
+    if (atomic_load(&pool.sleepers) > 0) {
+        pthread_mutex_lock(&pool.lock);
+        pthread_cond_broadcast(&pool.wake);
+        pthread_mutex_unlock(&pool.lock);
+    }
+    in_task = 1;
+    run_claimed(gen, 0, NULL);
+    in_task = 0;
+    /* Wait for the tasks other threads are running: briefly spinning, then asleep. */
+    int64_t spin_start = 0;
+    for (unsigned spins = 1; atomic_load(&pool.done) < n_tasks; spins++) {
+        if (spins % 64 == 0) {
+            const int64_t now = fm_now_ns();
+            if (spin_start == 0) {
+                spin_start = now;
+            } else if (now - spin_start > FM_POOL_WAIT_SPIN_NS) {
+                pthread_mutex_lock(&pool.lock);
+                atomic_store(&pool.main_waiting, 1);
+                while (atomic_load(&pool.done) < n_tasks)
+                    pthread_cond_wait(&pool.done_cv, &pool.lock);
+                atomic_store(&pool.main_waiting, 0);
+                pthread_mutex_unlock(&pool.lock);
+                break;
+            }
+        }
+        cpu_relax();
+    }
+    atomic_fetch_add_explicit(&pool.stat_jobs, 1, memory_order_relaxed);
+    atomic_store(&pool.busy, 0);
+}
+
+void fm_pool_stats(int64_t *jobs, int64_t *worker_tasks, int *workers)
+{
+    *jobs = atomic_load(&pool.stat_jobs);
+    *worker_tasks = atomic_load(&pool.stat_worker_tasks);
+    *workers = pool.n_workers;
+}
+
+void fm_pool_test_delay(int us, int every)
+{
+    atomic_store(&pool.delay_us, us < 0 ? 0 : us);
+    atomic_store(&pool.delay_every, every < 0 ? 0 : every);
+}
+
+#else /* no pool: every job on the calling thread */
+
+void fm_pool_run(int64_t n_tasks, int threads, fm_task_fn fn, void *ctx)
+{
+    (void)threads;
+    for (int64_t task = 0; task < n_tasks; task++)
+        fn(ctx, task);
+}
+
+void fm_pool_stats(int64_t *jobs, int64_t *worker_tasks, int *workers)
+{
+    *jobs = 0;
+    *worker_tasks = 0;
+    *workers = 0;
+}
+
+void fm_pool_test_delay(int us, int every)
+{
+    (void)us;
+    (void)every;
+}
+
+#endif
+
+/* ---- adaptive thread counts ---- */
+
+#define FM_ADAPT_SLOTS 16
+/* Every FM_ADAPT_EXPLORE-th choice of a kind tries the candidate that is not the best. */
+#define FM_ADAPT_EXPLORE 16
+
+typedef struct adapt_slot {
+    uint64_t key;
+    int used;
+    double est[2];  /* ns per unit of work: one thread, all threads */
+    int64_t n[2];   /* measurements of each */
+    int64_t choices;
+    int64_t last;   /* for replacing the least recently used entry */
+} adapt_slot;
+
+static adapt_slot adapt_table[FM_ADAPT_SLOTS];
+static int64_t adapt_clock;
+#ifdef FM_HAVE_POOL
+static pthread_mutex_t adapt_lock = PTHREAD_MUTEX_INITIALIZER;
+#define ADAPT_LOCK() pthread_mutex_lock(&adapt_lock)
+#define ADAPT_UNLOCK() pthread_mutex_unlock(&adapt_lock)
+#else
+#define ADAPT_LOCK() ((void)0)
+#define ADAPT_UNLOCK() ((void)0)
+#endif
+
+static int adapt_find(uint64_t key)
+{
+    for (int i = 0; i < FM_ADAPT_SLOTS; i++)
+        if (adapt_table[i].used && adapt_table[i].key == key)
+            return i;
+    return -1;
+}
+
+fm_adapt_choice fm_adapt_choose(uint64_t key)
+{
+    fm_adapt_choice c = {key, -1, 0, 1, 0};
+    const int threads = fm_pool_threads();
+    if (threads <= 1)
+        return c;
+    ADAPT_LOCK();
+    int s = adapt_find(key);
+    if (s < 0) {
+        s = 0;
+        for (int i = 1; i < FM_ADAPT_SLOTS; i++)
+            if (!adapt_table[i].used ||
+                (adapt_table[s].used && adapt_table[i].last < adapt_table[s].last))
+                s = i;
+        adapt_slot fresh = {key, 1, {0, 0}, {0, 0}, 0, 0};
+        adapt_table[s] = fresh;
+    }
+    adapt_slot *a = &adapt_table[s];
+    a->last = ++adapt_clock;
+    /* All threads first (no calibration before the first fit), then one; each twice, the first
+     * measurement being a warm-up (thread start, cold caches). Then the faster, and now and
+     * then the other. */
+    int option;
+    if (a->n[1] < 2)
+        option = 1;
+    else if (a->n[0] < 2)
+        option = 0;
+    else {
+        option = a->est[0] <= a->est[1] ? 0 : 1;
+        if (a->choices % FM_ADAPT_EXPLORE == FM_ADAPT_EXPLORE - 1)
+            option = !option;
+    }
+    a->choices++;
+    ADAPT_UNLOCK();
+    c.slot = s;
+    c.option = option;
+    c.threads = option ? threads : 1;
+    c.start_ns = fm_now_ns();
+    return c;
+}
+
+void fm_adapt_record(fm_adapt_choice c, double units)
+{
+    if (c.slot < 0 || !(units > 0))
+        return;
+    const double x = (double)(fm_now_ns() - c.start_ns) / units;
+    ADAPT_LOCK();
+    adapt_slot *a = &adapt_table[c.slot];
+    if (a->used && a->key == c.key) {
+        const int64_t n = a->n[c.option]++;
+        if (n == 1)
+            a->est[c.option] = x;
+        else if (n > 1)
+            a->est[c.option] = 0.75 * a->est[c.option] + 0.25 * x;
+    }
+    ADAPT_UNLOCK();
+}
+
+int fm_adapt_peek(uint64_t key, double *one, double *all, int64_t *choices)
+{
+    ADAPT_LOCK();
+    const int s = adapt_find(key);
+    if (s >= 0) {
+        *one = adapt_table[s].est[0];
+        *all = adapt_table[s].est[1];
+        *choices = adapt_table[s].choices;
+    }
+    ADAPT_UNLOCK();
+    return s >= 0;
+}
+
+void fm_adapt_reset(void)
+{
+    ADAPT_LOCK();
+    for (int i = 0; i < FM_ADAPT_SLOTS; i++)
+        adapt_table[i].used = 0;
+    ADAPT_UNLOCK();
+}
