@@ -417,7 +417,7 @@ def test_predict_bridge_refuses_mismatched_buffers():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.fit(X, np.arange(30) % 3)
-    network, params = model._predict_plan()
+    network, params = model._net, model._params
     out = np.empty((30, 3), np.float32)
     _core.predict_contiguous(network, params, X, out)
     # a NumPy forward pass in float64 (relu, softmax) from the fitted weights

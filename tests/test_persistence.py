@@ -87,14 +87,16 @@ def _assert_same_value(a, b, where):
 
 def _assert_same_model(original, restored):
     assert type(restored) is type(original)
-    skip = {"_net", "_random_state", "random_state"}
+    skip = {"_model", "_random_state", "random_state"}
     assert sorted(set(vars(original)) - skip) == sorted(set(vars(restored)) - skip)
     for key in vars(original):
         if key not in skip:
             _assert_same_value(vars(original)[key], vars(restored)[key], key)
     # coefs_ / intercepts_ are views into the one flat parameter array
-    assert restored._params_are_views()
+    assert restored._model.views_in(vars(restored))
     assert restored._params.dtype == original._params.dtype
+    assert restored._params.tobytes() == original._params.tobytes()
+    assert restored._net.units == original._net.units
 
 
 def _assert_same_predictions(original, restored, X):
@@ -544,7 +546,7 @@ def test_course_options_round_trip(tmp_path, options):
     for restored in (fastmlp.load(path), pickle.loads(pickle.dumps(model))):
         out = "decision_function" if options.get("loss") == "hinge" else "predict_proba"
         assert getattr(restored, out)(X).tobytes() == getattr(model, out)(X).tobytes()
-        assert restored._params_are_views()
+        assert restored._model.views_in(vars(restored))
         for name in ("prelu_slopes_", "batch_norm_means_", "batch_norm_vars_"):
             if name in vars(model):
                 assert [a.tobytes() for a in vars(restored)[name]] == [

@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-import fastmlp._multilayer_perceptron as mlp_module
+import fastmlp._predict
+import fastmlp._training as training_module
 from fastmlp import MLPClassifier, MLPRegressor
 
 quiet = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -49,7 +50,7 @@ def test_epochs_split_into_calls_train_exactly_as_one_call(monkeypatch, options)
     kw = dict(hidden_layer_sizes=(16,), batch_size=32, max_iter=4, random_state=0, **options)
     whole = MLPClassifier(**kw).fit(X, y, sample_weight=sw)
     # a few rows per call: every epoch takes many calls
-    monkeypatch.setattr(mlp_module, "_CALL_WORK", 64 * whole._net.n_params)
+    monkeypatch.setattr(training_module, "CALL_WORK", 64 * whole._net.n_params)
     split = MLPClassifier(**kw).fit(X, y, sample_weight=sw)
     assert split._params.tobytes() == whole._params.tobytes()
     assert split.loss_curve_ == whole.loss_curve_
@@ -91,7 +92,7 @@ class _CountingCSR(sp.csr_matrix):
 def test_sparse_input_is_never_densified_whole(monkeypatch):
     X, y = _data(n_samples=2000)
     X[np.abs(X) < 0.8] = 0
-    monkeypatch.setattr(mlp_module, "_SPARSE_BLOCK_BYTES", 300 * 12 * 8)  # 300-row blocks
+    monkeypatch.setattr(fastmlp._predict, "SPARSE_BLOCK_BYTES", 300 * 12 * 8)  # 300-row blocks
     _CountingCSR.densified = []
     model = MLPClassifier((8,), batch_size=100, max_iter=2, random_state=0)
     Xs = _CountingCSR(X)

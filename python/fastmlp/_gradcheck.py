@@ -13,6 +13,7 @@ from sklearn.base import is_classifier
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from . import _core
+from ._model_state import network_like
 
 # Step of the five-point central difference, relative to max(1, |parameter|): small enough that
 # the truncation error (O(h^4)) vanishes, large enough that rounding (about 1e-16 / h of the
@@ -99,9 +100,9 @@ def check_gradients(estimator, X, y, sample_weight=None, per_array=False, random
             _check_sample_weight(sample_weight, X), dtype=np.float64
         )
 
-    units = model._layer_units_from_coefs()
-    network = model._network(units, dropout_seed=int(random_state))
-    params = model._pack_params(network, np.float64)
+    state = model._model_state(np.float64, bind=False)
+    network = network_like(state.network, dropout_seed=int(random_state))
+    params = state.params
     workspace = _core.Workspace(network, X.shape[0], 8)
     grad = np.empty_like(params)
     _core.loss_grad(workspace, params, X, Y, sample_weight, grad)

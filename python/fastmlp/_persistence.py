@@ -38,6 +38,8 @@ import numpy as np
 import sklearn
 from sklearn.utils.validation import check_is_fitted
 
+from ._optimizers import STOCHASTIC_SOLVERS
+
 FORMAT_NAME = "fastmlp-model"
 FORMAT_VERSION = 1
 
@@ -46,7 +48,15 @@ FORMAT_VERSION = 1
 # the random generator is re-derived from ``random_state`` at every fit, and metadata-routing
 # requests (set_fit_request) are configuration, not model state.
 _NOT_STORED = frozenset(
-    {"_params", "coefs_", "intercepts_", "_net", "_random_state", "_metadata_request"}
+    {"_params", "coefs_", "intercepts_", "_net", "_model", "_random_state", "_metadata_request",
+     "prelu_slopes_", "batch_norm_scales_", "batch_norm_shifts_", "batch_norm_means_",
+     "batch_norm_vars_"}
+)
+
+# Views of the flat parameters, rebuilt from it at load.
+_VIEWS_OF_PARAMS = frozenset(
+    {"prelu_slopes_", "batch_norm_scales_", "batch_norm_shifts_", "batch_norm_means_",
+     "batch_norm_vars_"}
 )
 
 # dtype kinds an array member may have: bool, signed / unsigned int, float, complex, str, bytes
@@ -211,10 +221,9 @@ def save(estimator, path):
         attributes=["coefs_", "intercepts_"],
         msg="This %(name)s instance is not fitted yet: fit it before saving it.",
     )
-    if "_params" not in estimator.__dict__ or not estimator._params_are_views():
-        estimator._adopt_params()  # fold coefs_ / intercepts_ a user assigned into _params
-    params = estimator._params
-    units = estimator._layer_units_from_coefs()
+    model = estimator._model_state(options=False)  # folds assigned coefs_ / intercepts_ in
+    params = model.params
+    units = model.units
 
     encoder = _Encoder()
     param_names = set(estimator._get_param_names())
@@ -520,6 +529,8 @@ def _load_from_zip(zf):
                            % (unknown, cls.__name__, _fastmlp_version()))
     estimator = cls(**{k: decoder.decode(v) for k, v in params_meta.items()})
     for key, value in attributes.items():
+        if key in _VIEWS_OF_PARAMS:
+            continue  # format 1 also wrote these views of the parameter array
         _check_attribute_name(cls, key)
         if key in known or key in _NOT_STORED:
             raise _FormatError("it sets %r among the fitted attributes" % key)
@@ -540,9 +551,8 @@ def _load_from_zip(zf):
     if params.dtype.name != metadata["params_dtype"]:
         raise _FormatError("its parameter array is %s but the metadata says %r"
                            % (params.dtype, metadata["params_dtype"]))
-    estimator._params = params
     try:
-        estimator._rebind_views(units)
+        estimator._restore_model_state(params, units)
     except ValueError as exc:
         raise _FormatError(str(exc)) from None
     _check_fitted_state(estimator, units, params)
@@ -558,29 +568,18 @@ def _check_fitted_state(estimator, units, params):
         if value is None or value != expected:
             raise _FormatError("its %s is %r but the layer widths %s need %r"
                                % (attr, value, units, expected))
-    if estimator.__dict__.get("_net") is None:
-        try:
-            estimator._net = estimator._network(units)
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            raise _FormatError(
-                "its network (activation %r, output activation %r) cannot be built: %s: %s"
-                % (estimator.__dict__.get("activation"),
-                   estimator.__dict__.get("out_activation_"), type(exc).__name__, exc)
-            ) from None
     best = estimator.__dict__.get("_best_params")
     if best is not None and (not isinstance(best, np.ndarray) or best.dtype != params.dtype
                              or best.shape != params.shape):
         raise _FormatError("its best parameters do not match the parameter array")
     optimizer = estimator.__dict__.get("_optimizer")
     if optimizer is not None:
-        from ._multilayer_perceptron import _STOCHASTIC_SOLVERS
-
         matches = getattr(optimizer, "matches", None)
         state = optimizer.__dict__.get("state")
         if (
             not isinstance(state, np.ndarray)
             or state.dtype != params.dtype
-            or getattr(optimizer, "solver", None) not in _STOCHASTIC_SOLVERS
+            or getattr(optimizer, "solver", None) not in STOCHASTIC_SOLVERS
             or not matches(params.size, params.dtype)
         ):
             raise _FormatError("its optimizer state does not match the parameter array")

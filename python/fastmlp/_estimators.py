@@ -1,0 +1,1704 @@
+"""Multilayer perceptron estimators with scikit-learn's API and maths, trained by the C core.
+
+The estimators keep scikit-learn's parameters, defaults, validation, fitted attributes and
+stopping rules. What they own is the API: the model's parameters are a ``ModelState``
+(``_model_state``: the flat array and its views ``coefs_``, ``intercepts_``, ...), the epochs run
+in ``_training`` with an optimizer from ``_optimizers``, predict goes through ``_predict``, and
+files are written by ``_persistence``.
+"""
+
+import functools
+import os
+import warnings
+from abc import ABC, abstractmethod
+from numbers import Integral, Real
+from types import MethodType
+
+import numpy as np
+import scipy.optimize
+import scipy.sparse as sp
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    RegressorMixin,
+    _fit_context,
+    is_classifier,
+)
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import (
+    _check_partial_fit_first_call,
+    type_of_target,
+    unique_labels,
+)
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
+from threadpoolctl import threadpool_limits
+
+from . import _core, _persistence, _predict, _training
+from . import _training_options as _options
+from ._model_state import (
+    EXTRA_ATTRIBUTES,
+    ModelState,
+    arrays_dtype,
+    build_network,
+    parameter_count,
+    units_from_arrays,
+)
+from ._optimizers import STOCHASTIC_SOLVERS, Optimizer
+
+_STOCHASTIC_SOLVERS = list(STOCHASTIC_SOLVERS)
+
+_HIDDEN_ACTIVATIONS = (
+    "identity",
+    "logistic",
+    "tanh",
+    "relu",
+    "leaky_relu",
+    "prelu",
+    "elu",
+    "maxout",
+    "softplus",
+    "gelu",
+)
+
+# Classifier losses scored on raw outputs (identity output layer, one unit per class).
+_MARGIN_LOSSES = ("hinge", "perceptron")
+
+# Rows per chunk of the full-batch (lbfgs) loss and gradient: bounds the workspace's memory.
+_LBFGS_CHUNK_ROWS = 4096
+
+
+def _lbfgs_iterations(result, max_iter):
+    """Iterations of an L-BFGS-B run, warning (ConvergenceWarning) when it did not converge."""
+    if result.status != 0:
+        try:
+            message = result.message.decode("latin1")
+        except AttributeError:
+            message = result.message
+        warnings.warn(
+            "lbfgs failed to converge after %d iteration(s) (status=%d):\n%s\n\n"
+            "Increase the number of iterations to improve the convergence "
+            "(max_iter=%d).\nYou might also want to scale the data as shown in:\n"
+            "    https://scikit-learn.org/stable/modules/preprocessing.html"
+            % (result.nit, result.status, message, max_iter),
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    return min(result.nit, max_iter)
+
+
+def _physical_memory_bytes():
+    """This machine's physical memory in bytes, or None where the OS does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _check_model_size(hidden_layer_sizes, layer_units, itemsize, maxout_pieces=1, prelu=False,
+                      batch_norm=False):
+    """Refuses, before anything is allocated, a network whose parameters, gradient and two
+    optimizer-state arrays (4 values per parameter) would not fit in physical memory. The count
+    is the flat array's: maxout pieces, PReLU slopes and batch-norm values included."""
+    n_params = parameter_count(layer_units, maxout_pieces, prelu, batch_norm)
+    needed = 4 * n_params * itemsize
+    limit = _physical_memory_bytes()
+    if limit is None:
+        limit = 2**63 - 1  # the C core's sizes are 64-bit signed
+    if needed > limit:
+        raise ValueError(
+            "hidden_layer_sizes=%r gives a network of %d parameters (layer widths %s): its "
+            "parameters, gradient and optimizer state need %.3g GiB, more than this machine's "
+            "%.3g GiB of memory. Use smaller hidden layers."
+            % (hidden_layer_sizes, n_params, layer_units, needed / 2**30, limit / 2**30)
+        )
+
+
+class _unless_margin_loss:
+    """A method that does not exist (AttributeError, so hasattr is False) for the margin losses,
+    as scikit-learn's available_if makes it, without available_if's cost per access (it copies
+    the wrapper's metadata every time, a large part of a one-sample predict_proba)."""
+
+    def __init__(self, method):
+        self.method = method
+        functools.update_wrapper(self, method)
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self.method
+        if obj.loss in _MARGIN_LOSSES:
+            raise AttributeError(
+                "%s is not available with loss=%r, which gives scores, not probabilities; "
+                "use decision_function." % (self.method.__name__, obj.loss)
+            )
+        return MethodType(self.method, obj)
+
+
+class BaseMultilayerPerceptron(BaseEstimator, ABC):
+    """Base class for MLP classification and regression (use the derived classes)."""
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": [
+            "array-like",
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "activation": [StrOptions(set(_HIDDEN_ACTIVATIONS))],
+        "solver": [StrOptions({"lbfgs", "sgd", "adam", "adamw", "adagrad", "rmsprop", "adadelta"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [
+            StrOptions({"auto"}),
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "learning_rate": [
+            StrOptions({"constant", "invscaling", "adaptive", "step", "exponential", "cosine"})
+        ],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "alpha_l1": [Interval(Real, 0, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
+        "batch_norm": ["boolean"],
+        "maxout_pieces": [Interval(Integral, 1, 1024, closed="both")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "rho": [Interval(Real, 0, 1, closed="both"), None],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [
+            Interval(Integral, 1, None, closed="left"),
+            Options(Real, {np.inf}),
+        ],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "init": [
+            StrOptions({"glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "normal"})
+        ],
+        "init_std": [Interval(Real, 0, None, closed="left")],
+        "lr_step_size": [Interval(Integral, 1, None, closed="left")],
+        "lr_gamma": [Interval(Real, 0, None, closed="neither")],
+        "lr_min": [Interval(Real, 0, None, closed="left")],
+        "warmup_epochs": [Interval(Integral, 0, None, closed="left")],
+        "validation_data": [None, tuple],
+        "restore_best_weights": [StrOptions({"auto"}), "boolean"],
+        "callbacks": [list, tuple, None],
+        "progress": [StrOptions({"auto"}), "boolean"],
+    }
+
+    @abstractmethod
+    def __init__(
+        self,
+        hidden_layer_sizes,
+        activation,
+        solver,
+        alpha,
+        batch_size,
+        learning_rate,
+        learning_rate_init,
+        power_t,
+        alpha_l1,
+        dropout,
+        batch_norm,
+        maxout_pieces,
+        weight_decay,
+        rho,
+        max_iter,
+        loss,
+        shuffle,
+        random_state,
+        tol,
+        verbose,
+        warm_start,
+        momentum,
+        nesterovs_momentum,
+        early_stopping,
+        validation_fraction,
+        beta_1,
+        beta_2,
+        epsilon,
+        n_iter_no_change,
+        max_fun,
+        init="glorot_uniform",
+        init_std=0.01,
+        lr_step_size=10,
+        lr_gamma=0.1,
+        lr_min=0.0,
+        warmup_epochs=0,
+        validation_data=None,
+        restore_best_weights="auto",
+        callbacks=None,
+        progress="auto",
+    ):
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.alpha_l1 = alpha_l1
+        self.dropout = dropout
+        self.batch_norm = batch_norm
+        self.maxout_pieces = maxout_pieces
+        self.weight_decay = weight_decay
+        self.rho = rho
+        self.max_iter = max_iter
+        self.loss = loss
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.init = init
+        self.init_std = init_std
+        self.lr_step_size = lr_step_size
+        self.lr_gamma = lr_gamma
+        self.lr_min = lr_min
+        self.warmup_epochs = warmup_epochs
+        self.validation_data = validation_data
+        self.restore_best_weights = restore_best_weights
+        self.callbacks = callbacks
+        self.progress = progress
+
+    # ------------------------------------------------------------------ model state
+
+    def _core_loss(self):
+        """The C core's loss for this model (binary log loss for logistic outputs)."""
+        if self.loss == "log_loss" and self.out_activation_ == "logistic":
+            return "binary_log_loss"
+        return self.loss
+
+    def _maxout_pieces(self):
+        """Linear pieces per hidden unit: maxout_pieces for maxout, else 1."""
+        return int(self.maxout_pieces) if self.activation == "maxout" else 1
+
+    def _layer_units_from_coefs(self):
+        """Layer widths (inputs, hidden units, outputs) read off coefs_ / intercepts_."""
+        return units_from_arrays(self.coefs_, self.intercepts_, self._maxout_pieces())
+
+    def _dropout_rates(self, n_hidden):
+        """One dropout rate per hidden layer, from a rate or a sequence of them."""
+        if isinstance(self.dropout, Real):
+            return [float(self.dropout)] * n_hidden
+        rates = np.asarray(self.dropout, dtype=np.float64)
+        if rates.shape != (n_hidden,) or not np.all((rates >= 0) & (rates < 1)):
+            raise ValueError(
+                "dropout must be a rate in [0, 1) or a sequence of one such rate per hidden "
+                "layer (%d here); got %r." % (n_hidden, self.dropout)
+            )
+        return [float(r) for r in rates]
+
+    def _network(self, units, dropout_seed=0):
+        """The C core's description of this architecture."""
+        return build_network(
+            units, self.activation, self.out_activation_, self._core_loss(), self.alpha,
+            self.alpha_l1, self.maxout_pieces, self.batch_norm,
+            self._dropout_rates(len(units) - 2), dropout_seed,
+        )
+
+    @property
+    def _params(self):
+        """The flat parameter array (the model state's)."""
+        return self.__dict__["_model"].params
+
+    @property
+    def _net(self):
+        """The C core's network description (the model state's)."""
+        return self.__dict__["_model"].network
+
+    def _bind(self, state):
+        """Makes state the model's: coefs_, intercepts_ and the extra arrays (prelu_slopes_,
+        batch_norm_*_) become its views."""
+        self._model = state
+        for name in EXTRA_ATTRIBUTES.values():
+            self.__dict__.pop(name, None)
+        for name, views in state.arrays.items():
+            setattr(self, name, views)
+
+    def _describes(self, network):
+        """Whether network has the activations the model's options and fit name."""
+        return (network.hidden_activation == self.activation
+                and network.output_activation == self.out_activation_)
+
+    def _model_state(self, dtype=None, bind=True, options=True):
+        """The model state: the fitted one while coefs_ / intercepts_ and the extra arrays are
+        its views (and, with options, its network has the activations the options name), else
+        one packed from the arrays a user assigned (or converted to dtype), which bind makes
+        the model's (predict packs without binding, so that later in-place edits of assigned
+        arrays are followed, as in scikit-learn)."""
+        attributes = self.__dict__
+        state = attributes.get("_model")
+        if (state is not None and state.views_in(attributes)
+                and (not options or self._describes(state.network))):
+            if dtype is None or state.dtype == dtype:
+                return state
+            new = state.with_dtype(dtype)
+        else:
+            units = self._layer_units_from_coefs()
+            network = state.network if state is not None else None
+            if network is None or list(network.units) != units or not self._describes(network):
+                network = self._network(units)
+            extras = {name: attributes[name] for name in EXTRA_ATTRIBUTES.values()
+                      if attributes.get(name) is not None}
+            new = ModelState.pack(network, self.coefs_, self.intercepts_, extras, dtype)
+        if bind:
+            self._bind(new)
+        return new
+
+    def _restore_model_state(self, params, units=None):
+        """Binds a stored flat parameter array (a pickle's, a file's) with the network the
+        model's options describe; ValueError when they do not describe it."""
+        if units is None:
+            units = self._layer_units_from_coefs()
+        try:
+            network = self._network([int(u) for u in units])
+        except (KeyError, TypeError) as exc:
+            raise ValueError("the model's options do not describe a network: %s" % exc)
+        self._bind(ModelState(network, params))
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        if "_model" in state and "coefs_" in state:
+            # coefs_ / intercepts_ a user assigned are folded into the flat array first; the
+            # views are stored as the flat array and the layer widths
+            model = self._model_state(options=False)
+            state = dict(state)
+            for name in model.arrays:
+                state.pop(name, None)
+            state["_model"] = None
+            state["_flat_params"] = model.params
+            state["_layer_units"] = model.units
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        # pickles of earlier versions hold _params and _net, and the views
+        params = state.pop("_flat_params", None)
+        if params is None:
+            params = state.pop("_params", None)
+        units = state.pop("_layer_units", None)
+        state.pop("_net", None)
+        state.pop("_model", None)
+        super().__setstate__(state)
+        if params is not None:
+            if units is None:
+                units = self._layer_units_from_coefs()
+            self._restore_model_state(params, units)
+
+    def save(self, path):
+        """Save the fitted model to a portable file that loads without pickle.
+
+        The file is a NumPy ``.npz`` archive: the flat parameter array, every fitted array,
+        and one JSON metadata entry (format version, fastmlp version, estimator class,
+        ``get_params()`` and the fitted attributes). :func:`fastmlp.load` reads it back
+        without executing any code from the file.
+
+        Parameters
+        ----------
+        path : str, path-like or writable binary file object
+            Where to write. A path is written atomically (to a temporary file that is then
+            renamed) and is used as given: no ``.npz`` suffix is added.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            When the model has not been fitted.
+        TypeError
+            When a parameter or fitted attribute holds a value the format cannot represent
+            without pickle (a callable, an arbitrary object, object-dtype class labels that
+            are not strings, integers, floats or booleans).
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> import numpy as np
+        >>> import fastmlp
+        >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+        >>> clf = fastmlp.MLPClassifier(hidden_layer_sizes=(4,), solver="lbfgs",
+        ...                             random_state=0).fit(X, [0, 1, 1, 0])
+        >>> path = os.path.join(tempfile.mkdtemp(), "model.npz")
+        >>> clf.save(path)
+        >>> bool((fastmlp.load(path).predict_proba(X) == clf.predict_proba(X)).all())
+        True
+        """
+        _persistence.save(self, path)
+
+    # ------------------------------------------------------------------ forward pass
+
+    def _check_is_fitted(self):
+        """check_is_fitted, without its attribute scan when the model is plainly fitted."""
+        if "coefs_" not in self.__dict__:
+            check_is_fitted(self)
+
+    def _forward_pass_fast(self, X, check_input=True, two_class=False):
+        """Output-layer activations for X (n_samples x n_outputs), computed by the C core; with
+        two_class (one logistic output), the probabilities of both classes (n_samples x 2)."""
+        attributes = self.__dict__
+        state = attributes.get("_model")
+        # Fast path: the model's own parameters (coefs_ and intercepts_ not reassigned, the
+        # activations those they were fitted with) and X as it is, without feature names to
+        # check (the full validation costs far more than a small forward pass).
+        if (
+            state is not None
+            and "feature_names_in_" not in attributes
+            and state.views_in(attributes)
+            and state.network.hidden_activation == self.activation
+            and state.network.output_activation == self.out_activation_
+        ):
+            try:
+                out = _predict.fast_outputs(state, X, self.n_features_in_, two_class)
+            except _core.NonFiniteInputError:
+                if not check_input:
+                    raise
+                out = None  # the full validation below raises scikit-learn's error for it
+            if out is not None:
+                return out
+        if check_input:
+            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+        return _predict.outputs(self._model_state(bind=False), X, two_class)
+
+    # ------------------------------------------------------------------ fitting
+
+    def _initialize(self, y, layer_units, dtype):
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_outputs_ = y.shape[1]
+        self.n_layers_ = len(layer_units)
+        if not is_classifier(self):
+            self.out_activation_ = "exp" if self.loss == "poisson" else "identity"
+        elif self.loss in _MARGIN_LOSSES:
+            self.out_activation_ = "identity"  # scores, one per class
+        elif self._label_binarizer.y_type_ == "multiclass":
+            self.out_activation_ = "softmax"
+        else:
+            self.out_activation_ = "logistic"
+
+        coefs, intercepts = [], []
+        pieces = self._maxout_pieces()
+        n_layers = len(layer_units) - 1
+        for i, (fan_in, fan_out) in enumerate(zip(layer_units[:-1], layer_units[1:])):
+            width = fan_out * pieces if i < n_layers - 1 else fan_out
+            coef, intercept = self._init_coef(fan_in, width, dtype)
+            coefs.append(coef)
+            intercepts.append(intercept)
+        # PReLU and batch norm start afresh, from their initial values
+        self._bind(ModelState.pack(self._network(layer_units), coefs, intercepts, None, dtype))
+        self.__dict__.pop("_optimizer", None)
+        if self.early_stopping:
+            self._best_params = self._params.copy()
+
+        self.__dict__.pop("history_", None)
+        if self.solver in _STOCHASTIC_SOLVERS:
+            self.loss_curve_ = []
+            self.history_ = _training.new_history()
+            self._no_improvement_count = 0
+            if self.early_stopping:
+                self.validation_scores_ = []
+                self.best_validation_score_ = -np.inf
+                self.best_loss_ = None
+            else:
+                self.best_loss_ = np.inf
+                self.validation_scores_ = None
+                self.best_validation_score_ = None
+
+    def _init_coef(self, fan_in, fan_out, dtype):
+        if self.init != "glorot_uniform":
+            return _options.initial_layer(
+                self._random_state, self.init, fan_in, fan_out, self.init_std, dtype
+            )
+        # Glorot & Bengio's uniform initialisation, drawn exactly as scikit-learn draws it, so
+        # that the same random_state gives the same initial weights in both libraries.
+        factor = 6.0
+        if self.activation == "logistic":
+            factor = 2.0
+        init_bound = np.sqrt(factor / (fan_in + fan_out))
+        coef_init = self._random_state.uniform(-init_bound, init_bound, (fan_in, fan_out))
+        intercept_init = self._random_state.uniform(-init_bound, init_bound, fan_out)
+        return coef_init.astype(dtype, copy=False), intercept_init.astype(dtype, copy=False)
+
+    def _fit(self, X, y, sample_weight=None, incremental=False):
+        hidden_layer_sizes = self.hidden_layer_sizes
+        if not hasattr(hidden_layer_sizes, "__iter__"):
+            hidden_layer_sizes = [hidden_layer_sizes]
+        hidden_layer_sizes = list(hidden_layer_sizes)
+        if np.any(np.array(hidden_layer_sizes) <= 0):
+            raise ValueError("hidden_layer_sizes must be > 0, got %s." % hidden_layer_sizes)
+        first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+
+        X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        if sp.issparse(X):
+            # stochastic solvers densify one block of rows at a time; lbfgs's full-batch
+            # gradient needs all of X at once
+            X = X.toarray() if self.solver == "lbfgs" else X.tocsr()
+        n_samples, n_features = X.shape
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X)
+        if getattr(self, "class_weight", None) is not None:
+            sample_weight = _options.apply_class_weight(self, y, sample_weight, incremental)
+        if y.ndim == 1:
+            y = y.reshape((-1, 1))
+        if is_classifier(self) and self.loss in _MARGIN_LOSSES:
+            y = self._margin_targets(y)
+        self.n_outputs_ = y.shape[1]
+        layer_units = [n_features] + [int(h) for h in hidden_layer_sizes] + [self.n_outputs_]
+        dropout = any(self._dropout_rates(len(hidden_layer_sizes)))  # a clear error if bad
+        if self.solver == "lbfgs" and (self.batch_norm or dropout):
+            raise ValueError(
+                "solver='lbfgs' minimizes a deterministic full-batch loss: it cannot be used "
+                "with dropout or batch_norm=True; use a stochastic solver such as 'adam'."
+            )
+        _check_model_size(self.hidden_layer_sizes, layer_units, X.dtype.itemsize,
+                          self._maxout_pieces(), self.activation == "prelu", self.batch_norm)
+
+        self._random_state = check_random_state(self.random_state)
+        if first_pass:
+            self._initialize(y, layer_units, X.dtype)
+            dtype = X.dtype
+        else:
+            units = self._layer_units_from_coefs()
+            if units != layer_units:
+                raise ValueError(
+                    "The existing coefs_ have layer widths %s but hidden_layer_sizes and the "
+                    "data need %s; fit with warm_start=False to start over." % (units, layer_units)
+                )
+            # continue in the model's own precision
+            dtype = arrays_dtype(self.coefs_, self.intercepts_)
+        self.n_layers_ = len(layer_units)
+        self._model_state(dtype)
+
+        X = X.astype(dtype, copy=False) if sp.issparse(X) else np.ascontiguousarray(X, dtype=dtype)
+        Y = np.ascontiguousarray(y, dtype=dtype)
+        if sample_weight is not None:
+            sample_weight = np.ascontiguousarray(sample_weight, dtype=dtype)
+
+        if self.solver in _STOCHASTIC_SOLVERS:
+            self._fit_stochastic(X, Y, sample_weight, incremental)
+        elif self.solver == "lbfgs":
+            self._fit_lbfgs(X, Y, sample_weight)
+
+        if not np.isfinite(self._params).all():
+            raise ValueError(_training.NON_FINITE_WEIGHTS)
+        return self
+
+    def _fit_lbfgs(self, X, Y, sample_weight):
+        params = self._params
+        workspace = _core.Workspace(
+            self._net, min(X.shape[0], _LBFGS_CHUNK_ROWS), params.dtype.itemsize
+        )
+        grad = np.empty_like(params)
+
+        def loss_grad(packed):
+            params[...] = packed
+            loss = _core.loss_grad(workspace, params, X, Y, sample_weight, grad)
+            return loss, grad.astype(np.float64)
+
+        # L-BFGS-B's vector operations go through BLAS, whose threaded dot products would make
+        # the result depend on the thread count: run them on one thread (they are cheap).
+        with threadpool_limits(limits=1, user_api="blas"):
+            opt_res = scipy.optimize.minimize(
+                loss_grad,
+                params.astype(np.float64),
+                method="L-BFGS-B",
+                jac=True,
+                options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
+            )
+        self.n_iter_ = _lbfgs_iterations(opt_res, self.max_iter)
+        self.loss_ = float(opt_res.fun)
+        params[...] = opt_res.x
+
+    def _new_optimizer(self, n_params, dtype):
+        return Optimizer(
+            self.solver, n_params, dtype, learning_rate_init=self.learning_rate_init,
+            lr_schedule=self.learning_rate, momentum=self.momentum,
+            nesterov=self.nesterovs_momentum, power_t=self.power_t, beta_1=self.beta_1,
+            beta_2=self.beta_2, epsilon=self.epsilon, weight_decay=self.weight_decay,
+            rho=self.rho, max_iter=self.max_iter, lr_step_size=self.lr_step_size,
+            lr_gamma=self.lr_gamma, lr_min=self.lr_min, warmup_epochs=self.warmup_epochs,
+        )
+
+    def _fit_stochastic(self, X, Y, sample_weight, incremental):
+        model = self._model
+        params = model.params
+        optimizer = self.__dict__.get("_optimizer")
+        if (
+            not incremental
+            or optimizer is None
+            or optimizer.solver != self.solver
+            or not optimizer.matches(params.size, params.dtype)
+        ):
+            optimizer = self._optimizer = self._new_optimizer(params.size, params.dtype)
+
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        early_stopping = self.early_stopping
+        # Training and validation rows are index arrays into X: X itself is never copied.
+        train_rows = val_rows = None
+        Y_train, sample_weight_train = Y, sample_weight
+        if self.validation_data is not None:
+            # validation_data replaces the validation_fraction split: all of X trains
+            X_val, Y_val, y_val, sample_weight_val = _options.check_validation_data(
+                self, self.validation_data, params.dtype, is_classifier(self), incremental
+            )
+        elif early_stopping:
+            should_stratify = is_classifier(self) and self.n_outputs_ == 1
+            stratify = Y.astype(bool) if should_stratify else None
+            # the split scikit-learn makes of (X, Y, sample_weight), made of row numbers
+            train_rows, val_rows = train_test_split(
+                np.arange(X.shape[0]),
+                random_state=self._random_state,
+                test_size=self.validation_fraction,
+                stratify=stratify,
+            )
+            if val_rows.shape[0] < 2:
+                raise ValueError(
+                    "The validation set is too small. Increase 'validation_fraction' "
+                    "or the size of your dataset."
+                )
+            Y_train, Y_val = Y[train_rows], np.ascontiguousarray(Y[val_rows])
+            sample_weight_val = None
+            if sample_weight is not None:
+                sample_weight_train = sample_weight[train_rows]
+                sample_weight_val = sample_weight[val_rows]
+            X_val, y_val = X, self._decode_targets(Y_val)
+        else:
+            X_val = Y_val = y_val = sample_weight_val = None
+        if early_stopping:
+            best = self.__dict__.get("_best_params")
+            if best is None or best.shape != params.shape or best.dtype != params.dtype:
+                self._best_params = params.copy()
+
+        n_samples = X.shape[0] if train_rows is None else train_rows.shape[0]
+        if self.batch_size == "auto":
+            batch_size = min(200, n_samples)
+        else:
+            if self.batch_size > n_samples:
+                warnings.warn(
+                    "Got `batch_size` less than 1 or larger than "
+                    "sample size. It is going to be clipped"
+                )
+            batch_size = int(np.clip(self.batch_size, 1, n_samples))
+
+        # The key of shuffles and dropout masks: one draw per fit; each epoch's permutation and
+        # masks are keyed by the number of samples seen before it (t_), so they never depend on
+        # threads or earlier epochs.
+        dropout = any(self._dropout_rates(len(model.network.units) - 2))
+        seed = (
+            int(self._random_state.randint(0, 2**62, dtype=np.int64))
+            if self.shuffle or dropout
+            else 0
+        )
+        workspace = _core.Workspace(model.network, batch_size, params.dtype.itemsize)
+        runner = _training.EpochRunner(
+            optimizer, workspace, params, X, Y, sample_weight, train_rows, batch_size, seed,
+            self.shuffle, _options.ProgressBar(self, n_samples),
+        )
+        validation = None
+        if X_val is not None:
+            validation = _training.Validation(
+                X_val, val_rows, Y_val, y_val, sample_weight_val,
+                outputs=lambda X, rows: _predict.outputs_for_rows(model, X, rows),
+                score=lambda output, y, sw: self._score_predictions(self._predictions(output), y, sw),
+                loss=lambda X, rows, Y, sw: self._validation_loss(model, X, rows, Y, sw, batch_size),
+            )
+        record = _training.Record(
+            n_iter=0, t=self.t_, loss=self.__dict__.get("loss_"), loss_curve=self.loss_curve_,
+            best_loss=self.best_loss_, validation_scores=self.validation_scores_,
+            best_validation_score=self.best_validation_score_,
+            no_improvement_count=self._no_improvement_count, history=self.__dict__.get("history_"),
+            best_params=self.__dict__.get("_best_params"),
+        )
+        monitor = _training.Monitor(
+            record, params, Y_train, sample_weight_train, is_classifier(self), validation,
+            early_stopping, self.restore_best_weights, incremental, self.tol,
+        )
+        self.history_ = record.history
+
+        def on_epoch(record):
+            self._publish(record)
+            if not self.callbacks:
+                return False
+            return _training.run_callbacks(self.callbacks, self, record)
+
+        def divergence_message(epoch):
+            return (
+                "The training loss became non-finite (NaN or infinity) at epoch %d; training "
+                "stopped before the diverging update. Scale the input data (e.g. with "
+                "StandardScaler), or lower learning_rate_init=%r." % (epoch, optimizer.learning_rate_init)
+            )
+
+        try:
+            restore = _training.run_epochs(
+                runner, optimizer, monitor, n_samples=n_samples, max_iter=self.max_iter,
+                n_iter_no_change=self.n_iter_no_change, tol=self.tol, incremental=incremental,
+                verbose=self.verbose, on_epoch=on_epoch, divergence_message=divergence_message,
+            )
+        finally:
+            self._publish(record)
+        if restore is not None:
+            params[...] = restore
+
+    def _publish(self, record):
+        """The record of the epochs as fitted attributes."""
+        self.n_iter_ = record.n_iter
+        self.t_ = record.t
+        if record.loss is not None:
+            self.loss_ = record.loss
+        self.loss_curve_ = record.loss_curve
+        self.best_loss_ = record.best_loss
+        self.validation_scores_ = record.validation_scores
+        self.best_validation_score_ = record.best_validation_score
+        self._no_improvement_count = record.no_improvement_count
+        self.history_ = record.history
+        if record.best_params is not None:
+            self._best_params = record.best_params
+
+    def _validation_loss(self, model, X, rows, Y, sample_weight, batch_size):
+        """The loss on held-out rows (X[rows], encoded targets Y), comparable with the training
+        loss: the C core's data term on the network as predict runs it, plus the penalty terms
+        of one full training mini-batch, (0.5 * alpha * sum(W ** 2) + alpha_l1 * sum(|W|)) /
+        batch_size."""
+        X = _training.dense_rows(X, rows) if rows is not None else X
+        X = np.ascontiguousarray(X, dtype=model.dtype)
+        Y = np.ascontiguousarray(Y, dtype=model.dtype)
+        if sample_weight is not None:
+            sample_weight = np.ascontiguousarray(sample_weight, dtype=model.dtype)
+        weight = X.shape[0] if sample_weight is None else float(np.sum(sample_weight))
+        return model.evaluation_loss(X, Y, sample_weight, penalty_rows=batch_size, weight=weight)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to data matrix X and target(s) y.
+
+        Parameters
+        ----------
+        X : ndarray or sparse matrix of shape (n_samples, n_features)
+            The input data. float32 data is trained in float32 (no copy when it is already
+            C-contiguous); anything else in float64.
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The target values (class labels in classification, real numbers in regression).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        self : object
+            Returns a trained MLP model.
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+
+    def _check_solver(self):
+        if self.solver not in _STOCHASTIC_SOLVERS:
+            raise AttributeError(
+                "partial_fit is only available for stochastic"
+                " optimizers. %s is not stochastic." % self.solver
+            )
+        return True
+
+    def _score_with_function(self, X, y, sample_weight, score_function):
+        """Private score method without input validation."""
+        y_pred = self._predict(X, check_input=False)
+        return self._score_predictions(y_pred, y, sample_weight, score_function)
+
+    def _score_predictions(self, y_pred, y, sample_weight=None, score_function=None):
+        """score() of predictions y_pred against y (NaN for non-finite predictions)."""
+        if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
+            return np.nan
+        if score_function is None:
+            score_function = accuracy_score if is_classifier(self) else r2_score
+        return score_function(y, y_pred, sample_weight=sample_weight)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+_PARAMETERS_DOC = """
+    Parameters
+    ----------
+    hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
+        The ith element represents the number of neurons in the ith hidden layer.
+
+    activation : {'identity', 'logistic', 'tanh', 'relu', 'leaky_relu', 'prelu', 'elu', \
+'maxout', 'softplus', 'gelu'}, default='relu'
+        Activation function for the hidden layers: f(x) = x, 1 / (1 + exp(-x)), tanh(x),
+        max(0, x); 'leaky_relu' max(x, 0.01 x); 'prelu' x for x > 0 else a x, with one slope a
+        per unit learned with the weights (starting at 0.25, as PyTorch's PReLU; fitted
+        attribute ``prelu_slopes_``); 'elu' x for x > 0 else exp(x) - 1; 'softplus'
+        log(1 + exp(x)) (x itself past 20, as PyTorch); 'gelu' x Phi(x), the exact form with
+        the Gaussian CDF (erf), PyTorch's default; 'maxout' the largest of ``maxout_pieces``
+        linear pieces: each of a hidden layer's ``hidden_layer_sizes[i]`` units has its own
+        pieces, so that layer's ``coefs_`` have ``hidden_layer_sizes[i] * maxout_pieces``
+        columns and the next layer sees ``hidden_layer_sizes[i]`` inputs.
+
+    solver : {'lbfgs', 'sgd', 'adam', 'adamw', 'adagrad', 'rmsprop', 'adadelta'}, \
+default='adam'
+        The solver for weight optimization: 'lbfgs' (scipy's L-BFGS-B on the full-batch loss
+        and gradient computed by the C core; not with dropout or batch_norm), 'sgd'
+        (mini-batch stochastic gradient descent with momentum), 'adam' (scikit-learn's Adam),
+        and PyTorch's update rules for 'adamw' (decoupled ``weight_decay`` on the weights), 'adagrad', 'rmsprop' (decay
+        ``rho``, no momentum) and 'adadelta' (decay ``rho``; PyTorch's default rate is
+        ``learning_rate_init=1.0``). Every solver uses ``epsilon``, ``learning_rate_init``
+        and the objective's gradient (data loss plus the ``alpha`` and ``alpha_l1`` terms).
+        Full-batch gradient descent is ``solver='sgd', batch_size=n_samples`` (one update per
+        epoch on the whole training set; add ``momentum=0`` for plain gradient descent);
+        ``batch_size=1`` is per-sample SGD.
+
+    alpha : float, default=0.0001
+        Strength of the L2 regularization term, ``0.5 * alpha * sum(W ** 2) / batch_size``,
+        on the weights only.
+
+    alpha_l1 : float, default=0.0
+        Strength of the L1 regularization term, ``alpha_l1 * sum(abs(W)) / batch_size``, on
+        the weights only (its gradient uses sign(0) = 0).
+
+    dropout : float or array-like of shape (n_layers - 2,), default=0.0
+        Dropout rate of each hidden layer's output during training (one rate for all, or one
+        per hidden layer), in [0, 1). Inverted dropout: kept values are scaled by
+        1 / (1 - rate), so predict uses the network as it is. The masks come from the C core's
+        counter-based generator keyed by ``random_state``, the epoch, the layer and the
+        position, so training stays bitwise reproducible for any number of threads.
+
+    batch_norm : bool, default=False
+        Batch normalization between each hidden layer's dense part and its activation, as
+        PyTorch's ``BatchNorm1d`` (eps 1e-5, momentum 0.1): training normalizes with the
+        batch's mean and variance, then applies a learned scale and shift (fitted attributes
+        ``batch_norm_scales_``, ``batch_norm_shifts_``); predict uses the running mean and
+        (unbiased) variance updated by training (``batch_norm_means_``, ``batch_norm_vars_``).
+
+    maxout_pieces : int, default=2
+        Linear pieces per unit of the 'maxout' activation.
+
+    weight_decay : float, default=0.01
+        'adamw''s decoupled weight decay: each step multiplies the weights (not the biases) by
+        ``1 - learning_rate * weight_decay``. Other solvers ignore it.
+
+    rho : float or None, default=None
+        Decay rate of 'rmsprop' (PyTorch's ``alpha``) and 'adadelta'; None means PyTorch's
+        defaults, 0.99 and 0.9.
+
+    batch_size : int, default='auto'
+        Size of minibatches for stochastic optimizers; 'auto' is ``min(200, n_samples)``.
+
+    learning_rate : {'constant', 'invscaling', 'adaptive', 'step', 'exponential', 'cosine'}, \
+            default='constant'
+        Learning rate schedule. scikit-learn's three apply to 'sgd' only ('adam' keeps
+        ``learning_rate_init`` with them, as in scikit-learn):
+
+        - 'constant': ``learning_rate_init``.
+        - 'invscaling': after each epoch the rate becomes
+          ``learning_rate_init / (t + 1) ** power_t``, t the number of training samples seen
+          so far (``t_``, counted across partial_fit calls). Epoch k = 1, 2, ... of a fit on n
+          samples thus uses ``learning_rate_init / ((k - 1) * n + 1) ** power_t``; with
+          ``power_t=1`` this is the courses' schedule eta = c / k with k counted in samples
+          seen (k = t + 1, c = ``learning_rate_init``), updated once per epoch, not per sample.
+        - 'adaptive': divided by 5 each time the loss (or validation score) stops improving by
+          ``tol`` for ``n_iter_no_change`` epochs.
+
+        The epoch schedules apply to every stochastic solver ('sgd' and 'adam'; for 'adam'
+        they set the base rate, before Adam's bias correction). Epoch e = 0, 1, ... uses
+
+        - 'step': ``learning_rate_init * lr_gamma ** (e // lr_step_size)`` (PyTorch's StepLR);
+        - 'exponential': ``learning_rate_init * lr_gamma ** e`` (ExponentialLR);
+        - 'cosine': ``lr_min + (learning_rate_init - lr_min) * (1 + cos(pi * e / max_iter)) / 2``
+          (CosineAnnealingLR with ``T_max=max_iter``, ``eta_min=lr_min``), and ``lr_min`` for
+          e >= ``max_iter`` (reachable through partial_fit).
+
+        e counts the epochs run with the current optimizer state: 0 at the first epoch of each
+        fit (a warm-start fit included, as its optimizer state starts afresh); partial_fit
+        continues the count of the fit or partial_fit calls before it. ``warmup_epochs``
+        scales the first epochs of any schedule. The rate each epoch used is recorded in
+        ``history_['learning_rate']``.
+
+    learning_rate_init : float, default=0.001
+        The initial learning rate of every stochastic solver.
+
+    power_t : float, default=0.5
+        The exponent of the 'invscaling' schedule.
+
+    max_iter : int, default=200
+        Maximum number of epochs (stochastic solvers) or iterations ('lbfgs').
+
+    shuffle : bool, default=True
+        Whether to shuffle samples in each epoch. The permutation comes from the C core's
+        counter-based generator keyed by ``random_state`` and the epoch, so training is
+        bitwise reproducible for any number of threads.
+
+    random_state : int, RandomState instance, default=None
+        Determines the weight initialisation (drawn as scikit-learn draws it), the validation
+        split of early stopping, and the shuffling key.
+
+    tol : float, default=1e-4
+        Tolerance for the optimization (see ``n_iter_no_change``).
+
+    verbose : bool, default=False
+        Whether to print the loss after each epoch.
+
+    warm_start : bool, default=False
+        Reuse the previous solution (including ``coefs_`` / ``intercepts_`` a user assigned)
+        as initialization; the optimizer state starts afresh.
+
+    momentum : float, default=0.9
+        Momentum for 'sgd', in [0, 1].
+
+    nesterovs_momentum : bool, default=True
+        Whether to use Nesterov's momentum ('sgd' with momentum > 0).
+
+    early_stopping : bool, default=False
+        Stop when the score on a held-out ``validation_fraction`` of the training data stops
+        improving by ``tol`` for ``n_iter_no_change`` epochs, and keep the best weights.
+
+    validation_fraction : float, default=0.1
+        Proportion of training data set aside for early stopping, in [0, 1).
+
+    beta_1 : float, default=0.9
+        Adam's decay rate of the first moment estimates, in [0, 1).
+
+    beta_2 : float, default=0.999
+        Adam's decay rate of the second moment estimates, in [0, 1).
+
+    epsilon : float, default=1e-8
+        Numerical stability constant of 'adam', 'adamw', 'adagrad', 'rmsprop', 'adadelta'.
+
+    n_iter_no_change : int, default=10
+        Epochs without ``tol`` improvement before stopping (stochastic solvers).
+
+    max_fun : int, default=15000
+        Maximum number of loss function calls ('lbfgs').
+
+    init : {'glorot_uniform', 'glorot_normal', 'he_uniform', 'he_normal', 'normal'}, \
+            default='glorot_uniform'
+        Initial weights, drawn from ``random_state`` (fan_in, fan_out: the widths of the
+        layer's input and output):
+
+        - 'glorot_uniform': scikit-learn's draw, U(-b, b) with
+          ``b = sqrt(6 / (fan_in + fan_out))`` (``sqrt(2 / ...)`` for logistic hidden units),
+          biases from the same uniform: the same seed gives scikit-learn's initial weights.
+        - 'glorot_normal': N(0, std) with ``std = sqrt(2 / (fan_in + fan_out))``.
+        - 'he_uniform': U(-b, b) with ``b = sqrt(6 / fan_in)``.
+        - 'he_normal': N(0, std) with ``std = sqrt(2 / fan_in)``.
+        - 'normal': N(0, ``init_std``), the courses' small Gaussian.
+
+        The 'he_*' draws are PyTorch's ``kaiming_*_(nonlinearity='relu', mode='fan_in')``.
+        Every init but 'glorot_uniform' starts the biases at zero.
+
+    init_std : float, default=0.01
+        Standard deviation of ``init='normal'``.
+
+    lr_step_size : int, default=10
+        Epochs between two decays of ``learning_rate='step'``.
+
+    lr_gamma : float, default=0.1
+        Decay factor of the 'step' and 'exponential' schedules.
+
+    lr_min : float, default=0.0
+        Final rate of the 'cosine' schedule.
+
+    warmup_epochs : int, default=0
+        Linear warm-up, for every stochastic solver and schedule: epoch e < warmup_epochs uses
+        the schedule's rate of epoch e times ``(e + 1) / warmup_epochs`` (the first epoch runs
+        at ``1 / warmup_epochs`` of it, epoch ``warmup_epochs - 1`` at all of it); later epochs
+        use the schedule unchanged. This is PyTorch's LinearLR with
+        ``start_factor=1 / warmup_epochs, total_iters=warmup_epochs - 1`` multiplying the
+        schedule; e counts as in ``learning_rate``.
+
+CLASS_WEIGHT_DOC
+    validation_data : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), default=None
+        Held-out data, checked like X and y (same features, classes seen in y, non-negative
+        targets for 'poisson'). The stochastic solvers compute the validation loss and score on
+        it after every epoch (``history_``); with ``early_stopping=True`` it replaces the
+        ``validation_fraction`` split (all of X then trains). 'lbfgs' does not use it.
+
+    restore_best_weights : 'auto' or bool, default='auto'
+        Which weights a stochastic ``fit`` ends with:
+
+        - 'auto': scikit-learn's rule: with ``early_stopping=True`` the weights of the epoch
+          with the best validation score, else the last epoch's.
+        - True: the weights at the end of the best epoch, by validation score (the highest;
+          the first such epoch on ties) when there is validation data (``validation_data`` or
+          the early stopping split), else by training loss (the lowest ``loss_curve_`` value,
+          i.e. the running loss over that epoch's batches; this covers the stop on a training
+          loss plateau).
+        - False: the last epoch's weights, even with early stopping.
+
+        partial_fit never restores weights.
+
+    callbacks : list of callables or None, default=None
+        Called after each epoch of a stochastic solver, in order, as
+        ``callback(estimator, figures)``, figures being a dict of the epoch's values:
+        'epoch' (1-based, as ``n_iter_``), 'loss', 'score', 'time', 'learning_rate', and
+        'val_loss', 'val_score' with validation data. A callback returning True stops training
+        after this epoch (no ConvergenceWarning is raised for it).
+
+    progress : 'auto' or bool, default='auto'
+        A tqdm progress bar over each epoch's samples. 'auto' shows it only when tqdm is
+        installed, stderr is a terminal and an epoch is long (samples x parameters >= 5e9);
+        True always (tqdm required); False never.
+"""
+
+_CLASS_WEIGHT_SLOT = "CLASS_WEIGHT_DOC\n"
+
+_CLASS_WEIGHT_DOC = """    class_weight : dict, 'balanced' or None, default=None
+        Weights of the classes, multiplying ``sample_weight`` (the training rows', and the
+        validation rows' for the early stopping split or ``validation_data``): a dict
+        {label: weight} (labels absent from it weigh 1; a label that is not a class of y is a
+        ValueError), or 'balanced': ``n_samples / (n_classes * np.bincount(y))``, as
+        scikit-learn's ``compute_class_weight`` (not in partial_fit, where one batch's class
+        frequencies are not the data's). Binary and multiclass targets only: multilabel
+        targets raise a ValueError (weigh their rows with ``sample_weight``).
+
+"""
+
+_ATTRIBUTES_DOC = """
+    Attributes
+    ----------
+    loss_ : float
+        The current loss computed with the loss function.
+    best_loss_ : float or None
+        The minimum loss reached during fitting (None with early stopping).
+    loss_curve_ : list of shape (n_iter_,)
+        The loss at the end of each epoch (stochastic solvers).
+    validation_scores_ : list of shape (n_iter_,) or None
+        The validation score after each epoch when early stopping is on.
+    history_ : dict of lists
+        Per-epoch learning curves of the stochastic solvers, appended by every fit and
+        partial_fit call and reset with ``loss_curve_`` by a fresh fit (not set by 'lbfgs'):
+
+        - 'loss': the training loss, equal to ``loss_curve_``;
+        - 'score': the training accuracy (classifiers; for multilabel targets a row counts
+          when all its labels are right) or R^2 (regressors: ``1 - SSE / SST`` with the
+          squared errors and the total sum of squares about each output's weighted mean
+          pooled over outputs; R^2 itself for one output), weighted by ``sample_weight``.
+          Like the loss, and like Keras's metrics, it is a running value over the epoch's
+          mini-batches, each predicted with the weights before its own update;
+        - 'val_loss', 'val_score' (present when there is validation data: the early stopping
+          split or ``validation_data``): the loss and score (as ``validation_scores_``) on it
+          after the epoch. The validation loss has the training loss's data term plus its
+          L2 term for one full mini-batch, ``0.5 * alpha * sum(W ** 2) / batch_size``, so the
+          two curves are comparable;
+        - 'time': wall-clock seconds of the epoch (time.perf_counter), validation included;
+        - 'learning_rate': the rate the epoch used (warm-up and schedule applied).
+
+        ``fastmlp.plot_learning_curves`` draws them.
+    best_validation_score_ : float or None
+        The best validation score when early stopping is on.
+    t_ : int
+        The number of training samples seen by the solver.
+    coefs_ : list of shape (n_layers - 1,)
+        Weight matrices; coefs_[i] has shape (units of layer i, units of layer i + 1).
+    intercepts_ : list of shape (n_layers - 1,)
+        Bias vectors of layers 1 .. n_layers - 1.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string feature names.
+    n_iter_ : int
+        The number of iterations (epochs) the solver has run.
+    n_layers_ : int
+        Number of layers, input and output included.
+    n_outputs_ : int
+        Number of outputs.
+    out_activation_ : str
+        Name of the output activation function.
+"""
+
+
+class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
+    __doc__ = (
+        """Multi-layer perceptron classifier, a drop-in for scikit-learn's MLPClassifier.
+
+    Optimizes the log loss (softmax cross-entropy for multiclass targets, binary cross-entropy
+    with logistic outputs for binary and multilabel targets) by default. With the default
+    options the maths is scikit-learn's: with the same ``random_state`` both start from the same
+    weights, and with ``shuffle=False`` they follow the same training trajectory to rounding
+    error.
+    """
+        + _PARAMETERS_DOC.replace(_CLASS_WEIGHT_SLOT, _CLASS_WEIGHT_DOC)
+        + """
+    loss : {'log_loss', 'hinge', 'perceptron'}, default='log_loss'
+        The classification loss. 'log_loss' is scikit-learn's. 'hinge' is the multiclass hinge
+        loss of Weston and Watkins as PyTorch's ``multi_margin_loss`` defines it (margin 1):
+        for a sample of class y with scores s, ``sum over j != y of max(0, 1 - s_y + s_j)``
+        divided by the number of classes. 'perceptron' is ``max_j s_j - s_y``: the score of the
+        predicted class minus that of the right one, zero for samples classified right. Both
+        margin losses use one linear output per class (two for binary targets), do not support
+        multilabel targets, and give ``decision_function`` instead of ``predict_proba``.
+"""
+        + _ATTRIBUTES_DOC
+        + """    classes_ : ndarray or list of ndarray of shape (n_classes,)
+        Class labels for each output.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.model_selection import train_test_split
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from fastmlp import MLPClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+    >>> model = make_pipeline(StandardScaler(), MLPClassifier(max_iter=300, random_state=0))
+    >>> model.fit(X_train, y_train).score(X_test, y_test) > 0.95
+    True
+    """
+    )
+
+    _parameter_constraints: dict = {
+        **BaseMultilayerPerceptron._parameter_constraints,
+        "loss": [StrOptions({"log_loss", *_MARGIN_LOSSES})],
+        "class_weight": [None, dict, StrOptions({"balanced"})],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        alpha_l1=0.0,
+        dropout=0.0,
+        batch_norm=False,
+        maxout_pieces=2,
+        weight_decay=0.01,
+        rho=None,
+        loss="log_loss",
+        init="glorot_uniform",
+        init_std=0.01,
+        lr_step_size=10,
+        lr_gamma=0.1,
+        lr_min=0.0,
+        warmup_epochs=0,
+        class_weight=None,
+        validation_data=None,
+        restore_best_weights="auto",
+        callbacks=None,
+        progress="auto",
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            power_t=power_t,
+            alpha_l1=alpha_l1,
+            dropout=dropout,
+            batch_norm=batch_norm,
+            maxout_pieces=maxout_pieces,
+            weight_decay=weight_decay,
+            rho=rho,
+            max_iter=max_iter,
+            loss=loss,
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            warm_start=warm_start,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun,
+            init=init,
+            init_std=init_std,
+            lr_step_size=lr_step_size,
+            lr_gamma=lr_gamma,
+            lr_min=lr_min,
+            warmup_epochs=warmup_epochs,
+            validation_data=validation_data,
+            restore_best_weights=restore_best_weights,
+            callbacks=callbacks,
+            progress=progress,
+        )
+        self.class_weight = class_weight
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse=["csr", "csc"],
+            multi_output=True,
+            dtype=(np.float64, np.float32),
+            reset=reset,
+        )
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+
+        # Matches scikit-learn: a new binarizer on a fresh fit; on warm start or partial_fit
+        # the classes must stay those seen before.
+        if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y)
+            self.classes_ = self._label_binarizer.classes_
+            indices = self._class_indices(y)
+        else:
+            indices = None if self.warm_start else self._class_indices(y)
+            if indices is None:
+                classes = unique_labels(y)
+                if self.warm_start:
+                    if set(classes) != set(self.classes_):
+                        raise ValueError(
+                            "warm_start can only be used where `y` has the same "
+                            "classes as in the previous call to fit. Previously "
+                            f"got {self.classes_}, `y` has {classes}"
+                        )
+                elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                    raise ValueError(
+                        "`y` has classes not in `self.classes_`. "
+                        f"`self.classes_` has {self.classes_}. 'y' has {classes}."
+                    )
+        return X, self._encode_targets(y, indices)
+
+    def _class_indices(self, y):
+        """Positions of 1-D class labels y in classes_, or None when y is not single-output
+        labels that are all in classes_ (the general LabelBinarizer path then handles it)."""
+        binarizer = self._label_binarizer
+        if (
+            binarizer.y_type_ not in ("binary", "multiclass")
+            or y.ndim != 1
+            or binarizer.sparse_output
+            or binarizer.neg_label != 0
+            or binarizer.pos_label != 1
+        ):
+            return None
+        classes = binarizer.classes_
+        if (
+            classes.dtype.kind in "iu"
+            and y.dtype.kind in "iu"
+            and classes[0] == 0
+            and classes[-1] == len(classes) - 1
+        ):
+            # labels 0 .. k - 1 (sorted and distinct, so classes_ is arange(k)): each label is
+            # its own position; two reductions instead of a binary search per label
+            known = y.size == 0 or (y.min() >= 0 and y.max() < len(classes))
+            return y.astype(np.intp, copy=False) if known else None
+        try:
+            indices = np.minimum(np.searchsorted(classes, y), len(classes) - 1)
+            known = bool(np.all(classes[indices] == y))
+        except (TypeError, ValueError):
+            return None
+        return indices if known else None
+
+    def _encode_targets(self, y, indices):
+        """The boolean target matrix LabelBinarizer.transform gives, built directly from class
+        positions when they are known (one column for two classes, one-hot for more)."""
+        binarizer = self._label_binarizer
+        if indices is None:
+            return binarizer.transform(y).astype(bool)
+        n_classes = len(binarizer.classes_)
+        if binarizer.y_type_ == "multiclass":
+            Y = np.zeros((len(indices), n_classes), dtype=bool)
+            Y[np.arange(len(indices)), indices] = True
+            return Y
+        if n_classes == 2:
+            return (indices == 1).reshape(-1, 1)
+        return np.zeros((len(indices), 1), dtype=bool)
+
+    def _margin_targets(self, Y):
+        """One column per class for the margin losses (binary targets come as one column)."""
+        if self._label_binarizer.y_type_.startswith("multilabel"):
+            raise ValueError(
+                "loss=%r supports binary and multiclass targets, not multilabel ones; use "
+                "loss='log_loss'." % self.loss
+            )
+        if len(self.classes_) < 2:
+            raise ValueError(
+                "loss=%r needs at least two classes to separate; got 1 class (%r). Use "
+                "loss='log_loss', which predicts the single class, or add samples of other "
+                "classes." % (self.loss, self.classes_[0])
+            )
+        if Y.shape[1] == 1:
+            Y = np.hstack([~Y, Y]) if Y.dtype == bool else np.hstack([1 - Y, Y])
+        return Y
+
+    def _decode_targets(self, Y):
+        """Labels from the encoded target matrix (the validation split of early stopping)."""
+        if self.loss in _MARGIN_LOSSES:
+            return self.classes_.take(np.asarray(Y).argmax(axis=1))
+        return self._label_binarizer.inverse_transform(Y)
+
+    def predict(self, X):
+        """Predict using the multi-layer perceptron classifier.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        y : ndarray, shape (n_samples,) or (n_samples, n_classes)
+            The predicted classes.
+        """
+        self._check_is_fitted()
+        return self._predict(X)
+
+    def _predict(self, X, check_input=True):
+        return self._predictions(self._forward_pass_fast(X, check_input=check_input))
+
+    def _predictions(self, y_pred):
+        """Class labels from output-layer values."""
+        if self.loss in _MARGIN_LOSSES:
+            return self.classes_.take(y_pred.argmax(axis=1))  # the highest score
+        binarizer = self._label_binarizer
+        # LabelBinarizer.inverse_transform's rules for its default labels (0/1, threshold 0.5),
+        # without its overhead: argmax for multiclass, threshold for binary.
+        if binarizer.neg_label == 0 and binarizer.pos_label == 1 and not binarizer.sparse_output:
+            if binarizer.y_type_ == "multiclass":
+                return binarizer.classes_.take(y_pred.argmax(axis=1))
+            if binarizer.y_type_ == "binary" and len(binarizer.classes_) == 2:
+                return binarizer.classes_[(y_pred.ravel() > 0.5).astype(int)]
+        if self.n_outputs_ == 1:
+            y_pred = y_pred.ravel()
+        return binarizer.inverse_transform(y_pred)
+
+    def _score(self, X, y, sample_weight=None):
+        return super()._score_with_function(
+            X, y, sample_weight=sample_weight, score_function=accuracy_score
+        )
+
+    @available_if(lambda est: est._check_solver())
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """Update the model with a single epoch over the given data.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+        y : array-like of shape (n_samples,)
+            The target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+        classes : array of shape (n_classes,), default=None
+            Classes across all calls to partial_fit; required on the first call.
+
+        Returns
+        -------
+        self : object
+            Trained MLP model.
+        """
+        if _check_partial_fit_first_call(self, classes):
+            self._label_binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):
+                self._label_binarizer.fit(y)
+            else:
+                self._label_binarizer.fit(classes)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+    @_unless_margin_loss
+    def predict_log_proba(self, X):
+        """Return the log of probability estimates, ``log(predict_proba(X))``.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        log_y_prob : ndarray of shape (n_samples, n_classes)
+            The predicted log-probability of each class, in the order of ``classes_``.
+        """
+        y_prob = self.predict_proba(X)
+        return np.log(y_prob, out=y_prob)
+
+    @_unless_margin_loss
+    def predict_proba(self, X):
+        """Probability estimates.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        y_prob : ndarray of shape (n_samples, n_classes)
+            The predicted probability of each class, in the order of ``classes_``.
+        """
+        self._check_is_fitted()
+        return self._forward_pass_fast(X, two_class=self.n_outputs_ == 1)
+
+    @available_if(lambda est: est.loss in _MARGIN_LOSSES)
+    def decision_function(self, X):
+        """Class scores of the margin losses ('hinge', 'perceptron'): the output layer.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            One score per class, in the order of ``classes_``; for two classes, as scikit-learn's
+            linear classifiers, the score of ``classes_[1]`` minus that of ``classes_[0]``.
+        """
+        self._check_is_fitted()
+        scores = self._forward_pass_fast(X)
+        if scores.shape[1] == 2:
+            return scores[:, 1] - scores[:, 0]
+        return scores
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
+    __doc__ = (
+        """Multi-layer perceptron regressor, a drop-in for scikit-learn's MLPRegressor.
+
+    Optimizes half the squared error (or half the Poisson deviance with an exponential output)
+    with L-BFGS, SGD or Adam, with scikit-learn's maths: with the same ``random_state`` both
+    start from the same weights, and with ``shuffle=False`` they follow the same trajectory.
+
+    Parameters
+    ----------
+    loss : {'squared_error', 'poisson'}, default='squared_error'
+        'squared_error' is half the mean squared error; 'poisson' is half the Poisson deviance
+        with a log link (exponential output), for targets ``y >= 0``.
+
+"""
+        + _PARAMETERS_DOC.replace(_CLASS_WEIGHT_SLOT, "").split("----------\n", 1)[1]
+        + _ATTRIBUTES_DOC
+        + """
+    Examples
+    --------
+    >>> from sklearn.datasets import make_regression
+    >>> from sklearn.model_selection import train_test_split
+    >>> from fastmlp import MLPRegressor
+    >>> X, y = make_regression(n_samples=200, n_features=20, random_state=1)
+    >>> X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=1)
+    >>> regr = MLPRegressor(random_state=1, max_iter=2000, tol=0.1).fit(X_train, y_train)
+    >>> regr.score(X_test, y_test) > 0.9
+    True
+    """
+    )
+
+    _parameter_constraints: dict = {
+        **BaseMultilayerPerceptron._parameter_constraints,
+        "loss": [StrOptions({"squared_error", "poisson"})],
+    }
+
+    def __init__(
+        self,
+        loss="squared_error",
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        alpha_l1=0.0,
+        dropout=0.0,
+        batch_norm=False,
+        maxout_pieces=2,
+        weight_decay=0.01,
+        rho=None,
+        init="glorot_uniform",
+        init_std=0.01,
+        lr_step_size=10,
+        lr_gamma=0.1,
+        lr_min=0.0,
+        warmup_epochs=0,
+        validation_data=None,
+        restore_best_weights="auto",
+        callbacks=None,
+        progress="auto",
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            power_t=power_t,
+            alpha_l1=alpha_l1,
+            dropout=dropout,
+            batch_norm=batch_norm,
+            maxout_pieces=maxout_pieces,
+            weight_decay=weight_decay,
+            rho=rho,
+            max_iter=max_iter,
+            loss=loss,
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            warm_start=warm_start,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun,
+            init=init,
+            init_std=init_std,
+            lr_step_size=lr_step_size,
+            lr_gamma=lr_gamma,
+            lr_min=lr_min,
+            warmup_epochs=warmup_epochs,
+            validation_data=validation_data,
+            restore_best_weights=restore_best_weights,
+            callbacks=callbacks,
+            progress=progress,
+        )
+
+    def predict(self, X):
+        """Predict using the multi-layer perceptron model.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples, n_outputs)
+            The predicted values.
+        """
+        self._check_is_fitted()
+        return self._predict(X)
+
+    def _predict(self, X, check_input=True):
+        return self._predictions(self._forward_pass_fast(X, check_input=check_input))
+
+    def _predictions(self, y_pred):
+        """Predicted targets from output-layer values."""
+        if y_pred.shape[1] == 1:
+            return y_pred.ravel()
+        return y_pred
+
+    def _score(self, X, y, sample_weight=None):
+        return super()._score_with_function(
+            X, y, sample_weight=sample_weight, score_function=r2_score
+        )
+
+    def _decode_targets(self, Y):
+        """Targets from the target matrix (the validation split of early stopping)."""
+        return Y.ravel() if Y.shape[1] == 1 else Y
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse=["csr", "csc"],
+            multi_output=True,
+            y_numeric=True,
+            dtype=(np.float64, np.float32),
+            reset=reset,
+        )
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if self.loss == "poisson" and np.any(y < 0):
+            raise ValueError("loss='poisson' requires non-negative targets y; got min(y) = %r."
+                             % float(np.min(y)))
+        return X, y
+
+    @available_if(lambda est: est._check_solver())
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Update the model with a single epoch over the given data.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+        y : ndarray of shape (n_samples,)
+            The target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        self : object
+            Trained MLP model.
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+
+_persistence.register_estimator(MLPClassifier)
+_persistence.register_estimator(MLPRegressor)
+_persistence.register_object_class(Optimizer, "fastmlp._Optimizer")
+_persistence.register_object_class(LabelBinarizer, "sklearn.preprocessing.LabelBinarizer")
