@@ -10,6 +10,7 @@ scikit-learn's numbers exactly.
 
 import math
 import sys
+import time
 
 import numpy as np
 from sklearn.utils import check_consistent_length
