@@ -59,8 +59,22 @@ int fm_pool_threads(void)
 #define FM_POOL_SPIN_NS 200000
 #define FM_POOL_WAIT_SPIN_NS 30000
 #define FM_POOL_MAX_WORKERS 255
-/* The task index of a ticket while the caller writes a job's fields: no task can be claimed. */
-#define FM_POOL_CLOSED 0xffffffffu
+/* The ticket: generation (22 bits), front (21 bits: the next task the caller claims), back
+ * (21 bits: one past the next task a worker claims). The caller claims from the front and the
+ * workers from the back, so that with two threads each keeps taking the same tasks, call after
+ * call (the same columns of a layer's weights stay in its core's cache), until one falls behind
+ * and the other takes over its tasks. A front of FM_POOL_CLOSED: the fields are being written,
+ * nothing can be claimed. */
+#define FM_POOL_TASK_BITS 21
+#define FM_POOL_TASK_MASK ((1u << FM_POOL_TASK_BITS) - 1)
+#define FM_POOL_CLOSED FM_POOL_TASK_MASK
+#define FM_POOL_GEN(t) ((t) >> (2 * FM_POOL_TASK_BITS))
+#define FM_POOL_GEN_MASK ((1u << (64 - 2 * FM_POOL_TASK_BITS)) - 1)
+#define FM_POOL_FRONT(t) ((uint32_t)((t) >> FM_POOL_TASK_BITS) & FM_POOL_TASK_MASK)
+#define FM_POOL_BACK(t) ((uint32_t)(t) & FM_POOL_TASK_MASK)
+#define FM_POOL_TICKET(gen, front, back)                                                         \
+    ((uint64_t)(gen) << (2 * FM_POOL_TASK_BITS) | (uint64_t)(front) << FM_POOL_TASK_BITS |       \
+     (uint64_t)(back))
 
 static struct {
     pthread_mutex_t lock;
@@ -68,11 +82,11 @@ static struct {
     pthread_cond_t done_cv; /* the caller sleeps here until the job's last task ends */
     atomic_int busy;        /* a job is running */
     int n_workers;          /* started; touched only by the thread holding busy */
-    /* The job: (generation << 32) | next unclaimed task. A task is claimed by a compare-and-
+    /* The job: generation, front and back (FM_POOL_TICKET). A task is claimed by a compare-and-
      * swap on this word, which fails when the generation moved on, so a worker that slept
      * through the end of a job cannot claim a task of the next one with the old job's fields.
-     * The caller closes the word (the next generation, FM_POOL_CLOSED) before it writes the
-     * next job's fields and opens it (task 0) after: a claim read against the old word can
+     * The caller closes the word (the next generation, front FM_POOL_CLOSED) before it writes
+     * the next job's fields and opens it (front 0, back n_tasks) after: a claim read against the old word can
      * then never succeed with a new field (an exhausted old job's index below the new count
      * would otherwise pass the bound check and run a task twice). */
     _Atomic uint64_t ticket;
@@ -98,27 +112,31 @@ static void test_delay(int64_t *claimed)
     }
 }
 
-/* Claims and runs the tasks of generation gen until none is left; returns the tasks run. */
+/* Claims and runs the tasks of generation gen until none is left, from the back for a worker,
+ * from the front for the caller; returns the tasks run. */
 static int64_t run_claimed(uint64_t gen, int is_worker, int64_t *claimed)
 {
     int64_t ran = 0;
     for (;;) {
         uint64_t t = atomic_load(&pool.ticket);
-        if (t >> 32 != gen)
+        if (FM_POOL_GEN(t) != gen)
             break;
         const int64_t n = atomic_load_explicit(&pool.n_tasks, memory_order_relaxed);
         const fm_task_fn fn = atomic_load_explicit(&pool.fn, memory_order_relaxed);
         void *ctx = atomic_load_explicit(&pool.ctx, memory_order_relaxed);
-        const int64_t task = (int64_t)(t & 0xffffffffu);
-        if (task == FM_POOL_CLOSED) { /* the fields are being written: open in a moment */
+        const uint32_t front = FM_POOL_FRONT(t), back = FM_POOL_BACK(t);
+        if (front == FM_POOL_CLOSED) { /* the fields are being written: open in a moment */
             cpu_relax();
             continue;
         }
-        if (task >= n)
+        if (front >= back)
             break;
-        /* Success means the ticket never left (gen, task) since it was read (generations and
-         * tasks only grow), so the fields read above are this job's. */
-        if (!atomic_compare_exchange_weak(&pool.ticket, &t, t + 1))
+        const int64_t task = is_worker ? (int64_t)back - 1 : (int64_t)front;
+        const uint64_t next = is_worker ? t - 1 : t + ((uint64_t)1 << FM_POOL_TASK_BITS);
+        /* Success means the ticket never left its value since it was read (within a
+         * generation, the front only grows and the back only shrinks), so the fields read
+         * above are this job's. */
+        if (!atomic_compare_exchange_weak(&pool.ticket, &t, next))
             continue;
         if (is_worker)
             test_delay(claimed);
@@ -154,7 +172,7 @@ static void *worker_main(void *arg)
         int64_t spin_start = 0;
         for (unsigned spins = 1;; spins++) {
             t = atomic_load(&pool.ticket);
-            if (t >> 32 != seen && (t & 0xffffffffu) != FM_POOL_CLOSED)
+            if (FM_POOL_GEN(t) != seen && FM_POOL_FRONT(t) != FM_POOL_CLOSED)
                 break;
             if (spins % 64 == 0) {
                 const int64_t now = fm_now_ns();
@@ -163,7 +181,7 @@ static void *worker_main(void *arg)
                 } else if (now - spin_start > FM_POOL_SPIN_NS) {
                     pthread_mutex_lock(&pool.lock);
                     atomic_fetch_add(&pool.sleepers, 1);
-                    while (atomic_load(&pool.ticket) >> 32 == seen)
+                    while (FM_POOL_GEN(atomic_load(&pool.ticket)) == seen)
                         pthread_cond_wait(&pool.wake, &pool.lock);
                     atomic_fetch_sub(&pool.sleepers, 1);
                     pthread_mutex_unlock(&pool.lock);
@@ -172,7 +190,7 @@ static void *worker_main(void *arg)
             }
             cpu_relax();
         }
-        seen = t >> 32;
+        seen = FM_POOL_GEN(t);
         if (id >= atomic_load_explicit(&pool.allowed, memory_order_relaxed))
             continue;
         const int64_t ran = run_claimed(seen, 1, &claimed);
@@ -236,16 +254,17 @@ void fm_pool_run(int64_t n_tasks, int threads, fm_task_fn fn, void *ctx)
             fn(ctx, task);
         return;
     }
-    const uint64_t gen = (atomic_load(&pool.ticket) >> 32) + 1;
-    atomic_store(&pool.ticket, gen << 32 | FM_POOL_CLOSED);
-    const int workers = ensure_workers(threads - 1, gen - 1);
+    const uint64_t last = FM_POOL_GEN(atomic_load(&pool.ticket));
+    const uint64_t gen = (last + 1) & FM_POOL_GEN_MASK;
+    atomic_store(&pool.ticket, FM_POOL_TICKET(gen, FM_POOL_CLOSED, 0));
+    const int workers = ensure_workers(threads - 1, last);
     atomic_store_explicit(&pool.fn, fn, memory_order_relaxed);
     atomic_store_explicit(&pool.ctx, ctx, memory_order_relaxed);
     atomic_store_explicit(&pool.n_tasks, n_tasks, memory_order_relaxed);
     atomic_store_explicit(&pool.allowed, workers < threads - 1 ? workers : threads - 1,
                           memory_order_relaxed);
     atomic_store(&pool.done, 0);
-    atomic_store(&pool.ticket, gen << 32); /* publishes the fields above */
+    atomic_store(&pool.ticket, FM_POOL_TICKET(gen, 0, n_tasks)); /* publishes the fields */
     if (atomic_load(&pool.sleepers) > 0) {
         pthread_mutex_lock(&pool.lock);
         pthread_cond_broadcast(&pool.wake);

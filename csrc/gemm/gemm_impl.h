@@ -157,14 +157,15 @@ static void SUF(gemm_rows)(const SUF(gemm_args) *g, int64_t j0, int64_t j1)
     }
 }
 
-/* Columns per task of the small path when it is shared (a few rows of a wide layer: a one-row
- * prediction reads the whole weight matrix, and split by columns each core reads its part). */
-#define FM_ROWS_CHUNK 128
+/* A task of the small path when it is shared (a few rows of a wide layer: a one-row prediction
+ * reads the whole weight matrix, and split by columns each core reads its part, the same part
+ * call after call): g->col_group columns, one share per thread in whole register blocks (long
+ * runs along each row of B stream better than many short ones). */
 static void SUF(gemm_rows_task)(void *ctx, int64_t task)
 {
     const SUF(gemm_args) *g = (const SUF(gemm_args) *)ctx;
-    const int64_t j0 = task * FM_ROWS_CHUNK;
-    SUF(gemm_rows)(g, j0, g->n - j0 < FM_ROWS_CHUNK ? g->n : j0 + FM_ROWS_CHUNK);
+    const int64_t j0 = task * g->col_group;
+    SUF(gemm_rows)(g, j0, g->n - j0 < g->col_group ? g->n : j0 + g->col_group);
 }
 
 /* Small path for column-major op(B) (op(B) = B^T): dot products along k. */
@@ -518,9 +519,12 @@ int SUF(fm_gemm_ex)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, R
     if (k == 0 || m < MR) {
         /* streaming the weights, these products gain from a second core's cache and
          * bandwidth at a quarter of the packed path's work */
-        if (g.b_cs == 1)
-            fm_pool_run((n + FM_ROWS_CHUNK - 1) / FM_ROWS_CHUNK,
-                        fm_team_size(work, FM_GEMM_PAR_MIN_WORK / 4), SUF(gemm_rows_task), &g);
+        if (g.b_cs == 1) {
+            const int team = fm_team_size(work, FM_GEMM_PAR_MIN_WORK / 4);
+            const int64_t blocks = (n + FM_ROWS_BLOCK - 1) / FM_ROWS_BLOCK;
+            g.col_group = (blocks + team - 1) / team * FM_ROWS_BLOCK;
+            fm_pool_run((n + g.col_group - 1) / g.col_group, team, SUF(gemm_rows_task), &g);
+        }
         else
             SUF(gemm_dots)(&g);
         SUF(epilogue_tile)(ep, c, ldc, 0, 0, m, n);
