@@ -1,4 +1,5 @@
 /* fastmlp C core: the thread pool and the adaptive choice of thread counts (pool.h). */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, nanosleep under -std=c11 */
 #include "pool.h"
 
 #include <stdatomic.h>
@@ -13,10 +14,8 @@ int64_t fm_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* The calling thread's cap (fm_pool_set_cap), and whether it is running a task (a job started
- * from inside a task runs on that thread alone). */
+/* The calling thread's cap (fm_pool_set_cap). */
 static _Thread_local int thread_cap = 0;
-static _Thread_local int in_task = 0;
 
 int fm_pool_set_cap(int cap)
 {
@@ -56,6 +55,10 @@ int fm_pool_threads(void)
 /* A worker waits this long for the next job before it sleeps (the gaps between the jobs of one
  * batch are far shorter; after a call returns, this is all the CPU the workers take), and the
  * caller this long for tasks that other threads are still running. */
+/* Whether the calling thread is running a task (a job started from inside a task runs on that
+ * thread alone). */
+static _Thread_local int in_task = 0;
+
 #define FM_POOL_SPIN_NS 200000
 #define FM_POOL_WAIT_SPIN_NS 30000
 #define FM_POOL_MAX_WORKERS 255
@@ -336,8 +339,12 @@ void fm_pool_test_delay(int us, int every)
 /* ---- adaptive thread counts ---- */
 
 #define FM_ADAPT_SLOTS 16
-/* Every FM_ADAPT_EXPLORE-th choice of a kind tries the candidate that is not the best. */
+/* The candidate that is not the best is tried (two choices in a row: the first pays for the
+ * switch) after FM_ADAPT_EXPLORE choices, then after twice as many each time it loses again, up
+ * to FM_ADAPT_EXPLORE_MAX: on a busy machine a threaded batch can wait out a descheduled
+ * worker's time slice, and trying it often would cost more than it finds. */
 #define FM_ADAPT_EXPLORE 16
+#define FM_ADAPT_EXPLORE_MAX 1024
 
 typedef struct adapt_slot {
     uint64_t key;
@@ -345,6 +352,8 @@ typedef struct adapt_slot {
     double est[2];  /* ns per unit of work: one thread, all threads */
     int64_t n[2];   /* measurements of each */
     int64_t choices;
+    int64_t interval, next_explore; /* exploration schedule */
+    int explore_left, explore_option, explored;
     int last_option; /* of the previous choice (-1: none) */
     int64_t last;   /* for replacing the least recently used entry */
 } adapt_slot;
@@ -382,24 +391,39 @@ fm_adapt_choice fm_adapt_choose(uint64_t key)
             if (!adapt_table[i].used ||
                 (adapt_table[s].used && adapt_table[i].last < adapt_table[s].last))
                 s = i;
-        adapt_slot fresh = {key, 1, {0, 0}, {0, 0}, 0, -1, 0};
+        adapt_slot fresh = {key, 1, {0, 0}, {0, 0}, 0, FM_ADAPT_EXPLORE, FM_ADAPT_EXPLORE,
+                            0, 0, 0, -1, 0};
         adapt_table[s] = fresh;
     }
     adapt_slot *a = &adapt_table[s];
     a->last = ++adapt_clock;
     /* All threads first (no calibration before the first fit), then one, until each has two
-     * timings; then the faster, and for two choices in every FM_ADAPT_EXPLORE the other. Only
-     * a choice that repeats the previous one is timed: the first after a switch pays for the
-     * switch (workers woken from sleep, caches moved), not for the option. */
+     * timings; then the faster, and now and then the other (FM_ADAPT_EXPLORE). Only a choice
+     * that repeats the previous one is timed: the first after a switch pays for the switch
+     * (workers woken from sleep, caches moved), not for the option. */
     int option;
-    if (a->n[1] < 2)
+    if (a->n[1] < 2) {
         option = 1;
-    else if (a->n[0] < 2)
+    } else if (a->n[0] < 2) {
         option = 0;
-    else {
-        option = a->est[0] <= a->est[1] ? 0 : 1;
-        if (a->choices % FM_ADAPT_EXPLORE >= FM_ADAPT_EXPLORE - 2)
-            option = !option;
+    } else if (a->explore_left > 0) {
+        option = a->explore_option;
+        a->explore_left--;
+    } else {
+        const int best = a->est[0] <= a->est[1] ? 0 : 1;
+        if (a->explored) { /* an exploration just ended: back off while the other keeps losing */
+            a->interval = best == a->explore_option ? FM_ADAPT_EXPLORE
+                          : 2 * a->interval < FM_ADAPT_EXPLORE_MAX ? 2 * a->interval
+                                                                   : FM_ADAPT_EXPLORE_MAX;
+            a->explored = 0;
+        }
+        option = best;
+        if (a->choices >= a->next_explore) {
+            option = a->explore_option = !best;
+            a->explore_left = 1;
+            a->explored = 1;
+            a->next_explore = a->choices + a->interval;
+        }
     }
     c.warm = a->last_option == option;
     a->last_option = option;
