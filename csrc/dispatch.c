@@ -8,77 +8,61 @@
 
 #include "internal.h"
 
-#define FM_GEMM_SIGNATURE(REAL)                                                                  \
-    (int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, REAL alpha, const REAL *a,      \
-     int64_t lda, const REAL *b, int64_t ldb, REAL beta, REAL *c, int64_t ldc, REAL *pack)
+/* Each instruction set's entry points, fm_<name>_<isa>_<f32|f64> (FM_NUMERIC_ENTRY_POINTS), and
+ * its float32 exp rows, fm_exp_f32_<isa>. */
+#define FM_ISA_NAME(name, isa, suf) FM_ISA_NAME_(name, isa, suf)
+#define FM_ISA_NAME_(name, isa, suf) fm_##name##_##isa##_##suf
+#define FM_DECLARE_ISA_ONE(name, suf, params, args) int FM_ISA_NAME(name, FM_ISA, suf) params;
+#define FM_DECLARE_ISA                                                                           \
+    FM_NUMERIC_ENTRY_POINTS(FM_DECLARE_ISA_ONE, float, f32)                                      \
+    FM_NUMERIC_ENTRY_POINTS(FM_DECLARE_ISA_ONE, double, f64)                                     \
+    int FM_ISA_NAME(exp, f32, FM_ISA)(float *z, int64_t n);
 
-typedef int(*gemm_f32_fn) FM_GEMM_SIGNATURE(float);
-typedef int(*gemm_f64_fn) FM_GEMM_SIGNATURE(double);
-
-#define FM_TRAIN_SIGNATURE(REAL)                                                                 \
-    (const fm_net *net, fm_optimizer *opt, REAL *params, REAL *opt_state, const REAL *x,         \
-     const REAL *y, const REAL *sw, int64_t n_rows, const int64_t *order, int64_t n_samples,    \
-     int64_t batch_size, uint64_t seed, uint64_t epoch, int64_t position, fm_workspace *ws,    \
-     double *loss_sum, double *score)
-#define FM_LOSS_GRAD_SIGNATURE(REAL)                                                             \
-    (const fm_net *net, const REAL *params, const REAL *x, const REAL *y, const REAL *sw,        \
-     int64_t n_samples, fm_workspace *ws, REAL *grad, double *loss)
-#define FM_PREDICT_SIGNATURE(REAL)                                                               \
-    (const fm_net *net, const REAL *params, const REAL *x, int64_t n_samples, REAL *out)
-
-#define FM_DECLARE_ISA(isa)                                                                      \
-    int fm_gemm_##isa##_f32 FM_GEMM_SIGNATURE(float);                                           \
-    int fm_gemm_##isa##_f64 FM_GEMM_SIGNATURE(double);                                          \
-    int fm_train_epoch_##isa##_f32 FM_TRAIN_SIGNATURE(float);                                   \
-    int fm_train_epoch_##isa##_f64 FM_TRAIN_SIGNATURE(double);                                  \
-    int fm_loss_grad_##isa##_f32 FM_LOSS_GRAD_SIGNATURE(float);                                 \
-    int fm_loss_grad_##isa##_f64 FM_LOSS_GRAD_SIGNATURE(double);                                \
-    int fm_predict_##isa##_f32 FM_PREDICT_SIGNATURE(float);                                     \
-    int fm_predict_##isa##_f64 FM_PREDICT_SIGNATURE(double);                                    \
-    int fm_exp_f32_##isa(float *z, int64_t n);
-
-FM_DECLARE_ISA(generic)
+#define FM_ISA generic
+FM_DECLARE_ISA
+#undef FM_ISA
 #ifdef FASTMLP_HAVE_AVX2
-FM_DECLARE_ISA(avx2)
+#define FM_ISA avx2
+FM_DECLARE_ISA
+#undef FM_ISA
 #endif
 #ifdef FASTMLP_HAVE_AVX512
-FM_DECLARE_ISA(avx512)
+#define FM_ISA avx512
+FM_DECLARE_ISA
+#undef FM_ISA
 #endif
 
+/* One instruction set's kernels: a field name_suf per entry point. */
+#define FM_KERNEL_FIELD(name, suf, params, args) int(*name##_##suf) params;
 typedef struct isa_kernels {
     const char *name;
-    gemm_f32_fn gemm_f32;
-    gemm_f64_fn gemm_f64;
-    int(*train_f32) FM_TRAIN_SIGNATURE(float);
-    int(*train_f64) FM_TRAIN_SIGNATURE(double);
-    int(*loss_grad_f32) FM_LOSS_GRAD_SIGNATURE(float);
-    int(*loss_grad_f64) FM_LOSS_GRAD_SIGNATURE(double);
-    int(*predict_f32) FM_PREDICT_SIGNATURE(float);
-    int(*predict_f64) FM_PREDICT_SIGNATURE(double);
+    FM_NUMERIC_ENTRY_POINTS(FM_KERNEL_FIELD, float, f32)
+    FM_NUMERIC_ENTRY_POINTS(FM_KERNEL_FIELD, double, f64)
     int (*exp_f32)(float *z, int64_t n);
 } isa_kernels;
 
+#define FM_KERNEL_INIT(name, suf, params, args) .name##_##suf = FM_ISA_NAME(name, FM_ISA, suf),
 #define FM_ISA_ENTRY(isa)                                                                        \
-    {#isa,                                                                                       \
-     fm_gemm_##isa##_f32,                                                                        \
-     fm_gemm_##isa##_f64,                                                                        \
-     fm_train_epoch_##isa##_f32,                                                                 \
-     fm_train_epoch_##isa##_f64,                                                                 \
-     fm_loss_grad_##isa##_f32,                                                                   \
-     fm_loss_grad_##isa##_f64,                                                                   \
-     fm_predict_##isa##_f32,                                                                     \
-     fm_predict_##isa##_f64,                                                                     \
-     fm_exp_f32_##isa}
+    {.name = #isa,                                                                               \
+     FM_NUMERIC_ENTRY_POINTS(FM_KERNEL_INIT, float, f32)                                         \
+     FM_NUMERIC_ENTRY_POINTS(FM_KERNEL_INIT, double, f64)                                        \
+     .exp_f32 = FM_ISA_NAME(exp, f32, FM_ISA)}
 
 /* From the most to the least capable; the last entry always works. */
 static const isa_kernels isas[] = {
 #ifdef FASTMLP_HAVE_AVX512
+#define FM_ISA avx512
     FM_ISA_ENTRY(avx512),
+#undef FM_ISA
 #endif
 #ifdef FASTMLP_HAVE_AVX2
+#define FM_ISA avx2
     FM_ISA_ENTRY(avx2),
+#undef FM_ISA
 #endif
+#define FM_ISA generic
     FM_ISA_ENTRY(generic),
+#undef FM_ISA
 };
 #define N_ISAS ((int)(sizeof(isas) / sizeof(isas[0])))
 
@@ -160,48 +144,11 @@ int fm_exp_f32(float *z, int64_t n)
     FM_RETURN_IN_CORE_MODE(active->exp_f32(z, n));
 }
 
-int fm_gemm_f32 FM_GEMM_SIGNATURE(float)
-{
-    FM_RETURN_IN_CORE_MODE(
-        active->gemm_f32(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, pack));
-}
-
-int fm_gemm_f64 FM_GEMM_SIGNATURE(double)
-{
-    FM_RETURN_IN_CORE_MODE(
-        active->gemm_f64(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, pack));
-}
-
-int fm_train_epoch_f32 FM_TRAIN_SIGNATURE(float)
-{
-    FM_RETURN_IN_CORE_MODE(active->train_f32(net, opt, params, opt_state, x, y, sw, n_rows, order,
-                                             n_samples, batch_size, seed, epoch, position, ws,
-                                             loss_sum, score));
-}
-
-int fm_train_epoch_f64 FM_TRAIN_SIGNATURE(double)
-{
-    FM_RETURN_IN_CORE_MODE(active->train_f64(net, opt, params, opt_state, x, y, sw, n_rows, order,
-                                             n_samples, batch_size, seed, epoch, position, ws,
-                                             loss_sum, score));
-}
-
-int fm_loss_grad_f32 FM_LOSS_GRAD_SIGNATURE(float)
-{
-    FM_RETURN_IN_CORE_MODE(active->loss_grad_f32(net, params, x, y, sw, n_samples, ws, grad, loss));
-}
-
-int fm_loss_grad_f64 FM_LOSS_GRAD_SIGNATURE(double)
-{
-    FM_RETURN_IN_CORE_MODE(active->loss_grad_f64(net, params, x, y, sw, n_samples, ws, grad, loss));
-}
-
-int fm_predict_f32 FM_PREDICT_SIGNATURE(float)
-{
-    FM_RETURN_IN_CORE_MODE(active->predict_f32(net, params, x, n_samples, out));
-}
-
-int fm_predict_f64 FM_PREDICT_SIGNATURE(double)
-{
-    FM_RETURN_IN_CORE_MODE(active->predict_f64(net, params, x, n_samples, out));
-}
+/* fm_<name>_<f32|f64>: the active instruction set's entry point, in the core's mode. */
+#define FM_WRAPPER(name, suf, params, args)                                                      \
+    int fm_##name##_##suf params                                                                 \
+    {                                                                                            \
+        FM_RETURN_IN_CORE_MODE(active->name##_##suf args);                                      \
+    }
+FM_NUMERIC_ENTRY_POINTS(FM_WRAPPER, float, f32)
+FM_NUMERIC_ENTRY_POINTS(FM_WRAPPER, double, f64)

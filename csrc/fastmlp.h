@@ -128,44 +128,71 @@ void fm_workspace_free(fm_workspace *ws);
 /* Threads the core will use for work large enough to share (the OpenMP limit in force). */
 int fm_max_threads(void);
 
-#define FM_DECLARE(REAL, SUF)                                                                  \
-    /* C = alpha * op(A) . op(B) + beta * C, row-major; op(X) = X or X^T (trans_x != 0).     \
-     * pack: scratch of fm_gemm_pack_size elements, or NULL to allocate it inside. */         \
-    int fm_gemm_##SUF(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, REAL alpha,  \
-                      const REAL *a, int64_t lda, const REAL *b, int64_t ldb, REAL beta,      \
-                      REAL *c, int64_t ldc, REAL *pack);                                      \
-    /* Mini-batch training over n_samples rows (an epoch, or consecutive batches of one): per  \
-     * batch of batch_size rows, gather (rows order[i] of x, y, sw when order is not NULL;     \
-     * else rows 0 .. n_samples - 1 of x, in place), forward, loss, backward, optimizer step.  \
-     * x, y and sw hold n_rows rows; sw may be NULL. position is the epoch position of the     \
-     * first row: dropout masks are keyed by (seed, epoch, position of the row), so an epoch  \
-     * split into calls at batch boundaries trains exactly as one call. Adds to *loss_sum the \
-     * batches' batch_loss * batch_rows, and to *score the running score: the weighted count  \
-     * of rows predicted right (classification losses) or the weighted sum of squared errors  \
-     * (regression), in batch order (pass the sums of the epoch's earlier calls, or zeros).   \
-     * Returns FM_ERR_NONFINITE, with that batch's update not applied, when a loss diverges. */\
-    int fm_train_epoch_##SUF(const fm_net *net, fm_optimizer *opt, REAL *params,               \
-                             REAL *opt_state, const REAL *x, const REAL *y, const REAL *sw,    \
-                             int64_t n_rows, const int64_t *order, int64_t n_samples,         \
-                             int64_t batch_size, uint64_t seed, uint64_t epoch,               \
-                             int64_t position, fm_workspace *ws, double *loss_sum,            \
-                             double *score);                                                  \
-    /* Full-batch loss and gradient (writes grad, n_params values), processed in chunks of     \
-     * the workspace's max_rows; the same objective scikit-learn's _backprop computes. With    \
-     * dropout, masks keyed by net->dropout_seed; with batch norm, the statistics of the whole  \
-     * batch, which must then fit in one chunk (FM_ERR_ARG otherwise). */                     \
-    int fm_loss_grad_##SUF(const fm_net *net, const REAL *params, const REAL *x, const REAL *y, \
-                           const REAL *sw, int64_t n_samples, fm_workspace *ws, REAL *grad,    \
-                           double *loss);                                                     \
-    /* Forward pass: out (n_samples x n_outputs) gets the output activations; FM_ERR_INPUT    \
-     * when x holds NaN or infinity. Allocates its own scratch, so concurrent calls on one     \
-     * parameter array are safe. */                                                          \
-    int fm_predict_##SUF(const fm_net *net, const REAL *params, const REAL *x, int64_t n_samples, \
-                         REAL *out);
+/* What a call of fm_train_epoch trains on and how (the rows and the batching): rows order[i]
+ * (i < n_samples) of the caller's x, y and sw, which hold n_rows rows, or, when order is NULL,
+ * rows 0 .. n_samples - 1 in place; batches of batch_size rows; dropout masks keyed by (seed,
+ * epoch_key, position of the row in the epoch), position being that of the call's first row,
+ * so that an epoch split into calls at batch boundaries trains exactly as one call. */
+typedef struct fm_batches {
+    int64_t n_rows;
+    const int64_t *order; /* NULL: the first n_samples rows in order */
+    int64_t n_samples;
+    int64_t batch_size;
+    uint64_t seed;
+    uint64_t epoch_key; /* the estimators pass the samples seen before the epoch (t_) */
+    int64_t position;
+} fm_batches;
 
-FM_DECLARE(float, f32)
-FM_DECLARE(double, f64)
-#undef FM_DECLARE
+/* Sums over the batches of an epoch, continued from call to call (start at zero): loss_sum adds
+ * batch_loss * batch_rows, score the weighted count of rows predicted right (classification
+ * losses) or the weighted sum of squared errors (regression), in batch order. */
+typedef struct fm_sums {
+    double loss_sum;
+    double score;
+} fm_sums;
+
+/* The numeric entry points, each signature written once: X(name, SUF, (parameters),
+ * (arguments)) for precision REAL and its suffix SUF. The public declarations below and, in
+ * dispatch.c, the per-instruction-set declarations, the dispatch table and its wrappers are
+ * generated from this list; each instruction set's definitions are fm_<name>_<isa>_<SUF>
+ * (fm_train_epoch_avx2_f32, fm_predict_generic_f64, ...), instantiated from gemm/gemm_impl.h
+ * and net_impl.h. Every function returns FM_OK or an error code.
+ *
+ * gemm: C = alpha * op(A) . op(B) + beta * C, row-major; op(X) = X or X^T (trans_x != 0); pack:
+ *   scratch of fm_gemm_pack_size elements, or NULL to allocate it inside.
+ * train_epoch: mini-batch training (fm_batches): per batch, gather, forward, loss, backward,
+ *   optimizer step; sums continue (fm_sums). A batch whose loss (data term and penalty, at the
+ *   weights before its update) is not finite returns FM_ERR_NONFINITE with params, opt_state,
+ *   opt->step, the batch-norm running statistics and sums as after the batch before it.
+ * loss_grad: full-batch loss and gradient (writes grad, n_params values), processed in chunks
+ *   of the workspace's max_rows; the objective scikit-learn's _backprop computes. With dropout,
+ *   masks keyed by net->dropout_seed; with batch norm, the statistics of the whole batch, which
+ *   must then fit in one chunk (FM_ERR_ARG otherwise).
+ * predict: out (n_samples x n_outputs) gets the output activations; FM_ERR_INPUT when x holds
+ *   NaN or infinity. Allocates its own scratch, so concurrent calls on one parameter array are
+ *   safe. */
+#define FM_NUMERIC_ENTRY_POINTS(X, REAL, SUF)                                                    \
+    X(gemm, SUF,                                                                                 \
+      (int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, REAL alpha, const REAL *a,    \
+       int64_t lda, const REAL *b, int64_t ldb, REAL beta, REAL *c, int64_t ldc, REAL *pack),   \
+      (trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, pack))                   \
+    X(train_epoch, SUF,                                                                          \
+      (const fm_net *net, fm_optimizer *opt, REAL *params, REAL *opt_state, const REAL *x,       \
+       const REAL *y, const REAL *sw, const fm_batches *batches, fm_workspace *ws,              \
+       fm_sums *sums),                                                                           \
+      (net, opt, params, opt_state, x, y, sw, batches, ws, sums))                               \
+    X(loss_grad, SUF,                                                                            \
+      (const fm_net *net, const REAL *params, const REAL *x, const REAL *y, const REAL *sw,      \
+       int64_t n_samples, fm_workspace *ws, REAL *grad, double *loss),                          \
+      (net, params, x, y, sw, n_samples, ws, grad, loss))                                       \
+    X(predict, SUF,                                                                              \
+      (const fm_net *net, const REAL *params, const REAL *x, int64_t n_samples, REAL *out),      \
+      (net, params, x, n_samples, out))
+
+#define FM_DECLARE_PUBLIC(name, SUF, params, args) int fm_##name##_##SUF params;
+FM_NUMERIC_ENTRY_POINTS(FM_DECLARE_PUBLIC, float, f32)
+FM_NUMERIC_ENTRY_POINTS(FM_DECLARE_PUBLIC, double, f64)
+#undef FM_DECLARE_PUBLIC
 
 /* The epoch's sample order: a Fisher-Yates permutation of 0 .. n - 1 from the counter-based
  * generator, a pure function of (seed, epoch). */

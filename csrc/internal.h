@@ -11,6 +11,13 @@
 
 #include "pool.h"
 
+/* Name pasting for the per-instruction-set, per-precision instances (a_b_c, a_b), with the
+ * arguments expanded first. */
+#define FM_CAT3(a, b, c) a##_##b##_##c
+#define FM_XCAT3(a, b, c) FM_CAT3(a, b, c)
+#define FM_CAT2(a, b) a##_##b
+#define FM_XCAT2(a, b) FM_CAT2(a, b)
+
 /* Work below which a job runs on the calling thread: handing tasks to the pool's workers costs
  * a fraction of a microsecond when they are spinning and several when they sleep, and a product
  * split between cores leaves its parts in two private caches for the code that reads it next.
@@ -88,7 +95,8 @@ static inline void fm_fpmode_leave(unsigned saved)
 /* Operands up to this size whose layout allows it are read by the microkernel in place, without
  * packing (the small nets' GEMMs, where packing would cost as much as the arithmetic): they stay
  * in L2. Larger ones are packed, keeping each sliver contiguous in L1 (rows a large power-of-two
- * stride apart would compete for a few cache sets). */
+ * stride apart would compete for a few cache sets), except a row-major A, whose MR rows the
+ * kernel_rows microkernels read in place at any size (gemm/gemm_impl.h). */
 #define FM_GEMM_DIRECT_BYTES 131072
 /* How a GEMM reads A in place (gemm/gemm_impl.h): as columns (op(A) column-major) or as rows. */
 enum fm_direct_a { FM_DIRECT_COLUMNS = 1, FM_DIRECT_ROWS = 2 };

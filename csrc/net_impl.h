@@ -1211,11 +1211,15 @@ static double SUF(forward_work)(const fm_net *net, int64_t rows)
 }
 
 int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL *opt_state,
-                        const REAL *x, const REAL *y, const REAL *sw, int64_t n_rows,
-                        const int64_t *order, int64_t n_samples, int64_t batch_size,
-                        uint64_t seed, uint64_t epoch, int64_t position, fm_workspace *ws,
-                        double *loss_sum, double *score)
+                        const REAL *x, const REAL *y, const REAL *sw, const fm_batches *batches,
+                        fm_workspace *ws, fm_sums *sums)
 {
+    if (batches == NULL || sums == NULL)
+        return FM_ERR_ARG;
+    const int64_t n_rows = batches->n_rows, n_samples = batches->n_samples;
+    const int64_t batch_size = batches->batch_size, position = batches->position;
+    const int64_t *order = batches->order;
+    const uint64_t seed = batches->seed, epoch_key = batches->epoch_key;
     if (fm_net_check(net) || ws == NULL || ws->elem_size != sizeof(REAL) || batch_size < 1 ||
         batch_size > ws->max_rows || n_samples < 1 || position < 0 ||
         (order == NULL && n_samples > n_rows) || ws->n_params != fm_n_params(net) ||
@@ -1256,7 +1260,7 @@ int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL
         st.sw_sum = sw_sum;
         double raw, batch_score = 0;
         err = SUF(chunk_loss_grad)(net, params, xb, yb, swb, rows, ws, grad, 0, &raw,
-                                   &batch_score, seed, epoch, position + start, &st);
+                                   &batch_score, seed, epoch_key, position + start, &st);
         if (err == FM_OK) {
             /* the PReLU slopes and batch-norm parameters, past the dense layers' biases; then
              * the running statistics the batch computed */
@@ -1268,8 +1272,10 @@ int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL
             const double loss =
                 SUF(data_loss)(net, raw, sw_sum) +
                 SUF(penalty_sums)(net, st.sq_parts, st.abs_parts, st.n_parts, sw_sum);
-            *loss_sum += loss * (double)rows;
-            *score += batch_score;
+            /* one fused multiply-add, on every instruction set (fma() is one instruction
+             * where the hardware has it) */
+            sums->loss_sum = fma(loss, (double)rows, sums->loss_sum);
+            sums->score += batch_score;
         }
         fm_pool_set_cap(cap);
         fm_adapt_record(choice, (double)rows);

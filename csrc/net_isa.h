@@ -11,10 +11,6 @@
 /* Rows per forward chunk in predict: bounds its scratch memory for any n_samples. */
 #define FM_PREDICT_CHUNK 1024
 
-#define FM_CAT3(a, b, c) a##_##b##_##c
-#define FM_XCAT3(a, b, c) FM_CAT3(a, b, c)
-#define FM_CAT2(a, b) a##_##b
-#define FM_XCAT2(a, b) FM_CAT2(a, b)
 
 /* This instruction set's GEMM with epilogue (gemm/gemm_<ISA>.c). */
 int FM_XCAT3(fm_gemm_ex, ISA, f32)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,

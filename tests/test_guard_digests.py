@@ -149,6 +149,22 @@ def test_guard_digest(name, request):
     assert digest == table[name], "training %s changed its bits" % name
 
 
+X86_ISAS = [name for name in _core.available_isas() if name != "generic"]
+
+
+@pytest.mark.skipif(not X86_ISAS or RECORD, reason="no x86 kernels here, or recording")
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_guard_digest_every_x86_isa(name):
+    """AVX2 and AVX-512 give the same bits (the table is recorded with the default)."""
+    previous = _core.isa()
+    try:
+        for isa in X86_ISAS:
+            _core.set_isa(isa)
+            assert _digest(name) == _recorded()[name], "%s under %s" % (name, isa)
+    finally:
+        _core.set_isa(previous)
+
+
 @x86
 @pytest.mark.parametrize("name", ["clf-wide-float32", "clf-wide-dropout-float64",
                                   "clf-batchnorm-float32", "clf-adam-cosine-float64"])

@@ -188,6 +188,13 @@ static void SUF(gemm_dots)(const SUF(gemm_args) *g)
  * times b_p to FM_GEMV_ROWS accumulators, in k order. Row-major op(A): each row is a dot product
  * in 8 interleaved lanes added in a fixed order. A task is a block of FM_GEMV_ROWS rows. */
 #define FM_GEMV_ROWS 256
+/* A fused multiply-add written out: compilers vectorize the lanes and the tail of these loops
+ * differently per instruction set (a fused and an unfused product in the same place gave the
+ * AVX2 and AVX-512 builds different one-output regressors); fma() is one instruction wherever
+ * the build targets FMA. */
+#define FM_FMA(x, y, z)                                                                          \
+    (sizeof(REAL) == sizeof(float) ? (REAL)fmaf((float)(x), (float)(y), (float)(z))             \
+                                   : (REAL)fma((double)(x), (double)(y), (double)(z)))
 static void SUF(gemv_task)(void *ctx, int64_t blk)
 {
     const SUF(gemm_args) *g = (const SUF(gemm_args) *)ctx;
@@ -202,7 +209,7 @@ static void SUF(gemv_task)(void *ctx, int64_t blk)
         for (int64_t p = 0; p < k; p++) {
             const REAL bp = b[p * b_rs], *ap = a + p * a_cs + i0;
             for (int64_t i = 0; i < rows; i++)
-                acc[i] += ap[i] * bp;
+                acc[i] = FM_FMA(ap[i], bp, acc[i]);
         }
     } else {
         for (int64_t i = 0; i < rows; i++) {
@@ -212,12 +219,12 @@ static void SUF(gemv_task)(void *ctx, int64_t blk)
             if (b_rs == 1)
                 for (; p + 8 <= k; p += 8)
                     for (int l = 0; l < 8; l++)
-                        lanes[l] += ai[p + l] * b[p + l];
+                        lanes[l] = FM_FMA(ai[p + l], b[p + l], lanes[l]);
             REAL sum = 0;
             for (int l = 0; l < 8; l++)
                 sum += lanes[l];
             for (; p < k; p++)
-                sum += ai[p] * b[p * b_rs];
+                sum = FM_FMA(ai[p], b[p * b_rs], sum);
             acc[i] = sum;
         }
     }

@@ -5,10 +5,6 @@
 #include <math.h>
 #include <string.h>
 
-#define FM_CAT3(a, b, c) a##_##b##_##c
-#define FM_XCAT3(a, b, c) FM_CAT3(a, b, c)
-#define FM_CAT2(a, b) a##_##b
-#define FM_XCAT2(a, b) FM_CAT2(a, b)
 
 /* Multiply-adds per thread below which this instruction set's products stay on one thread
  * (an instruction-set file may ask for more). Results do not depend on it. */

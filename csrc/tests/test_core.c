@@ -26,6 +26,24 @@ static int n_passed, n_failed;
         }                                                                                        \
     } while (0)
 
+/* fm_train_epoch with the batching spelled out, the epoch's sums in *loss_sum and *score. */
+#define TRAIN_HELPER(REAL, SUF)                                                                  \
+    static int train_##SUF(const fm_net *net, fm_optimizer *opt, REAL *params, REAL *state,      \
+                           const REAL *x, const REAL *y, const REAL *sw, int64_t n_rows,        \
+                           const int64_t *order, int64_t n_samples, int64_t batch_size,         \
+                           uint64_t seed, uint64_t epoch_key, int64_t position,                 \
+                           fm_workspace *ws, double *loss_sum, double *score)                   \
+    {                                                                                            \
+        const fm_batches b = {n_rows, order, n_samples, batch_size, seed, epoch_key, position};  \
+        fm_sums sums = {*loss_sum, *score};                                                      \
+        const int err = fm_train_epoch_##SUF(net, opt, params, state, x, y, sw, &b, ws, &sums);  \
+        *loss_sum = sums.loss_sum;                                                               \
+        *score = sums.score;                                                                     \
+        return err;                                                                              \
+    }
+TRAIN_HELPER(float, f32)
+TRAIN_HELPER(double, f64)
+
 /* Deterministic pseudo-random values in [-1, 1). */
 static double uniform(unsigned long long *state)
 {
@@ -159,7 +177,7 @@ static void test_training(void)
     for (int epoch = 0; epoch < 30 && ws; epoch++) {
         double loss_sum = 0, score = 0;
         fm_permutation(1234, (uint64_t)epoch, N, order);
-        int err = fm_train_epoch_f64(&net, &opt, params, state, x, y, NULL, N, order, N, B,
+        int err = train_f64(&net, &opt, params, state, x, y, NULL, N, order, N, B,
                                      1234, (uint64_t)epoch, 0, ws, &loss_sum, &score);
         CHECK(err == FM_OK && isfinite(loss_sum), "epoch %d: err %d loss %g", epoch, err,
               loss_sum);
@@ -188,11 +206,11 @@ static void test_training(void)
         fm_optimizer o1 = opt, o2 = opt;
         double l1 = 0, c1 = 0, l2 = 0, c2 = 0;
         fm_permutation(99, 7, N, order);
-        int e1 = fm_train_epoch_f64(&net, &o1, params, state, x, y, NULL, N, order, N, B, 99, 7,
+        int e1 = train_f64(&net, &o1, params, state, x, y, NULL, N, order, N, B, 99, 7,
                                     0, ws, &l1, &c1);
-        int e2 = fm_train_epoch_f64(&net, &o2, p2, s2, x, y, NULL, N, order, 2 * B, B, 99, 7, 0,
+        int e2 = train_f64(&net, &o2, p2, s2, x, y, NULL, N, order, 2 * B, B, 99, 7, 0,
                                     ws, &l2, &c2);
-        int e3 = fm_train_epoch_f64(&net, &o2, p2, s2, x, y, NULL, N, order + 2 * B, N - 2 * B, B,
+        int e3 = train_f64(&net, &o2, p2, s2, x, y, NULL, N, order + 2 * B, N - 2 * B, B,
                                     99, 7, 2 * B, ws, &l2, &c2);
         CHECK(e1 == FM_OK && e2 == FM_OK && e3 == FM_OK, "split epoch failed");
         CHECK(memcmp(p2, params, sizeof(double) * n_params) == 0 && l1 == l2 && c1 == c2 &&
@@ -207,15 +225,15 @@ static void test_training(void)
     CHECK(fm_predict_f64(&net, params, x, N, out) == FM_ERR_INPUT, "NaN input accepted");
     x[5] = 0;
     double loss_sum = 0, score = 0;
-    CHECK(fm_train_epoch_f64(&net, &opt, params, state, x, y, NULL, N, NULL, N, B + 1, 0, 0, 0,
+    CHECK(train_f64(&net, &opt, params, state, x, y, NULL, N, NULL, N, B + 1, 0, 0, 0,
                              ws, &loss_sum, &score) == FM_ERR_ARG,
           "batch larger than the workspace accepted");
     fm_workspace *ws32 = fm_workspace_new(&net, B, sizeof(float));
-    CHECK(fm_train_epoch_f64(&net, &opt, params, state, x, y, NULL, N, NULL, N, B, 0, 0, 0,
+    CHECK(train_f64(&net, &opt, params, state, x, y, NULL, N, NULL, N, B, 0, 0, 0,
                              ws32, &loss_sum, &score) == FM_ERR_ARG,
           "float workspace accepted for double data");
     order[3] = N; /* out of range */
-    CHECK(fm_train_epoch_f64(&net, &opt, params, state, x, y, NULL, N, order, N, B, 0, 0, 0, ws,
+    CHECK(train_f64(&net, &opt, params, state, x, y, NULL, N, order, N, B, 0, 0, 0, ws,
                              &loss_sum, &score) == FM_ERR_ARG,
           "order entry past the rows accepted");
     order[3] = 3;
@@ -233,7 +251,7 @@ static void test_training(void)
         y[i] *= 1e30;
     int err = FM_OK;
     for (int epoch = 0; epoch < 5 && err == FM_OK; epoch++)
-        err = fm_train_epoch_f64(&reg, &sgd, params, state, x, y, NULL, N, NULL, N, B, 0, 0, 0,
+        err = train_f64(&reg, &sgd, params, state, x, y, NULL, N, NULL, N, B, 0, 0, 0,
                                  ws, &loss_sum, &score);
     CHECK(err == FM_ERR_NONFINITE, "divergence not reported (err %d)", err);
 
@@ -306,12 +324,12 @@ static void test_options(void)
                 for (int epoch = 0; epoch < 2; epoch++) {
                     double loss = 0, score = 0;
                     fm_permutation(3, (uint64_t)epoch, N, order);
-                    int err = fm_train_epoch_f64(&net, &opt, params, state, x, y, NULL, N, order,
+                    int err = train_f64(&net, &opt, params, state, x, y, NULL, N, order,
                                                  N, B, 3, (uint64_t)epoch, 0, ws, &loss, &score);
                     CHECK(err == FM_OK && isfinite(loss) && score >= 0,
                           "f64 act %d variant %d solver %d: err %d loss %g", hidden[a], variant,
                           solver, err, loss);
-                    err = fm_train_epoch_f32(&net, &optf, pf, sf, xf, yf, NULL, N, order, N, B, 3,
+                    err = train_f32(&net, &optf, pf, sf, xf, yf, NULL, N, order, N, B, 3,
                                              (uint64_t)epoch, 0, wsf, &loss, &score);
                     CHECK(err == FM_OK && isfinite(loss),
                           "f32 act %d variant %d solver %d: err %d loss %g", hidden[a], variant,

@@ -43,6 +43,19 @@ cdef extern from "fastmlp.h":
     ctypedef struct fm_workspace:
         pass
 
+    ctypedef struct fm_batches:
+        int64_t n_rows
+        const int64_t *order
+        int64_t n_samples
+        int64_t batch_size
+        uint64_t seed
+        uint64_t epoch_key
+        int64_t position
+
+    ctypedef struct fm_sums:
+        double loss_sum
+        double score
+
     int fm_net_check(const fm_net *net)
     int64_t fm_n_params(const fm_net *net)
     int64_t fm_n_trainable(const fm_net *net)
@@ -74,16 +87,12 @@ cdef extern from "fastmlp.h":
                     const double *a, int64_t lda, const double *b, int64_t ldb, double beta,
                     double *c, int64_t ldc, double *pack) nogil
     int fm_train_epoch_f32(const fm_net *net, fm_optimizer *opt, float *params, float *opt_state,
-                           const float *x, const float *y, const float *sw, int64_t n_rows,
-                           const int64_t *order, int64_t n_samples, int64_t batch_size,
-                           uint64_t seed, uint64_t epoch, int64_t position, fm_workspace *ws,
-                           double *loss_sum, double *score) nogil
+                           const float *x, const float *y, const float *sw,
+                           const fm_batches *batches, fm_workspace *ws, fm_sums *sums) nogil
     int fm_train_epoch_f64(const fm_net *net, fm_optimizer *opt, double *params,
                            double *opt_state, const double *x, const double *y,
-                           const double *sw, int64_t n_rows, const int64_t *order,
-                           int64_t n_samples, int64_t batch_size, uint64_t seed, uint64_t epoch,
-                           int64_t position, fm_workspace *ws, double *loss_sum,
-                           double *score) nogil
+                           const double *sw, const fm_batches *batches, fm_workspace *ws,
+                           fm_sums *sums) nogil
     int fm_loss_grad_f32(const fm_net *net, const float *params, const float *x, const float *y,
                          const float *sw, int64_t n_samples, fm_workspace *ws, float *grad,
                          double *loss) nogil
@@ -416,7 +425,8 @@ def train_epoch(Workspace ws, floating[::1] params, floating[::1] opt_state,
     cdef const floating *sw_ptr = NULL
     cdef const int64_t *order_ptr = NULL
     cdef int64_t n_rows = X.shape[0], n
-    cdef double loss_sum, score
+    cdef fm_batches batches
+    cdef fm_sums totals
     if step.shape[0] != 1 or sums.shape[0] != 2:
         raise ValueError("train_epoch: step holds one value and sums two")
     opt.solver = SOLVERS[solver]
@@ -448,21 +458,26 @@ def train_epoch(Workspace ws, floating[::1] params, floating[::1] opt_state,
     if (floating is float and ws.elem_size != sizeof(float)) or (
             floating is double and ws.elem_size != sizeof(double)):
         raise ValueError("train_epoch: workspace precision does not match the data")
-    loss_sum = sums[0]
-    score = sums[1]
+    batches.n_rows = n_rows
+    batches.order = order_ptr
+    batches.n_samples = n
+    batches.batch_size = batch_size
+    batches.seed = seed
+    batches.epoch_key = epoch
+    batches.position = position
+    totals.loss_sum = sums[0]
+    totals.score = sums[1]
     with nogil:
         if floating is float:
             err = fm_train_epoch_f32(&network.net, &opt, &params[0], &opt_state[0], &X[0, 0],
-                                     &Y[0, 0], sw_ptr, n_rows, order_ptr, n, batch_size, seed,
-                                     epoch, position, ws.ws, &loss_sum, &score)
+                                     &Y[0, 0], sw_ptr, &batches, ws.ws, &totals)
         else:
             err = fm_train_epoch_f64(&network.net, &opt, &params[0], &opt_state[0], &X[0, 0],
-                                     &Y[0, 0], sw_ptr, n_rows, order_ptr, n, batch_size, seed,
-                                     epoch, position, ws.ws, &loss_sum, &score)
+                                     &Y[0, 0], sw_ptr, &batches, ws.ws, &totals)
     # stored before any exception can be raised: the caller's state stays consistent
     step[0] = opt.step
-    sums[0] = loss_sum
-    sums[1] = score
+    sums[0] = totals.loss_sum
+    sums[1] = totals.score
     _check(err)
 
 
