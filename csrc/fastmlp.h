@@ -170,7 +170,11 @@ typedef struct fm_sums {
  *   must then fit in one chunk (FM_ERR_ARG otherwise).
  * predict: out (n_samples x n_outputs) gets the output activations; FM_ERR_INPUT when x holds
  *   NaN or infinity. Allocates its own scratch, so concurrent calls on one parameter array are
- *   safe. */
+ *   safe.
+ * predict_layers: predict with dense layer l's weights (fan_in x width, row-major) at coefs[l]
+ *   and biases at intercepts[l], wherever they are (arrays a user assigned), the other
+ *   parameters (PReLU slopes, batch norm) from params, which may be NULL when the network has
+ *   none; coefs and intercepts NULL: predict. */
 #define FM_NUMERIC_ENTRY_POINTS(X, REAL, SUF)                                                    \
     X(gemm, SUF,                                                                                 \
       (int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, REAL alpha, const REAL *a,    \
@@ -187,7 +191,11 @@ typedef struct fm_sums {
       (net, params, x, y, sw, n_samples, ws, grad, loss))                                       \
     X(predict, SUF,                                                                              \
       (const fm_net *net, const REAL *params, const REAL *x, int64_t n_samples, REAL *out),      \
-      (net, params, x, n_samples, out))
+      (net, params, x, n_samples, out))                                                         \
+    X(predict_layers, SUF,                                                                       \
+      (const fm_net *net, const REAL *params, const REAL *const *coefs,                         \
+       const REAL *const *intercepts, const REAL *x, int64_t n_samples, REAL *out),             \
+      (net, params, coefs, intercepts, x, n_samples, out))
 
 #define FM_DECLARE_PUBLIC(name, SUF, params, args) int fm_##name##_##SUF params;
 FM_NUMERIC_ENTRY_POINTS(FM_DECLARE_PUBLIC, float, f32)

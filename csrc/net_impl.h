@@ -530,7 +530,8 @@ static inline uint64_t SUF(dropout_key)(uint64_t seed, uint64_t stream, int laye
  * batch's statistics (the updated running ones written to new_running unless it is NULL) and dropout
  * draws masks keyed by (seed, stream) for rows row0 + i. Without a workspace (predict), scratch
  * holds a maxout layer's pieces (rows x the widest dense layer). */
-static int SUF(forward)(const fm_net *net, const REAL *params, REAL *new_running, const REAL *x,
+static int SUF(forward)(const fm_net *net, const REAL *params, const REAL *const *layer_w,
+                        const REAL *const *layer_b, REAL *new_running, const REAL *x,
                         REAL *const *outs, fm_workspace *ws, REAL *scratch, int64_t rows,
                         REAL *pack, int defer_softmax, int train, uint64_t seed, uint64_t stream,
                         int64_t row0)
@@ -538,8 +539,9 @@ static int SUF(forward)(const fm_net *net, const REAL *params, REAL *new_running
     const int64_t *u = net->units;
     const REAL *in = x;
     for (int l = 0; l < net->n_layers; l++) {
-        const REAL *w = params + fm_weight_offset(net, l);
-        const REAL *b = params + fm_bias_offset(net, l);
+        /* the flat array's, or (predict on arrays a user assigned) the layer's own */
+        const REAL *w = layer_w ? layer_w[l] : params + fm_weight_offset(net, l);
+        const REAL *b = layer_b ? layer_b[l] : params + fm_bias_offset(net, l);
         const int64_t width = fm_dense_width(net, l);
         if (fm_layer_general(net, l)) {
             REAL *pre = ws ? (REAL *)ws->pre[l] : (width == u[l + 1] ? outs[l] : scratch);
@@ -1101,7 +1103,8 @@ static int SUF(chunk_loss_grad)(const fm_net *net, const REAL *params, const REA
     REAL *const *deltas = (REAL *const *)ws->deltas; /* deltas[l], l = 1..L */
     REAL *pack = (REAL *)ws->pack;
     const int softmax_in_loss = net->output_activation == FM_ACT_SOFTMAX;
-    int err = SUF(forward)(net, params, st != NULL ? (REAL *)ws->bn_running : NULL, x, acts + 1,
+    int err = SUF(forward)(net, params, NULL, NULL, st != NULL ? (REAL *)ws->bn_running : NULL, x,
+                           acts + 1,
                            ws, NULL, rows, pack, softmax_in_loss, 1, seed, stream, row0);
     if (err)
         return err;
@@ -1331,11 +1334,17 @@ static size_t SUF(aligned_bytes)(size_t count, size_t size)
     return (count * size + 63) / 64 * 64;
 }
 
-int SUF(fm_predict)(const fm_net *net, const REAL *params, const REAL *x, int64_t n_samples,
-                    REAL *out)
+int SUF(fm_predict_layers)(const fm_net *net, const REAL *params, const REAL *const *coefs,
+                           const REAL *const *intercepts, const REAL *x, int64_t n_samples,
+                           REAL *out)
 {
-    if (fm_net_check(net) || n_samples < 0)
+    if (fm_net_check(net) || n_samples < 0 || (coefs == NULL) != (intercepts == NULL) ||
+        (params == NULL && (coefs == NULL || fm_n_params(net) != fm_bias_offset(net, net->n_layers))))
         return FM_ERR_ARG;
+    if (coefs != NULL)
+        for (int l = 0; l < net->n_layers; l++)
+            if (coefs[l] == NULL || intercepts[l] == NULL)
+                return FM_ERR_ARG;
     if (n_samples == 0)
         return FM_OK;
     const int L = net->n_layers;
@@ -1381,13 +1390,22 @@ int SUF(fm_predict)(const fm_net *net, const REAL *params, const REAL *x, int64_
         for (int l = 0; l < L - 1; l++)
             outs[l] = buf + (size_t)(l % 2) * buf_elems;
         outs[L - 1] = out + start * n_out;
-        err = SUF(forward)(net, params, NULL, x + start * n_in, outs, NULL, pieces, rows, pack, 0,
+        err = SUF(forward)(net, params, coefs, intercepts, NULL, x + start * n_in, outs, NULL,
+                           pieces, rows, pack, 0,
                            0, 0, 0, 0);
     }
     fm_pool_set_cap(cap);
     fm_adapt_record(choice, (double)n_samples);
     fm_aligned_free(mem);
     return err;
+}
+
+int SUF(fm_predict)(const fm_net *net, const REAL *params, const REAL *x, int64_t n_samples,
+                    REAL *out)
+{
+    if (params == NULL)
+        return FM_ERR_ARG;
+    return SUF(fm_predict_layers)(net, params, NULL, NULL, x, n_samples, out);
 }
 
 #undef REAL

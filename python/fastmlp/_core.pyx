@@ -5,6 +5,7 @@ No logic lives here: the estimators in _multilayer_perceptron.py decide what to 
 (csrc/) does the work. Every call into C releases the GIL.
 """
 
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.stdint cimport int64_t, uint64_t
 
 cdef extern from "fastmlp.h":
@@ -103,6 +104,12 @@ cdef extern from "fastmlp.h":
                        float *out) nogil
     int fm_predict_f64(const fm_net *net, const double *params, const double *x,
                        int64_t n_samples, double *out) nogil
+    int fm_predict_layers_f32(const fm_net *net, const float *params, const float **coefs,
+                              const float **intercepts, const float *x, int64_t n_samples,
+                              float *out) nogil
+    int fm_predict_layers_f64(const fm_net *net, const double *params, const double **coefs,
+                              const double **intercepts, const double *x, int64_t n_samples,
+                              double *out) nogil
 
 ctypedef fused floating:
     float
@@ -583,18 +590,113 @@ cdef int _contiguous(object obj, Py_buffer *view, int writable, Py_ssize_t items
     return 0
 
 
+cdef void _expand_two_class(void *buf, int64_t n, Py_ssize_t itemsize) noexcept:
+    """The first n values hold a one-output model's column: (1 - p, p) rows, from the last row
+    down."""
+    cdef int64_t i
+    cdef float pf
+    cdef double pd
+    cdef float *of = <float *>buf
+    cdef double *od = <double *>buf
+    if itemsize == 4:
+        for i in range(n - 1, -1, -1):
+            pf = of[i]
+            of[2 * i + 1] = pf
+            of[2 * i] = 1 - pf
+    else:
+        for i in range(n - 1, -1, -1):
+            pd = od[i]
+            od[2 * i + 1] = pd
+            od[2 * i] = 1 - pd
+
+
+def predict_layers(Network network, params, coefs, intercepts, X, out, bint two_class=False):
+    """predict with each dense layer's weights and biases read where they are: coefs[l]
+    (fan_in x width) and intercepts[l] (width,), C-contiguous arrays of X's dtype (arrays a user
+    assigned to coefs_ / intercepts_, so that their later in-place edits are followed, as in
+    scikit-learn); params: the flat parameters for the other ones (PReLU slopes, batch norm), or
+    None for a network without them. ValueError for arrays of another dtype, layout or shape."""
+    cdef int L = network.net.n_layers, l, taken = 0, err = FM_OK
+    cdef Py_ssize_t itemsize = X.dtype.itemsize
+    cdef Py_buffer xb, ob, pb
+    cdef Py_buffer *views
+    cdef const void **ptrs
+    cdef const void *params_ptr = NULL
+    cdef int64_t n, width
+    cdef bint have_x = False, have_out = False, have_params = False
+    if len(coefs) != L or len(intercepts) != L:
+        raise ValueError("predict: %d weight matrices and bias vectors expected" % L)
+    views = <Py_buffer *>PyMem_Malloc(2 * L * sizeof(Py_buffer))
+    ptrs = <const void **>PyMem_Malloc(2 * L * sizeof(void *))
+    if views == NULL or ptrs == NULL:
+        PyMem_Free(views)
+        PyMem_Free(ptrs)
+        raise MemoryError()
+    try:
+        for l in range(L):
+            width = fm_dense_width(&network.net, l)
+            _contiguous(coefs[l], &views[taken], 0, itemsize, 2)
+            taken += 1
+            if views[taken - 1].shape[0] != network.units[l] or views[taken - 1].shape[1] != width:
+                raise ValueError("predict: coefs_[%d] has shape %s, expected (%d, %d)"
+                                 % (l, coefs[l].shape, network.units[l], width))
+            ptrs[l] = views[taken - 1].buf
+            _contiguous(intercepts[l], &views[taken], 0, itemsize, 1)
+            taken += 1
+            if views[taken - 1].shape[0] != width:
+                raise ValueError("predict: intercepts_[%d] has shape %s, expected (%d,)"
+                                 % (l, intercepts[l].shape, width))
+            ptrs[L + l] = views[taken - 1].buf
+        _contiguous(X, &xb, 0, itemsize, 2)
+        have_x = True
+        _contiguous(out, &ob, 1, itemsize, 2)
+        have_out = True
+        if params is not None:
+            _contiguous(params, &pb, 0, itemsize, 1)
+            have_params = True
+            if pb.shape[0] != network.n_params_:
+                raise ValueError("predict: params do not match the network")
+            params_ptr = pb.buf
+        n = xb.shape[0]
+        if (xb.shape[1] != network.n_in or ob.shape[0] != n
+                or ob.shape[1] != (2 if two_class else network.n_out)
+                or (two_class and network.n_out != 1)):
+            raise ValueError("predict: array shapes do not match the network")
+        if n == 0:
+            return
+        with nogil:
+            if itemsize == 4:
+                err = fm_predict_layers_f32(&network.net, <const float *>params_ptr,
+                                            <const float **>ptrs, <const float **>(ptrs + L),
+                                            <const float *>xb.buf, n, <float *>ob.buf)
+            else:
+                err = fm_predict_layers_f64(&network.net, <const double *>params_ptr,
+                                            <const double **>ptrs, <const double **>(ptrs + L),
+                                            <const double *>xb.buf, n, <double *>ob.buf)
+        _check(err)
+        if two_class:
+            _expand_two_class(ob.buf, n, itemsize)
+    finally:
+        for l in range(taken):
+            PyBuffer_Release(&views[l])
+        if have_x:
+            PyBuffer_Release(&xb)
+        if have_out:
+            PyBuffer_Release(&ob)
+        if have_params:
+            PyBuffer_Release(&pb)
+        PyMem_Free(views)
+        PyMem_Free(ptrs)
+
+
 def predict_contiguous(Network network, params, X, out, bint two_class=False):
     """predict for C-contiguous float32 or float64 arrays of one dtype, through the raw buffer
     protocol (the estimators' fast path for well-formed inputs: a one-sample predict spends
     microseconds here, not in the forward pass)."""
     cdef Py_buffer pb, xb, ob
     cdef Py_ssize_t itemsize = X.dtype.itemsize
-    cdef int64_t n, i
+    cdef int64_t n
     cdef int err
-    cdef float pf
-    cdef double pd
-    cdef float *of
-    cdef double *od
     _contiguous(X, &xb, 0, itemsize, 2)
     try:
         _contiguous(params, &pb, 0, itemsize, 1)
@@ -620,19 +722,7 @@ def predict_contiguous(Network network, params, X, out, bint two_class=False):
                 if err != FM_OK:
                     _check(err)
                 if two_class:
-                    # the first n values hold the one column; expand from the last row down
-                    if itemsize == 4:
-                        of = <float *>ob.buf
-                        for i in range(n - 1, -1, -1):
-                            pf = of[i]
-                            of[2 * i + 1] = pf
-                            of[2 * i] = 1 - pf
-                    else:
-                        od = <double *>ob.buf
-                        for i in range(n - 1, -1, -1):
-                            pd = od[i]
-                            od[2 * i + 1] = pd
-                            od[2 * i] = 1 - pd
+                    _expand_two_class(ob.buf, n, itemsize)
             finally:
                 PyBuffer_Release(&ob)
         finally:

@@ -480,6 +480,28 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 out = None  # the full validation below raises scikit-learn's error for it
             if out is not None:
                 return out
+        elif (
+            state is not None
+            and "feature_names_in_" not in attributes
+            and state.network.hidden_activation == self.activation
+            and state.network.output_activation == self.out_activation_
+            and isinstance(attributes.get("coefs_"), list)
+            and isinstance(attributes.get("intercepts_"), list)
+            and len(attributes["coefs_"]) == len(attributes["intercepts_"])
+            == state.network.n_layers
+            and getattr(X, "shape", (0, -1))[-1] == self.n_features_in_
+        ):
+            # coefs_ / intercepts_ assigned by the user (a scikit-learn model's weights copied
+            # in): read where they are, not packed at every call
+            try:
+                out = _predict.assigned_outputs(state.network, attributes["coefs_"],
+                                                attributes["intercepts_"], X, two_class)
+            except _core.NonFiniteInputError:
+                if not check_input:
+                    raise
+                out = None
+            if out is not None:
+                return out
         if check_input:
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
         return _predict.outputs(self._model_state(bind=False), X, two_class)

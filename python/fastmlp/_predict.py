@@ -9,6 +9,7 @@ converted first.
 import numpy as np
 import scipy.sparse as sp
 
+from . import _core
 from ._core import NonFiniteInputError
 
 # Bytes of dense rows made from sparse X at once.
@@ -41,6 +42,32 @@ def fast_outputs(state, X, n_features, two_class):
             if X.flags.c_contiguous:
                 raise
     return None
+
+
+def assigned_outputs(network, coefs, intercepts, X, two_class):
+    """Output-layer values of X from weights and biases a user assigned to coefs_ /
+    intercepts_, read where they are (later in-place edits are followed, as scikit-learn
+    does), at the speed of the model's own: when the network has no other parameters (PReLU,
+    batch norm), X is an ndarray of 2 dimensions, and X and every assigned array are C-contiguous
+    arrays of one float dtype whose shapes are the network's. Else None (the caller packs)."""
+    if type(X) is not np.ndarray or X.ndim != 2 or X.shape[0] == 0 or not X.flags.c_contiguous:
+        return None
+    dtype = X.dtype
+    if dtype != np.float32 and dtype != np.float64:
+        return None
+    if network.n_params != sum(w.size for w in coefs) + sum(b.size for b in intercepts):
+        return None  # PReLU slopes or batch norm: their arrays are not the assigned ones
+    for array in (*coefs, *intercepts):
+        if type(array) is not np.ndarray or array.dtype != dtype or not array.flags.c_contiguous:
+            return None
+    out = np.empty((X.shape[0], 2 if two_class else network.n_out), dtype=dtype)
+    try:
+        _core.predict_layers(network, None, coefs, intercepts, X, out, two_class)
+    except NonFiniteInputError:
+        raise
+    except ValueError:
+        return None  # shapes of another network: the caller's packing path says what is wrong
+    return out
 
 
 def outputs(state, X, two_class=False):
