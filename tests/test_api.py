@@ -23,6 +23,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from fastmlp import MLPClassifier, MLPRegressor
+from fastmlp._optimizers import resolve_learning_rate_init
 
 FAST = dict(hidden_layer_sizes=(6,), max_iter=5, random_state=0)
 quiet = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -59,7 +60,8 @@ def _reg_data(n_targets=1):
 def test_signature_matches_reference(Est, Ref):
     """scikit-learn's parameters, positional ones in its order, same kinds and defaults; the
     options fastmlp adds are keyword-only, and their defaults keep scikit-learn's behaviour
-    (tests/test_sklearn_parity.py)."""
+    (tests/test_sklearn_parity.py). The one default that differs is learning_rate_init='auto',
+    which gives scikit-learn's own default to scikit-learn's solvers."""
     ours = inspect.signature(Est.__init__).parameters
     ref = inspect.signature(Ref.__init__).parameters
     positional = [n for n, p in ref.items() if p.kind != inspect.Parameter.KEYWORD_ONLY]
@@ -67,11 +69,19 @@ def test_signature_matches_reference(Est, Ref):
     for name in ref:
         assert name in ours, name
         assert ours[name].kind == ref[name].kind, name
-        assert ours[name].default == ref[name].default, name
+        if name == "learning_rate_init":
+            assert ours[name].default == "auto"
+            for solver in ("sgd", "adam"):
+                resolved = resolve_learning_rate_init(solver, "auto")
+                assert resolved == ref[name].default, solver
+        else:
+            assert ours[name].default == ref[name].default, name
     for name in set(ours) - set(ref):
         assert ours[name].kind == inspect.Parameter.KEYWORD_ONLY, name
     ours_params = Est().get_params()
-    assert {k: v for k, v in ours_params.items() if k in Ref().get_params()} == Ref().get_params()
+    ref_params = Ref().get_params()
+    ref_params["learning_rate_init"] = "auto"
+    assert {k: v for k, v in ours_params.items() if k in ref_params} == ref_params
     assert set(Ref._parameter_constraints) <= set(Est._parameter_constraints)
     assert set(Est._parameter_constraints) == set(ours) - {"self"}
 

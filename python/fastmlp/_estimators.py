@@ -162,7 +162,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         "learning_rate": [
             StrOptions({"constant", "invscaling", "adaptive", "step", "exponential", "cosine"})
         ],
-        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate_init": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
         "power_t": [Interval(Real, 0, None, closed="left")],
         "alpha_l1": [Interval(Real, 0, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
@@ -193,7 +193,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         ],
         "init_std": [Interval(Real, 0, None, closed="left")],
         "lr_step_size": [Interval(Integral, 1, None, closed="left")],
-        "lr_gamma": [Interval(Real, 0, None, closed="neither")],
+        "lr_gamma": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
         "lr_min": [Interval(Real, 0, None, closed="left")],
         "warmup_epochs": [Interval(Integral, 0, None, closed="left")],
         "validation_data": [None, tuple],
@@ -238,7 +238,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         init="glorot_uniform",
         init_std=0.01,
         lr_step_size=10,
-        lr_gamma=0.1,
+        lr_gamma="auto",
         lr_min=0.0,
         warmup_epochs=0,
         validation_data=None,
@@ -643,6 +643,29 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             lr_gamma=self.lr_gamma, lr_min=self.lr_min, warmup_epochs=self.warmup_epochs,
         )
 
+    def _used_optimizer(self, name):
+        """The stochastic optimizer of the last fit or partial_fit (AttributeError, so that
+        hasattr is False, when there is none: not fitted, or fitted with 'lbfgs')."""
+        optimizer = self.__dict__.get("_optimizer")
+        if optimizer is None:
+            raise AttributeError(
+                "%r has no attribute %r: it is set by fit or partial_fit with a stochastic "
+                "solver" % (type(self).__name__, name)
+            )
+        return optimizer
+
+    @property
+    def learning_rate_init_(self):
+        """The initial learning rate the stochastic solver of the last fit or partial_fit used:
+        ``learning_rate_init`` with 'auto' resolved for its solver."""
+        return self._used_optimizer("learning_rate_init_").learning_rate_init
+
+    @property
+    def lr_gamma_(self):
+        """The decay factor the schedule of the last fit or partial_fit used: ``lr_gamma``
+        with 'auto' resolved for its schedule."""
+        return self._used_optimizer("lr_gamma_").lr_gamma
+
     def _fit_stochastic(self, X, Y, sample_weight, incremental):
         model = self._model
         params = model.params
@@ -863,10 +886,11 @@ default='adam'
         The solver for weight optimization: 'lbfgs' (scipy's L-BFGS-B on the full-batch loss
         and gradient computed by the C core; not with dropout or batch_norm), 'sgd'
         (mini-batch stochastic gradient descent with momentum), 'adam' (scikit-learn's Adam),
-        and PyTorch's update rules for 'adamw' (decoupled ``weight_decay`` on the weights), 'adagrad', 'rmsprop' (decay
-        ``rho``, no momentum) and 'adadelta' (decay ``rho``; PyTorch's default rate is
-        ``learning_rate_init=1.0``). Every solver uses ``epsilon``, ``learning_rate_init``
-        and the objective's gradient (data loss plus the ``alpha`` and ``alpha_l1`` terms).
+        and PyTorch's update rules for 'adamw' (decoupled ``weight_decay`` on the weights),
+        'adagrad', 'rmsprop' (decay ``rho``, no momentum) and 'adadelta' (decay ``rho``).
+        Every solver uses ``epsilon``, ``learning_rate_init`` (by default each solver's own,
+        PyTorch's for the added ones) and the objective's gradient (data loss plus the
+        ``alpha`` and ``alpha_l1`` terms).
         Full-batch gradient descent is ``solver='sgd', batch_size=n_samples`` (one update per
         epoch on the whole training set; add ``momentum=0`` for plain gradient descent);
         ``batch_size=1`` is per-sample SGD.
@@ -937,8 +961,12 @@ default='adam'
         scales the first epochs of any schedule. The rate each epoch used is recorded in
         ``history_['learning_rate']``.
 
-    learning_rate_init : float, default=0.001
-        The initial learning rate of every stochastic solver.
+    learning_rate_init : float or 'auto', default='auto'
+        The initial learning rate of every stochastic solver. 'auto' resolves per solver:
+        0.001 for scikit-learn's 'sgd' and 'adam' (scikit-learn's default, so their
+        defaults are its own), and torch.optim's defaults for the others: 0.001 for 'adamw',
+        0.01 for 'adagrad' and 'rmsprop', 1.0 for 'adadelta'. A number is used as given by
+        every solver. The value used is the fitted attribute ``learning_rate_init_``.
 
     power_t : float, default=0.5
         The exponent of the 'invscaling' schedule.
@@ -1015,8 +1043,11 @@ default='adam'
     lr_step_size : int, default=10
         Epochs between two decays of ``learning_rate='step'``.
 
-    lr_gamma : float, default=0.1
-        Decay factor of the 'step' and 'exponential' schedules.
+    lr_gamma : float or 'auto', default='auto'
+        Decay factor of the 'step' and 'exponential' schedules. 'auto' resolves per schedule:
+        0.1 for 'step' (every ``lr_step_size`` epochs, PyTorch StepLR's usual factor) and 0.95
+        for 'exponential' (every epoch: the rate halves in about 14 epochs); the other
+        schedules do not use it. The value used is the fitted attribute ``lr_gamma_``.
 
     lr_min : float, default=0.0
         Final rate of the 'cosine' schedule.
@@ -1111,6 +1142,12 @@ _ATTRIBUTES_DOC = """
         The best validation score when early stopping is on.
     t_ : int
         The number of training samples seen by the solver.
+    learning_rate_init_ : float
+        The initial learning rate of the stochastic solver (``learning_rate_init`` with 'auto'
+        resolved); absent after a fit with 'lbfgs'.
+    lr_gamma_ : float
+        The schedules' decay factor (``lr_gamma`` with 'auto' resolved); absent after a fit
+        with 'lbfgs'.
     coefs_ : list of shape (n_layers - 1,)
         Weight matrices; coefs_[i] has shape (units of layer i, units of layer i + 1).
     intercepts_ : list of shape (n_layers - 1,)
@@ -1185,7 +1222,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         alpha=0.0001,
         batch_size="auto",
         learning_rate="constant",
-        learning_rate_init=0.001,
+        learning_rate_init="auto",
         power_t=0.5,
         max_iter=200,
         shuffle=True,
@@ -1212,7 +1249,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         init="glorot_uniform",
         init_std=0.01,
         lr_step_size=10,
-        lr_gamma=0.1,
+        lr_gamma="auto",
         lr_min=0.0,
         warmup_epochs=0,
         class_weight=None,
@@ -1547,7 +1584,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         alpha=0.0001,
         batch_size="auto",
         learning_rate="constant",
-        learning_rate_init=0.001,
+        learning_rate_init="auto",
         power_t=0.5,
         max_iter=200,
         shuffle=True,
@@ -1573,7 +1610,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         init="glorot_uniform",
         init_std=0.01,
         lr_step_size=10,
-        lr_gamma=0.1,
+        lr_gamma="auto",
         lr_min=0.0,
         warmup_epochs=0,
         validation_data=None,
