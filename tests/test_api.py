@@ -518,3 +518,41 @@ def test_docstring_documents_each_parameter_as_its_own_entry(Est):
     assert sorted(entries) == sorted(inspect.signature(Est).parameters)
     for name, i in entries.items():
         assert i == 0 or lines[i - 1] == "", (name, lines[i - 1])
+
+
+# --------------------------------------------------------------------------
+# Module boundaries
+# --------------------------------------------------------------------------
+
+# Private names one module still reads from another's objects, by module: fastmlp's persistence
+# restores estimators through their private model-state hooks.
+_ALLOWED_PRIVATE_READS = {
+    "_persistence.py": {"_model_state", "_get_param_names", "_restore_model_state"},
+}
+
+
+def test_modules_read_no_private_names_of_other_objects():
+    """Only _estimators, which defines the estimators, touches their private names: the other
+    modules get what they need as arguments (values and callables), so that the estimators'
+    internals can change without them."""
+    import ast
+    from pathlib import Path
+
+    import fastmlp
+
+    source = Path(fastmlp.__file__).parent
+    found = []
+    for path in sorted(source.glob("*.py")):
+        if path.name == "_estimators.py":
+            continue
+        allowed = _ALLOWED_PRIVATE_READS.get(path.name, set())
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+                and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+                and node.attr not in allowed
+            ):
+                found.append("%s:%d .%s" % (path.name, node.lineno, node.attr))
+    assert found == []

@@ -3,10 +3,12 @@
 The estimators keep scikit-learn's parameters, defaults, validation, fitted attributes and
 stopping rules. What they own is the API: the model's parameters are a ``ModelState``
 (``_model_state``: the flat array and its views ``coefs_``, ``intercepts_``, ...), the epochs run
-in ``_training`` with an optimizer from ``_optimizers``, predict goes through ``_predict``, and
-files are written by ``_persistence``.
+in ``_training`` with an optimizer from ``_optimizers``, predict goes through ``_predict``,
+files are written by ``_persistence``, and ``check_gradients`` hands the model state and the
+encoded data to ``_gradcheck``.
 """
 
+import copy
 import functools
 import os
 import warnings
@@ -46,6 +48,7 @@ from threadpoolctl import threadpool_limits
 
 from . import _core, _persistence, _predict, _training
 from . import _training_options as _options
+from ._gradcheck import compare_gradients
 from ._model_state import (
     EXTRA_ATTRIBUTES,
     ModelState,
@@ -561,7 +564,10 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X)
         if getattr(self, "class_weight", None) is not None:
-            sample_weight = _options.apply_class_weight(self, y, sample_weight, incremental)
+            sample_weight = _options.apply_class_weight(
+                self.class_weight, self.classes_, self._label_binarizer.y_type_, y,
+                sample_weight, incremental,
+            )
         if y.ndim == 1:
             y = y.reshape((-1, 1))
         if is_classifier(self) and self.loss in _MARGIN_LOSSES:
@@ -686,8 +692,12 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         Y_train, sample_weight_train = Y, sample_weight
         if self.validation_data is not None:
             # validation_data replaces the validation_fraction split: all of X trains
+            targets = {}
+            if is_classifier(self):
+                targets = dict(y_type=self._label_binarizer.y_type_,
+                               encode_targets=self._encode_validation_targets)
             X_val, Y_val, y_val, sample_weight_val = _options.check_validation_data(
-                self, self.validation_data, params.dtype, is_classifier(self), incremental
+                self, self.validation_data, params.dtype, **targets
             )
         elif early_stopping:
             should_stratify = is_classifier(self) and self.n_outputs_ == 1
@@ -740,7 +750,9 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         workspace = _core.Workspace(model.network, batch_size, params.dtype.itemsize)
         runner = _training.EpochRunner(
             optimizer, workspace, params, X, Y, sample_weight, train_rows, batch_size, seed,
-            self.shuffle, _options.ProgressBar(self, n_samples),
+            self.shuffle,
+            _options.ProgressBar(self.progress, n_samples, model.network.n_params, self.verbose,
+                                 epoch_number=lambda: self.n_iter_ + 1),
         )
         validation = None
         if X_val is not None:
@@ -1402,6 +1414,21 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             Y = np.hstack([~Y, Y]) if Y.dtype == bool else np.hstack([1 - Y, Y])
         return Y
 
+    def _encode_validation_targets(self, y_val):
+        """The checked labels of validation_data as the training targets are encoded (the
+        C core's matrix: margin targets for the margin losses), and the class weight of each
+        row (None without class_weight)."""
+        Y = self._label_binarizer.transform(y_val)
+        row_weights = None
+        if self.class_weight is not None:
+            row_weights = _options.class_weight_per_sample(
+                self.class_weight, self.classes_, Y, self._label_binarizer.y_type_,
+                incremental=False,
+            )
+        if self.loss in _MARGIN_LOSSES:
+            Y = self._margin_targets(Y)
+        return Y, row_weights
+
     def _decode_targets(self, Y):
         """Labels from the encoded target matrix (the validation split of early stopping)."""
         if self.loss in _MARGIN_LOSSES:
@@ -1739,3 +1766,84 @@ _persistence.register_estimator(MLPClassifier)
 _persistence.register_estimator(MLPRegressor)
 _persistence.register_object_class(Optimizer, "fastmlp._Optimizer")
 _persistence.register_object_class(LabelBinarizer, "sklearn.preprocessing.LabelBinarizer")
+
+
+def check_gradients(estimator, X, y, sample_weight=None, per_array=False, random_state=0):
+    """Compare the C core's backpropagation with float64 central differences of the loss.
+
+    The objective is the one the estimator's solver minimizes on a batch made of all of X: the
+    data loss plus the ``alpha`` (L2) and ``alpha_l1`` terms. With ``dropout``, every
+    evaluation uses one fixed mask (drawn from ``random_state``); with ``batch_norm``, the
+    statistics of the whole of X. Finite differences are five-point central differences with a
+    step of ``h = 1e-4 * max(1, |w|)``. The relative error of an entry is
+    ``|g_backprop - g_numeric| / max(|g_backprop|, |g_numeric|, 1e-5)``.
+
+    For squared error with several outputs, scikit-learn's reported loss averages over the
+    outputs but its gradient (which fastmlp follows) is that of their sum: the check
+    differentiates the summed objective, the one training follows.
+
+    The check is kink-aware. ReLU and its relatives, maxout and the margin losses make the
+    loss piecewise smooth: where a step of ``2h`` moves a pre-activation across zero, maxout's
+    arg max or a margin across its threshold, a finite difference is wrong although the
+    gradient is right. So each parameter's difference is trusted only where the loss is smooth
+    over the stencil, as two tests on loss values tell: the one-sided derivatives on either
+    side of the parameter agree, and the difference at step h agrees with the one at ``h / 4``.
+    Otherwise the step shrinks by 4, down to about ``4e-7 * max(1, |w|)``. A parameter still
+    on a kink at the smallest step (the loss has no derivative there) is left out of the
+    errors and named in a ``UserWarning``. The tests read only the C core's loss, never the
+    gradient being checked, so a wrong gradient is reported wherever it is wrong. The
+    estimator is not modified.
+
+    Parameters
+    ----------
+    estimator : MLPClassifier or MLPRegressor
+        A fitted estimator (``max_iter=1`` is enough to set up its parameters). Its current
+        parameters are the point where the gradient is checked, in float64.
+    X : array-like of shape (n_samples, n_features)
+        Input data; keep it small (every parameter costs eight or more loss evaluations).
+    y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        Targets, with the classes the estimator was fitted on.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Sample weights.
+    per_array : bool, default=False
+        Return a dict of errors per parameter array instead of the overall maximum.
+    random_state : int, default=0
+        Seed of the fixed dropout mask.
+
+    Returns
+    -------
+    error : float or dict
+        The largest relative error over all trainable parameters, or, with ``per_array``, a
+        dict mapping names such as ``"coefs_[0]"``, ``"intercepts_[1]"``, ``"prelu_slopes_[0]"``
+        or ``"batch_norm_scales_[0]"`` to the largest relative error in that array. Skipped
+        parameters do not count (NaN for an array whose every parameter was skipped).
+
+    Warns
+    -----
+    UserWarning
+        When parameters were skipped because they lie on a kink; the message names them
+        (for example ``intercepts_[0][2]``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmlp import MLPClassifier, check_gradients
+    >>> rng = np.random.RandomState(0)
+    >>> X, y = rng.randn(12, 4), rng.randint(0, 3, 12)
+    >>> model = MLPClassifier((5,), activation="tanh", max_iter=1, random_state=0).fit(X, y)
+    >>> check_gradients(model, X, y) < 1e-6
+    True
+    """
+    check_is_fitted(estimator, "coefs_")
+    model = copy.deepcopy(estimator)
+    X, Y = model._validate_input(X, y, incremental=True, reset=False)
+    if sp.issparse(X):
+        X = X.toarray()
+    if Y.ndim == 1:
+        Y = Y.reshape(-1, 1)
+    if is_classifier(model) and model.loss in _MARGIN_LOSSES:
+        Y = model._margin_targets(Y)
+    if sample_weight is not None:
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+    return compare_gradients(model._model_state(np.float64, bind=False), X, Y, sample_weight,
+                             per_array=per_array, random_state=random_state)

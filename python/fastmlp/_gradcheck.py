@@ -2,16 +2,14 @@
 
 The course's first debugging tool: compute the gradient of the training objective by
 backpropagation and by finite differences of the loss itself, in float64, and compare them
-array by array (weights, biases, PReLU slopes, batch-norm scales and shifts).
+array by array (weights, biases, PReLU slopes, batch-norm scales and shifts). Everything here
+works on a ``ModelState`` and the C core's loss (``_core.loss_grad``); the public
+``fastmlp.check_gradients`` (in ``_estimators``) turns an estimator and its data into them.
 """
 
-import copy
 import warnings
 
 import numpy as np
-import scipy.sparse as sp
-from sklearn.base import is_classifier
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from . import _core
 from ._model_state import network_like
@@ -43,89 +41,16 @@ _NAMES = {
 }
 
 
-def check_gradients(estimator, X, y, sample_weight=None, per_array=False, random_state=0):
-    """Compare the C core's backpropagation with float64 central differences of the loss.
-
-    The objective is the one the estimator's solver minimizes on a batch made of all of X: the
-    data loss plus the ``alpha`` (L2) and ``alpha_l1`` terms. With ``dropout``, every
-    evaluation uses one fixed mask (drawn from ``random_state``); with ``batch_norm``, the
-    statistics of the whole of X. Finite differences are five-point central differences with a
-    step of ``h = 1e-4 * max(1, |w|)``. The relative error of an entry is
-    ``|g_backprop - g_numeric| / max(|g_backprop|, |g_numeric|, 1e-5)``.
-
-    For squared error with several outputs, scikit-learn's reported loss averages over the
-    outputs but its gradient (which fastmlp follows) is that of their sum: the check
-    differentiates the summed objective, the one training follows.
-
-    The check is kink-aware. ReLU and its relatives, maxout and the margin losses make the
-    loss piecewise smooth: where a step of ``2h`` moves a pre-activation across zero, maxout's
-    arg max or a margin across its threshold, a finite difference is wrong although the
-    gradient is right. So each parameter's difference is trusted only where the loss is smooth
-    over the stencil, as two tests on loss values tell: the one-sided derivatives on either
-    side of the parameter agree, and the difference at step h agrees with the one at ``h / 4``.
-    Otherwise the step shrinks by 4, down to about ``4e-7 * max(1, |w|)``. A parameter still
-    on a kink at the smallest step (the loss has no derivative there) is left out of the
-    errors and named in a ``UserWarning``. The tests read only the C core's loss, never the
-    gradient being checked, so a wrong gradient is reported wherever it is wrong. The
-    estimator is not modified.
-
-    Parameters
-    ----------
-    estimator : MLPClassifier or MLPRegressor
-        A fitted estimator (``max_iter=1`` is enough to set up its parameters). Its current
-        parameters are the point where the gradient is checked, in float64.
-    X : array-like of shape (n_samples, n_features)
-        Input data; keep it small (every parameter costs eight or more loss evaluations).
-    y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-        Targets, with the classes the estimator was fitted on.
-    sample_weight : array-like of shape (n_samples,), default=None
-        Sample weights.
-    per_array : bool, default=False
-        Return a dict of errors per parameter array instead of the overall maximum.
-    random_state : int, default=0
-        Seed of the fixed dropout mask.
-
-    Returns
-    -------
-    error : float or dict
-        The largest relative error over all trainable parameters, or, with ``per_array``, a
-        dict mapping names such as ``"coefs_[0]"``, ``"intercepts_[1]"``, ``"prelu_slopes_[0]"``
-        or ``"batch_norm_scales_[0]"`` to the largest relative error in that array. Skipped
-        parameters do not count (NaN for an array whose every parameter was skipped).
-
-    Warns
-    -----
-    UserWarning
-        When parameters were skipped because they lie on a kink; the message names them
-        (for example ``intercepts_[0][2]``).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from fastmlp import MLPClassifier, check_gradients
-    >>> rng = np.random.RandomState(0)
-    >>> X, y = rng.randn(12, 4), rng.randint(0, 3, 12)
-    >>> model = MLPClassifier((5,), activation="tanh", max_iter=1, random_state=0).fit(X, y)
-    >>> check_gradients(model, X, y) < 1e-6
-    True
-    """
-    check_is_fitted(estimator, "coefs_")
-    model = copy.deepcopy(estimator)
-    X, Y = model._validate_input(X, y, incremental=True, reset=False)
-    if sp.issparse(X):
-        X = X.toarray()
+def compare_gradients(state, X, Y, sample_weight=None, per_array=False, random_state=0):
+    """``check_gradients`` on a model state: the C core's gradient of its objective at
+    state's parameters (in float64) on dense X, the encoded targets Y (n_samples x outputs, as
+    the C core trains on them) and sample_weight, against kink-aware central differences of
+    that objective. Returns what check_gradients returns."""
+    state = state.with_dtype(np.float64)
     X = np.ascontiguousarray(X, dtype=np.float64)
-    if Y.ndim == 1:
-        Y = Y.reshape(-1, 1)
-    if is_classifier(model) and model.loss in ("hinge", "perceptron"):
-        Y = model._margin_targets(Y)
-    Y = np.ascontiguousarray(Y, dtype=np.float64)
+    Y = np.ascontiguousarray(np.asarray(Y).reshape(X.shape[0], -1), dtype=np.float64)
     if sample_weight is not None:
-        sample_weight = np.ascontiguousarray(
-            _check_sample_weight(sample_weight, X), dtype=np.float64
-        )
-
-    state = model._model_state(np.float64, bind=False)
+        sample_weight = np.ascontiguousarray(sample_weight, dtype=np.float64)
     network = network_like(state.network, dropout_seed=int(random_state))
     params = state.params
     workspace = _core.Workspace(network, X.shape[0], 8)
@@ -178,7 +103,7 @@ def check_gradients(estimator, X, y, sample_weight=None, per_array=False, random
             "no derivative there to compare): %s"
             % (len(skipped), _STEP / _SHRINK ** (_LEVELS - 1), ", ".join(skipped)),
             UserWarning,
-            stacklevel=2,
+            stacklevel=3,  # check_gradients' caller
         )
     if per_array:
         return errors
