@@ -289,15 +289,15 @@ def test_auto_learning_rate_is_the_solvers_own(solver):
 @pytest.mark.parametrize("schedule", sorted(_AUTO_GAMMAS))
 def test_auto_lr_gamma_is_the_schedules_own(schedule):
     X, y = _reg_data()
-    model = MLPRegressor(hidden_layer_sizes=(6,), learning_rate=schedule, lr_step_size=1, max_iter=3,
-                         random_state=0).fit(X, y)
+    common = dict(hidden_layer_sizes=(6,), learning_rate=schedule, lr_step_size=1, max_iter=3,
+                  random_state=0)
+    model = MLPRegressor(**common).fit(X, y)
     gamma = _AUTO_GAMMAS[schedule]
     assert model.get_params()["lr_gamma"] == "auto"
     assert model.lr_gamma_ == gamma
     assert_allclose(model.history_["learning_rate"], [0.001, 0.001 * gamma, 0.001 * gamma**2],
                     rtol=1e-15)
-    explicit = MLPRegressor(hidden_layer_sizes=(6,), learning_rate=schedule, lr_step_size=1, lr_gamma=0.5,
-                            max_iter=3, random_state=0).fit(X, y)
+    explicit = MLPRegressor(lr_gamma=0.5, **common).fit(X, y)
     assert explicit.lr_gamma_ == 0.5
     assert_allclose(explicit.history_["learning_rate"], [0.001, 0.0005, 0.00025], rtol=1e-15)
 

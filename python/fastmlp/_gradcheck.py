@@ -129,7 +129,9 @@ def _kink_aware_derivative(loss_at, probe, i, base_loss):
 
     def differences(level):
         h = h0 / _SHRINK**level
-        f2, f1, b1, b2 = (loss_at(_shifted(probe, i, value, s * h)) for s in (2.0, 1.0, -1.0, -2.0))
+        f2, f1, b1, b2 = (
+            loss_at(_shifted(probe, i, value, shift * h)) for shift in (2.0, 1.0, -1.0, -2.0)
+        )
         probe[i] = value
         central = (-f2 + 8.0 * f1 - 8.0 * b1 + b2) / (12.0 * h)
         jump = (-3.0 * base_loss + 4.0 * f1 - f2) / (2.0 * h) - (
