@@ -23,6 +23,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from fastmlp import MLPClassifier, MLPRegressor
+from fastmlp._optimizers import resolve_learning_rate_init
 
 FAST = dict(hidden_layer_sizes=(6,), max_iter=5, random_state=0)
 quiet = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -59,7 +60,8 @@ def _reg_data(n_targets=1):
 def test_signature_matches_reference(Est, Ref):
     """scikit-learn's parameters, positional ones in its order, same kinds and defaults; the
     options fastmlp adds are keyword-only, and their defaults keep scikit-learn's behaviour
-    (tests/test_sklearn_parity.py)."""
+    (tests/test_sklearn_parity.py). The one default that differs is learning_rate_init='auto',
+    which gives scikit-learn's own default to scikit-learn's solvers."""
     ours = inspect.signature(Est.__init__).parameters
     ref = inspect.signature(Ref.__init__).parameters
     positional = [n for n, p in ref.items() if p.kind != inspect.Parameter.KEYWORD_ONLY]
@@ -67,11 +69,19 @@ def test_signature_matches_reference(Est, Ref):
     for name in ref:
         assert name in ours, name
         assert ours[name].kind == ref[name].kind, name
-        assert ours[name].default == ref[name].default, name
+        if name == "learning_rate_init":
+            assert ours[name].default == "auto"
+            for solver in ("sgd", "adam"):
+                resolved = resolve_learning_rate_init(solver, "auto")
+                assert resolved == ref[name].default, solver
+        else:
+            assert ours[name].default == ref[name].default, name
     for name in set(ours) - set(ref):
         assert ours[name].kind == inspect.Parameter.KEYWORD_ONLY, name
     ours_params = Est().get_params()
-    assert {k: v for k, v in ours_params.items() if k in Ref().get_params()} == Ref().get_params()
+    ref_params = Ref().get_params()
+    ref_params["learning_rate_init"] = "auto"
+    assert {k: v for k, v in ours_params.items() if k in ref_params} == ref_params
     assert set(Ref._parameter_constraints) <= set(Est._parameter_constraints)
     assert set(Est._parameter_constraints) == set(ours) - {"self"}
 
@@ -508,3 +518,41 @@ def test_docstring_documents_each_parameter_as_its_own_entry(Est):
     assert sorted(entries) == sorted(inspect.signature(Est).parameters)
     for name, i in entries.items():
         assert i == 0 or lines[i - 1] == "", (name, lines[i - 1])
+
+
+# --------------------------------------------------------------------------
+# Module boundaries
+# --------------------------------------------------------------------------
+
+# Private names one module still reads from another's objects, by module: fastmlp's persistence
+# restores estimators through their private model-state hooks.
+_ALLOWED_PRIVATE_READS = {
+    "_persistence.py": {"_model_state", "_get_param_names", "_restore_model_state"},
+}
+
+
+def test_modules_read_no_private_names_of_other_objects():
+    """Only _estimators, which defines the estimators, touches their private names: the other
+    modules get what they need as arguments (values and callables), so that the estimators'
+    internals can change without them."""
+    import ast
+    from pathlib import Path
+
+    import fastmlp
+
+    source = Path(fastmlp.__file__).parent
+    found = []
+    for path in sorted(source.glob("*.py")):
+        if path.name == "_estimators.py":
+            continue
+        allowed = _ALLOWED_PRIVATE_READS.get(path.name, set())
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+                and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+                and node.attr not in allowed
+            ):
+                found.append("%s:%d .%s" % (path.name, node.lineno, node.attr))
+    assert found == []

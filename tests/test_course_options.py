@@ -100,6 +100,79 @@ def test_check_gradients_finds_a_wrong_gradient(monkeypatch):
     assert errors["coefs_[1]"] < 1e-6
 
 
+# Networks and data where, at check_gradients' 1e-4 step, some parameters sit within a step of a
+# kink (a ReLU's zero, maxout's arg max, a hinge or perceptron margin): before the check was
+# kink-aware, 7 of the 180 checks of each setup exceeded 1e-5 (up to 2e-2 and 1.07).
+_KINK_SETUPS = {"(5, 4) x 15 rows": ((5, 4), 15), "(5,) x 12 rows": ((5,), 12)}
+
+
+@quiet
+@pytest.mark.parametrize("setup", sorted(_KINK_SETUPS))
+@pytest.mark.parametrize("loss", ["log_loss", "hinge", "perceptron"])
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_check_gradients_has_no_false_alarms_at_kinks(activation, loss, setup):
+    hidden, n_samples = _KINK_SETUPS[setup]
+    errors = []
+    for seed in range(6):
+        X, y = _data(n_samples, 4, 3, seed=seed)
+        model = MLPClassifier(hidden, activation=activation, loss=loss, max_iter=1,
+                              random_state=0).fit(X, y)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)  # nothing skipped either
+            errors.append(check_gradients(model, X, y))
+    assert max(errors) < 1e-6, errors
+
+
+def _scaled_gradient(monkeypatch, factor, index=None):
+    """Makes the C core's gradient, as check_gradients sees it, factor times the true one (at
+    every entry, or at entry index only)."""
+    from fastmlp import _core, _gradcheck
+
+    real = _core.loss_grad
+
+    def wrong(workspace, params, X, Y, sw, grad):
+        loss = real(workspace, params, X, Y, sw, grad)
+        if index is None:
+            grad *= factor
+        else:
+            grad[index] *= factor
+        return loss
+
+    monkeypatch.setattr(_gradcheck._core, "loss_grad", wrong)
+
+
+@quiet
+@pytest.mark.parametrize("activation, loss", [("relu", "hinge"), ("maxout", "perceptron"),
+                                              ("leaky_relu", "log_loss")])
+def test_check_gradients_catches_wrong_gradients_near_kinks(monkeypatch, activation, loss):
+    """The models with the kinks above: a gradient 0.1% too large is reported in every array,
+    and a wrong sign of one weight's gradient in that weight's array."""
+    X, y = _data(12, 4, 3, seed=4 if loss == "hinge" else 5)
+    model = MLPClassifier((5,), activation=activation, loss=loss, max_iter=1,
+                          random_state=0).fit(X, y)
+    assert check_gradients(model, X, y) < 1e-6
+    _scaled_gradient(monkeypatch, 1.001)
+    errors = check_gradients(model, X, y, per_array=True)
+    assert all(error > 5e-4 for error in errors.values()), errors
+    monkeypatch.undo()
+    _scaled_gradient(monkeypatch, -1.0, index=3)
+    errors = check_gradients(model, X, y, per_array=True)
+    assert errors["coefs_[0]"] > 1.0 and errors["coefs_[1]"] < 1e-6, errors
+
+
+@quiet
+def test_check_gradients_skips_parameters_on_a_kink():
+    """A hidden ReLU unit whose pre-activation is zero for a sample has no derivative with
+    respect to its bias: that parameter is skipped, with a warning naming it, and the others
+    are still checked."""
+    X, y = _data(15, 4, 3, seed=0)
+    model = MLPClassifier((5,), activation="relu", max_iter=1, random_state=0).fit(X, y)
+    model.intercepts_[0][2] = -(X[0] @ model.coefs_[0][:, 2])
+    with pytest.warns(UserWarning, match=r"skipped .*intercepts_\[0\]\[2\]"):
+        errors = check_gradients(model, X, y, per_array=True)
+    assert max(errors.values()) < 1e-6, errors
+
+
 def test_check_gradients_needs_a_fitted_model():
     from sklearn.exceptions import NotFittedError
 

@@ -6,8 +6,7 @@ core one epoch per call.
 """
 
 from . import datasets
-from ._gradcheck import check_gradients
-from ._estimators import MLPClassifier, MLPRegressor
+from ._estimators import MLPClassifier, MLPRegressor, check_gradients
 from ._perceptron import Perceptron
 from ._persistence import load
 from ._plotting import plot_learning_curves

@@ -74,6 +74,13 @@ def _seed(text):
     return value
 
 
+def _learning_rate(text):
+    """Parse 'auto' (the solver's own default) or a strictly positive finite float."""
+    if text == "auto":
+        return text
+    return _positive_float(text)
+
+
 def _positive_float(text):
     """Parse a strictly positive finite float."""
     try:
@@ -182,10 +189,11 @@ def _build_parser(prog=_PROG):
     )
     parser.add_argument(
         "--learning-rate-init",
-        type=_positive_float,
-        default=0.001,
+        type=_learning_rate,
+        default="auto",
         metavar="LR",
-        help="initial learning rate for sgd and adam (default: 0.001)",
+        help="initial learning rate of the stochastic solvers (default: auto, the solver's "
+        "own: 0.001 for sgd, adam and adamw, 0.01 for adagrad and rmsprop, 1.0 for adadelta)",
     )
     parser.add_argument(
         "--seed",
@@ -365,7 +373,7 @@ def _run(args, prog):
         print(
             f"model: MLPClassifier(hidden_layer_sizes={args.hidden}, "
             f"solver={args.solver!r}, batch_size={batch!r}, "
-            f"learning_rate_init={args.learning_rate_init}, "
+            f"learning_rate_init={args.learning_rate_init!r}, "
             f"random_state={args.seed}{_extra_options(args)}), {args.epochs} epochs",
             flush=True,
         )

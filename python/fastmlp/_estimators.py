@@ -3,10 +3,12 @@
 The estimators keep scikit-learn's parameters, defaults, validation, fitted attributes and
 stopping rules. What they own is the API: the model's parameters are a ``ModelState``
 (``_model_state``: the flat array and its views ``coefs_``, ``intercepts_``, ...), the epochs run
-in ``_training`` with an optimizer from ``_optimizers``, predict goes through ``_predict``, and
-files are written by ``_persistence``.
+in ``_training`` with an optimizer from ``_optimizers``, predict goes through ``_predict``,
+files are written by ``_persistence``, and ``check_gradients`` hands the model state and the
+encoded data to ``_gradcheck``.
 """
 
+import copy
 import functools
 import os
 import warnings
@@ -46,6 +48,7 @@ from threadpoolctl import threadpool_limits
 
 from . import _core, _persistence, _predict, _training
 from . import _training_options as _options
+from ._gradcheck import compare_gradients
 from ._model_state import (
     EXTRA_ATTRIBUTES,
     ModelState,
@@ -162,7 +165,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         "learning_rate": [
             StrOptions({"constant", "invscaling", "adaptive", "step", "exponential", "cosine"})
         ],
-        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate_init": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
         "power_t": [Interval(Real, 0, None, closed="left")],
         "alpha_l1": [Interval(Real, 0, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
@@ -193,7 +196,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         ],
         "init_std": [Interval(Real, 0, None, closed="left")],
         "lr_step_size": [Interval(Integral, 1, None, closed="left")],
-        "lr_gamma": [Interval(Real, 0, None, closed="neither")],
+        "lr_gamma": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
         "lr_min": [Interval(Real, 0, None, closed="left")],
         "warmup_epochs": [Interval(Integral, 0, None, closed="left")],
         "validation_data": [None, tuple],
@@ -238,7 +241,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         init="glorot_uniform",
         init_std=0.01,
         lr_step_size=10,
-        lr_gamma=0.1,
+        lr_gamma="auto",
         lr_min=0.0,
         warmup_epochs=0,
         validation_data=None,
@@ -583,7 +586,10 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X)
         if getattr(self, "class_weight", None) is not None:
-            sample_weight = _options.apply_class_weight(self, y, sample_weight, incremental)
+            sample_weight = _options.apply_class_weight(
+                self.class_weight, self.classes_, self._label_binarizer.y_type_, y,
+                sample_weight, incremental,
+            )
         if y.ndim == 1:
             y = y.reshape((-1, 1))
         if is_classifier(self) and self.loss in _MARGIN_LOSSES:
@@ -665,6 +671,29 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             lr_gamma=self.lr_gamma, lr_min=self.lr_min, warmup_epochs=self.warmup_epochs,
         )
 
+    def _used_optimizer(self, name):
+        """The stochastic optimizer of the last fit or partial_fit (AttributeError, so that
+        hasattr is False, when there is none: not fitted, or fitted with 'lbfgs')."""
+        optimizer = self.__dict__.get("_optimizer")
+        if optimizer is None:
+            raise AttributeError(
+                "%r has no attribute %r: it is set by fit or partial_fit with a stochastic "
+                "solver" % (type(self).__name__, name)
+            )
+        return optimizer
+
+    @property
+    def learning_rate_init_(self):
+        """The initial learning rate the stochastic solver of the last fit or partial_fit used:
+        ``learning_rate_init`` with 'auto' resolved for its solver."""
+        return self._used_optimizer("learning_rate_init_").learning_rate_init
+
+    @property
+    def lr_gamma_(self):
+        """The decay factor the schedule of the last fit or partial_fit used: ``lr_gamma``
+        with 'auto' resolved for its schedule."""
+        return self._used_optimizer("lr_gamma_").lr_gamma
+
     def _fit_stochastic(self, X, Y, sample_weight, incremental):
         model = self._model
         params = model.params
@@ -685,8 +714,12 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         Y_train, sample_weight_train = Y, sample_weight
         if self.validation_data is not None:
             # validation_data replaces the validation_fraction split: all of X trains
+            targets = {}
+            if is_classifier(self):
+                targets = dict(y_type=self._label_binarizer.y_type_,
+                               encode_targets=self._encode_validation_targets)
             X_val, Y_val, y_val, sample_weight_val = _options.check_validation_data(
-                self, self.validation_data, params.dtype, is_classifier(self), incremental
+                self, self.validation_data, params.dtype, **targets
             )
         elif early_stopping:
             should_stratify = is_classifier(self) and self.n_outputs_ == 1
@@ -739,7 +772,9 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         workspace = _core.Workspace(model.network, batch_size, params.dtype.itemsize)
         runner = _training.EpochRunner(
             optimizer, workspace, params, X, Y, sample_weight, train_rows, batch_size, seed,
-            self.shuffle, _options.ProgressBar(self, n_samples),
+            self.shuffle,
+            _options.ProgressBar(self.progress, n_samples, model.network.n_params, self.verbose,
+                                 epoch_number=lambda: self.n_iter_ + 1),
         )
         validation = None
         if X_val is not None:
@@ -885,10 +920,11 @@ default='adam'
         The solver for weight optimization: 'lbfgs' (scipy's L-BFGS-B on the full-batch loss
         and gradient computed by the C core; not with dropout or batch_norm), 'sgd'
         (mini-batch stochastic gradient descent with momentum), 'adam' (scikit-learn's Adam),
-        and PyTorch's update rules for 'adamw' (decoupled ``weight_decay`` on the weights), 'adagrad', 'rmsprop' (decay
-        ``rho``, no momentum) and 'adadelta' (decay ``rho``; PyTorch's default rate is
-        ``learning_rate_init=1.0``). Every solver uses ``epsilon``, ``learning_rate_init``
-        and the objective's gradient (data loss plus the ``alpha`` and ``alpha_l1`` terms).
+        and PyTorch's update rules for 'adamw' (decoupled ``weight_decay`` on the weights),
+        'adagrad', 'rmsprop' (decay ``rho``, no momentum) and 'adadelta' (decay ``rho``).
+        Every solver uses ``epsilon``, ``learning_rate_init`` (by default each solver's own,
+        PyTorch's for the added ones) and the objective's gradient (data loss plus the
+        ``alpha`` and ``alpha_l1`` terms).
         Full-batch gradient descent is ``solver='sgd', batch_size=n_samples`` (one update per
         epoch on the whole training set; add ``momentum=0`` for plain gradient descent);
         ``batch_size=1`` is per-sample SGD.
@@ -959,8 +995,12 @@ default='adam'
         scales the first epochs of any schedule. The rate each epoch used is recorded in
         ``history_['learning_rate']``.
 
-    learning_rate_init : float, default=0.001
-        The initial learning rate of every stochastic solver.
+    learning_rate_init : float or 'auto', default='auto'
+        The initial learning rate of every stochastic solver. 'auto' resolves per solver:
+        0.001 for scikit-learn's 'sgd' and 'adam' (scikit-learn's default, so their
+        defaults are its own), and torch.optim's defaults for the others: 0.001 for 'adamw',
+        0.01 for 'adagrad' and 'rmsprop', 1.0 for 'adadelta'. A number is used as given by
+        every solver. The value used is the fitted attribute ``learning_rate_init_``.
 
     power_t : float, default=0.5
         The exponent of the 'invscaling' schedule.
@@ -1037,8 +1077,11 @@ default='adam'
     lr_step_size : int, default=10
         Epochs between two decays of ``learning_rate='step'``.
 
-    lr_gamma : float, default=0.1
-        Decay factor of the 'step' and 'exponential' schedules.
+    lr_gamma : float or 'auto', default='auto'
+        Decay factor of the 'step' and 'exponential' schedules. 'auto' resolves per schedule:
+        0.1 for 'step' (every ``lr_step_size`` epochs, PyTorch StepLR's usual factor) and 0.95
+        for 'exponential' (every epoch: the rate halves in about 14 epochs); the other
+        schedules do not use it. The value used is the fitted attribute ``lr_gamma_``.
 
     lr_min : float, default=0.0
         Final rate of the 'cosine' schedule.
@@ -1133,6 +1176,12 @@ _ATTRIBUTES_DOC = """
         The best validation score when early stopping is on.
     t_ : int
         The number of training samples seen by the solver.
+    learning_rate_init_ : float
+        The initial learning rate of the stochastic solver (``learning_rate_init`` with 'auto'
+        resolved); absent after a fit with 'lbfgs'.
+    lr_gamma_ : float
+        The schedules' decay factor (``lr_gamma`` with 'auto' resolved); absent after a fit
+        with 'lbfgs'.
     coefs_ : list of shape (n_layers - 1,)
         Weight matrices; coefs_[i] has shape (units of layer i, units of layer i + 1).
     intercepts_ : list of shape (n_layers - 1,)
@@ -1207,7 +1256,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         alpha=0.0001,
         batch_size="auto",
         learning_rate="constant",
-        learning_rate_init=0.001,
+        learning_rate_init="auto",
         power_t=0.5,
         max_iter=200,
         shuffle=True,
@@ -1234,7 +1283,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         init="glorot_uniform",
         init_std=0.01,
         lr_step_size=10,
-        lr_gamma=0.1,
+        lr_gamma="auto",
         lr_min=0.0,
         warmup_epochs=0,
         class_weight=None,
@@ -1386,6 +1435,21 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         if Y.shape[1] == 1:
             Y = np.hstack([~Y, Y]) if Y.dtype == bool else np.hstack([1 - Y, Y])
         return Y
+
+    def _encode_validation_targets(self, y_val):
+        """The checked labels of validation_data as the training targets are encoded (the
+        C core's matrix: margin targets for the margin losses), and the class weight of each
+        row (None without class_weight)."""
+        Y = self._label_binarizer.transform(y_val)
+        row_weights = None
+        if self.class_weight is not None:
+            row_weights = _options.class_weight_per_sample(
+                self.class_weight, self.classes_, Y, self._label_binarizer.y_type_,
+                incremental=False,
+            )
+        if self.loss in _MARGIN_LOSSES:
+            Y = self._margin_targets(Y)
+        return Y, row_weights
 
     def _decode_targets(self, Y):
         """Labels from the encoded target matrix (the validation split of early stopping)."""
@@ -1569,7 +1633,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         alpha=0.0001,
         batch_size="auto",
         learning_rate="constant",
-        learning_rate_init=0.001,
+        learning_rate_init="auto",
         power_t=0.5,
         max_iter=200,
         shuffle=True,
@@ -1595,7 +1659,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         init="glorot_uniform",
         init_std=0.01,
         lr_step_size=10,
-        lr_gamma=0.1,
+        lr_gamma="auto",
         lr_min=0.0,
         warmup_epochs=0,
         validation_data=None,
@@ -1724,3 +1788,84 @@ _persistence.register_estimator(MLPClassifier)
 _persistence.register_estimator(MLPRegressor)
 _persistence.register_object_class(Optimizer, "fastmlp._Optimizer")
 _persistence.register_object_class(LabelBinarizer, "sklearn.preprocessing.LabelBinarizer")
+
+
+def check_gradients(estimator, X, y, sample_weight=None, per_array=False, random_state=0):
+    """Compare the C core's backpropagation with float64 central differences of the loss.
+
+    The objective is the one the estimator's solver minimizes on a batch made of all of X: the
+    data loss plus the ``alpha`` (L2) and ``alpha_l1`` terms. With ``dropout``, every
+    evaluation uses one fixed mask (drawn from ``random_state``); with ``batch_norm``, the
+    statistics of the whole of X. Finite differences are five-point central differences with a
+    step of ``h = 1e-4 * max(1, |w|)``. The relative error of an entry is
+    ``|g_backprop - g_numeric| / max(|g_backprop|, |g_numeric|, 1e-5)``.
+
+    For squared error with several outputs, scikit-learn's reported loss averages over the
+    outputs but its gradient (which fastmlp follows) is that of their sum: the check
+    differentiates the summed objective, the one training follows.
+
+    The check is kink-aware. ReLU and its relatives, maxout and the margin losses make the
+    loss piecewise smooth: where a step of ``2h`` moves a pre-activation across zero, maxout's
+    arg max or a margin across its threshold, a finite difference is wrong although the
+    gradient is right. So each parameter's difference is trusted only where the loss is smooth
+    over the stencil, as two tests on loss values tell: the one-sided derivatives on either
+    side of the parameter agree, and the difference at step h agrees with the one at ``h / 4``.
+    Otherwise the step shrinks by 4, down to about ``4e-7 * max(1, |w|)``. A parameter still
+    on a kink at the smallest step (the loss has no derivative there) is left out of the
+    errors and named in a ``UserWarning``. The tests read only the C core's loss, never the
+    gradient being checked, so a wrong gradient is reported wherever it is wrong. The
+    estimator is not modified.
+
+    Parameters
+    ----------
+    estimator : MLPClassifier or MLPRegressor
+        A fitted estimator (``max_iter=1`` is enough to set up its parameters). Its current
+        parameters are the point where the gradient is checked, in float64.
+    X : array-like of shape (n_samples, n_features)
+        Input data; keep it small (every parameter costs eight or more loss evaluations).
+    y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        Targets, with the classes the estimator was fitted on.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Sample weights.
+    per_array : bool, default=False
+        Return a dict of errors per parameter array instead of the overall maximum.
+    random_state : int, default=0
+        Seed of the fixed dropout mask.
+
+    Returns
+    -------
+    error : float or dict
+        The largest relative error over all trainable parameters, or, with ``per_array``, a
+        dict mapping names such as ``"coefs_[0]"``, ``"intercepts_[1]"``, ``"prelu_slopes_[0]"``
+        or ``"batch_norm_scales_[0]"`` to the largest relative error in that array. Skipped
+        parameters do not count (NaN for an array whose every parameter was skipped).
+
+    Warns
+    -----
+    UserWarning
+        When parameters were skipped because they lie on a kink; the message names them
+        (for example ``intercepts_[0][2]``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmlp import MLPClassifier, check_gradients
+    >>> rng = np.random.RandomState(0)
+    >>> X, y = rng.randn(12, 4), rng.randint(0, 3, 12)
+    >>> model = MLPClassifier((5,), activation="tanh", max_iter=1, random_state=0).fit(X, y)
+    >>> check_gradients(model, X, y) < 1e-6
+    True
+    """
+    check_is_fitted(estimator, "coefs_")
+    model = copy.deepcopy(estimator)
+    X, Y = model._validate_input(X, y, incremental=True, reset=False)
+    if sp.issparse(X):
+        X = X.toarray()
+    if Y.ndim == 1:
+        Y = Y.reshape(-1, 1)
+    if is_classifier(model) and model.loss in _MARGIN_LOSSES:
+        Y = model._margin_targets(Y)
+    if sample_weight is not None:
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+    return compare_gradients(model._model_state(np.float64, bind=False), X, Y, sample_weight,
+                             per_array=per_array, random_state=random_state)

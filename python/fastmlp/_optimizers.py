@@ -23,6 +23,33 @@ EPOCH_SCHEDULES = ("step", "exponential", "cosine")
 # Solvers' default decay rate rho (PyTorch's defaults: RMSprop's alpha, Adadelta's rho).
 DEFAULT_RHO = {"rmsprop": 0.99, "adadelta": 0.9}
 
+# learning_rate_init='auto': scikit-learn's 0.001 for its solvers (so that its defaults are kept
+# exactly), torch.optim's defaults for the others. One shared rate cannot suit them all: Adagrad
+# and Adadelta barely move at 0.001.
+DEFAULT_LEARNING_RATE_INIT = {
+    "sgd": 0.001, "adam": 0.001, "adamw": 0.001, "adagrad": 0.01, "rmsprop": 0.01,
+    "adadelta": 1.0,
+}
+# lr_gamma='auto': PyTorch StepLR's usual 0.1 for 'step'; for 'exponential', whose factor applies
+# every epoch, 0.95 (the rate halves in about 14 epochs). The other schedules do not use it.
+DEFAULT_LR_GAMMA = {"step": 0.1, "exponential": 0.95}
+_OTHER_LR_GAMMA = 0.1
+
+
+def resolve_learning_rate_init(solver, learning_rate_init):
+    """learning_rate_init as a number: DEFAULT_LEARNING_RATE_INIT[solver] for 'auto'."""
+    if isinstance(learning_rate_init, str) and learning_rate_init == "auto":
+        return DEFAULT_LEARNING_RATE_INIT[solver]
+    return float(learning_rate_init)
+
+
+def resolve_lr_gamma(schedule, lr_gamma):
+    """lr_gamma as a number: DEFAULT_LR_GAMMA[schedule] for 'auto' (0.1 for schedules that do
+    not use it)."""
+    if isinstance(lr_gamma, str) and lr_gamma == "auto":
+        return DEFAULT_LR_GAMMA.get(schedule, _OTHER_LR_GAMMA)
+    return float(lr_gamma)
+
 # Fields an optimizer is saved with (besides its state array and step count), by name.
 HYPERPARAMETERS = (
     "solver", "learning_rate_init", "lr_schedule", "momentum", "nesterov", "power_t",
@@ -57,21 +84,24 @@ def warmup_factor(epoch, warmup_epochs):
 class Optimizer:
     """The state of a stochastic optimizer between epochs.
 
+    ``learning_rate_init`` and ``lr_gamma`` may be 'auto' (see DEFAULT_LEARNING_RATE_INIT and
+    DEFAULT_LR_GAMMA); the optimizer holds the numbers they resolve to.
+
     ``state`` is the per-parameter state (``_core.STATE_FACTOR`` values per parameter),
     ``step_count`` the steps taken (one per batch), ``rate`` the state of scikit-learn's
     schedules ('invscaling' and 'adaptive' change it), ``learning_rate`` the rate the coming
     epoch uses (set by ``epoch_begins``), ``epoch`` the epochs run with this state.
     """
 
-    def __init__(self, solver, n_params, dtype, *, learning_rate_init, lr_schedule="constant",
-                 momentum=0.9, nesterov=True, power_t=0.5, beta_1=0.9, beta_2=0.999,
-                 epsilon=1e-8, weight_decay=0.0, rho=None, max_iter=200, lr_step_size=10,
-                 lr_gamma=0.1, lr_min=0.0, warmup_epochs=0):
+    def __init__(self, solver, n_params, dtype, *, learning_rate_init="auto",
+                 lr_schedule="constant", momentum=0.9, nesterov=True, power_t=0.5, beta_1=0.9,
+                 beta_2=0.999, epsilon=1e-8, weight_decay=0.0, rho=None, max_iter=200,
+                 lr_step_size=10, lr_gamma="auto", lr_min=0.0, warmup_epochs=0):
         if solver not in STOCHASTIC_SOLVERS:
             raise ValueError("solver %r is not a stochastic solver (%s)"
                              % (solver, ", ".join(STOCHASTIC_SOLVERS)))
         self.solver = solver
-        self.learning_rate_init = float(learning_rate_init)
+        self.learning_rate_init = resolve_learning_rate_init(solver, learning_rate_init)
         self.lr_schedule = lr_schedule
         self.momentum = float(momentum)
         self.nesterov = bool(nesterov)
@@ -83,7 +113,7 @@ class Optimizer:
         self.rho = float(DEFAULT_RHO.get(solver, 0.9) if rho is None else rho)
         self.max_iter = int(max_iter)
         self.lr_step_size = int(lr_step_size)
-        self.lr_gamma = float(lr_gamma)
+        self.lr_gamma = resolve_lr_gamma(lr_schedule, lr_gamma)
         self.lr_min = float(lr_min)
         self.warmup_epochs = int(warmup_epochs)
         self.learning_rate = self.learning_rate_init

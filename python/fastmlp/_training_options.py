@@ -2,8 +2,9 @@
 the progress bar (the schedules live with the optimizers, history and best weights with the
 training loop).
 
-The estimators in ``_multilayer_perceptron`` call these helpers; each option's maths lives here
-in one place. scikit-learn's defaults ('glorot_uniform', the 'constant' / 'invscaling' /
+The estimators in ``_estimators`` call these helpers with what they need (values and
+callables, never the estimator's private state); each option's maths lives here in one place.
+scikit-learn's defaults ('glorot_uniform', the 'constant' / 'invscaling' /
 'adaptive' schedules, no class weights) never go through the new code paths, so they keep
 scikit-learn's numbers exactly.
 """
@@ -99,13 +100,10 @@ def class_weight_per_sample(class_weight, classes, Y, y_type, incremental):
     return weights[indices]
 
 
-def apply_class_weight(estimator, Y, sample_weight, incremental):
-    """sample_weight multiplied by the class weights of the rows of Y (or the class weights
-    alone when sample_weight is None)."""
-    binarizer = estimator._label_binarizer
-    row_weights = class_weight_per_sample(
-        estimator.class_weight, estimator.classes_, Y, binarizer.y_type_, incremental
-    )
+def apply_class_weight(class_weight, classes, y_type, Y, sample_weight, incremental):
+    """sample_weight multiplied by the class weights of the rows of the encoded targets Y (or
+    the class weights alone when sample_weight is None); see class_weight_per_sample."""
+    row_weights = class_weight_per_sample(class_weight, classes, Y, y_type, incremental)
     if sample_weight is None:
         return row_weights
     return np.asarray(sample_weight, dtype=np.float64) * row_weights
@@ -114,9 +112,16 @@ def apply_class_weight(estimator, Y, sample_weight, incremental):
 # ---------------------------------------------------------------------- validation data
 
 
-def check_validation_data(estimator, validation_data, dtype, is_classifier, incremental):
+def check_validation_data(estimator, validation_data, dtype, y_type=None, encode_targets=None):
     """(X_val, Y_val encoded, y_val, sample_weight_val) from the ``validation_data`` parameter,
-    validated like the training data: same features, known classes, numeric targets."""
+    validated like the training data: same features (``validate_data`` against the fitted
+    estimator), known classes (its ``classes_``), numeric targets (its ``n_outputs_``).
+
+    For a classifier, y_type is the type of the training targets ('binary', 'multiclass' or
+    'multilabel-indicator') and encode_targets maps the checked labels y_val to (the target
+    matrix the C core trains on, the class weight of each row or None); regressors pass
+    neither."""
+    is_classifier = y_type is not None
     if not isinstance(validation_data, tuple) or len(validation_data) not in (2, 3):
         raise ValueError(
             "validation_data must be a tuple (X_val, y_val) or (X_val, y_val, "
@@ -146,8 +151,7 @@ def check_validation_data(estimator, validation_data, dtype, is_classifier, incr
         raise ValueError("validation_data: X_val has no rows.")
 
     if is_classifier:
-        binarizer = estimator._label_binarizer
-        if binarizer.y_type_.startswith("multilabel"):
+        if y_type.startswith("multilabel"):
             if y_val.ndim != 2 or y_val.shape[1] != len(estimator.classes_):
                 raise ValueError(
                     "validation_data: y_val must be a multilabel indicator matrix with %d "
@@ -168,8 +172,9 @@ def check_validation_data(estimator, validation_data, dtype, is_classifier, incr
                     "validation_data: y_val has classes %s that are not in the training classes "
                     "classes_ = %s." % (unknown.tolist(), np.asarray(estimator.classes_).tolist())
                 )
-        Y_val = binarizer.transform(y_val).astype(dtype)
+        Y_val, row_weights = encode_targets(y_val)
     else:
+        row_weights = None
         if estimator.loss == "poisson" and np.any(y_val < 0):
             raise ValueError(
                 "validation_data: loss='poisson' requires non-negative targets; got min(y_val) "
@@ -181,13 +186,13 @@ def check_validation_data(estimator, validation_data, dtype, is_classifier, incr
                 "validation_data: y_val has %d outputs but y has %d."
                 % (Y_val.shape[1], estimator.n_outputs_)
             )
-    Y_val = np.ascontiguousarray(Y_val)
+    Y_val = np.ascontiguousarray(Y_val, dtype=dtype)
     if sample_weight_val is not None:
         sample_weight_val = _check_sample_weight(sample_weight_val, X_val, dtype=np.float64)
-    if is_classifier and getattr(estimator, "class_weight", None) is not None:
-        sample_weight_val = apply_class_weight(estimator, Y_val, sample_weight_val, incremental=False)
-    if is_classifier and estimator.loss in ("hinge", "perceptron"):
-        Y_val = np.ascontiguousarray(estimator._margin_targets(Y_val))
+    if row_weights is not None:
+        sample_weight_val = (
+            row_weights if sample_weight_val is None else sample_weight_val * row_weights
+        )
     return X_val, Y_val, y_val, sample_weight_val
 
 
@@ -224,17 +229,18 @@ class ProgressBar:
     # 'auto' shows a bar when an epoch's work (samples x parameters) is at least this
     LONG_EPOCH_WORK = 5e9
 
-    def __init__(self, estimator, n_samples):
+    def __init__(self, setting, n_samples, n_params, verbose, epoch_number):
+        """setting: the ``progress`` parameter; n_params: the network's parameter count;
+        epoch_number: a callable giving the 1-based number of the epoch about to run."""
         self.bar = None
         self.tqdm = None
         self.lines = False
         self.n_samples = n_samples
-        self.estimator = estimator
-        setting = estimator.progress
+        self.epoch_number = epoch_number
         if setting is False or setting is None:
             return
         if setting == "auto":
-            work = n_samples * float(estimator._net.n_params)
+            work = n_samples * float(n_params)
             if work < self.LONG_EPOCH_WORK or not _interactive():
                 return
         try:
@@ -249,7 +255,7 @@ class ProgressBar:
         if _interactive() or _in_notebook():
             self.tqdm = tqdm
         else:
-            self.lines = not estimator.verbose
+            self.lines = not verbose
 
     def start(self):
         self.started = time.perf_counter()
@@ -257,7 +263,7 @@ class ProgressBar:
             self.close()
             self.bar = self.tqdm(
                 total=self.n_samples,
-                desc="epoch %d" % (self.estimator.n_iter_ + 1),
+                desc="epoch %d" % self.epoch_number(),
                 unit="samples",
                 leave=False,
             )
@@ -270,8 +276,8 @@ class ProgressBar:
         self.close()
         if self.lines:
             elapsed = time.perf_counter() - self.started
-            print("epoch %d: %d samples in %.2f s" % (self.estimator.n_iter_ + 1, self.n_samples,
-                                                      elapsed), file=sys.stderr, flush=True)
+            print("epoch %d: %d samples in %.2f s" % (self.epoch_number(), self.n_samples, elapsed),
+                  file=sys.stderr, flush=True)
 
     def close(self):
         if self.bar is not None:
