@@ -23,7 +23,8 @@ EPOCH_SCHEDULES = ("step", "exponential", "cosine")
 # Solvers' default decay rate rho (PyTorch's defaults: RMSprop's alpha, Adadelta's rho).
 DEFAULT_RHO = {"rmsprop": 0.99, "adadelta": 0.9}
 
-# Fields an optimizer is saved with (besides its state array and step count), by name.
+# Fields an optimizer is saved with (besides its state array and step count), by name: the
+# saved file's ``optimizer`` field (_persistence), so a change here is a new format version.
 HYPERPARAMETERS = (
     "solver", "learning_rate_init", "lr_schedule", "momentum", "nesterov", "power_t",
     "beta_1", "beta_2", "epsilon", "weight_decay", "rho", "max_iter", "lr_step_size",
