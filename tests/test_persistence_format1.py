@@ -100,6 +100,12 @@ def _optimizer_state_key(name):
     return metadata["attributes"]["_optimizer"]["state"]["state"]["__array__"]
 
 
+def _binarizer_classes_key(name):
+    with np.load(os.path.join(DATA, "format1_%s.npz" % name), allow_pickle=False) as npz:
+        metadata = json.loads(npz["metadata"].tobytes())
+    return metadata["attributes"]["_label_binarizer"]["state"]["classes_"]["__array__"]
+
+
 BAD_FORMAT1 = {
     "unknown_object": (
         lambda: _format1_rewrite("classifier", _set(["attributes", "x_"], {
@@ -127,6 +133,11 @@ BAD_FORMAT1 = {
     "label_binarizer": (
         lambda: _format1_rewrite("classifier", _set(
             ["attributes", "_label_binarizer", "state", "neg_label"], -1)),
+        "label binarizer is malformed",
+    ),
+    "label_binarizer_classes_0d": (
+        lambda: _format1_rewrite("classifier", arrays={
+            _binarizer_classes_key("classifier"): np.array(3)}),
         "label binarizer is malformed",
     ),
     "n_outputs": (

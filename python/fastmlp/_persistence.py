@@ -796,6 +796,11 @@ def _check_units(units, field):
 def _load_format2(zf, metadata, cls):
     decoder = _Decoder(zf)
     estimator = _new_estimator(cls, metadata["hyperparameters"], decoder, "hyperparameters")
+    # the constraints fit checks: predict and training build networks from these options
+    try:
+        estimator._validate_params()
+    except ValueError as exc:
+        raise _FormatError("its hyperparameters are invalid: %s" % exc) from None
     attributes = estimator.__dict__
     network = _read_network(metadata["network"])
 
@@ -941,8 +946,8 @@ def _read_optimizer(fields, decoder):
             if key != "solver" and key != "lr_schedule" and not _is_number(values[key]) \
                     and not isinstance(values[key], bool):
                 raise _FormatError("its optimizer.%s is not a number" % key)
-    if not _is_count(values["step"]):
-        raise _FormatError("its optimizer.step is not a non-negative integer")
+    if not (_is_count(values["step"]) and values["step"] < 2**63):
+        raise _FormatError("its optimizer.step is not a non-negative 64-bit integer")
     return _optimizer_from(values, "optimizer")
 
 
@@ -979,6 +984,7 @@ def _format1_object(name, state, decoder):
         or values.get("y_type_") not in _Y_TYPES
         or not isinstance(values.get("sparse_input_"), bool)
         or not isinstance(classes, np.ndarray)
+        or classes.ndim != 1
     ):
         raise _FormatError("its label binarizer is malformed")
     return _label_binarizer(classes, values["y_type_"], values["sparse_input_"])
