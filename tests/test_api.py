@@ -525,9 +525,11 @@ def test_docstring_documents_each_parameter_as_its_own_entry(Est):
 # --------------------------------------------------------------------------
 
 # Private names one module still reads from another's objects, by module: fastmlp's persistence
-# restores estimators through their private model-state hooks.
+# restores estimators through their private model-state hooks, and checks a file's
+# hyperparameters with scikit-learn's own parameter validation.
 _ALLOWED_PRIVATE_READS = {
-    "_persistence.py": {"_model_state", "_get_param_names", "_restore_model_state"},
+    "_persistence.py": {"_model_state", "_get_param_names", "_restore_model_state",
+                        "_validate_params"},
 }
 
 

@@ -205,6 +205,84 @@ def test_early_stopping_best_parameters_are_saved(tmp_path):
     _assert_same_model(model, restored)
 
 
+def test_early_stopping_model_continues_identically(tmp_path):
+    X, y = _data("strings", np.float64)
+    X, y = np.tile(X, (2, 1)), np.tile(y, 2)
+    model = _estimator("strings", "adam", early_stopping=True, max_iter=4).fit(X, y)
+    restored = _roundtrip(model, "fastmlp", tmp_path)
+    for m in (model, restored):
+        m.set_params(warm_start=True, max_iter=3).fit(X, y)
+    assert model._params.tobytes() == restored._params.tobytes()
+    _assert_same_model(model, restored)
+
+
+def test_float32_maxout_model_continues_identically(tmp_path):
+    X, y = _data("regression", np.float32)
+    model = MLPRegressor(hidden_layer_sizes=(5,), activation="maxout", maxout_pieces=3, solver="rmsprop",
+                         max_iter=6, random_state=0).fit(X, y.astype(np.float32))
+    restored = _roundtrip(model, "fastmlp", tmp_path)
+    assert restored._params.dtype == np.float32
+    _assert_same_model(model, restored)
+    _assert_same_predictions(model, restored, X)
+    for m in (model, restored):
+        m.partial_fit(X, y.astype(np.float32))
+    assert model._params.tobytes() == restored._params.tobytes()
+    assert model._optimizer.state.tobytes() == restored._optimizer.state.tobytes()
+
+
+def test_callbacks_are_not_saved(tmp_path):
+    # callables are training-time hooks: the file holds everything else, the loaded model
+    # has callbacks=None
+    X, y = _data("multiclass", np.float64)
+    seen = []
+    model = _estimator("multiclass", "adam", callbacks=[lambda est, figures: seen.append(1)])
+    model.fit(X, y)
+    assert seen
+    restored = _roundtrip(model, "fastmlp", tmp_path)
+    assert restored.callbacks is None
+    expected = dict(model.get_params(), callbacks=None)
+    assert restored.get_params() == expected
+    _assert_same_predictions(model, restored, X)
+
+
+@pytest.mark.parametrize("class_weight", [{0: 2.0, 1: 1.0, 2: 0.5}, "balanced"], ids=repr)
+def test_class_weight_round_trips(tmp_path, class_weight):
+    X, y = _data("multiclass", np.float64)
+    model = _estimator("multiclass", "adam", class_weight=class_weight).fit(X, y)
+    restored = _roundtrip(model, "fastmlp", tmp_path)
+    assert restored.class_weight == class_weight
+    if isinstance(class_weight, dict):
+        assert [type(k) for k in restored.class_weight] == [int, int, int]
+    _assert_same_model(model, restored)
+    if class_weight != "balanced":  # partial_fit refuses 'balanced'
+        model.partial_fit(X, y)
+        restored.partial_fit(X, y)
+    model.set_params(warm_start=True).fit(X, y)
+    restored.set_params(warm_start=True).fit(X, y)
+    assert model._params.tobytes() == restored._params.tobytes()
+
+
+def test_extra_public_attributes_round_trip_and_private_ones_are_refused(tmp_path):
+    X, y = _data("binary", np.float64)
+    model = _estimator("binary", "adam").fit(X, y)
+    model.dataset_ = {"name": "toy", "rows": np.arange(3)}
+    restored = _roundtrip(model, "fastmlp", tmp_path)
+    _assert_same_model(model, restored)
+    model._scratch = 1
+    with pytest.raises(TypeError, match="private attribute '_scratch'"):
+        model.save(tmp_path / "private.npz")
+
+
+def test_label_encoding_classes_other_than_classes_round_trip(tmp_path):
+    # classes_ reassigned by a user: the label encoding keeps decoding to its own classes
+    X, y = _data("strings", np.float64)
+    model = _estimator("strings", "adam").fit(X, y)
+    model.classes_ = np.array(["a", "b", "c"])
+    restored = _roundtrip(model, "fastmlp", tmp_path)
+    _assert_same_model(model, restored)
+    _assert_same_predictions(model, restored, X)
+
+
 def test_single_class_model_roundtrips(tmp_path):
     X, _ = _data("binary", np.float64)
     model = _estimator("binary", "adam").fit(X, np.full(len(X), "only"))
@@ -273,18 +351,45 @@ def test_file_is_an_npz_without_pickled_data(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.bin"]  # no suffix added
     with np.load(path, allow_pickle=False) as npz:
         members = {key: npz[key] for key in npz.files}  # every member loads without pickle
+    assert sorted(members) == ["classes", "metadata", "optimizer_state", "params"]
     assert members["params"].tobytes() == model._params.tobytes()
+    assert members["optimizer_state"].tobytes() == model._optimizer.state.tobytes()
+    assert members["classes"].tolist() == model.classes_.tolist()
     metadata = json.loads(members["metadata"].tobytes().decode("utf-8"))
-    assert metadata["format"] == "fastmlp-model" and metadata["format_version"] == 1
+    assert sorted(metadata) == sorted([
+        "format", "format_version", "fastmlp_version", "sklearn_version", "estimator",
+        "hyperparameters", "network", "parameters", "fitted", "labels", "optimizer",
+        "best_params", "extra_attributes",
+    ])
+    assert metadata["format"] == "fastmlp-model" and metadata["format_version"] == 2
     assert metadata["fastmlp_version"] == fastmlp.__version__
     assert metadata["estimator"] == "MLPClassifier"
-    assert metadata["params"]["hidden_layer_sizes"] == {"__tuple__": [6, 4]}
-    assert metadata["layer_units"] == [5, 6, 4, 3]
-    # coefs_ / intercepts_ live only in the flat parameter array
-    assert "coefs_" not in metadata["attributes"] and "intercepts_" not in metadata["attributes"]
-    assert {"classes_", "loss_curve_", "_optimizer", "_label_binarizer"} <= set(
-        metadata["attributes"]
-    )
+    assert metadata["hyperparameters"]["hidden_layer_sizes"] == {"__tuple__": [6, 4]}
+    assert "callbacks" not in metadata["hyperparameters"]
+    assert metadata["network"] == {
+        "layer_units": [5, 6, 4, 3], "hidden_activation": "relu",
+        "output_activation": "softmax", "loss": model._net.loss, "maxout_pieces": 2,
+        "batch_norm": False, "batch_norm_momentum": 0.1, "batch_norm_eps": 1e-5,
+        "dropout": [0.0, 0.0], "alpha": 1e-4, "alpha_l1": 0.0,
+    }
+    assert metadata["parameters"] == {"dtype": "float64", "size": model._params.size}
+    assert sorted(metadata["fitted"]) == sorted([
+        "n_features_in_", "n_outputs_", "n_layers_", "out_activation_", "n_iter_", "t_",
+        "_no_improvement_count", "loss_", "best_loss_", "best_validation_score_",
+        "loss_curve_", "validation_scores_", "history_",
+    ])
+    assert metadata["fitted"]["n_iter_"] == model.n_iter_
+    assert metadata["fitted"]["loss_curve_"] == model.loss_curve_
+    # class labels as an array and the label encoding's fitted state: no LabelBinarizer dump
+    as_object = bool(model.classes_.dtype == object)
+    assert metadata["labels"] == {"classes": {"__array__": "classes", "object": as_object},
+                                  "y_type": "multiclass", "sparse_input": False,
+                                  "binarizer_classes": None}
+    fields = model._optimizer.fields()
+    assert metadata["optimizer"]["state"] == {"__array__": "optimizer_state", "object": False}
+    assert {k: v for k, v in metadata["optimizer"].items() if k != "state"} == {
+        k: v for k, v in fields.items() if k != "state"}
+    assert metadata["best_params"] is None and metadata["extra_attributes"] == {}
 
 
 def test_saved_file_gets_ordinary_permissions_and_replaces_atomically(tmp_path):
@@ -387,6 +492,16 @@ def _set(path, value):
     return edit
 
 
+def _delete(path):
+    def edit(metadata):
+        node = metadata
+        for key in path[:-1]:
+            node = node[key]
+        del node[path[-1]]
+
+    return edit
+
+
 def _corrupt_params(data):
     """The file with a few bytes of the parameter values flipped (the zip CRC catches it)."""
     offset = data.index(b"params.npy") + 200
@@ -411,37 +526,87 @@ BAD_FILES = {
                              "metadata entry"),
     "unknown_estimator": (lambda d: _rewrite(d, _set(["estimator"], "os.system")),
                           "'os.system'.*not a fastmlp estimator"),
-    "unknown_parameter": (lambda d: _rewrite(d, _set(["params", "exec_hook"], 0.5)),
+    "unknown_parameter": (lambda d: _rewrite(d, _set(["hyperparameters", "exec_hook"], 0.5)),
                           "parameters \\['exec_hook'\\]"),
-    "wrong_units": (lambda d: _rewrite(d, _set(["layer_units"], [5, 7, 4, 3])),
+    "wrong_units": (lambda d: _rewrite(d, _set(["network", "layer_units"], [5, 7, 4, 3])),
                     "layer widths \\[5, 7, 4, 3\\]\\) needs"),
-    "bad_units": (lambda d: _rewrite(d, _set(["layer_units"], [5, -1])), "layer_units"),
+    "bad_units": (lambda d: _rewrite(d, _set(["network", "layer_units"], [5, -1])),
+                  "network.layer_units"),
     "params_int": (lambda d: _rewrite(d, arrays={"params": np.arange(10)}), "parameter array"),
     "params_2d": (lambda d: _rewrite(d, arrays={"params": np.zeros((2, 2))}), "parameter array"),
     "params_big_endian": (
         lambda d: _rewrite(d, arrays={"params": _params_of(d).astype(">f8")}), "parameter array"
     ),
     "object_member": (lambda d: _npz_object_member(d), "dtype object"),
-    "dunder_attribute": (lambda d: _rewrite(d, _set(["attributes", "__class__"], "x")),
+    "dunder_attribute": (lambda d: _rewrite(d, _set(["extra_attributes", "__class__"], "x")),
                          "'__class__'"),
-    "method_shadowing": (lambda d: _rewrite(d, _set(["attributes", "predict"], 1)), "'predict'"),
-    "unknown_object": (
-        lambda d: _rewrite(d, _set(["attributes", "x_"], {"__object__": "builtins.eval",
-                                                           "state": {}})),
-        "'builtins.eval'",
+    "method_shadowing": (lambda d: _rewrite(d, _set(["extra_attributes", "predict"], 1)),
+                         "'predict'"),
+    "private_extra": (lambda d: _rewrite(d, _set(["extra_attributes", "_optimizer"], 1)),
+                      "extra_attributes set '_optimizer'"),
+    "object_tag": (
+        lambda d: _rewrite(d, _set(["extra_attributes", "x_"], {"__object__": "builtins.eval",
+                                                                 "state": {}})),
+        "unknown tagged value",
     ),
-    "unknown_tag": (lambda d: _rewrite(d, _set(["attributes", "x_"], {"__code__": "1"})),
+    "unknown_tag": (lambda d: _rewrite(d, _set(["extra_attributes", "x_"], {"__code__": "1"})),
                     "unknown tagged value"),
     "missing_array": (
-        lambda d: _rewrite(d, _set(["attributes", "x_"], {"__array__": "a999", "object": False})),
+        lambda d: _rewrite(d, _set(["extra_attributes", "x_"],
+                                   {"__array__": "a999", "object": False})),
         "no 'a999' entry",
+    ),
+    "misplaced_array": (
+        lambda d: _rewrite(d, _set(["labels", "classes"], {"__array__": "params",
+                                                            "object": False})),
+        "entry 'params' where 'classes' belongs",
     ),
     "optimizer_mismatch": (lambda d: _replace_optimizer_state(d, np.zeros(3)), "optimizer state"),
     "optimizer_float32": (lambda d: _replace_optimizer_state(d, np.float32), "optimizer state"),
-    "wrong_n_features": (lambda d: _rewrite(d, _set(["attributes", "n_features_in_"], 4)),
+    "optimizer_missing_field": (lambda d: _rewrite(d, _delete(["optimizer", "beta_1"])),
+                                "optimizer field lacks \\['beta_1'\\]"),
+    "optimizer_step": (lambda d: _rewrite(d, _set(["optimizer", "step"], -1)), "optimizer.step"),
+    "optimizer_step_huge": (lambda d: _rewrite(d, _set(["optimizer", "step"], 2**70)),
+                            "optimizer.step"),
+    "bad_hyperparameter": (lambda d: _rewrite(d, _set(["hyperparameters", "activation"], "x")),
+                           "hyperparameters are invalid.*'activation'"),
+    "optimizer_solver": (lambda d: _rewrite(d, _set(["optimizer", "solver"], "lbfgs")),
+                         "optimizer.*'lbfgs'"),
+    "optimizer_number": (lambda d: _rewrite(d, _set(["optimizer", "beta_2"], "0.999")),
+                         "optimizer.beta_2"),
+    "wrong_n_features": (lambda d: _rewrite(d, _set(["fitted", "n_features_in_"], 4)),
                          "n_features_in_"),
-    "bad_activation": (lambda d: _rewrite(d, _set(["attributes", "out_activation_"], "rm -rf")),
-                       "do not describe a network"),
+    "n_iter_type": (lambda d: _rewrite(d, _set(["fitted", "n_iter_"], "3")), "fitted.n_iter_"),
+    "loss_curve_type": (lambda d: _rewrite(d, _set(["fitted", "loss_curve_"], [1.0, "x"])),
+                        "fitted.loss_curve_"),
+    "unknown_fitted": (lambda d: _rewrite(d, _set(["fitted", "coefs_"], [])),
+                       "fitted field has an entry 'coefs_'"),
+    "missing_fitted": (lambda d: _rewrite(d, _delete(["fitted", "n_outputs_"])),
+                       "fitted field has no 'n_outputs_'"),
+    "bad_activation": (lambda d: _rewrite(d, _set(["fitted", "out_activation_"], "rm -rf")),
+                       "fitted.out_activation_ 'rm -rf'"),
+    "bad_network_activation": (
+        lambda d: _rewrite(d, _set(["network", "hidden_activation"], "rm -rf")),
+        "network names an activation",
+    ),
+    "network_maxout_huge": (lambda d: _rewrite(d, _set(["network", "maxout_pieces"], 2**40)),
+                            "network is invalid"),
+    "network_dropout": (lambda d: _rewrite(d, _set(["network", "dropout"], [0.5])),
+                        "network.dropout"),
+    "network_missing_field": (lambda d: _rewrite(d, _delete(["network", "loss"])),
+                              "network field does not have"),
+    "network_bn_eps": (lambda d: _rewrite(d, _set(["network", "batch_norm_eps"], 1e-3)),
+                       "network.batch_norm_eps"),
+    "parameters_size": (lambda d: _rewrite(d, _set(["parameters", "size"], 7)),
+                        "parameters.size is 7"),
+    "parameters_dtype": (lambda d: _rewrite(d, _set(["parameters", "dtype"], "float32")),
+                         "the metadata says 'float32'"),
+    "labels_y_type": (lambda d: _rewrite(d, _set(["labels", "y_type"], "continuous")),
+                      "labels.y_type 'continuous'"),
+    "labels_sparse_input": (lambda d: _rewrite(d, _set(["labels", "sparse_input"], 0)),
+                            "labels.sparse_input"),
+    "unknown_field": (lambda d: _rewrite(d, _set(["comment"], "hi")),
+                      "metadata has fields.*'comment'"),
     "missing_params": (lambda d: _drop_member(d, "params.npy"), "no 'params' entry"),
     "size_lie": (lambda d: _size_lie(d), "declares shape"),
 }
@@ -467,7 +632,7 @@ def _params_of(data):
 def _replace_optimizer_state(data, new):
     with np.load(io.BytesIO(data), allow_pickle=False) as npz:
         metadata = json.loads(npz["metadata"].tobytes().decode("utf-8"))
-        key = metadata["attributes"]["_optimizer"]["state"]["state"]["__array__"]
+        key = metadata["optimizer"]["state"]["__array__"]
         state = npz[key]
     new = new if isinstance(new, np.ndarray) else state.astype(new)
     return _rewrite(data, arrays={key: new})
@@ -475,7 +640,7 @@ def _replace_optimizer_state(data, new):
 
 def _npz_object_member(data):
     members = _members(data)
-    members["a0.npy"] = _npy_bytes(np.array(["x", 1], dtype=object))
+    members["classes.npy"] = _npy_bytes(np.array(["x", 1], dtype=object))
     return _zip(members)
 
 
@@ -573,46 +738,47 @@ def early_stopping_bytes():
     return buffer.getvalue()
 
 
-def _replace_attribute_array(data, attribute, make):
-    """The file with the array member behind ``attributes[attribute]`` replaced by
-    ``make(old_array)``."""
+def _replace_member(data, key, make):
+    """The file with the array member key replaced by ``make(old_array)``."""
     with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-        metadata = json.loads(npz["metadata"].tobytes().decode("utf-8"))
-        key = metadata["attributes"][attribute]["__array__"]
         old = npz[key]
     return _rewrite(data, arrays={key: make(old)})
 
 
 def _more_classes(data):
-    """Five class labels, in classes_ and in the label binarizer, for a 3-output network."""
+    """Five class labels (classes_ and the label encoding's) for a 3-output network."""
     labels = np.array(["ant", "bee", "cat", "dog", "émeu"])
+    return _rewrite(data, arrays={"classes": labels})
 
-    def edit(metadata):
-        metadata["attributes"]["classes_"] = {"__array__": "a900", "object": False}
-        binarizer = metadata["attributes"]["_label_binarizer"]["state"]
-        binarizer["classes_"] = {"__array__": "a901", "object": False}
 
-    return _rewrite(data, edit, arrays={"a900": labels, "a901": labels.copy()})
+def _more_binarizer_classes(data):
+    """classes_ as saved, but five labels for the label encoding to decode to."""
+    labels = np.array(["ant", "bee", "cat", "dog", "émeu"])
+    edit = _set(["labels", "binarizer_classes"], {"__array__": "binarizer_classes",
+                                                   "object": False})
+    return _rewrite(data, edit, arrays={"binarizer_classes": labels})
 
 
 # Each case is one check of _check_fitted_state: deleting that check makes its case fail.
 INCONSISTENT_FILES = {
     "best_params_shorter": (
-        lambda d: _replace_attribute_array(d, "_best_params", lambda a: a[:-1].copy()),
+        lambda d: _replace_member(d, "best_params", lambda a: a[:-1].copy()),
         "best parameters do not match the parameter array",
     ),
     "best_params_float32": (
-        lambda d: _replace_attribute_array(d, "_best_params", lambda a: a.astype(np.float32)),
+        lambda d: _replace_member(d, "best_params", lambda a: a.astype(np.float32)),
         "best parameters do not match the parameter array",
     ),
     "best_params_2d": (
-        lambda d: _replace_attribute_array(d, "_best_params", lambda a: a.reshape(1, -1)),
+        lambda d: _replace_member(d, "best_params", lambda a: a.reshape(1, -1)),
         "best parameters do not match the parameter array",
     ),
     "more_classes_than_outputs": (_more_classes, "it has 5 class labels for 3 outputs"),
-    "n_outputs": (lambda d: _rewrite(d, _set(["attributes", "n_outputs_"], 2)),
+    "more_binarizer_classes_than_outputs": (_more_binarizer_classes,
+                                            "it has 5 class labels for 3 outputs"),
+    "n_outputs": (lambda d: _rewrite(d, _set(["fitted", "n_outputs_"], 2)),
                   r"its n_outputs_ is 2 but the layer widths \[5, 6, 4, 3\] need 3"),
-    "n_layers": (lambda d: _rewrite(d, _set(["attributes", "n_layers_"], 3)),
+    "n_layers": (lambda d: _rewrite(d, _set(["fitted", "n_layers_"], 3)),
                  r"its n_layers_ is 3 but the layer widths \[5, 6, 4, 3\] need 4"),
 }
 

@@ -375,15 +375,18 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             self._bind(new)
         return new
 
-    def _restore_model_state(self, params, units=None):
-        """Binds a stored flat parameter array (a pickle's, a file's) with the network the
-        model's options describe; ValueError when they do not describe it."""
-        if units is None:
-            units = self._layer_units_from_coefs()
-        try:
-            network = self._network([int(u) for u in units])
-        except (KeyError, TypeError) as exc:
-            raise ValueError("the model's options do not describe a network: %s" % exc)
+    def _restore_model_state(self, params, units=None, network=None):
+        """Binds a stored flat parameter array (a pickle's, a file's) with network (a file's
+        network description), by default the network the model's options describe for the
+        layer widths units; ValueError when they do not describe one or params does not fit
+        it."""
+        if network is None:
+            if units is None:
+                units = self._layer_units_from_coefs()
+            try:
+                network = self._network([int(u) for u in units])
+            except (KeyError, TypeError) as exc:
+                raise ValueError("the model's options do not describe a network: %s" % exc)
         self._bind(ModelState(network, params))
 
     def __getstate__(self):
@@ -418,10 +421,14 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
     def save(self, path):
         """Save the fitted model to a portable file that loads without pickle.
 
-        The file is a NumPy ``.npz`` archive: the flat parameter array, every fitted array,
-        and one JSON metadata entry (format version, fastmlp version, estimator class,
-        ``get_params()`` and the fitted attributes). :func:`fastmlp.load` reads it back
-        without executing any code from the file.
+        The file is a NumPy ``.npz`` archive of named fields (format version 2, described
+        in ``fastmlp._persistence``): the estimator class and fastmlp version,
+        ``get_params()``, the network description, the flat parameter array, the fitted
+        attributes by name (``classes_``, ``loss_curve_``, ``n_iter_``, ...), the optimizer's
+        state, step count and schedule, and early stopping's best parameters.
+        ``np.load(path, allow_pickle=False)`` reads every entry; :func:`fastmlp.load` reads
+        it back without executing any code from the file. ``callbacks`` is not saved
+        (callables are training-time hooks): the loaded model has ``callbacks=None``.
 
         Parameters
         ----------
@@ -435,8 +442,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             When the model has not been fitted.
         TypeError
             When a parameter or fitted attribute holds a value the format cannot represent
-            without pickle (a callable, an arbitrary object, object-dtype class labels that
-            are not strings, integers, floats or booleans).
+            without pickle (a callable other than ``callbacks``, an arbitrary object,
+            object-dtype class labels that are not strings, integers, floats or booleans).
 
         Examples
         --------
@@ -1786,8 +1793,6 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
 
 _persistence.register_estimator(MLPClassifier)
 _persistence.register_estimator(MLPRegressor)
-_persistence.register_object_class(Optimizer, "fastmlp._Optimizer")
-_persistence.register_object_class(LabelBinarizer, "sklearn.preprocessing.LabelBinarizer")
 
 
 def check_gradients(estimator, X, y, sample_weight=None, per_array=False, random_state=0):

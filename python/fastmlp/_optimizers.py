@@ -50,7 +50,8 @@ def resolve_lr_gamma(schedule, lr_gamma):
         return DEFAULT_LR_GAMMA.get(schedule, _OTHER_LR_GAMMA)
     return float(lr_gamma)
 
-# Fields an optimizer is saved with (besides its state array and step count), by name.
+# Fields an optimizer is saved with (besides its state array and step count), by name: the
+# saved file's ``optimizer`` field (_persistence), so a change here is a new format version.
 HYPERPARAMETERS = (
     "solver", "learning_rate_init", "lr_schedule", "momentum", "nesterov", "power_t",
     "beta_1", "beta_2", "epsilon", "weight_decay", "rho", "max_iter", "lr_step_size",
