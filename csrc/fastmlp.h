@@ -233,6 +233,9 @@ void fm_threading_test_delay(int us, int every);
 int fm_threading_adaptive(int train, int64_t n_params, int64_t rows, size_t elem_size,
                           double *one, double *all, int64_t *choices);
 void fm_threading_reset(void);
+/* fm_threading_adapt(0): every kind of work on all the threads allowed, no timing (to measure
+ * what threads give); fm_threading_adapt(1): the adaptive choice (the default). */
+void fm_threading_adapt(int on);
 
 /* z[j] = exp(z[j]) for j < n in float32, as the core's softmax and logistic rows compute it
  * (correctly rounded on x86 with AVX2 or AVX-512; libm's expf with the portable code). A test

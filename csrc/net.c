@@ -154,6 +154,11 @@ int fm_threading_adaptive(int train, int64_t n_params, int64_t rows, size_t elem
     return fm_adapt_peek(key, one, all, choices);
 }
 
+void fm_threading_adapt(int on)
+{
+    fm_adapt_enable(on);
+}
+
 void fm_threading_reset(void)
 {
     fm_adapt_reset();

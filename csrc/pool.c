@@ -360,6 +360,12 @@ typedef struct adapt_slot {
 
 static adapt_slot adapt_table[FM_ADAPT_SLOTS];
 static int64_t adapt_clock;
+static atomic_int adapt_off; /* fm_adapt_enable(0): every choice is all the threads allowed */
+
+void fm_adapt_enable(int on)
+{
+    atomic_store(&adapt_off, !on);
+}
 #ifdef FM_HAVE_POOL
 static pthread_mutex_t adapt_lock = PTHREAD_MUTEX_INITIALIZER;
 #define ADAPT_LOCK() pthread_mutex_lock(&adapt_lock)
@@ -383,6 +389,11 @@ fm_adapt_choice fm_adapt_choose(uint64_t key)
     const int threads = fm_pool_threads();
     if (threads <= 1)
         return c;
+    if (atomic_load(&adapt_off)) {
+        c.threads = threads;
+        c.option = 1;
+        return c;
+    }
     ADAPT_LOCK();
     int s = adapt_find(key);
     if (s < 0) {

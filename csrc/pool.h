@@ -71,5 +71,8 @@ void fm_pool_test_delay(int us, int every);
  * thread and of all of them, and the number of choices made. 0 when the key is not there. */
 int fm_adapt_peek(uint64_t key, double *one, double *all, int64_t *choices);
 void fm_adapt_reset(void);
+/* fm_adapt_enable(0) makes every choice all the threads allowed (measuring what threads give);
+ * fm_adapt_enable(1) restores the adaptive choice. */
+void fm_adapt_enable(int on);
 
 #endif

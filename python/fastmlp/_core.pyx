@@ -79,6 +79,7 @@ cdef extern from "fastmlp.h":
     int fm_threading_adaptive(int train, int64_t n_params, int64_t rows, size_t elem_size,
                               double *one, double *all, int64_t *choices)
     void fm_threading_reset()
+    void fm_threading_adapt(int on)
     int fm_exp_f32(float *z, int64_t n) nogil
 
     int fm_gemm_f32(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
@@ -218,6 +219,12 @@ def adaptive_threading(bint train, int64_t n_params, int64_t rows, size_t itemsi
     if not fm_threading_adaptive(train, n_params, rows, itemsize, &one, &all_threads, &choices):
         return None
     return (one, all_threads, choices)
+
+
+def set_adaptive_threading(bint on):
+    """on=False: every kind of work runs on all the threads allowed, without timing (to measure
+    what the threads give: benchmarks); on=True: the adaptive choice, the default."""
+    fm_threading_adapt(on)
 
 
 def reset_adaptive_threading():
