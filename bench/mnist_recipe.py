@@ -36,6 +36,8 @@ def parse_args(argv=None):
     parser.add_argument(
         "--skip-torch", action="store_true", help="train fastmlp only (no PyTorch comparison)"
     )
+    parser.add_argument("--busy", type=int, default=0, metavar="N",
+                        help="run N CPU-bound competing processes meanwhile (a busy machine)")
     args = parser.parse_args(argv)
     if args.epochs < 1:
         parser.error("--epochs must be at least 1")
@@ -112,12 +114,25 @@ def run_torch(X_train, y_train, X_test, y_test, epochs):
 
 def main(argv=None):
     args = parse_args(argv)
+    import subprocess
+    competitors = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                   for _ in range(args.busy)]
+    try:
+        return run(args)
+    finally:
+        for proc in competitors:
+            proc.kill()
+            proc.wait()
+
+
+def run(args):
     X_train, y_train, X_test, y_test = load(args.data)
     print(
         "MNIST %d train / %d test, 784-%s-10 ReLU, dropout %.1f, Adam lr %g cosine, batch %d, "
-        "%d epochs, float32; %d CPUs, OMP_NUM_THREADS=%s"
+        "%d epochs, float32; %d CPUs, OMP_NUM_THREADS=%s, %d busy competing process(es)"
         % (len(X_train), len(X_test), "-".join(map(str, HIDDEN)), DROPOUT, LEARNING_RATE,
-           BATCH_SIZE, args.epochs, os.cpu_count(), os.environ.get("OMP_NUM_THREADS", "unset"))
+           BATCH_SIZE, args.epochs, os.cpu_count(), os.environ.get("OMP_NUM_THREADS", "unset"),
+           args.busy)
     )
     results = {"fastmlp": run_fastmlp(X_train, y_train, X_test, y_test, args.epochs)}
     if not args.skip_torch:
