@@ -27,6 +27,8 @@ import sys
 import time
 import warnings
 
+from compare import median_latency_us  # bench/ is the script's folder
+
 FIRST_FIT = """
 import time, warnings
 warnings.simplefilter("ignore")
@@ -90,14 +92,7 @@ def idle_cpu():
 
 
 def median_us(fn, calls=3000):
-    for _ in range(200):
-        fn()
-    samples = []
-    for _ in range(calls):
-        t0 = time.perf_counter_ns()
-        fn()
-        samples.append(time.perf_counter_ns() - t0)
-    return statistics.median(samples) * 1e-3
+    return median_latency_us(fn, calls)
 
 
 def one_row():

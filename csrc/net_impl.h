@@ -390,6 +390,23 @@ static void SUF(dropout_forward)(REAL *out, REAL *mask, int64_t rows, int64_t un
     fm_parallel(rows * units >= FM_PAR_MIN_ELEMS, FM_N_ROW_BLOCKS(rows), SUF(dropout_task), &job);
 }
 
+/* The job of hidden layer l's row passes over rows rows of its activation input pre. */
+static SUF(hidden_job) SUF(hidden_job_for)(const fm_net *net, int layer, const REAL *params,
+                                           const REAL *pre, int64_t rows)
+{
+    SUF(hidden_job) job;
+    memset(&job, 0, sizeof(job));
+    job.net = net;
+    job.layer = layer;
+    job.rows = rows;
+    job.units = net->units[layer + 1];
+    job.width = fm_dense_width(net, layer);
+    job.pre = pre;
+    job.slopes =
+        net->hidden_activation == FM_ACT_PRELU ? params + fm_prelu_offset(net, layer) : NULL;
+    return job;
+}
+
 static void SUF(hidden_forward_task)(void *ctx, int64_t blk)
 {
     const SUF(hidden_job) *jb = (const SUF(hidden_job) *)ctx;
@@ -423,24 +440,14 @@ static void SUF(hidden_forward)(const fm_net *net, int layer, const REAL *params
                                 REAL *new_running, REAL *pre, REAL *out, REAL *bnx, REAL *bnstat,
                                 REAL *mask, int64_t rows, uint64_t mask_key, int64_t row0)
 {
-    const int64_t units = net->units[layer + 1], width = fm_dense_width(net, layer);
     if (net->batch_norm)
         SUF(batchnorm_forward)(net, layer, params, new_running, pre, bnx, bnstat, rows);
-    SUF(hidden_job) job;
-    memset(&job, 0, sizeof(job));
-    job.net = net;
-    job.layer = layer;
-    job.rows = rows;
-    job.units = units;
-    job.width = width;
-    job.pre = pre;
+    SUF(hidden_job) job = SUF(hidden_job_for)(net, layer, params, pre, rows);
     job.out = out;
-    job.slopes =
-        net->hidden_activation == FM_ACT_PRELU ? params + fm_prelu_offset(net, layer) : NULL;
-    fm_parallel(rows * width >= FM_PAR_MIN_ELEMS, FM_N_ROW_BLOCKS(rows),
+    fm_parallel(rows * job.width >= FM_PAR_MIN_ELEMS, FM_N_ROW_BLOCKS(rows),
                 SUF(hidden_forward_task), &job);
     if (mask != NULL)
-        SUF(dropout_forward)(out, mask, rows, units, net->dropout[layer], mask_key, row0);
+        SUF(dropout_forward)(out, mask, rows, job.units, net->dropout[layer], mask_key, row0);
 }
 
 static void SUF(hidden_backward_task)(void *ctx, int64_t blk)
@@ -483,18 +490,9 @@ static void SUF(hidden_backward)(const fm_net *net, int layer, const REAL *param
                                  const REAL *bnstat, const REAL *mask, int64_t rows,
                                  int accumulate)
 {
-    const int64_t units = net->units[layer + 1], width = fm_dense_width(net, layer);
-    const REAL *slopes =
-        net->hidden_activation == FM_ACT_PRELU ? params + fm_prelu_offset(net, layer) : NULL;
-    SUF(hidden_job) job;
-    memset(&job, 0, sizeof(job));
-    job.net = net;
-    job.layer = layer;
-    job.rows = rows;
-    job.units = units;
-    job.width = width;
-    job.pre = pre;
-    job.slopes = slopes;
+    SUF(hidden_job) job = SUF(hidden_job_for)(net, layer, params, pre, rows);
+    const int64_t units = job.units, width = job.width;
+    const REAL *slopes = job.slopes;
     job.mask_in = mask;
     job.g = g;
     job.dz = dz;
@@ -1203,13 +1201,16 @@ static void SUF(batch_start_task)(void *ctx, int64_t task)
     SUF(chunk_penalty)(j->net, j->params, lo, hi, j->sq_parts + slot, j->abs_parts + slot);
 }
 
-/* Multiply-adds of a forward pass over rows rows: below 2 FM_PAR_MIN_WORK, nothing of it is
- * shared among threads and the adaptive choice is skipped. */
-static double SUF(forward_work)(const fm_net *net, int64_t rows)
+/* Multiply-adds of the largest layer's product over rows rows: below 2 FM_PAR_MIN_WORK no
+ * product is shared among threads, so the whole batch (or prediction) runs on the calling
+ * thread, without the adaptive choice. */
+static double SUF(largest_product)(const fm_net *net, int64_t rows)
 {
     double work = 0;
-    for (int l = 0; l < net->n_layers; l++)
-        work += (double)net->units[l] * (double)fm_dense_width(net, l);
+    for (int l = 0; l < net->n_layers; l++) {
+        const double layer = (double)net->units[l] * (double)fm_dense_width(net, l);
+        work = layer > work ? layer : work;
+    }
     return work * (double)rows;
 }
 
@@ -1235,13 +1236,13 @@ int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL
     const int64_t n_in = net->units[0], n_out = net->units[net->n_layers];
     const int64_t run0 = fm_bn_offset(net, 0, 2), n_running = fm_n_params(net) - run0;
     REAL *grad = (REAL *)ws->grad;
-    const int adaptive = 3 * SUF(forward_work)(net, batch_size) >= 2 * FM_PAR_MIN_WORK;
+    const int adaptive = SUF(largest_product)(net, batch_size) >= 2 * FM_PAR_MIN_WORK;
     const uint64_t key = fm_work_key(1, fm_n_params(net), batch_size, sizeof(REAL));
     int err = FM_OK;
     for (int64_t start = 0; start < n_samples && err == FM_OK; start += batch_size) {
         const int64_t rows = n_samples - start < batch_size ? n_samples - start : batch_size;
         const fm_adapt_choice choice = adaptive ? fm_adapt_choose(key) : fm_adapt_none();
-        const int cap = fm_pool_set_cap(adaptive ? choice.threads : 0);
+        const int cap = fm_pool_set_cap(adaptive ? choice.threads : 1);
         const REAL *xb = x + start * n_in, *yb = y + start * n_out;
         const REAL *swb = sw ? sw + start : NULL;
         SUF(stepper) st = SUF(stepper_for)(net, opt, params, opt_state, 0, ws->partials,
@@ -1380,10 +1381,11 @@ int SUF(fm_predict_layers)(const fm_net *net, const REAL *params, const REAL *co
     REAL *pieces = (REAL *)(mem + table + bufs);
     REAL *pack = pack_elems ? (REAL *)(mem + table + bufs + pieces_bytes) : NULL;
     /* Whether this prediction runs on several threads is measured like training's batches. */
-    const int adaptive = SUF(forward_work)(net, chunk) >= 2 * FM_PAR_MIN_WORK;
+    /* one-row products are shared from a quarter of that (gemm_impl.h's small path) */
+    const int adaptive = SUF(largest_product)(net, chunk) >= FM_PAR_MIN_WORK / 2;
     const uint64_t key = fm_work_key(0, fm_n_params(net), fm_rows_bucket(n_samples), sizeof(REAL));
     const fm_adapt_choice choice = adaptive ? fm_adapt_choose(key) : fm_adapt_none();
-    const int cap = fm_pool_set_cap(adaptive ? choice.threads : 0);
+    const int cap = fm_pool_set_cap(adaptive ? choice.threads : 1);
     int err = FM_OK;
     for (int64_t start = 0; start < n_samples && err == FM_OK; start += chunk) {
         const int64_t rows = n_samples - start < chunk ? n_samples - start : chunk;

@@ -14,8 +14,10 @@ int64_t fm_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* The calling thread's cap (fm_pool_set_cap). */
+/* The calling thread's cap (fm_pool_set_cap), and how many of its jobs had to wake sleeping
+ * workers (a timing that includes a wake-up says little about the option timed). */
 static _Thread_local int thread_cap = 0;
+static _Thread_local unsigned thread_wakes = 0;
 
 int fm_pool_set_cap(int cap)
 {
@@ -269,6 +271,7 @@ void fm_pool_run(int64_t n_tasks, int threads, fm_task_fn fn, void *ctx)
     atomic_store(&pool.done, 0);
     atomic_store(&pool.ticket, FM_POOL_TICKET(gen, 0, n_tasks)); /* publishes the fields */
     if (atomic_load(&pool.sleepers) > 0) {
+        thread_wakes++;
         pthread_mutex_lock(&pool.lock);
         pthread_cond_broadcast(&pool.wake);
         pthread_mutex_unlock(&pool.lock);
@@ -353,7 +356,7 @@ typedef struct adapt_slot {
     int64_t n[2];   /* measurements of each */
     int64_t choices;
     int64_t interval, next_explore; /* exploration schedule */
-    int explore_left, explore_option, explored;
+    int explore_left, explore_option, explored, explore_tries;
     int last_option; /* of the previous choice (-1: none) */
     int64_t last;   /* for replacing the least recently used entry */
 } adapt_slot;
@@ -385,7 +388,7 @@ static int adapt_find(uint64_t key)
 
 fm_adapt_choice fm_adapt_choose(uint64_t key)
 {
-    fm_adapt_choice c = {key, -1, 0, 1, 0, 0};
+    fm_adapt_choice c = {key, -1, 0, 1, 0, 0, 0, 0};
     const int threads = fm_pool_threads();
     if (threads <= 1)
         return c;
@@ -403,7 +406,7 @@ fm_adapt_choice fm_adapt_choose(uint64_t key)
                 (adapt_table[s].used && adapt_table[i].last < adapt_table[s].last))
                 s = i;
         adapt_slot fresh = {key, 1, {0, 0}, {0, 0}, 0, FM_ADAPT_EXPLORE, FM_ADAPT_EXPLORE,
-                            0, 0, 0, -1, 0};
+                            0, 0, 0, 0, -1, 0};
         adapt_table[s] = fresh;
     }
     adapt_slot *a = &adapt_table[s];
@@ -420,6 +423,7 @@ fm_adapt_choice fm_adapt_choose(uint64_t key)
     } else if (a->explore_left > 0) {
         option = a->explore_option;
         a->explore_left--;
+        c.exploring = 1; /* the timed one of the two */
     } else {
         const int best = a->est[0] <= a->est[1] ? 0 : 1;
         if (a->explored) { /* an exploration just ended: back off while the other keeps losing */
@@ -432,11 +436,13 @@ fm_adapt_choice fm_adapt_choose(uint64_t key)
         if (a->choices >= a->next_explore) {
             option = a->explore_option = !best;
             a->explore_left = 1;
+            a->explore_tries = 0;
             a->explored = 1;
             a->next_explore = a->choices + a->interval;
         }
     }
     c.warm = a->last_option == option;
+    c.wakes = thread_wakes;
     a->last_option = option;
     a->choices++;
     ADAPT_UNLOCK();
@@ -449,14 +455,22 @@ fm_adapt_choice fm_adapt_choose(uint64_t key)
 
 void fm_adapt_record(fm_adapt_choice c, double units)
 {
-    if (c.slot < 0 || !c.warm || !(units > 0))
+    if (c.slot < 0 || !(units > 0))
         return;
     const double x = (double)(fm_now_ns() - c.start_ns) / units;
+    const int woke = thread_wakes != c.wakes;
     ADAPT_LOCK();
     adapt_slot *a = &adapt_table[c.slot];
-    if (a->used && a->key == c.key) {
+    if (a->used && a->key == c.key && c.exploring && (woke || !c.warm) &&
+        ++a->explore_tries < 4) {
+        a->explore_left = 1; /* not a fair timing: the exploration goes on (up to 4 tries) */
+    } else if (a->used && a->key == c.key && c.warm && !woke) {
+        /* An exploration's timing replaces the estimate (the old one is as old as the last
+         * exploration, and the machine's load may have changed since); the timings of the
+         * choice in use move it a quarter of the way. */
         const int64_t n = a->n[c.option]++;
-        a->est[c.option] = n == 0 ? x : 0.75 * a->est[c.option] + 0.25 * x;
+        a->est[c.option] =
+            n == 0 || c.exploring ? x : 0.75 * a->est[c.option] + 0.25 * x;
     }
     ADAPT_UNLOCK();
 }

@@ -43,13 +43,17 @@ int64_t fm_now_ns(void);
  * faster on all the threads allowed or on one is measured while it runs: fm_adapt_choose picks
  * the candidate whose recent time per unit of work is lower, and now and then the other one so
  * that its estimate follows the machine's load; fm_adapt_record adds a measurement. Keys name
- * the kind of work; a small table keeps the most recent kinds. Only the speed depends on it. */
+ * the kind of work; a small table keeps the most recent kinds. A timing is kept only when the
+ * choice repeats the previous one and none of its jobs had to wake sleeping workers. Only the
+ * speed depends on it. */
 typedef struct fm_adapt_choice {
     uint64_t key;
     int slot;    /* table entry (-1: nothing to record) */
     int option;  /* 0: one thread, 1: all the threads allowed */
     int threads; /* the threads this choice allows */
     int warm;    /* the previous choice of this kind was the same: its timing is recorded */
+    int exploring; /* the timed choice of an exploration of the option not in favour */
+    unsigned wakes; /* the caller's count of jobs that woke sleeping workers, at the choice */
     int64_t start_ns;
 } fm_adapt_choice;
 
@@ -57,7 +61,7 @@ fm_adapt_choice fm_adapt_choose(uint64_t key);
 /* No choice: all the threads allowed, nothing recorded. */
 static inline fm_adapt_choice fm_adapt_none(void)
 {
-    fm_adapt_choice c = {0, -1, 1, 0, 0, 0};
+    fm_adapt_choice c = {0, -1, 1, 0, 0, 0, 0, 0};
     return c;
 }
 void fm_adapt_record(fm_adapt_choice choice, double units);
