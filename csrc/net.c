@@ -148,7 +148,8 @@ void fm_threading_test_delay(int us, int every)
 int fm_threading_adaptive(int train, int64_t n_params, int64_t rows, size_t elem_size,
                           double *one, double *all, int64_t *choices)
 {
-    const uint64_t key = fm_work_key(train, n_params, train ? rows : fm_rows_bucket(rows), elem_size);
+    const uint64_t key =
+        fm_work_key(train, n_params, train ? rows : fm_rows_bucket(rows), elem_size);
     *one = *all = 0;
     *choices = 0;
     return fm_adapt_peek(key, one, all, choices);

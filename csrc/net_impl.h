@@ -520,13 +520,72 @@ static inline uint64_t SUF(dropout_key)(uint64_t seed, uint64_t stream, int laye
     return fm_rng_key(seed ^ (0x5851f42d4c957f2dULL * (uint64_t)(layer + 1)), stream);
 }
 
+/* ---- a dense layer: forward and backward ---- */
+
+typedef struct SUF(bias_job) {
+    const REAL *delta;
+    REAL *gb;
+    int64_t rows, width;
+    int accumulate;
+} SUF(bias_job);
+
+/* Bias gradient sums of a block of FM_BN_BLOCK columns, rows in order. */
+static void SUF(bias_grad_task)(void *ctx, int64_t blk)
+{
+    const SUF(bias_job) *j = (const SUF(bias_job) *)ctx;
+    const int64_t j0 = blk * 64, j1 = j->width - j0 < 64 ? j->width : j0 + 64;
+    REAL *gb = j->gb;
+    if (!j->accumulate)
+        for (int64_t c = j0; c < j1; c++)
+            gb[c] = 0;
+    for (int64_t i = 0; i < j->rows; i++) {
+        const REAL *di = j->delta + i * j->width;
+        for (int64_t c = j0; c < j1; c++)
+            gb[c] += di[c];
+    }
+}
+
+
+/* Dense layer forward (rows x fan_in -> rows x width): out = f(in . W + b) with f identity or
+ * ReLU applied to each tile of the product as it is finished (the GEMM's epilogue); other
+ * activations are the caller's (f = identity here). Writes out. */
+static int SUF(dense_forward)(REAL *out, const REAL *in, const REAL *w, const REAL *b,
+                              int64_t rows, int64_t fan_in, int64_t width, int activation,
+                              REAL *pack)
+{
+    const fm_epilogue ep = {FM_EPI_BIAS_ACT, activation, b, NULL, 0, 0};
+    return SUF(fm_gemm_ex)(0, 0, rows, width, fan_in, 1, in, fan_in, w, width, 0, out, width,
+                           pack, &ep);
+}
+
+/* Dense layer backward, from delta (rows x width, d loss / d the layer's pre-activation):
+ * writes (accumulate: adds) the weight gradient sums in^T . delta to gw and the bias gradient
+ * sums (columns of delta, rows in order) to gb; then, unless d_in is NULL, writes
+ * d_in = delta . W^T (rows x fan_in), times the input's activation derivative when ep (an
+ * FM_EPI_DERIV epilogue) is given. */
+static int SUF(dense_backward)(REAL *gw, REAL *gb, REAL *d_in, const REAL *delta, const REAL *in,
+                               const REAL *w, int64_t rows, int64_t fan_in, int64_t width,
+                               int accumulate, const fm_epilogue *ep, REAL *pack)
+{
+    int err = SUF(fm_gemm_ex)(1, 0, fan_in, width, rows, 1, in, fan_in, delta, width,
+                              accumulate ? 1 : 0, gw, width, pack, NULL);
+    if (err)
+        return err;
+    SUF(bias_job) bias = {delta, gb, rows, width, accumulate};
+    fm_parallel(rows * width >= FM_PAR_MIN_ELEMS, (width + 63) / 64, SUF(bias_grad_task), &bias);
+    if (d_in == NULL)
+        return FM_OK;
+    return SUF(fm_gemm_ex)(0, 1, rows, fan_in, width, 1, delta, width, w, width, 0, d_in, fan_in,
+                           pack, ep);
+}
+
 /* Forward pass of a batch: writes outs[l] = output of layer l (rows x units[l + 1]). Bias and an
  * identity or ReLU activation are applied by the GEMM on each tile as it is finished; other
  * activations (and softmax, which needs whole rows) in a pass of their own. With defer_softmax,
  * a softmax output layer is left as logits for the training loss pass. General hidden layers
  * (fm_layer_general) keep their activation's input in ws->pre; with train, batch norm uses the
- * batch's statistics (the updated running ones written to new_running unless it is NULL) and dropout
- * draws masks keyed by (seed, stream) for rows row0 + i. Without a workspace (predict), scratch
+ * batch's statistics (the updated running ones written to new_running unless it is NULL) and
+ * dropout draws masks keyed by (seed, stream) for rows row0 + i. Without a workspace (predict), scratch
  * holds a maxout layer's pieces (rows x the widest dense layer). */
 static int SUF(forward)(const fm_net *net, const REAL *params, const REAL *const *layer_w,
                         const REAL *const *layer_b, REAL *new_running, const REAL *x,
@@ -543,9 +602,7 @@ static int SUF(forward)(const fm_net *net, const REAL *params, const REAL *const
         const int64_t width = fm_dense_width(net, l);
         if (fm_layer_general(net, l)) {
             REAL *pre = ws ? (REAL *)ws->pre[l] : (width == u[l + 1] ? outs[l] : scratch);
-            const fm_epilogue ep = {FM_EPI_BIAS_ACT, FM_ACT_IDENTITY, b, NULL, 0, 0};
-            int err = SUF(fm_gemm_ex)(0, 0, rows, width, u[l], 1, in, u[l], w, width, 0, pre,
-                                      width, pack, &ep);
+            int err = SUF(dense_forward)(pre, in, w, b, rows, u[l], width, FM_ACT_IDENTITY, pack);
             if (err)
                 return err;
             const int drop = train && net->dropout != NULL && net->dropout[l] > 0;
@@ -561,9 +618,10 @@ static int SUF(forward)(const fm_net *net, const REAL *params, const REAL *const
         if (defer_softmax && activation == FM_ACT_SOFTMAX)
             activation = FM_ACT_IDENTITY; /* the loss pass applies it, row by row */
         const int fused = activation == FM_ACT_IDENTITY || activation == FM_ACT_RELU;
-        const fm_epilogue ep = {FM_EPI_BIAS_ACT, activation, b, NULL, 0, 0};
-        int err = SUF(fm_gemm_ex)(0, 0, rows, u[l + 1], u[l], 1, in, u[l], w, u[l + 1], 0,
-                                  outs[l], u[l + 1], pack, fused ? &ep : NULL);
+        int err = fused ? SUF(dense_forward)(outs[l], in, w, b, rows, u[l], u[l + 1], activation,
+                                             pack)
+                        : SUF(fm_gemm_ex)(0, 0, rows, u[l + 1], u[l], 1, in, u[l], w, u[l + 1],
+                                          0, outs[l], u[l + 1], pack, NULL);
         if (err)
             return err;
         if (!fused)
@@ -1056,29 +1114,6 @@ static int SUF(stepper_loss_ok)(const fm_net *net, const SUF(stepper) *st, doubl
 
 /* ---- forward, loss and backward of a chunk of rows ---- */
 
-typedef struct SUF(bias_job) {
-    const REAL *delta;
-    REAL *gb;
-    int64_t rows, width;
-    int accumulate;
-} SUF(bias_job);
-
-/* Bias gradient sums of a block of FM_BN_BLOCK columns, rows in order. */
-static void SUF(bias_grad_task)(void *ctx, int64_t blk)
-{
-    const SUF(bias_job) *j = (const SUF(bias_job) *)ctx;
-    const int64_t j0 = blk * 64, j1 = j->width - j0 < 64 ? j->width : j0 + 64;
-    REAL *gb = j->gb;
-    if (!j->accumulate)
-        for (int64_t c = j0; c < j1; c++)
-            gb[c] = 0;
-    for (int64_t i = 0; i < j->rows; i++) {
-        const REAL *di = j->delta + i * j->width;
-        for (int64_t c = j0; c < j1; c++)
-            gb[c] += di[c];
-    }
-}
-
 /* Forward, loss and backward of one chunk of rows (training mode: batch statistics, dropout
  * masks keyed by (seed, stream) for rows row0 + i; with a stepper, the updated batch-norm
  * running statistics go to ws->bn_running). grad gets (or, when accumulate != 0, adds) the
@@ -1110,49 +1145,30 @@ static int SUF(chunk_loss_grad)(const fm_net *net, const REAL *params, const REA
                                           score, ws->row_stats);
     if (st != NULL && !SUF(stepper_loss_ok)(net, st, *raw_loss))
         return FM_ERR_NONFINITE; /* before this batch's update */
-    const REAL beta = accumulate ? 1 : 0;
     for (int l = L - 1; l >= 0; l--) {
-        const REAL *in = l == 0 ? x : acts[l];
         const REAL *w = params + fm_weight_offset(net, l);
-        REAL *gw = grad + fm_weight_offset(net, l);
-        const int64_t width = fm_dense_width(net, l);
-        err = SUF(fm_gemm_ex)(1, 0, u[l], width, rows, 1, in, u[l], deltas[l + 1], width, beta,
-                              gw, width, pack, NULL);
+        const int general_below = l > 0 && fm_layer_general(net, l - 1);
+        /* d loss / d the input of layer l: for a general layer below, its output's gradient
+         * (its own backward pass follows); for a fused one, times its activation derivative
+         * (a function of its output acts[l]) in the product's epilogue, dropout's mask and
+         * scale included for ReLU */
+        const double scale =
+            l > 0 && fm_layer_dropout(net, l - 1) ? 1.0 / (1.0 - net->dropout[l - 1]) : 0;
+        const fm_epilogue ep = {FM_EPI_DERIV, net->hidden_activation, NULL,
+                                l > 0 ? acts[l] : NULL, u[l], scale};
+        REAL *d_in = l == 0 ? NULL : general_below ? (REAL *)ws->gbuf : deltas[l];
+        err = SUF(dense_backward)(grad + fm_weight_offset(net, l), grad + fm_bias_offset(net, l),
+                                  d_in, deltas[l + 1], l == 0 ? x : acts[l], w, rows, u[l],
+                                  fm_dense_width(net, l), accumulate,
+                                  general_below ? NULL : &ep, pack);
         if (err)
             return err;
-        /* Bias gradient: column sums, rows in order (columns shared among threads). */
-        SUF(bias_job) bias = {deltas[l + 1], grad + fm_bias_offset(net, l), rows, width,
-                              accumulate};
-        fm_parallel(rows * width >= FM_PAR_MIN_ELEMS, (width + 63) / 64, SUF(bias_grad_task),
-                    &bias);
-        if (l == 0) {
-            if (st != NULL)
-                SUF(step_layer)(net, st, grad, l);
-            break;
-        }
-        if (fm_layer_general(net, l - 1)) {
-            /* d loss / d layer l - 1's output, then that layer's own backward pass */
-            REAL *g = (REAL *)ws->gbuf;
-            err = SUF(fm_gemm_ex)(0, 1, rows, u[l], width, 1, deltas[l + 1], width, w, width, 0,
-                                  g, u[l], pack, NULL);
-            if (err)
-                return err;
-            SUF(hidden_backward)(net, l - 1, params, grad, deltas[l], g,
+        if (general_below)
+            SUF(hidden_backward)(net, l - 1, params, grad, deltas[l], d_in,
                                  (const REAL *)ws->pre[l - 1], (const REAL *)ws->bnx[l - 1],
                                  (const REAL *)ws->bnstat[l - 1], (const REAL *)ws->mask[l - 1],
                                  rows, accumulate);
-        } else {
-            /* deltas[l] = (deltas[l + 1] . W_l^T) * f'(acts[l]), the derivative applied by the
-             * GEMM on each finished tile */
-            const double scale =
-                fm_layer_dropout(net, l - 1) ? 1.0 / (1.0 - net->dropout[l - 1]) : 0;
-            const fm_epilogue ep = {FM_EPI_DERIV, net->hidden_activation, NULL, acts[l], u[l],
-                                    scale};
-            err = SUF(fm_gemm_ex)(0, 1, rows, u[l], width, 1, deltas[l + 1], width, w, width, 0,
-                                  deltas[l], u[l], pack, &ep);
-            if (err)
-                return err;
-        }
+        /* the layer's weights have passed the gradient on: its optimizer step, in cache */
         if (st != NULL)
             SUF(step_layer)(net, st, grad, l);
     }
@@ -1340,7 +1356,8 @@ int SUF(fm_predict_layers)(const fm_net *net, const REAL *params, const REAL *co
                            REAL *out)
 {
     if (fm_net_check(net) || n_samples < 0 || (coefs == NULL) != (intercepts == NULL) ||
-        (params == NULL && (coefs == NULL || fm_n_params(net) != fm_bias_offset(net, net->n_layers))))
+        (params == NULL &&
+         (coefs == NULL || fm_n_params(net) != fm_bias_offset(net, net->n_layers))))
         return FM_ERR_ARG;
     if (coefs != NULL)
         for (int l = 0; l < net->n_layers; l++)
@@ -1361,7 +1378,8 @@ int SUF(fm_predict_layers)(const fm_net *net, const REAL *params, const REAL *co
             widest_pieces = fm_dense_width(net, l - 1);
     }
     for (int l = 0; l < L; l++)
-        widest_dense = fm_dense_width(net, l) > widest_dense ? fm_dense_width(net, l) : widest_dense;
+        widest_dense =
+            fm_dense_width(net, l) > widest_dense ? fm_dense_width(net, l) : widest_dense;
     const int64_t chunk = n_samples < FM_PREDICT_CHUNK ? n_samples : FM_PREDICT_CHUNK;
     /* One 64-byte aligned block: the pointer table, two ping-pong buffers for hidden layers,
      * maxout's pieces, and (for chunks of a register tile's height or more) the GEMM's B panel,

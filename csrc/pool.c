@@ -91,9 +91,9 @@ static struct {
      * swap on this word, which fails when the generation moved on, so a worker that slept
      * through the end of a job cannot claim a task of the next one with the old job's fields.
      * The caller closes the word (the next generation, front FM_POOL_CLOSED) before it writes
-     * the next job's fields and opens it (front 0, back n_tasks) after: a claim read against the old word can
-     * then never succeed with a new field (an exhausted old job's index below the new count
-     * would otherwise pass the bound check and run a task twice). */
+     * the next job's fields and opens it (front 0, back n_tasks) after: a claim read against
+     * the old word can then never succeed with a new field (an exhausted old job's index below
+     * the new count would otherwise pass the bound check and run a task twice). */
     _Atomic uint64_t ticket;
     _Atomic(fm_task_fn) fn;
     _Atomic(void *) ctx;
