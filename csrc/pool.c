@@ -354,6 +354,8 @@ typedef struct adapt_slot {
     int used;
     double est[2];  /* ns per unit of work: one thread, all threads */
     int64_t n[2];   /* measurements of each */
+    double any[2];  /* the last timing of each, fair or not (a wake-up in it) */
+    int64_t tries[2]; /* choices of each while it had fewer than two fair timings */
     int64_t choices;
     int64_t interval, next_explore; /* exploration schedule */
     int explore_left, explore_option, explored, explore_tries;
@@ -405,7 +407,8 @@ fm_adapt_choice fm_adapt_choose(uint64_t key)
             if (!adapt_table[i].used ||
                 (adapt_table[s].used && adapt_table[i].last < adapt_table[s].last))
                 s = i;
-        adapt_slot fresh = {key, 1, {0, 0}, {0, 0}, 0, FM_ADAPT_EXPLORE, FM_ADAPT_EXPLORE,
+        adapt_slot fresh = {key, 1, {0, 0}, {0, 0}, {0, 0}, {0, 0}, 0, FM_ADAPT_EXPLORE,
+                            FM_ADAPT_EXPLORE,
                             0, 0, 0, 0, -1, 0};
         adapt_table[s] = fresh;
     }
@@ -416,16 +419,21 @@ fm_adapt_choice fm_adapt_choose(uint64_t key)
      * that repeats the previous one is timed: the first after a switch pays for the switch
      * (workers woken from sleep, caches moved), not for the option. */
     int option;
-    if (a->n[1] < 2) {
+    /* (a few tries each: on a loaded machine every threaded timing may include a wake-up) */
+    if (a->n[1] < 2 && a->tries[1] < 6) {
         option = 1;
-    } else if (a->n[0] < 2) {
+        a->tries[1]++;
+    } else if (a->n[0] < 2 && a->tries[0] < 6) {
         option = 0;
+        a->tries[0]++;
     } else if (a->explore_left > 0) {
         option = a->explore_option;
         a->explore_left--;
         c.exploring = 1; /* the timed one of the two */
     } else {
-        const int best = a->est[0] <= a->est[1] ? 0 : 1;
+        /* an option without a fair timing is judged by its last one */
+        const double e0 = a->n[0] ? a->est[0] : a->any[0], e1 = a->n[1] ? a->est[1] : a->any[1];
+        const int best = e1 > 0 && (e0 <= 0 || e1 < e0) ? 1 : 0;
         if (a->explored) { /* an exploration just ended: back off while the other keeps losing */
             a->interval = best == a->explore_option ? FM_ADAPT_EXPLORE
                           : 2 * a->interval < FM_ADAPT_EXPLORE_MAX ? 2 * a->interval
@@ -461,6 +469,8 @@ void fm_adapt_record(fm_adapt_choice c, double units)
     const int woke = thread_wakes != c.wakes;
     ADAPT_LOCK();
     adapt_slot *a = &adapt_table[c.slot];
+    if (a->used && a->key == c.key)
+        a->any[c.option] = x;
     if (a->used && a->key == c.key && c.exploring && (woke || !c.warm) &&
         ++a->explore_tries < 4) {
         a->explore_left = 1; /* not a fair timing: the exploration goes on (up to 4 tries) */

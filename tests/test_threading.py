@@ -144,7 +144,7 @@ def test_adaptive_choice_is_measured_while_training():
     rng = np.random.default_rng(1)
     X = rng.standard_normal((2048, 300)).astype(np.float32)
     y = rng.integers(0, 3, 2048)
-    est = MLPClassifier(hidden_layer_sizes=(256,), batch_size=128, max_iter=1, random_state=0)
+    est = MLPClassifier(hidden_layer_sizes=(256,), batch_size=128, max_iter=3, random_state=0)
     _core.reset_adaptive_threading()
     est.fit(X, y)
     n_params = sum(c.size for c in est.coefs_) + sum(b.size for b in est.intercepts_)
@@ -152,5 +152,8 @@ def test_adaptive_choice_is_measured_while_training():
         assert _core.adaptive_threading(True, n_params, 128, 4) is None
         return
     one, all_threads, choices = _core.adaptive_threading(True, n_params, 128, 4)
-    assert choices == 16  # one choice per batch
-    assert one > 0 and all_threads > 0
+    assert choices == 3 * 16  # one choice per batch
+    # timings that include waking sleeping workers are not kept, so on a loaded machine an
+    # option may still be unmeasured; the fit's own batches measured at least one
+    assert one > 0 or all_threads > 0
+    assert _core.adaptive_threading(True, n_params, 64, 4) is None  # no other kind was timed
