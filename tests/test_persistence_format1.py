@@ -18,6 +18,7 @@ import fastmlp
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 sys.path.insert(0, DATA)
 import make_format1  # noqa: E402
+from test_persistence import _set  # noqa: E402  (the metadata edit the format-2 tests use)
 
 NAMES = ["classifier", "regressor", "early_stopping", "bn_prelu", "adam_partial",
          "float32_maxout"]
@@ -82,16 +83,6 @@ def _format1_rewrite(name, edit=None, arrays=None):
     buffer = io.BytesIO()
     np.savez(buffer, **members)
     return buffer.getvalue()
-
-
-def _set(path, value):
-    def edit(metadata):
-        node = metadata
-        for key in path[:-1]:
-            node = node[key]
-        node[path[-1]] = value
-
-    return edit
 
 
 def _optimizer_state_key(name):
