@@ -123,12 +123,17 @@ def test_diverging_penalty_is_refused_before_the_update():
     # a finite data loss, but weights whose squared sum overflows the L2 penalty
     net = _network([6, 8, 3], alpha=1.0)
     params = np.full(net.n_params, 1e160)
+    for off, shape in net.layout()["intercepts"]:
+        params[off:off + shape[0]] = 0.0  # zero input and biases: outputs 0, data loss finite
     state = np.zeros(2 * net.n_params)
     ws = _core.Workspace(net, 10, 8)
     X = np.zeros((10, 6))
     Y = np.eye(3)[np.arange(10) % 3]
     before = params.copy()
     step, sums = np.zeros(1, np.int64), np.zeros(2)
+    out = np.empty((10, 3))
+    _core.predict(net, params, X, out)
+    assert np.isfinite(out).all()  # only the penalty overflows
     with pytest.raises(_core.DivergenceError):
         _run(ws, params, state, step, sums, X, Y)
     np.testing.assert_array_equal(params, before)
