@@ -85,12 +85,11 @@ static inline void fm_fpmode_leave(unsigned saved)
 }
 #endif
 
-/* GEMM blocking (gemm/gemm_impl.h): KC x NC panels of B and MC x KC blocks of A are packed; the
- * register tile (MR x NR) is chosen per instruction set in gemm/gemm_<isa>.c. A KC x NR sliver of
- * B stays in L1, an MC x KC block of A in L2. MC is a multiple of every MR (4, 6, 12), NC of
- * every NR (8 .. 32). */
+/* GEMM blocking (gemm/gemm_impl.h): KC x NC panels of B are packed, MR x KC slivers of A by the
+ * task that uses them (on its stack); the register tile (MR x NR) is chosen per instruction set
+ * in gemm/gemm_<isa>.c. A KC x NR sliver of B stays in L1. NC is a multiple of every NR
+ * (8 .. 32). */
 #define FM_GEMM_KC 256
-#define FM_GEMM_MC 144
 #define FM_GEMM_NC 2048
 /* Operands up to this size whose layout allows it are read by the microkernel in place, without
  * packing (the small nets' GEMMs, where packing would cost as much as the arithmetic): they stay
