@@ -39,7 +39,6 @@ from sklearn.utils.multiclass import (
     unique_labels,
 )
 from sklearn.utils.validation import (
-    _check_feature_names,
     _check_sample_weight,
     check_is_fitted,
     column_or_1d,
@@ -329,13 +328,20 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
 
     @property
     def _params(self):
-        """The flat parameter array (the model state's)."""
-        return self.__dict__["_model"].params
+        """The flat parameter array (the model state's); AttributeError before fit, so that
+        hasattr and dir() (which dask's tokenize calls) work on an unfitted model."""
+        state = self.__dict__.get("_model")
+        if state is None:
+            raise AttributeError("_params")
+        return state.params
 
     @property
     def _net(self):
-        """The C core's network description (the model state's)."""
-        return self.__dict__["_model"].network
+        """The C core's network description (the model state's); AttributeError before fit."""
+        state = self.__dict__.get("_model")
+        if state is None:
+            raise AttributeError("_net")
+        return state.network
 
     def _bind(self, state):
         """Makes state the model's: coefs_, intercepts_ and the extra arrays (prelu_slopes_,
