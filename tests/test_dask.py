@@ -340,6 +340,25 @@ def test_incremental_equals_partial_fit_in_memory(cluster, dask_modules, dask_ml
     np.testing.assert_array_equal(wrapper.predict(chunked(da, X)).compute(), expected.predict(X))
 
 
+def _dask_ml_version():
+    try:
+        from importlib.metadata import version
+
+        return tuple(int(part) for part in version("dask-ml").split(".")[:3])
+    except Exception:
+        return None
+
+
+# dask-ml 2025.1.0 (its latest release) cannot run its incremental searches on current dask:
+# with dask >= 2025.3 they call dask.persist inside the client's event loop ("RuntimeError:
+# Attempting to use an asynchronous Client in a synchronous context of `dask.compute`",
+# https://github.com/dask/dask-ml/issues/1016, open); with dask 2025.2 and numpy 2 their
+# train_test_split fails ("TypeError: only integer scalar arrays can be converted to a scalar
+# index"). strict: a dask-ml release that runs it makes this test fail until the mark goes.
+@pytest.mark.xfail(_dask_ml_version() is not None and _dask_ml_version() <= (2025, 1, 0),
+                   raises=(RuntimeError, TypeError), strict=True,
+                   reason="dask-ml <= 2025.1.0's HyperbandSearchCV fails on dask >= 2025.3 "
+                          "(dask/dask-ml#1016) and with numpy 2 on earlier dask")
 def test_hyperband_search_equals_partial_fit_in_memory(cluster, dask_modules, dask_ml):
     from dask_ml.model_selection import HyperbandSearchCV
 

@@ -132,12 +132,12 @@ class ChunkedData:
             raise ValueError(
                 "sample_weight must be 1-dimensional; got shape %s." % (self.sample_weight.shape,)
             )
-        x_blocks = list(X.to_delayed().ravel())
-        y_blocks = [None] * len(x_blocks) if self.y is None else list(self.y.to_delayed().ravel())
+        x_blocks = list(X.to_delayed(optimize_graph=False).ravel())
+        y_blocks = [None] * len(x_blocks) if self.y is None else list(self.y.to_delayed(optimize_graph=False).ravel())
         w_blocks = (
             [None] * len(x_blocks)
             if self.sample_weight is None
-            else list(self.sample_weight.to_delayed().ravel())
+            else list(self.sample_weight.to_delayed(optimize_graph=False).ravel())
         )
         self.blocks = list(zip(x_blocks, y_blocks, w_blocks))
 
@@ -633,7 +633,7 @@ def predict_blocks(estimator, method, X):
     blocks = [
         da.from_delayed(dask.delayed(_apply, pure=True)(block, model, method),
                         shape=(int(rows),) + sample.shape[1:], dtype=sample.dtype)
-        for block, rows in zip(X.to_delayed().ravel(), X.chunks[0])
+        for block, rows in zip(X.to_delayed(optimize_graph=False).ravel(), X.chunks[0])
     ]
     return da.concatenate(blocks, axis=0)
 
