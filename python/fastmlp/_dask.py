@@ -276,9 +276,13 @@ class ChunkModel:
         return loss * weight, grad.astype(np.float64) * weight, weight
 
 
-def _chunk_data_sums(x, y, sample_weight, model, params):
-    X, Y, weights = model.prepare(x, y, sample_weight)
+def _data_sums_at(chunk, model, params, index):
+    X, Y, weights = chunk
     return model.data_sums(X, Y, weights, np.asarray(params, dtype=model.dtype))
+
+
+def _prepared_chunk(x, y, sample_weight, model):
+    return model.prepare(x, y, sample_weight)
 
 
 def _add_parts(*parts):
@@ -302,6 +306,135 @@ def _tree_sum(parts):
     return parts[0]
 
 
+def distributed_client():
+    """The active dask.distributed client, or None (no distributed, or no client)."""
+    try:
+        from distributed import get_client
+    except ImportError:
+        return None
+    try:
+        return get_client()
+    except ValueError:
+        return None
+
+
+class Chunks:
+    """The chunks of a fit, prepared as the C core reads them (``ChunkModel.prepare``), and the
+    computations on them.
+
+    With a distributed client the data is persisted on the cluster and each chunk prepared
+    once, on the worker holding it; every computation on a chunk then runs on a worker holding
+    the prepared chunk (a strict restriction, refreshed from the scheduler at each call, so
+    that neither the scheduler's placement nor work stealing moves chunks between workers),
+    and only its small result travels. Without one (dask's in-process schedulers), each call
+    prepares the chunks again inside its tasks.
+
+    ``reduce(func, *args)`` is the sum, over the chunks in a fixed tree in chunk order, of
+    ``func(chunk, *args, index)``; ``fetch(i)`` brings chunk i to the caller."""
+
+    # seconds between checks that the workers a call is restricted to are still there
+    WATCH_SECONDS = 5.0
+
+    def __init__(self, data, model):
+        self.data = data
+        self.model = model
+        self.rows = data.rows
+        self.client = distributed_client()
+        self.futures = None
+        if self.client is not None:
+            self._prepare_on_cluster()
+
+    def _prepare_on_cluster(self):
+        from distributed import futures_of, wait
+
+        client = self.client
+        arrays = [a for a in (self.data.X, self.data.y, self.data.sample_weight) if a is not None]
+        arrays = client.persist(arrays)
+        by_key = {}
+        for array in arrays:
+            for future in futures_of(array):
+                by_key[future.key] = future
+        columns = [[by_key[k] for k in _block_keys(array)] for array in arrays]
+        x_futures = columns[0]
+        y_futures = columns[1] if self.data.y is not None else [None] * len(x_futures)
+        w_futures = columns[-1] if self.data.sample_weight is not None else [None] * len(x_futures)
+        model = client.scatter(self.model, broadcast=True, hash=False)
+        wait(x_futures)
+        holders = client.who_has(x_futures)
+        self.futures = [
+            client.submit(_prepared_chunk, x, y, w, model, pure=False,
+                          workers=list(holders.get(x.key, ())) or None, allow_other_workers=True)
+            for x, y, w in zip(x_futures, y_futures, w_futures)
+        ]
+        wait(self.futures)
+        self._model_future = model
+        self._arrays = arrays  # the persisted data, held while the fit runs
+
+    def _delayed_chunks(self):
+        dask, _ = import_dask()
+        model = dask.delayed(self.model)
+        return [dask.delayed(_prepared_chunk, pure=True)(x, y, w, model)
+                for x, y, w in self.data.blocks]
+
+    def reduce(self, func, *args):
+        """The sum over chunks of func(chunk, *args, index), added in a fixed tree."""
+        if self.client is None:
+            dask, _ = import_dask()
+            shared = [dask.delayed(a) if isinstance(a, (np.ndarray, ChunkModel)) else a
+                      for a in args]
+            parts = [dask.delayed(func, pure=True)(chunk, *shared, i)
+                     for i, chunk in enumerate(self._delayed_chunks())]
+            (total,) = dask.compute(_tree_sum(parts))
+            return total
+        for _ in range(3):
+            result = self._reduce_on_cluster(func, args)
+            if result is not None:
+                return result
+        raise RuntimeError("dask workers holding the training data kept leaving the cluster")
+
+    def _reduce_on_cluster(self, func, args):
+        from distributed import TimeoutError as DistributedTimeoutError
+
+        client = self.client
+        shared = [self._model_future if a is self.model
+                  else client.scatter(a, hash=False) if isinstance(a, np.ndarray) else a
+                  for a in args]
+        holders = client.who_has(self.futures)
+        restricted = []
+        parts = []
+        for i, chunk in enumerate(self.futures):
+            workers = list(holders.get(chunk.key, ()))
+            restricted.append(workers)
+            parts.append(client.submit(func, chunk, *shared, i, workers=workers or None,
+                                       allow_other_workers=not workers, pure=False))
+        while len(parts) > 1:
+            parts = [client.submit(_add_parts, *parts[i : i + TREE_FAN_IN], pure=False)
+                     for i in range(0, len(parts), TREE_FAN_IN)]
+        root = parts[0]
+        while True:
+            try:
+                return root.result(timeout=self.WATCH_SECONDS)
+            except (DistributedTimeoutError, TimeoutError):
+                alive = set(client.scheduler_info().get("workers", {}))
+                if any(workers and not alive.intersection(workers) for workers in restricted):
+                    return None  # a restriction names only departed workers: submit again
+
+    def fetch(self, index):
+        """Chunk index (X, Y, weights) as numpy arrays here."""
+        if self.client is None:
+            dask, _ = import_dask()
+            (chunk,) = dask.compute(self._delayed_chunks()[index])
+            return chunk
+        return self.futures[index].result()
+
+
+def _block_keys(array):
+    keys = array.__dask_keys__()
+    while keys and isinstance(keys[0], list):
+        keys = [k for sub in keys for k in sub]
+    return keys
+
+
 def weight_penalty(params, n_weights, alpha, alpha_l1):
     """(0.5 * alpha * sum(W ** 2) + alpha_l1 * sum(|W|), its gradient on W) in float64, W the
     first n_weights parameters (every weight matrix; biases and the rest are not penalized)."""
@@ -322,9 +455,9 @@ class FullBatchObjective:
     as scipy's L-BFGS-B passes them), returns (loss, gradient in float64). Counts its calls
     (``n_calls``) and the bytes of the gradient messages (``message_bytes``)."""
 
-    def __init__(self, data, model, n_weights, alpha, alpha_l1):
-        self.data = data
-        self.model = model
+    def __init__(self, chunks, n_weights, alpha, alpha_l1):
+        self.chunks = chunks
+        self.model = chunks.model
         self.n_weights = n_weights
         self.alpha = alpha
         self.alpha_l1 = alpha_l1
@@ -333,15 +466,8 @@ class FullBatchObjective:
     def sums(self, params):
         """(data loss sum, gradient sum, weight) over every chunk, for params of the model's
         dtype."""
-        dask, _ = import_dask()
-        model = dask.delayed(self.model)
-        p = dask.delayed(np.array(params, dtype=self.model.dtype, copy=True))
-        parts = [
-            dask.delayed(_chunk_data_sums, pure=True)(x, y, w, model, p)
-            for x, y, w in self.data.blocks
-        ]
-        (total,) = dask.compute(_tree_sum(parts))
-        return total
+        return self.chunks.reduce(_data_sums_at, self.model,
+                                  np.array(params, dtype=self.model.dtype, copy=True))
 
     def __call__(self, packed):
         self.n_calls += 1
@@ -387,13 +513,9 @@ class Split:
         return np.sort(self._permutation(index, n)[self.n_validation(n):])
 
 
-def _prepared_chunk(x, y, sample_weight, model):
-    return model.prepare(x, y, sample_weight)
-
-
-def _training_figures(y, sample_weight, model, split, index):
+def _training_figures(chunk, split, index):
     """(weight, weighted sum of Y, weighted sum of Y ** 2) over a chunk's training rows."""
-    Y, weights = model.encoder(y, sample_weight)
+    _, Y, weights = chunk
     if split is not None:
         rows = split.training_rows(index, Y.shape[0])
         Y = Y[rows]
@@ -403,49 +525,37 @@ def _training_figures(y, sample_weight, model, split, index):
     return float(w.sum()), w @ Y, w @ (Y * Y)
 
 
-def training_figures(data, model, split):
+def training_figures(chunks, split):
     """(weight of the training rows, their total sum of squares about the weighted mean of each
     output, pooled over outputs), computed on the cluster from the targets."""
-    dask, _ = import_dask()
-    m = dask.delayed(model)
-    parts = [
-        dask.delayed(_training_figures, pure=True)(y, w, m, split, i)
-        for i, (_, y, w) in enumerate(data.blocks)
-    ]
-    (weight, s1, s2), = dask.compute(_tree_sum(parts))
+    weight, s1, s2 = chunks.reduce(_training_figures, split)
     weight = float(weight)
     sst = float(np.sum(s2 - s1 * s1 / weight)) if weight > 0 else 0.0
     return weight, max(sst, 0.0)
 
 
 class ChunkStream:
-    """The chunks of data, prepared on the workers (model.prepare), brought to the driver one
-    at a time in a given order, the next one fetched (by a background thread) while the
-    current one is used: at most two chunks are on the driver."""
+    """The prepared chunks brought to the driver one at a time in a given order, the next one
+    fetched (by a background thread) while the current one is used: at most two chunks are on
+    the driver."""
 
-    def __init__(self, data, model):
-        self.data = data
-        self.model = model
+    def __init__(self, chunks):
+        self.chunks = chunks
+        self.n_features = chunks.data.n_features
 
-    def _fetch(self, index):
-        dask, _ = import_dask()
-        x, y, w = self.data.blocks[index]
-        (chunk,) = dask.compute(
-            dask.delayed(_prepared_chunk, pure=True)(x, y, w, dask.delayed(self.model))
-        )
-        return chunk
-
-    def chunks(self, order):
+    def chunks_in(self, order):
         """Yields (index, (X, Y, weights)) for each chunk index in order."""
         order = [int(i) for i in order]
         if not order:
             return
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fastmlp-dask-fetch")
+        pending = None
         try:
-            pending = pool.submit(self._fetch, order[0])
+            pending = pool.submit(self.chunks.fetch, order[0])
             for k, index in enumerate(order):
                 chunk = pending.result()
-                pending = pool.submit(self._fetch, order[k + 1]) if k + 1 < len(order) else None
+                pending = (pool.submit(self.chunks.fetch, order[k + 1])
+                           if k + 1 < len(order) else None)
                 yield index, chunk
                 del chunk
         finally:
@@ -469,7 +579,7 @@ class ChunkRunner:
         self.batch_size, self.seed, self.shuffle = batch_size, seed, shuffle
         self.progress = progress
         self.rows_per_call = _training.rows_per_call(
-            workspace.network.n_params, stream.data.n_features, batch_size,
+            workspace.network.n_params, stream.n_features, batch_size,
             workspace.elem_size, False,
         )
 
@@ -497,7 +607,7 @@ class ChunkRunner:
         position = 0
         carry = None  # (X, Y, weights) of fewer than batch_size rows, in training order
         self.progress.start()
-        for index, (X, Y, weights) in self.stream.chunks(self._chunk_order(epoch)):
+        for index, (X, Y, weights) in self.stream.chunks_in(self._chunk_order(epoch)):
             order = self._row_order(index, X.shape[0], epoch)
             start = 0
             if carry is not None:
@@ -532,12 +642,11 @@ class ChunkRunner:
         self.progress.close()
 
 
-def _validation_sums(x, y, sample_weight, model, params, split, index, classifier,
-                     batch_norm_network):
+def _validation_sums(chunk, model, params, split, classifier, index):
     """Per-chunk sums of early stopping's validation rows: (data loss sum, weight, score
     sums): for a classifier the weight of the rows predicted right; for a regressor the
     weighted sums of squared errors, of Y and of Y ** 2 per output."""
-    X, Y, weights = model.prepare(x, y, sample_weight)
+    X, Y, weights = chunk
     rows = split.validation_rows(index, X.shape[0])
     X = np.ascontiguousarray(X[rows])
     Y = np.ascontiguousarray(Y[rows])
@@ -545,15 +654,14 @@ def _validation_sums(x, y, sample_weight, model, params, split, index, classifie
     n_out = Y.shape[1]
     w = np.ones(X.shape[0]) if weights is None else weights.astype(np.float64)
     weight = float(w.sum())
-    empty = (0.0, weight, 0.0) if classifier else (0.0, weight, np.zeros(3 * n_out))
     if X.shape[0] == 0 or weight == 0.0:
-        return empty
+        return (0.0, weight, 0.0) if classifier else (0.0, weight, np.zeros(3 * n_out))
     params = np.asarray(params, dtype=model.dtype)
-    state = ModelState(batch_norm_network, params)
-    output = state.predict_converted(X)
-    loss = network_like(batch_norm_network, alpha=0.0, alpha_l1=0.0)
-    data_loss = ModelState(loss, params).evaluation_loss(X, Y, weights, penalty_rows=1,
-                                                         weight=weight)
+    network = model.network
+    output = ModelState(network, params).predict_converted(X)
+    data_network = network_like(network, alpha=0.0, alpha_l1=0.0)
+    data_loss = ModelState(data_network, params).evaluation_loss(X, Y, weights, penalty_rows=1,
+                                                                 weight=weight)
     if classifier:
         if Y.shape[1] == 1:
             right = (output[:, 0] > 0.5) == (Y[:, 0] > 0.5)
@@ -562,9 +670,18 @@ def _validation_sums(x, y, sample_weight, model, params, split, index, classifie
         score = float(w @ right)
     else:
         Yd = Y.astype(np.float64)
-        errors = (Yd - output) ** 2
-        score = np.concatenate([w @ errors, w @ Yd, w @ (Yd * Yd)])
+        score = np.concatenate([w @ ((Yd - output) ** 2), w @ Yd, w @ (Yd * Yd)])
     return data_loss * weight, weight, score
+
+
+def r2_from_sums(sums, weight):
+    """R^2 averaged over outputs (r2_score's 'uniform_average', 1 or 0 for a constant output)
+    from the weighted sums of squared errors, of y and of y ** 2 per output."""
+    n_out = sums.shape[0] // 3
+    sse, s1, s2 = sums[:n_out], sums[n_out:2 * n_out], sums[2 * n_out:]
+    sst = s2 - s1 * s1 / weight
+    r2 = np.where(sst > 0, 1.0 - sse / np.where(sst > 0, sst, 1.0), np.where(sse == 0, 1.0, 0.0))
+    return float(np.mean(r2))
 
 
 class ChunkValidation:
@@ -574,39 +691,24 @@ class ChunkValidation:
     weighted accuracy (classifiers) or R^2 averaged over outputs (regressors), the loss the data
     term plus the penalty of one training batch, as in memory."""
 
-    def __init__(self, data, model, params, split, classifier, n_weights, batch_size):
-        self.data, self.model, self.params, self.split = data, model, params, split
+    def __init__(self, chunks, params, split, classifier, n_weights, batch_size):
+        self.chunks, self.params, self.split = chunks, params, split
         self.classifier = classifier
         self.n_weights = n_weights
         self.batch_size = batch_size
 
-    def n_rows(self):
-        return sum(self.split.n_validation(n) for n in self.data.rows)
-
     def evaluate(self):
-        dask, _ = import_dask()
-        m = dask.delayed(self.model)
-        p = dask.delayed(np.array(self.params, copy=True))
-        network = self.model.network
-        parts = [
-            dask.delayed(_validation_sums, pure=True)(
-                x, y, w, m, p, self.split, i, self.classifier, network)
-            for i, (x, y, w) in enumerate(self.data.blocks)
-        ]
-        (loss_sum, weight, score_sums), = dask.compute(_tree_sum(parts))
+        model = self.chunks.model
+        loss_sum, weight, score_sums = self.chunks.reduce(
+            _validation_sums, model, np.array(self.params, copy=True), self.split,
+            self.classifier)
         weight = float(weight)
+        network = model.network
         penalty, _ = weight_penalty(self.params, self.n_weights, network.alpha, network.alpha_l1)
         loss = float(loss_sum) / weight + penalty / self.batch_size
         if self.classifier:
-            score = float(score_sums) / weight
-        else:
-            n_out = score_sums.shape[0] // 3
-            sse, s1, s2 = score_sums[:n_out], score_sums[n_out:2 * n_out], score_sums[2 * n_out:]
-            sst = s2 - s1 * s1 / weight
-            r2 = np.where(sst > 0, 1.0 - sse / np.where(sst > 0, sst, 1.0),
-                          np.where(sse == 0, 1.0, 0.0))
-            score = float(np.mean(r2))
-        return score, loss
+            return float(score_sums) / weight, loss
+        return r2_from_sums(np.asarray(score_sums), weight), loss
 
 
 # ---------------------------------------------------------------------- predict and score
@@ -664,8 +766,4 @@ def score(estimator, X, y, sample_weight, classifier):
     weight = float(weight)
     if classifier:
         return float(sums) / weight
-    n_out = sums.shape[0] // 3
-    sse, s1, s2 = sums[:n_out], sums[n_out:2 * n_out], sums[2 * n_out:]
-    sst = s2 - s1 * s1 / weight
-    r2 = np.where(sst > 0, 1.0 - sse / np.where(sst > 0, sst, 1.0), np.where(sse == 0, 1.0, 0.0))
-    return float(np.mean(r2))
+    return r2_from_sums(np.asarray(sums), weight)

@@ -921,11 +921,11 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                                     first_pass)
         model = self._model
         encoder = self._dask_target_encoder(dtype, summary, incremental)
-        chunk_model = _dask.ChunkModel(model.network, dtype, encoder)
+        chunks = _dask.Chunks(data, _dask.ChunkModel(model.network, dtype, encoder))
         n_weights = sum(w.size for w in model.arrays["coefs_"])
         if self.solver == "lbfgs":
             network = model.network
-            objective = _dask.FullBatchObjective(data, chunk_model, n_weights, network.alpha,
+            objective = _dask.FullBatchObjective(chunks, n_weights, network.alpha,
                                                  network.alpha_l1)
 
             def loss_grad(packed):
@@ -935,12 +935,12 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
 
             self._minimize_lbfgs(loss_grad)
         else:
-            self._fit_dask_stochastic(data, chunk_model, n_weights, incremental)
+            self._fit_dask_stochastic(chunks, n_weights, incremental)
         if not np.isfinite(self._params).all():
             raise ValueError(_training.NON_FINITE_WEIGHTS)
         return self
 
-    def _fit_dask_stochastic(self, data, chunk_model, n_weights, incremental):
+    def _fit_dask_stochastic(self, chunks, n_weights, incremental):
         model = self._model
         params = model.params
         optimizer = self._stochastic_optimizer(incremental)
@@ -948,27 +948,27 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         if self.validation_data is None and self.early_stopping:
             split = _dask.Split(self._random_state.randint(0, 2**62, dtype=np.int64),
                                 self.validation_fraction)
-            if sum(split.n_validation(n) for n in data.rows) < 2:
+            if sum(split.n_validation(n) for n in chunks.rows) < 2:
                 raise ValueError(
                     "The validation set is too small. Increase 'validation_fraction' "
                     "or the size of your dataset."
                 )
         if self.early_stopping:
             self._keep_best_params()
-        rows = data.rows
-        n_samples = data.n_samples if split is None else sum(
+        rows = chunks.rows
+        n_samples = sum(rows) if split is None else sum(
             n - split.n_validation(n) for n in rows)
         batch_size = self._batch_size_for(n_samples)
         seed = self._shuffle_seed(model)
-        weight_sum, sst = _dask.training_figures(data, chunk_model, split)
+        weight_sum, sst = _dask.training_figures(chunks, split)
         workspace = _core.Workspace(model.network, batch_size, params.dtype.itemsize)
         runner = _dask.ChunkRunner(
-            optimizer, workspace, params, _dask.ChunkStream(data, chunk_model), split, rows,
+            optimizer, workspace, params, _dask.ChunkStream(chunks), split, rows,
             batch_size, seed, self.shuffle, self._progress_bar(n_samples),
         )
         if split is not None:
-            validation = _dask.ChunkValidation(data, chunk_model, params, split,
-                                               is_classifier(self), n_weights, batch_size)
+            validation = _dask.ChunkValidation(chunks, params, split, is_classifier(self),
+                                               n_weights, batch_size)
         else:
             validation = self._given_validation(model, batch_size)
         self._run_stochastic(optimizer, runner, validation, n_samples, incremental,
