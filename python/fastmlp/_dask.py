@@ -307,15 +307,16 @@ def _tree_sum(parts):
 
 
 def distributed_client():
-    """The active dask.distributed client, or None (no distributed, or no client)."""
+    """The dask.distributed client dask.compute would use now, or None: no client, or another
+    scheduler chosen (``dask.config.set(scheduler="threads")``)."""
+    dask, _ = import_dask()
     try:
-        from distributed import get_client
+        from distributed import Client
     except ImportError:
         return None
-    try:
-        return get_client()
-    except ValueError:
-        return None
+    scheduler = dask.base.get_scheduler()
+    client = getattr(scheduler, "__self__", None)
+    return client if isinstance(client, Client) else None
 
 
 class Chunks:
@@ -543,8 +544,10 @@ class ChunkStream:
         self.chunks = chunks
         self.n_features = chunks.data.n_features
 
-    def chunks_in(self, order):
-        """Yields (index, (X, Y, weights)) for each chunk index in order."""
+    def for_each(self, order, use):
+        """Calls use(index, X, Y, weights) for each chunk index in order. The next chunk is
+        fetched while use runs, and a chunk is dropped before the fetch after the next one
+        starts: at most two chunks are here at once."""
         order = [int(i) for i in order]
         if not order:
             return
@@ -556,7 +559,7 @@ class ChunkStream:
                 chunk = pending.result()
                 pending = (pool.submit(self.chunks.fetch, order[k + 1])
                            if k + 1 < len(order) else None)
-                yield index, chunk
+                use(index, *chunk)
                 del chunk
         finally:
             if pending is not None:
@@ -603,40 +606,48 @@ class ChunkRunner:
 
     def run(self, epoch, sums):
         """One epoch keyed by epoch (the samples seen before it), adding to sums in place."""
-        batch_size = self.batch_size
-        position = 0
-        carry = None  # (X, Y, weights) of fewer than batch_size rows, in training order
+        self._epoch, self._sums = epoch, sums
+        self._position = 0
+        self._carry = None  # (X, Y, weights) of fewer than batch_size rows, in training order
         self.progress.start()
-        for index, (X, Y, weights) in self.stream.chunks_in(self._chunk_order(epoch)):
-            order = self._row_order(index, X.shape[0], epoch)
-            start = 0
-            if carry is not None:
-                need = batch_size - carry[0].shape[0]
-                head = order[:need]
-                parts = [np.concatenate([c, a[head]]) for c, a in zip(carry[:2], (X, Y))]
-                w = None if weights is None else np.concatenate([carry[2], weights[head]])
-                carry = (parts[0], parts[1], w)
-                start = head.shape[0]
-                if carry[0].shape[0] < batch_size:
-                    continue
-                self._train(carry[0], carry[1], carry[2], None, epoch, position, sums)
-                position += batch_size
-                self.progress.update(batch_size)
-                carry = None
-            full = start + (order.shape[0] - start) // batch_size * batch_size
-            for begin in range(start, full, self.rows_per_call):
-                end = min(full, begin + self.rows_per_call)
-                self._train(X, Y, weights, order[begin:end], epoch, position, sums)
-                position += end - begin
-                self.progress.update(end - begin)
-            if full < order.shape[0]:
-                rest = order[full:]
-                carry = (X[rest], Y[rest], None if weights is None else weights[rest])
-        if carry is not None:
-            n = carry[0].shape[0]
-            self._train(carry[0], carry[1], carry[2], None, epoch, position, sums)
-            self.progress.update(n)
+        self.stream.for_each(self._chunk_order(epoch), self._train_chunk)
+        if self._carry is not None:
+            X, Y, weights = self._carry
+            self._carry = None
+            self._train(X, Y, weights, None, epoch, self._position, sums)
+            self.progress.update(X.shape[0])
         self.progress.finish()
+
+    def _train_chunk(self, index, X, Y, weights):
+        """Trains on chunk index's training rows in this epoch's order, the rows carried over
+        from the chunks before first."""
+        batch_size, epoch, sums = self.batch_size, self._epoch, self._sums
+        order = self._row_order(index, X.shape[0], epoch)
+        start = 0
+        if self._carry is not None:
+            need = batch_size - self._carry[0].shape[0]
+            head = order[:need]
+            carry = self._carry
+            w = None if weights is None else np.concatenate([carry[2], weights[head]])
+            self._carry = (np.concatenate([carry[0], X[head]]),
+                           np.concatenate([carry[1], Y[head]]), w)
+            start = head.shape[0]
+            if self._carry[0].shape[0] < batch_size:
+                return
+            cX, cY, cw = self._carry
+            self._carry = None
+            self._train(cX, cY, cw, None, epoch, self._position, sums)
+            self._position += batch_size
+            self.progress.update(batch_size)
+        full = start + (order.shape[0] - start) // batch_size * batch_size
+        for begin in range(start, full, self.rows_per_call):
+            end = min(full, begin + self.rows_per_call)
+            self._train(X, Y, weights, order[begin:end], epoch, self._position, sums)
+            self._position += end - begin
+            self.progress.update(end - begin)
+        if full < order.shape[0]:
+            rest = order[full:]
+            self._carry = (X[rest], Y[rest], None if weights is None else weights[rest])
 
     def close(self):
         self.progress.close()

@@ -974,17 +974,11 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         self._run_stochastic(optimizer, runner, validation, n_samples, incremental,
                              weight_sum=weight_sum, sst=None if is_classifier(self) else sst)
 
-    def _prediction_copy(self):
-        """A copy of the fitted model to send to the workers, without the training-time
-        parameters that may be large or not picklable (validation_data, callbacks)."""
-        clone = copy.copy(self)
-        clone.validation_data = None
-        clone.callbacks = None
-        return clone
-
-    def _dask_predict(self, method, X):
-        """method ('predict', 'predict_proba', ...) on the dask array or DataFrame X, block by
-        block on the workers: a dask array with X's row chunks."""
+    def _prediction_copy(self, X):
+        """A copy of the fitted model to send to the workers with dask input X: without the
+        training-time parameters that may be large or not picklable (validation_data,
+        callbacks), and without feature_names_in_ once X's column names are checked here (the
+        workers see blocks of numbers)."""
         self._check_is_fitted()
         names = _dask.feature_names(X)
         fitted = getattr(self, "feature_names_in_", None)
@@ -993,7 +987,16 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 "The feature names should match those that were passed during fit: %s; X has "
                 "%s." % (list(fitted), list(names))
             )
-        return _dask.predict_blocks(self._prediction_copy(), method, X)
+        clone = copy.copy(self)
+        clone.validation_data = None
+        clone.callbacks = None
+        clone.__dict__.pop("feature_names_in_", None)
+        return clone
+
+    def _dask_predict(self, method, X):
+        """method ('predict', 'predict_proba', ...) on the dask array or DataFrame X, block by
+        block on the workers: a dask array with X's row chunks."""
+        return _dask.predict_blocks(self._prediction_copy(X), method, X)
 
     def _publish(self, record):
         """The record of the epochs as fitted attributes."""
@@ -1741,8 +1744,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             Accuracy of ``self.predict(X)`` with respect to y, weighted by sample_weight.
         """
         if _dask.is_collection(X) or _dask.is_collection(y):
-            self._check_is_fitted()
-            return _dask.score(self._prediction_copy(), X, y, sample_weight, classifier=True)
+            return _dask.score(self._prediction_copy(X), X, y, sample_weight, classifier=True)
         return super().score(X, y, sample_weight=sample_weight)
 
     @available_if(lambda est: est._check_solver())
@@ -2017,8 +2019,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
             ``r2_score``'s 'uniform_average').
         """
         if _dask.is_collection(X) or _dask.is_collection(y):
-            self._check_is_fitted()
-            return _dask.score(self._prediction_copy(), X, y, sample_weight, classifier=False)
+            return _dask.score(self._prediction_copy(X), X, y, sample_weight, classifier=False)
         return super().score(X, y, sample_weight=sample_weight)
 
     def _dask_targets(self, data, summary, incremental, first_pass):
