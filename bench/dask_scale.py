@@ -92,7 +92,7 @@ def main(argv=None):
     import dask.array as da
     from distributed import Client, LocalCluster, wait
 
-    from fastmlp import MLPClassifier, _dask, _model_state
+    from fastmlp import MLPClassifier, _dask
 
     warnings.simplefilter("ignore")
     cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
