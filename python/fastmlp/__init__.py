@@ -7,6 +7,7 @@ core one epoch per call.
 
 from . import datasets
 from ._estimators import MLPClassifier, MLPRegressor, check_gradients
+from ._onnx_export import to_onnx
 from ._perceptron import Perceptron
 from ._persistence import load
 from ._plotting import plot_learning_curves
@@ -21,5 +22,6 @@ __all__ = [
     "datasets",
     "load",
     "plot_learning_curves",
+    "to_onnx",
     "__version__",
 ]
