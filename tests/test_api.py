@@ -530,6 +530,11 @@ def test_docstring_documents_each_parameter_as_its_own_entry(Est):
 _ALLOWED_PRIVATE_READS = {
     "_persistence.py": {"_model_state", "_get_param_names", "_restore_model_state",
                         "_validate_params"},
+    # conversion to and from scikit-learn's estimators carries their private training state
+    # (label encoder, optimizer, early stopping's best weights) and binds the model state
+    "_sklearn_conversion.py": {"_label_binarizer", "_optimizer", "_best_coefs",
+                               "_best_intercepts", "_best_params", "_bind", "_network",
+                               "_params", "_new_optimizer"},
 }
 
 

@@ -418,6 +418,49 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 units = self._layer_units_from_coefs()
             self._restore_model_state(params, units)
 
+    def to_sklearn(self):
+        """The equivalent fitted scikit-learn estimator.
+
+        Returns a ``sklearn.neural_network.MLPClassifier`` / ``MLPRegressor`` with this
+        model's parameters, a copy of its weights (in their dtype), its fitted attributes
+        (``classes_``, ``loss_curve_``, ``n_iter_``, ``t_``, ...), its label encoding and, for
+        'sgd' and 'adam', its optimizer's state, so that scikit-learn predicts the same values
+        and its ``partial_fit`` continues where this model's would.
+        :func:`fastmlp.from_sklearn` converts back.
+
+        Returns
+        -------
+        sklearn.neural_network.MLPClassifier or sklearn.neural_network.MLPRegressor
+            The scikit-learn estimator; this model is not modified.
+
+        Raises
+        ------
+        ValueError
+            When the model uses an option scikit-learn does not have, named in the message:
+            an ``activation`` other than 'identity', 'logistic', 'tanh' and 'relu', a
+            ``solver`` other than 'lbfgs', 'sgd' and 'adam', a ``learning_rate`` schedule
+            other than 'constant', 'invscaling' and 'adaptive', a classifier ``loss`` other
+            than 'log_loss', or a fastmlp-only option away from its default (``alpha_l1``,
+            ``dropout``, ``batch_norm``, ``init``, ``warmup_epochs``, ``class_weight``,
+            ``validation_data``, ``restore_best_weights``, ``callbacks``).
+        sklearn.exceptions.NotFittedError
+            When the model has not been fitted.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import fastmlp
+        >>> X = np.random.RandomState(0).randn(40, 3)
+        >>> reg = fastmlp.MLPRegressor(hidden_layer_sizes=(4,), solver="lbfgs",
+        ...                            random_state=0).fit(X, X[:, 0])
+        >>> sk = reg.to_sklearn()
+        >>> type(sk).__module__, bool(np.allclose(sk.predict(X), reg.predict(X)))
+        ('sklearn.neural_network._multilayer_perceptron', True)
+        """
+        from ._sklearn_conversion import to_sklearn
+
+        return to_sklearn(self)
+
     def save(self, path):
         """Save the fitted model to a portable file that loads without pickle.
 
