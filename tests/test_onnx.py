@@ -406,3 +406,12 @@ def test_multilabel_converts_with_zipmap_off():
         skl2onnx.to_onnx(model, X[:1], options={"zipmap": False}), {"X": X})
     np.testing.assert_array_equal(label, model.predict(X))
     np.testing.assert_allclose(probabilities, model.predict_proba(X), rtol=1e-5, atol=1e-5)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from fastmlp import _onnx_export
+
+    result = doctest.testmod(_onnx_export, raise_on_error=False)
+    assert result.attempted > 0 and result.failed == 0

@@ -245,3 +245,18 @@ def test_perceptron_to_sklearn(n_classes):
     fast.partial_fit(X, y)
     np.testing.assert_array_equal(sk.coef_, fast.coef_)
     np.testing.assert_array_equal(sk.intercept_, fast.intercept_)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from fastmlp import _sklearn_conversion
+
+    result = doctest.testmod(_sklearn_conversion, raise_on_error=False)
+    assert result.attempted > 0 and result.failed == 0
+    finder, runner = doctest.DocTestFinder(), doctest.DocTestRunner()
+    for test in finder.find(fastmlp.MLPRegressor.to_sklearn, "to_sklearn",
+                            globs={"__name__": "doctest"}):
+        runner.run(test)
+    assert runner.summarize(verbose=False).attempted > 0
+    assert runner.summarize(verbose=False).failed == 0
