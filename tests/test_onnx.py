@@ -251,6 +251,8 @@ def test_missing_onnx_gives_an_import_error_saying_what_to_install(monkeypatch):
 def test_missing_skl2onnx_gives_an_import_error_saying_what_to_install(monkeypatch):
     import importlib
 
+    reference_library("skl2onnx")  # the real module imports: only the block below hides it
+
     monkeypatch.delitem(sys.modules, "fastmlp.onnx", raising=False)
     monkeypatch.setitem(sys.modules, "skl2onnx", None)
     with pytest.raises(ImportError, match=r'pip install "fastmlp\[onnx\]"'):
@@ -259,7 +261,13 @@ def test_missing_skl2onnx_gives_an_import_error_saying_what_to_install(monkeypat
 
 # ---------------------------------------------------------------------- skl2onnx
 
-skl2onnx = reference_library("skl2onnx")
+@pytest.fixture
+def skl2onnx():
+    """skl2onnx, with fastmlp's converters registered."""
+    module = reference_library("skl2onnx")
+    import fastmlp.onnx  # noqa: F401  (registers the converters)
+
+    return module
 
 
 def _sklearn_run(onx, feeds):
@@ -274,8 +282,7 @@ def _zipmap_matrix(rows, classes):
 @pytest.mark.parametrize("zipmap", [False, True, "columns"])
 @pytest.mark.parametrize("labels", ["ints", "strings"])
 @pytest.mark.parametrize("loss", ["log_loss", "hinge"])
-def test_scaled_pipeline_converts_through_skl2onnx(loss, labels, zipmap):
-    import fastmlp.onnx  # noqa: F401  (registers the converters)
+def test_scaled_pipeline_converts_through_skl2onnx(loss, labels, zipmap, skl2onnx):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -306,8 +313,7 @@ def test_scaled_pipeline_converts_through_skl2onnx(loss, labels, zipmap):
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
 
-def test_binary_and_double_pipelines_and_nocl():
-    import fastmlp.onnx  # noqa: F401
+def test_binary_and_double_pipelines_and_nocl(skl2onnx):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -338,8 +344,7 @@ def test_binary_and_double_pipelines_and_nocl():
         np.testing.assert_array_equal(label, np.searchsorted(pipe.classes_, pipe.predict(X)))
 
 
-def test_column_transformer_pipeline_converts_through_skl2onnx():
-    import fastmlp.onnx  # noqa: F401
+def test_column_transformer_pipeline_converts_through_skl2onnx(skl2onnx):
     pd = pytest.importorskip("pandas")
     from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import make_pipeline
@@ -376,8 +381,7 @@ def test_column_transformer_pipeline_converts_through_skl2onnx():
 
 @pytest.mark.parametrize("loss", ["squared_error", "poisson"])
 @pytest.mark.parametrize("n_outputs", [1, 2])
-def test_regressor_pipeline_converts_through_skl2onnx(loss, n_outputs):
-    import fastmlp.onnx  # noqa: F401
+def test_regressor_pipeline_converts_through_skl2onnx(loss, n_outputs, skl2onnx):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -396,8 +400,7 @@ def test_regressor_pipeline_converts_through_skl2onnx(loss, n_outputs):
                                atol=1e-10)
 
 
-def test_multilabel_converts_with_zipmap_off():
-    import fastmlp.onnx  # noqa: F401
+def test_multilabel_converts_with_zipmap_off(skl2onnx):
 
     X = _data(np.float32)
     y = _targets("multilabel", X)
