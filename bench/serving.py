@@ -13,7 +13,8 @@ What is measured, per net (20-64-64-2 and 784-512-256-10 classifiers, ReLU, floa
   ``nn.Sequential`` of ``Linear``/``ReLU`` with the weights copied, followed by a softmax (or
   a logistic unit for the binary net, as the other libraries);
 * one row: the median time of a ``predict_proba`` (``session.run``, ``model(x)``) call on one
-  row, over ``--calls`` calls after a warm-up;
+  row, over ``--calls`` calls in rounds of 50, each after 10 untimed calls (the steady state
+  of a server answering requests, not the first call after another library's);
 * 4096 rows: rows per second of one call on 4096 rows, the best of ``--repeats`` calls;
 * threads: every library on one thread (``threadpoolctl`` limits for fastmlp and numpy's
   BLAS, ``torch.set_num_threads(1)``, ``intra_op_num_threads=1`` for ONNX Runtime), and ONNX
@@ -22,8 +23,8 @@ What is measured, per net (20-64-64-2 and 784-512-256-10 classifiers, ReLU, floa
   against the fastmlp-trained model of the same shape (the converted model must predict at
   fastmlp's speed).
 
-The calls of the libraries are interleaved (one round of every library, then the next round),
-so that background load hits them alike. Ratios are against ONNX Runtime: ``x / onnxruntime``
+The calls of the libraries are interleaved (one round of every library, then the next round,
+each round starting with the next library), so that background load hits them alike. Ratios are against ONNX Runtime: ``x / onnxruntime``
 is x's rows/s (or ONNX Runtime's time per row for one row) divided by ONNX Runtime's on the
 same number of threads, above 1 when x is faster. A library that does not import is skipped
 with a message.
@@ -207,8 +208,12 @@ def time_one_row(runners, layers, calls):
             for fn in group.values():
                 for _ in range(20):
                     fn(x)
-            for _ in range(max(1, calls // per_round)):
-                for name, fn in group.items():
+            items = list(group.items())
+            for round_ in range(max(1, calls // per_round)):
+                # each round starts with the next library: none always runs after another
+                for name, fn in items[round_ % len(items):] + items[:round_ % len(items)]:
+                    for _ in range(10):  # untimed: the caches the other libraries emptied
+                        fn(x)
                     start = time.perf_counter()
                     for _ in range(per_round):
                         fn(x)
@@ -226,8 +231,9 @@ def time_batch(runners, layers, repeats):
         with threadpool_limits(limits=threads):
             for fn in group.values():
                 fn(X)
-            for _ in range(repeats):
-                for name, fn in group.items():
+            items = list(group.items())
+            for round_ in range(repeats):
+                for name, fn in items[round_ % len(items):] + items[:round_ % len(items)]:
                     start = time.perf_counter()
                     fn(X)
                     best[name] = min(best[name], time.perf_counter() - start)

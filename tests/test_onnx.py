@@ -146,6 +146,16 @@ def test_maxout_pieces_group_as_the_c_core_lays_them_out(pieces):
     _check(model, X, _run(fastmlp.to_onnx(model), X), np.float64)
 
 
+@pytest.mark.parametrize("hidden", [(), (1,), (1, 1)], ids=["none", "one-unit", "two-one-unit"])
+@pytest.mark.parametrize("activation", ["relu", "prelu", "maxout", "gelu"])
+def test_no_hidden_layer_and_one_unit_layers(activation, hidden):
+    X = _data(np.float64)
+    y = _targets("multiclass", X)
+    model = fastmlp.MLPClassifier(hidden, activation=activation, batch_norm=bool(hidden),
+                                  max_iter=5, random_state=0).fit(X, y)
+    _check(model, X, _run(fastmlp.to_onnx(model), X), np.float64)
+
+
 @pytest.mark.parametrize("opset", [13, 17, 18, 20, None])
 @pytest.mark.parametrize("activation", ["gelu", "maxout", "softplus"])
 def test_opsets(activation, opset):

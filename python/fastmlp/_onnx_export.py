@@ -125,7 +125,7 @@ class Description:
             layers.append((coef, intercept))
         self.layers = layers
         self.prelu_slopes = ([np.asarray(s, dtype=np.float64) for s in model.prelu_slopes_]
-                             if self.activation == "prelu" else [])
+                             if self.activation == "prelu" and n_hidden else [])
         self.n_features = layers[0][0].shape[0]
         if not is_classifier(model):
             self.kind = "regression"
