@@ -371,18 +371,7 @@ class Emitter:
 
 def label_type_of(classes):
     """The ONNX element type of predict's labels (to_onnx's 'label' output)."""
-    classes = np.asarray(classes)
-    if classes.dtype.kind == "O" and len(classes):
-        # labels kept as Python objects: typed by their values
-        values = classes.tolist()
-        if all(isinstance(v, (bool, np.bool_)) for v in values):
-            return BOOL
-        if all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
-               for v in values):
-            return INT64
-        if all(isinstance(v, (float, np.floating)) for v in values):
-            return DOUBLE
-    kind = classes.dtype.kind
+    kind = np.asarray(classes).dtype.kind
     if kind in "iu":
         return INT64
     if kind == "f":
