@@ -428,3 +428,23 @@ def test_docstring_examples_run():
 
     result = doctest.testmod(_onnx_export, raise_on_error=False)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("opset", [13, 17, 21])
+@pytest.mark.parametrize("activation", ["maxout", "gelu", "prelu"])
+def test_skl2onnx_target_opset_reaches_the_converter(activation, opset, skl2onnx):
+    if opset > onnx.defs.onnx_opset_version():
+        pytest.skip("the installed onnx does not know opset %d" % opset)
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X = _data(np.float32)
+    y = _targets("multiclass", X)
+    pipe = make_pipeline(StandardScaler(), fastmlp.MLPClassifier(
+        (6,), activation=activation, max_iter=10, random_state=0)).fit(X, y)
+    onx = skl2onnx.to_onnx(pipe, X[:1], target_opset={"": opset, "ai.onnx.ml": 1},
+                           options={"zipmap": False})
+    assert max(o.version for o in onx.opset_import if o.domain == "") <= opset
+    label, probabilities = _sklearn_run(onx, {"X": X})
+    np.testing.assert_array_equal(label, pipe.predict(X))
+    np.testing.assert_allclose(probabilities, pipe.predict_proba(X), rtol=1e-5, atol=1e-5)
