@@ -314,6 +314,25 @@ def test_lbfgs_attributes():
 
 
 @quiet
+@pytest.mark.parametrize("how", ["partial_fit", "warm_start"])
+def test_lbfgs_model_continues_with_a_stochastic_solver(how):
+    # scikit-learn raises AttributeError ('loss_curve_') here; fastmlp starts the stochastic
+    # records and continues from the lbfgs weights
+    X, y = _reg_data()
+    est = MLPRegressor(solver="lbfgs", **FAST).fit(X, y)
+    before = [w.copy() for w in est.coefs_]
+    est.set_params(solver="adam")
+    if how == "partial_fit":
+        est.partial_fit(X, y)
+        assert len(est.loss_curve_) == 1
+    else:
+        est.set_params(warm_start=True).fit(X, y)
+        assert len(est.loss_curve_) >= 1
+    assert np.isfinite(est.loss_curve_).all() and est.best_loss_ == min(est.loss_curve_)
+    assert any(not np.array_equal(a, b) for a, b in zip(before, est.coefs_))
+
+
+@quiet
 def test_regressor_output_shapes_and_column_y():
     X, y = _reg_data()
     est = MLPRegressor(**FAST).fit(X, y)

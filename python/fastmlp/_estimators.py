@@ -591,17 +591,22 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
 
         self.__dict__.pop("history_", None)
         if self.solver in _STOCHASTIC_SOLVERS:
-            self.loss_curve_ = []
-            self.history_ = _training.new_history()
-            self._no_improvement_count = 0
-            if self.early_stopping:
-                self.validation_scores_ = []
-                self.best_validation_score_ = -np.inf
-                self.best_loss_ = None
-            else:
-                self.best_loss_ = np.inf
-                self.validation_scores_ = None
-                self.best_validation_score_ = None
+            self._start_stochastic_records()
+
+    def _start_stochastic_records(self):
+        """Empty learning curves and early-stopping bookkeeping, for a fresh stochastic fit or a
+        model fitted by 'lbfgs' (which keeps none) that continues with a stochastic solver."""
+        self.loss_curve_ = []
+        self.history_ = _training.new_history()
+        self._no_improvement_count = 0
+        if self.early_stopping:
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        else:
+            self.best_loss_ = np.inf
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
 
     def _init_coef(self, fan_in, fan_out, dtype):
         if self.init != "glorot_uniform":
@@ -745,6 +750,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         return self._used_optimizer("lr_gamma_").lr_gamma
 
     def _fit_stochastic(self, X, Y, sample_weight, incremental):
+        if "loss_curve_" not in self.__dict__:  # fitted by 'lbfgs', continued stochastically
+            self._start_stochastic_records()
         model = self._model
         params = model.params
         optimizer = self.__dict__.get("_optimizer")
