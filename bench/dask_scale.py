@@ -11,11 +11,12 @@ y = [x0 + x1 * x2 - x3 > 0] on the workers and persists them. Then, each in turn
 1. MLPClassifier(solver="lbfgs", max_iter=5) on the dask arrays, then adam for one epoch
    (max_iter=1): wall time, and the driver's peak RSS growth (RSS sampled every 10 ms by a
    thread, peak minus the RSS before the fit);
-2. per-chunk compute of the loss and gradient, timed on the workers, the size of a chunk's
-   gradient message (pickled), and the wall time of whole objective evaluations; from them, on
-   paper, an evaluation's time on more workers (compute: the chunks per worker times one chunk's
-   time; communication: the rest of the measured evaluation, which does not shrink with
-   workers, plus the messages at an assumed network bandwidth);
+2. three whole objective evaluations with the scheduler's task stream: the per-chunk compute
+   of the loss and gradient on the workers, the busiest worker's share of the wall time, and
+   the size of a chunk's gradient message (pickled); from them, on paper, an evaluation's time
+   on more workers (compute: the chunks per worker times one chunk's median time;
+   communication: the rest of the measured evaluation, taken as not shrinking with workers,
+   plus the messages at an assumed network bandwidth);
 3. the same two fits on the data gathered into the driver (the in-memory baseline).
 """
 
@@ -139,38 +140,50 @@ def main(argv=None):
             client.submit(_timed_chunk, future, chunk_model, params, i, pure=False,
                           workers=list(client.who_has([future])[future.key]))
             for i, future in enumerate(chunks.futures)])
-        chunk_s = statistics.median(t for t, _ in timings)
         message = int(max(size for _, size in timings))
-        # the compute of an evaluation: the busiest worker's chunks, one after another
         holders = client.who_has(chunks.futures)
-        per_worker = {}
-        for future, (seconds, _) in zip(chunks.futures, timings):
-            worker = sorted(holders[future.key])[0]
-            per_worker[worker] = per_worker.get(worker, 0.0) + seconds
-        busiest = max(per_worker.values())
         chunks_per_worker = sorted(
-            sum(1 for f in chunks.futures if sorted(holders[f.key])[0] == w) for w in per_worker)
+            sum(1 for f in chunks.futures if sorted(holders[f.key])[0] == w)
+            for w in {sorted(h)[0] for h in holders.values()})
         objective = _dask.FullBatchObjective(chunks, sum(w.size for w in fitted.coefs_),
                                              state.network.alpha, state.network.alpha_l1)
-        evaluations = []
+        # three evaluations, each with the scheduler's task stream: the compute of an
+        # evaluation is its busiest worker's time in the per-chunk tasks; the rest of its wall
+        # time is scheduling, messages and the driver's share
+        from distributed import get_task_stream
+
+        evaluations, busiest, task_seconds = [], [], []
         for _ in range(3):
-            start = time.perf_counter()
-            objective(params.astype(np.float64))
-            evaluations.append(time.perf_counter() - start)
+            with get_task_stream() as stream:
+                start = time.perf_counter()
+                objective(params.astype(np.float64))
+                evaluations.append(time.perf_counter() - start)
+            per_worker = {}
+            for task in stream.data:
+                if "_data_sums_at" not in str(task["key"]):
+                    continue
+                for step in task["startstops"]:
+                    if step["action"] == "compute":
+                        seconds = step["stop"] - step["start"]
+                        task_seconds.append(seconds)
+                        per_worker[task["worker"]] = per_worker.get(task["worker"], 0) + seconds
+            busiest.append(max(per_worker.values()))
         eval_s = statistics.median(evaluations)
-        compute_here = busiest
-        overhead = max(eval_s - compute_here, 0.0)
+        compute_here = statistics.median(busiest)
+        overhead = statistics.median(max(e - b, 0.0) for e, b in zip(evaluations, busiest))
+        chunk_s = statistics.median(task_seconds)
         nodes = 0
         parts = n_chunks
         while parts > 1:
             parts = math.ceil(parts / _dask.TREE_FAN_IN)
             nodes += parts
         print("\nL-BFGS objective evaluation: %d parameters; per chunk (%d rows) %.3f s of C "
-              "core compute on a worker (median of %d); gradient message %d bytes; whole "
-              "evaluation %.3f s (median of 3) = %.3f s compute (the busiest worker's chunks; "
-              "chunks per worker %s) + %.3f s scheduling, messages and the driver"
-              % (state.network.n_params, args.chunk, chunk_s, n_chunks, message, eval_s,
-                 compute_here, chunks_per_worker, overhead))
+              "core compute on a worker (median of %d tasks); gradient message %d bytes; "
+              "whole evaluation %.3f s, of which %.3f s compute (the busiest worker's chunks; "
+              "chunks per worker %s) and %.3f s scheduling, messages and the driver (medians "
+              "of 3 evaluations)"
+              % (state.network.n_params, args.chunk, chunk_s, len(task_seconds), message,
+                 eval_s, compute_here, chunks_per_worker, overhead))
         print("on paper, same %d chunks, %.1e bytes/s network (messages: %d gradient vectors "
               "up the tree, the parameters to each worker):" % (n_chunks, args.bandwidth,
                                                                 n_chunks + nodes))

@@ -95,6 +95,17 @@ def test_lbfgs_regressor_two_outputs_and_deterministic(cluster, dask_modules):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("class_weight", ["balanced", {0: 2.0, 2: 0.5}])
+def test_lbfgs_class_weight_matches_in_memory_fit(cluster, dask_modules, class_weight):
+    _, da = dask_modules
+    X, y = classification_data(n=2100)
+    options = dict(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=20, random_state=0,
+                   class_weight=class_weight)
+    memory = MLPClassifier(**options).fit(X, y)
+    on_dask = MLPClassifier(**options).fit(chunked(da, X), chunked(da, y))
+    assert abs(on_dask.loss_ - memory.loss_) <= 1e-6 * memory.loss_
+
+
 def test_in_process_scheduler_gives_the_cluster_result(cluster, dask_modules):
     dask, da = dask_modules
     X, y = classification_data(n=2100)
