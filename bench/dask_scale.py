@@ -111,6 +111,11 @@ def main(argv=None):
               % (args.rows, args.features, X.nbytes / 1e9, n_chunks, args.chunk, args.workers,
                  args.hidden))
 
+        # held-out rows (made here, in memory: small) for the accuracy of each model
+        test_rng = np.random.default_rng(1)
+        X_test = test_rng.standard_normal((200_000, args.features))
+        y_test = (X_test[:, 0] + X_test[:, 1] * X_test[:, 2] - X_test[:, 3] > 0).astype(np.int64)
+
         results = {}
         fits = {
             "lbfgs, 5 iterations": dict(solver="lbfgs", max_iter=5),
@@ -124,9 +129,12 @@ def main(argv=None):
                 model.fit(X, y)
                 seconds = time.perf_counter() - start
             models[name] = model
-            results[name] = dict(dask_s=seconds, growth=rss.growth, loss=model.loss_)
-            print("dask   %-20s %7.2f s   driver peak RSS growth %7.1f MB   loss %.6f"
-                  % (name, seconds, rss.growth / 1e6, model.loss_))
+            accuracy = model.score(X_test, y_test)
+            results[name] = dict(dask_s=seconds, growth=rss.growth, loss=model.loss_,
+                                 accuracy=accuracy)
+            print("dask   %-20s %7.2f s   driver peak RSS growth %7.1f MB   loss %.6f   "
+                  "held-out accuracy %.4f"
+                  % (name, seconds, rss.growth / 1e6, model.loss_, accuracy))
 
         # compute vs communication of one L-BFGS evaluation
         fitted = models["lbfgs, 5 iterations"]
@@ -208,16 +216,21 @@ def main(argv=None):
                 model.fit(X_mem, y_mem)
                 seconds = time.perf_counter() - start
                 results[name]["memory_s"] = seconds
+                results[name]["memory_accuracy"] = model.score(X_test, y_test)
                 print("memory %-20s %7.2f s   loss %.6f (dask: %.6f, relative difference %.1e)"
+                      "   held-out accuracy %.4f"
                       % (name, seconds, model.loss_, results[name]["loss"],
-                         abs(model.loss_ - results[name]["loss"]) / model.loss_))
+                         abs(model.loss_ - results[name]["loss"]) / model.loss_,
+                         results[name]["memory_accuracy"]))
             del X_mem, y_mem
-        print("\n| fit | driver peak RSS growth | dask time | in-memory time |")
-        print("|---|---|---|---|")
+        print("\n| fit | driver peak RSS growth | dask time | in-memory time | held-out accuracy "
+              "(dask, in memory) |")
+        print("|---|---|---|---|---|")
         for name, r in results.items():
-            print("| %s | %.0f MB | %.1f s | %s |" % (
+            print("| %s | %.0f MB | %.1f s | %s | %.4f, %s |" % (
                 name, r["growth"] / 1e6, r["dask_s"],
-                "%.1f s" % r["memory_s"] if "memory_s" in r else "-"))
+                "%.1f s" % r["memory_s"] if "memory_s" in r else "-", r["accuracy"],
+                "%.4f" % r["memory_accuracy"] if "memory_accuracy" in r else "-"))
     finally:
         client.close()
         cluster.close()

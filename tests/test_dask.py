@@ -106,6 +106,20 @@ def test_lbfgs_class_weight_matches_in_memory_fit(cluster, dask_modules, class_w
     assert abs(on_dask.loss_ - memory.loss_) <= 1e-6 * memory.loss_
 
 
+def test_margin_loss_and_decision_function(cluster, dask_modules):
+    _, da = dask_modules
+    X, y = classification_data(n=2100)
+    y = (y > 0).astype(int)  # two classes: two score columns, one decision value
+    options = dict(hidden_layer_sizes=(8,), solver="lbfgs", loss="hinge", max_iter=15,
+                   random_state=0)
+    memory = MLPClassifier(**options).fit(X, y)
+    on_dask = MLPClassifier(**options).fit(chunked(da, X), chunked(da, y))
+    assert abs(on_dask.loss_ - memory.loss_) <= 1e-6 * memory.loss_
+    scores = on_dask.decision_function(chunked(da, X))
+    assert isinstance(scores, da.Array) and scores.shape == (len(y),)
+    np.testing.assert_array_equal(scores.compute(), on_dask.decision_function(X))
+
+
 def test_in_process_scheduler_gives_the_cluster_result(cluster, dask_modules):
     dask, da = dask_modules
     X, y = classification_data(n=2100)

@@ -20,8 +20,11 @@ driver:
   per-chunk sums.
 - ``predict_blocks`` / ``score``: block-wise on the workers, the model sent once per call.
 
-Every call goes through ``dask.compute``: the distributed client when one is active (a
-``LocalCluster`` or ``Client("tcp://scheduler:8786")``), else dask's in-process scheduler.
+The scheduler is the one ``dask.compute`` would use. With a distributed client (a
+``LocalCluster`` or ``Client("tcp://scheduler:8786")``) a fit persists the data and prepares
+each chunk once on the worker holding it (``Chunks``); its per-chunk work is pinned there.
+dask's in-process schedulers run the same functions in the same fixed order, so they give the
+same bits.
 """
 
 import math
@@ -454,7 +457,7 @@ def weight_penalty(params, n_weights, alpha, alpha_l1):
 class FullBatchObjective:
     """The full-batch objective of 'lbfgs' on chunked data: called with the parameters (float64,
     as scipy's L-BFGS-B passes them), returns (loss, gradient in float64). Counts its calls
-    (``n_calls``) and the bytes of the gradient messages (``message_bytes``)."""
+    (``n_calls``)."""
 
     def __init__(self, chunks, n_weights, alpha, alpha_l1):
         self.chunks = chunks
