@@ -1083,12 +1083,14 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
 
         Parameters
         ----------
-        X : ndarray or sparse matrix of shape (n_samples, n_features)
+        X : ndarray, sparse matrix, dask array or dask DataFrame of shape (n_samples, n_features)
             The input data. float32 data is trained in float32 (no copy when it is already
-            C-contiguous); anything else in float64.
-        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            C-contiguous); anything else in float64. Dask input stays on the workers: 'lbfgs'
+            computes each chunk's loss and gradient where it lives, the stochastic solvers
+            stream the chunks through the driver one at a time (README, "Scale out on Dask").
+        y : ndarray or dask array of shape (n_samples,) or (n_samples, n_outputs)
             The target values (class labels in classification, real numbers in regression).
-        sample_weight : array-like of shape (n_samples,), default=None
+        sample_weight : array-like or dask array of shape (n_samples,), default=None
             Sample weights.
 
         Returns
@@ -1745,7 +1747,8 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         Returns
         -------
         y : ndarray, shape (n_samples,) or (n_samples, n_classes)
-            The predicted classes.
+            The predicted classes; for a dask array or DataFrame X, a dask array computed
+            block by block on the workers.
         """
         if _dask.is_collection(X):
             return self._dask_predict("predict", X)
@@ -1803,6 +1806,9 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Update the model with a single epoch over the given data.
 
+        A dask array or DataFrame X (with y, and sample_weight if given, in memory or dask) is
+        one pass over its chunks, streamed through the driver one chunk at a time.
+
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
@@ -1858,7 +1864,8 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         Returns
         -------
         y_prob : ndarray of shape (n_samples, n_classes)
-            The predicted probability of each class, in the order of ``classes_``.
+            The predicted probability of each class, in the order of ``classes_``; for a dask
+            array or DataFrame X, a dask array computed block by block on the workers.
         """
         if _dask.is_collection(X):
             return self._dask_predict("predict_proba", X)
@@ -2028,7 +2035,8 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         Returns
         -------
         y : ndarray of shape (n_samples, n_outputs)
-            The predicted values.
+            The predicted values; for a dask array or DataFrame X, a dask array computed block
+            by block on the workers.
         """
         if _dask.is_collection(X):
             return self._dask_predict("predict", X)
@@ -2111,6 +2119,9 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """Update the model with a single epoch over the given data.
+
+        A dask array or DataFrame X (with y, and sample_weight if given, in memory or dask) is
+        one pass over its chunks, streamed through the driver one chunk at a time.
 
         Parameters
         ----------
