@@ -1,5 +1,13 @@
 /* fastmlp C core: the portable GEMM (the target's baseline instruction set, e.g. SSE2 on
- * x86-64): 4 x 64-byte register tiles in plain C that compilers vectorize. */
+ * x86-64, NEON on aarch64): 4 x 64-byte register tiles in plain C that compilers vectorize.
+ *
+ * Each element of C gets exactly the x86 kernels' arithmetic (kernel_body_x86.h): a fused
+ * multiply-add per k step in k order from zero, within the same KC blocks, then alpha * acc
+ * (beta == 0) or fma(beta, c, alpha * acc); so the product's bits do not depend on the
+ * instruction set, only the tile shapes do. fma() is one instruction where the target has one
+ * (aarch64, x86 with FMA); on baseline x86-64 it is a libm call (glibc picks the FMA instruction
+ * at run time when the CPU has it), which makes this path several times slower there. */
+#include <math.h>
 #include <stdlib.h>
 
 #include "../internal.h"
@@ -18,7 +26,7 @@
 #define FM_A_SLIVER_ADVANCE a_arg
 #define FM_A_ROWS(r) a[r * a_arg + p]
 #define FM_A_ROWS_ADVANCE 0
-#define FM_PORTABLE_KERNEL(REAL, NAME, MR, NR, A_AT, A_ADVANCE)                                  \
+#define FM_PORTABLE_KERNEL(REAL, FMA, NAME, MR, NR, A_AT, A_ADVANCE)                                \
     static void NAME(int64_t kc, const REAL *a, int64_t a_arg, const REAL *bp, int64_t b_step,   \
                      REAL *c, int64_t ldc, REAL alpha, REAL beta)                                \
     {                                                                                            \
@@ -29,23 +37,25 @@
         for (int64_t p = 0; p < kc; p++, a += A_ADVANCE, bp += b_step)                           \
             for (int r = 0; r < MR; r++)                                                         \
                 for (int j = 0; j < NR; j++)                                                     \
-                    acc[r][j] += A_AT(r) * bp[j];                                                \
+                    acc[r][j] = FMA(A_AT(r), bp[j], acc[r][j]);                           \
         for (int r = 0; r < MR; r++)                                                             \
             for (int j = 0; j < NR; j++)                                                         \
                 c[r * ldc + j] = beta == 0 ? alpha * acc[r][j]                                   \
-                                           : beta * c[r * ldc + j] + alpha * acc[r][j];          \
+                                           : FMA(beta, c[r * ldc + j], alpha * acc[r][j]);       \
     }
 /* The full tile and the half-width one (slivers of C at most NR / 2 wide, gemm_impl.h), for
  * both A layouts. */
-#define FM_PORTABLE_KERNELS(REAL, SUFFIX, MR, NR)                                                \
-    FM_PORTABLE_KERNEL(REAL, kernel_generic_##SUFFIX, MR, NR, FM_A_SLIVER, FM_A_SLIVER_ADVANCE)  \
-    FM_PORTABLE_KERNEL(REAL, kernel_rows_generic_##SUFFIX, MR, NR, FM_A_ROWS, FM_A_ROWS_ADVANCE) \
-    FM_PORTABLE_KERNEL(REAL, kernel_half_generic_##SUFFIX, MR, NR / 2, FM_A_SLIVER,              \
+#define FM_PORTABLE_KERNELS(REAL, FMA, SUFFIX, MR, NR)                                           \
+    FM_PORTABLE_KERNEL(REAL, FMA, kernel_generic_##SUFFIX, MR, NR, FM_A_SLIVER,                  \
                        FM_A_SLIVER_ADVANCE)                                                      \
-    FM_PORTABLE_KERNEL(REAL, kernel_rows_half_generic_##SUFFIX, MR, NR / 2, FM_A_ROWS,           \
+    FM_PORTABLE_KERNEL(REAL, FMA, kernel_rows_generic_##SUFFIX, MR, NR, FM_A_ROWS,               \
+                       FM_A_ROWS_ADVANCE)                                                        \
+    FM_PORTABLE_KERNEL(REAL, FMA, kernel_half_generic_##SUFFIX, MR, NR / 2, FM_A_SLIVER,         \
+                       FM_A_SLIVER_ADVANCE)                                                      \
+    FM_PORTABLE_KERNEL(REAL, FMA, kernel_rows_half_generic_##SUFFIX, MR, NR / 2, FM_A_ROWS,      \
                        FM_A_ROWS_ADVANCE)
 
-FM_PORTABLE_KERNELS(float, f32, MR_F32, NR_F32)
-FM_PORTABLE_KERNELS(double, f64, MR_F64, NR_F64)
+FM_PORTABLE_KERNELS(float, fmaf, f32, MR_F32, NR_F32)
+FM_PORTABLE_KERNELS(double, fma, f64, MR_F64, NR_F64)
 
 #include "gemm_instances.h"
