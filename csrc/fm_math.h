@@ -236,6 +236,8 @@ static const double fm_expm1_taylor[14] = {
 
 static inline double fm_expm1(double x)
 {
+    if (fabs(x) < 0x1p-54)
+        return x; /* expm1(x) rounds to x; keeps -0 */
     if (fabs(x) < 0.41) {
         double q = fm_expm1_taylor[13];
         for (int i = 12; i >= 0; i--)
@@ -271,6 +273,8 @@ static const double fm_tanh_taylor[20] = {
 static inline double fm_tanh(double x)
 {
     const double ax = fabs(x);
+    if (ax < 0x1p-28)
+        return x; /* the x^3 term is below 2^-56 x; keeps -0 */
     if (ax < 0.55) {
         const double w = x * x;
         double q = fm_tanh_taylor[19];
@@ -459,6 +463,8 @@ static const double fm_erf_centers[22][FM_ERF_DEGREE + 2] = {
 static inline double fm_erf(double x)
 {
     const double ax = fabs(x);
+    if (ax < 0x1p-28)
+        return fma(FM_ERF_C, x, FM_ERF_C_LO * x); /* the x^3 term is below 2^-56 x; keeps -0 */
     if (ax < 0.5) {
         const double w = x * x;
         double q = fm_erf_taylor[13];
