@@ -22,13 +22,25 @@
  * per step: FM_A_SLIVER with a_arg as the step (a packed sliver, or a column-major A: value
  * (r, p) at a[p * a_arg + r]), FM_A_ROWS with a_arg as the leading dimension (MR rows of a
  * row-major A read in place: a[r * a_arg + p]). */
+/* On x86-64 the baseline has no FMA instruction: each kernel is also compiled for CPUs that have
+ * one (GCC / Clang function multiversioning, chosen when the library loads), where fma() becomes
+ * one vectorized instruction instead of a library call. fma() is exact either way, so both give
+ * the same bits; only the speed differs. */
+#if defined(__x86_64__) && !defined(__FMA__) && defined(__GNUC__) && defined(__ELF__) &&         \
+    !defined(__SANITIZE_ADDRESS__)
+#define FM_KERNEL_CLONES __attribute__((target_clones("fma", "default")))
+#else
+#define FM_KERNEL_CLONES
+#endif
+
 #define FM_A_SLIVER(r) a[r]
 #define FM_A_SLIVER_ADVANCE a_arg
 #define FM_A_ROWS(r) a[r * a_arg + p]
 #define FM_A_ROWS_ADVANCE 0
-#define FM_PORTABLE_KERNEL(REAL, FMA, NAME, MR, NR, A_AT, A_ADVANCE)                                \
-    static void NAME(int64_t kc, const REAL *a, int64_t a_arg, const REAL *bp, int64_t b_step,   \
-                     REAL *c, int64_t ldc, REAL alpha, REAL beta)                                \
+#define FM_PORTABLE_KERNEL(REAL, FMA, NAME, MR, NR, A_AT, A_ADVANCE)                           \
+    FM_KERNEL_CLONES static void NAME(int64_t kc, const REAL *a, int64_t a_arg, const REAL *bp,  \
+                                      int64_t b_step, REAL *c, int64_t ldc, REAL alpha,          \
+                                      REAL beta)                                                 \
     {                                                                                            \
         REAL acc[MR][NR];                                                                        \
         for (int r = 0; r < MR; r++)                                                             \
