@@ -1214,7 +1214,7 @@ static void SUF(batch_start_task)(void *ctx, int64_t task)
         return;
     }
     const int64_t slot = task - j->n_gather;
-    int64_t lo, hi;
+    int64_t lo = 0, hi = 0; /* set by penalty_slot: slot < n_penalty_slots */
     SUF(penalty_slot)(j->net, slot, &lo, &hi);
     SUF(chunk_penalty)(j->net, j->params, lo, hi, j->sq_parts + slot, j->abs_parts + slot);
 }

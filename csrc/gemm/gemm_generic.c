@@ -5,8 +5,8 @@
  * multiply-add per k step in k order from zero, within the same KC blocks, then alpha * acc
  * (beta == 0) or fma(beta, c, alpha * acc); so the product's bits do not depend on the
  * instruction set, only the tile shapes do. fma() is one instruction where the target has one
- * (aarch64, x86 with FMA); on baseline x86-64 it is a libm call (glibc picks the FMA instruction
- * at run time when the CPU has it), which makes this path several times slower there. */
+ * (aarch64); on baseline x86-64 it is a C library call, which the kernels avoid on CPUs with FMA
+ * through an FMA clone (FM_KERNEL_CLONES below); CPUs without FMA pay a call per multiply-add. */
 #include <math.h>
 #include <stdlib.h>
 
