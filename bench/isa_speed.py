@@ -3,7 +3,7 @@ which all compute the same bits.
 
 Usage::
 
-    python bench/isa_speed.py [--rounds N] [--threads T] [--samples-ref N]
+    python bench/isa_speed.py [--rounds N] [--threads T] [--samples-digits N] [--samples-ref N]
 
 For each workload (the digits 64-100-10 net and the 784-512-256-10 reference net of
 bench/compare.py, float32, Adam, synthetic data), one ``MLPClassifier`` per instruction set is
@@ -22,9 +22,9 @@ from threadpoolctl import threadpool_limits
 from fastmlp import MLPClassifier, _core
 
 WORKLOADS = [
-    # name, layers, batch size, samples per epoch
-    ("digits 64-100-10", (64, 100, 10), 200, 20000),
-    ("ref 784-512-256-10", (784, 512, 256, 10), 128, 4096),
+    # name, layers, batch size
+    ("digits 64-100-10", (64, 100, 10), 200),
+    ("ref 784-512-256-10", (784, 512, 256, 10), 128),
 ]
 
 
@@ -32,13 +32,15 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3, help="timed epochs per instruction set")
     parser.add_argument("--threads", type=int, default=1, help="the core's threads (default 1)")
+    parser.add_argument("--samples-digits", type=int, default=20000,
+                        help="samples per epoch of the 64-100-10 net")
     parser.add_argument("--samples-ref", type=int, default=4096,
                         help="samples per epoch of the 784-512-256-10 net")
     return parser.parse_args(argv)
 
 
 def run(workload, n_samples, isas, rounds):
-    name, layers, batch, _ = workload
+    name, layers, batch = workload
     rng = np.random.default_rng(0)
     X = rng.standard_normal((n_samples, layers[0])).astype(np.float32)
     y = rng.integers(0, layers[-1], n_samples)
@@ -70,7 +72,7 @@ def main(argv=None):
     try:
         with threadpool_limits(limits=args.threads):
             for workload in WORKLOADS:
-                n = args.samples_ref if workload[1][0] == 784 else workload[3]
+                n = args.samples_ref if workload[1][0] == 784 else args.samples_digits
                 rates = run(workload, n, isas, args.rounds)
                 best = max(rates.values())
                 for isa in isas:
