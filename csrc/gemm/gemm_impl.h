@@ -36,7 +36,8 @@
     (sizeof(REAL) == sizeof(float) ? (REAL)fmaf((float)(x), (float)(y), (float)(z))             \
                                    : (REAL)fma((double)(x), (double)(y), (double)(z)))
 /* A block's sum acc merged into c (the microkernels' output step). */
-#define FM_MERGE(alpha, acc, beta, c) ((beta) == 0 ? (alpha) * (acc) : FM_FMA(beta, c, (alpha) * (acc)))
+#define FM_MERGE(alpha, acc, beta, c)                                                            \
+    ((beta) == 0 ? (alpha) * (acc) : FM_FMA(beta, c, (alpha) * (acc)))
 
 /* C tile (mr x nr) = beta * C + alpha * acc, beta == 0 overwriting (NaN in C does not survive). */
 static void SUF(merge_tile)(int64_t mr, int64_t nr, REAL alpha, const REAL *acc, int64_t ld_acc,

@@ -372,12 +372,12 @@ static void test_options(void)
 
 /* ---- training digests: the same bits on every instruction set and architecture ---- */
 
-/* The digest of the matrix below, recorded on x86-64; the portable kernels (any architecture,
- * aarch64 included: csrc/tests/run_aarch64.sh), AVX2 and AVX-512 must all reproduce it. A change
- * that alters the core's numbers on purpose updates it (the test prints the new value), as
- * tests/guard_digests.json. */
-#define RECORDED_DIGEST_F32 0x39faea8ce96c01c4ULL
-#define RECORDED_DIGEST_F64 0xc01964bdf14d8b31ULL
+/* The digests of the matrix below (trainings and the elementwise functions), recorded on
+ * x86-64; the portable kernels (any architecture, aarch64 included: csrc/tests/run_aarch64.sh),
+ * AVX2 and AVX-512 must all reproduce them. A change that alters the core's numbers on purpose
+ * updates them (the test prints the new values), as tests/guard_digests.json. */
+#define RECORDED_DIGEST_F32 0x885b1457645648b2ULL
+#define RECORDED_DIGEST_F64 0x2435487e4a8d81e1ULL
 
 /* FNV-1a over bytes. */
 static uint64_t fnv(uint64_t h, const void *data, size_t n)
@@ -448,6 +448,42 @@ static uint64_t fnv(uint64_t h, const void *data, size_t n)
 DIGEST_TRAIN(float, f32)
 DIGEST_TRAIN(double, f64)
 
+/* The elementwise functions (fm_math_rows: exp, log, expm1, log1p, tanh, erf) on a spread of
+ * arguments, special values included, hashed into *d32 and *d64 (NaN hashed as one value: its
+ * sign and payload are the hardware's). */
+static void digest_math(uint64_t *d32, uint64_t *d64)
+{
+    enum { M = 4096 };
+    static double xd[M];
+    static float xf[M];
+    const double special[] = {0.0, -0.0, INFINITY, -INFINITY, NAN, 1.0, -1.0, 1e-300, -1e-300,
+                              1e300, 2.2250738585072014e-308, 5e-324, 709.78, -745.1, 88.72,
+                              -103.97, 0.5, -0.5, 0.41, 0.55, 6.0, 22.0, -40.0};
+    const int n_special = (int)(sizeof(special) / sizeof(special[0]));
+    for (int fn = FM_MATH_EXP; fn <= FM_MATH_ERF; fn++) {
+        unsigned long long rng = 5 + (unsigned long long)fn;
+        for (int i = 0; i < M; i++) {
+            /* magnitudes from 2^-27 to 2^11, both signs (exact: no libm in the arguments) */
+            const double u = uniform(&rng), v = uniform(&rng);
+            xd[i] = i < n_special ? special[i] : ldexp(1.0 + 0.5 * u, (int)(19 * v) - 8);
+            xf[i] = (float)xd[i];
+        }
+        const int e64 = fm_math_rows(fn, 1, xd, M), e32 = fm_math_rows(fn, 0, xf, M);
+        CHECK(e64 == FM_OK && e32 == FM_OK, "math function %d: %d %d", fn, e64, e32);
+        for (int i = 0; i < M; i++) {
+            const uint64_t nan_bits = 0x7ff8000000000000ULL;
+            const uint32_t nan_bits32 = 0x7fc00000U;
+            if (isnan(xd[i]))
+                memcpy(&xd[i], &nan_bits, sizeof(nan_bits));
+            if (isnan(xf[i]))
+                memcpy(&xf[i], &nan_bits32, sizeof(nan_bits32));
+        }
+        *d64 = fnv(*d64, xd, sizeof(xd));
+        *d32 = fnv(*d32, xf, sizeof(xf));
+    }
+    CHECK(fm_math_rows(FM_MATH_ERF + 1, 1, xd, 1) == FM_ERR_ARG, "unknown math function accepted");
+}
+
 /* The digest matrix under the active instruction set: every hidden activation with and without
  * batch norm and dropout, every solver, five output losses, in both precisions, on a small net
  * (13 and 7 hidden units: edge tiles everywhere) and a wide one (300 inputs: two KC blocks of
@@ -470,6 +506,7 @@ static void digest_matrix(uint64_t *d32, uint64_t *d64)
     for (int i = 0; i < N; i++)
         for (int j = 0; j < C; j++)
             y[i * C + j] = (i * 7 + i / 5) % C == j;
+    digest_math(d32, d64);
     const int64_t units[] = {D, 13, 7, C};
     int k = 0;
     for (size_t a = 0; a < sizeof(hidden) / sizeof(hidden[0]); a++)
