@@ -9,14 +9,15 @@
 #include "internal.h"
 
 /* Each instruction set's entry points, fm_<name>_<isa>_<f32|f64> (FM_NUMERIC_ENTRY_POINTS), and
- * its float32 exp rows, fm_exp_f32_<isa>. */
+ * its float32 exp rows, fm_exp_f32_<isa>, and its elementwise functions, fm_math_rows_<isa>. */
 #define FM_ISA_NAME(name, isa, suf) FM_ISA_NAME_(name, isa, suf)
 #define FM_ISA_NAME_(name, isa, suf) fm_##name##_##isa##_##suf
 #define FM_DECLARE_ISA_ONE(name, suf, params, args) int FM_ISA_NAME(name, FM_ISA, suf) params;
 #define FM_DECLARE_ISA                                                                           \
     FM_NUMERIC_ENTRY_POINTS(FM_DECLARE_ISA_ONE, float, f32)                                      \
     FM_NUMERIC_ENTRY_POINTS(FM_DECLARE_ISA_ONE, double, f64)                                     \
-    int FM_ISA_NAME(exp, f32, FM_ISA)(float *z, int64_t n);
+    int FM_ISA_NAME(exp, f32, FM_ISA)(float *z, int64_t n);                                    \
+    int FM_ISA_NAME(math, rows, FM_ISA)(int fn, int f64, void *z, int64_t n);
 
 #define FM_ISA generic
 FM_DECLARE_ISA
@@ -39,6 +40,7 @@ typedef struct isa_kernels {
     FM_NUMERIC_ENTRY_POINTS(FM_KERNEL_FIELD, float, f32)
     FM_NUMERIC_ENTRY_POINTS(FM_KERNEL_FIELD, double, f64)
     int (*exp_f32)(float *z, int64_t n);
+    int (*math_rows)(int fn, int f64, void *z, int64_t n);
 } isa_kernels;
 
 #define FM_KERNEL_INIT(name, suf, params, args) .name##_##suf = FM_ISA_NAME(name, FM_ISA, suf),
@@ -46,7 +48,8 @@ typedef struct isa_kernels {
     {.name = #isa,                                                                               \
      FM_NUMERIC_ENTRY_POINTS(FM_KERNEL_INIT, float, f32)                                         \
      FM_NUMERIC_ENTRY_POINTS(FM_KERNEL_INIT, double, f64)                                        \
-     .exp_f32 = FM_ISA_NAME(exp, f32, FM_ISA)}
+     .exp_f32 = FM_ISA_NAME(exp, f32, FM_ISA),                                                  \
+     .math_rows = FM_ISA_NAME(math, rows, FM_ISA)}
 
 /* From the most to the least capable; the last entry always works. */
 static const isa_kernels isas[] = {
@@ -142,6 +145,11 @@ void fm_aligned_free(void *ptr)
 int fm_exp_f32(float *z, int64_t n)
 {
     FM_RETURN_IN_CORE_MODE(active->exp_f32(z, n));
+}
+
+int fm_math_rows(int fn, int f64, void *z, int64_t n)
+{
+    FM_RETURN_IN_CORE_MODE(active->math_rows(fn, f64, z, n));
 }
 
 /* fm_<name>_<f32|f64>: the active instruction set's entry point, in the core's mode. */

@@ -238,9 +238,22 @@ void fm_threading_reset(void);
 void fm_threading_adapt(int on);
 
 /* z[j] = exp(z[j]) for j < n in float32, as the core's softmax and logistic rows compute it
- * (correctly rounded on x86 with AVX2 or AVX-512; libm's expf with the portable code). A test
- * hook; FM_ERR_ARG for n < 0. */
+ * (correctly rounded, the same bits on every instruction set). A test hook; FM_ERR_ARG for
+ * n < 0. */
 int fm_exp_f32(float *z, int64_t n);
+
+/* The core's elementwise functions (csrc/fm_math.h: fastmlp's own, the same bits on every
+ * instruction set and platform): z[j] = f(z[j]) for j < n, float (f64 == 0) or double, in the
+ * core's floating-point mode. A test hook; FM_ERR_ARG for an unknown fn or n < 0. */
+enum fm_math_fn {
+    FM_MATH_EXP = 0,
+    FM_MATH_LOG = 1,
+    FM_MATH_EXPM1 = 2,
+    FM_MATH_LOG1P = 3,
+    FM_MATH_TANH = 4,
+    FM_MATH_ERF = 5
+};
+int fm_math_rows(int fn, int f64, void *z, int64_t n);
 
 /* The perceptron (Rosenblatt's rule): one epoch over one binary problem, float64, serial.
  * For each sample i, in order or (shuffle != 0) in a permutation keyed by (seed, epoch):

@@ -58,7 +58,7 @@ static inline void fm_parallel(int par, int64_t n_tasks, fm_task_fn fn, void *ct
  * thread and the pool's workers enter it when they start, so all threads compute
  * alike and results stay bitwise identical for any thread count; the caller's mode is restored
  * on the way out (numpy and the rest of the process keep IEEE subnormals); the pool's workers
- * stay in it (they only run the core). Elsewhere a no-op. */
+ * stay in it (they only run the core). AArch64 has the same mode (FPCR.FZ); elsewhere a no-op. */
 #if defined(__SSE__) || defined(_M_X64)
 #include <xmmintrin.h>
 #define FM_MXCSR_FTZ_DAZ 0x8040u
@@ -73,6 +73,26 @@ static inline void fm_fpmode_leave(unsigned saved)
 {
     if ((saved & FM_MXCSR_FTZ_DAZ) != FM_MXCSR_FTZ_DAZ)
         _mm_setcsr(saved);
+}
+#elif defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__))
+/* AArch64: FPCR.FZ flushes subnormal operands and results to zero, as FTZ + DAZ do on x86, so
+ * that both compute the same bits (they differ only for a result that rounds up to the smallest
+ * normal number: x86 keeps it, AArch64 flushes it). */
+#define FM_FPCR_FZ ((uint64_t)1 << 24)
+static inline unsigned fm_fpmode_enter(void)
+{
+    uint64_t fpcr;
+    __asm__ __volatile__("mrs %0, fpcr" : "=r"(fpcr));
+    if (!(fpcr & FM_FPCR_FZ))
+        __asm__ __volatile__("msr fpcr, %0" : : "r"(fpcr | FM_FPCR_FZ));
+    return (unsigned)fpcr; /* FPCR's upper half is reserved (zero) */
+}
+static inline void fm_fpmode_leave(unsigned saved)
+{
+    if (!(saved & FM_FPCR_FZ)) {
+        const uint64_t fpcr = saved;
+        __asm__ __volatile__("msr fpcr, %0" : : "r"(fpcr));
+    }
 }
 #else
 static inline unsigned fm_fpmode_enter(void)

@@ -1,8 +1,9 @@
 /* fastmlp C core: layers, losses, optimizers, the epoch driver and predict for one precision.
- * Included by net_isa.h with REAL, SUF and the math macros (EXP, LOG, TANH, SQRT, REAL_EPS)
- * defined, which are undefined again at the end, ready for the next precision. EXP_ROW(z, n, a,
- * b), when defined (float on x86: exp_x86.h), sets z[j] = EXP(a * z[j] - b) for a row at once,
- * correctly rounded; the softmax, logistic and exp rows use it.
+ * Included by net_isa.h with REAL, SUF and the math macros (EXP, LOG, TANH, SQRT, REAL_EPS;
+ * fastmlp's own functions, fm_math.h) defined, which are undefined again at the end, ready for
+ * the next precision. EXP_ROW(z, n, a, b), when defined (float: exp_x86.h or the portable rows),
+ * sets z[j] = EXP(a * z[j] - b) for a row at once, correctly rounded; the softmax, logistic and
+ * exp rows use it.
  *
  * Layer l (0-based) maps acts[l] (rows x units[l]) to acts[l + 1] = f(acts[l] . W_l + b_l);
  * acts[0] is the input batch. deltas[l] is d loss / d pre-activation of layer l's output units.
@@ -1075,20 +1076,21 @@ static SUF(stepper) SUF(stepper_for)(const fm_net *net, const fm_optimizer *opt,
                                      int64_t n_slots)
 {
     const int64_t n_params = fm_n_params(net);
-    const double t = (double)(opt->step + 1);
+    const int64_t t = (int64_t)opt->step + 1;
     SUF(stepper) st;
     st.opt = opt;
     st.rates.lr = (REAL)opt->learning_rate;
     st.rates.decay = 1;
     st.rates.bc2_sqrt = 1;
     st.rates.bc1 = 1;
+    /* beta ** t: fm_powi (fm_math.h), the same bits on every platform */
     if (opt->solver == FM_SOLVER_ADAM)
-        st.rates.lr = (REAL)(opt->learning_rate * sqrt(1 - pow(opt->beta_2, t)) /
-                             (1 - pow(opt->beta_1, t)));
+        st.rates.lr = (REAL)(opt->learning_rate * sqrt(1 - fm_powi(opt->beta_2, t)) /
+                             (1 - fm_powi(opt->beta_1, t)));
     if (opt->solver == FM_SOLVER_ADAMW) {
         st.rates.decay = (REAL)(1 - opt->learning_rate * opt->weight_decay);
-        st.rates.bc2_sqrt = (REAL)sqrt(1 - pow(opt->beta_2, t));
-        st.rates.bc1 = (REAL)(1 - pow(opt->beta_1, t));
+        st.rates.bc2_sqrt = (REAL)sqrt(1 - fm_powi(opt->beta_2, t));
+        st.rates.bc1 = (REAL)(1 - fm_powi(opt->beta_1, t));
     }
     st.params = params;
     st.m = state;
@@ -1212,7 +1214,7 @@ static void SUF(batch_start_task)(void *ctx, int64_t task)
         return;
     }
     const int64_t slot = task - j->n_gather;
-    int64_t lo, hi;
+    int64_t lo = 0, hi = 0; /* set by penalty_slot: slot < n_penalty_slots */
     SUF(penalty_slot)(j->net, slot, &lo, &hi);
     SUF(chunk_penalty)(j->net, j->params, lo, hi, j->sq_parts + slot, j->abs_parts + slot);
 }

@@ -8,7 +8,7 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 CC=${CC:-gcc}
 flags=(-std=c11 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined
-       -fno-sanitize-recover=all -fopenmp -fno-math-errno -Wall -Wextra -Werror -Icsrc)
+       -fno-sanitize-recover=all -fopenmp -fno-math-errno -ffp-contract=off -Wall -Wextra -Werror -Icsrc)
 defs=()
 objs=()
 compile() { # file, extra flags...
@@ -24,8 +24,7 @@ if [ "$(uname -m)" = x86_64 ]; then
   compile csrc/gemm/gemm_avx512.c -mavx512f -mavx2 -mfma
   compile csrc/net_avx512.c -mavx512f -mavx2 -mfma
 fi
-compile csrc/perceptron.c -ffp-contract=off
-for src in csrc/dispatch.c csrc/net.c csrc/pool.c csrc/rng.c csrc/net_generic.c csrc/gemm/gemm_generic.c \
+for src in csrc/perceptron.c csrc/dispatch.c csrc/net.c csrc/pool.c csrc/rng.c csrc/net_generic.c csrc/gemm/gemm_generic.c \
            csrc/tests/test_core.c; do
   compile "$src"
 done

@@ -1,10 +1,12 @@
 /* fastmlp C core: tests of the C interface on its own, built with AddressSanitizer,
  * UndefinedBehaviorSanitizer and LeakSanitizer by .ci/run (see csrc/tests/run_sanitized.sh).
  * GEMM against a naive double reference for every instruction set the CPU has, a short
- * training run, and the error paths (bad arguments, NaN input, divergence), which must free what
- * they allocated. Exits non-zero when any check fails. */
+ * training run, the error paths (bad arguments, NaN input, divergence), which must free what
+ * they allocated, and a matrix of trainings hashed under every instruction set (the same bits
+ * everywhere, on any architecture). Exits non-zero when any check fails. */
 #include <math.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -368,6 +370,203 @@ static void test_options(void)
     CHECK(fm_net_check(&bad) == FM_ERR_ARG, "dropout rate 1 accepted");
 }
 
+/* ---- training digests: the same bits on every instruction set and architecture ---- */
+
+/* The digests of the matrix below (trainings and the elementwise functions), recorded on
+ * x86-64; the portable kernels (any architecture, aarch64 included: csrc/tests/run_aarch64.sh),
+ * AVX2 and AVX-512 must all reproduce them. A change that alters the core's numbers on purpose
+ * updates them (the test prints the new values), as tests/guard_digests.json. */
+#define RECORDED_DIGEST_F32 0x885b1457645648b2ULL
+#define RECORDED_DIGEST_F64 0x2435487e4a8d81e1ULL
+
+/* FNV-1a over bytes. */
+static uint64_t fnv(uint64_t h, const void *data, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)data;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+/* One training of the digest matrix in one precision: 3 epochs, then predictions of the data
+ * and of its first 1, 5, 7 and 11 rows (the small GEMM paths); hashes the parameters, the
+ * optimizer state, the epoch sums and the predictions into *h. Returns an fm_status. */
+#define DIGEST_TRAIN(REAL, SUF)                                                                  \
+    static int digest_train_##SUF(const fm_net *net, int solver, const double *xd,             \
+                                  const double *yd, int64_t n, int64_t batch, uint64_t *h)      \
+    {                                                                                            \
+        const int64_t n_in = net->units[0], n_out = net->units[net->n_layers];                  \
+        const int64_t n_params = fm_n_params(net);                                               \
+        REAL *x = malloc(sizeof(REAL) * (size_t)(n * n_in));                                     \
+        REAL *y = malloc(sizeof(REAL) * (size_t)(n * n_out));                                    \
+        REAL *out = malloc(sizeof(REAL) * (size_t)(n * n_out));                                  \
+        REAL *params = malloc(sizeof(REAL) * (size_t)n_params);                                  \
+        REAL *state = calloc(2 * (size_t)n_params, sizeof(REAL));                                \
+        int64_t *order = malloc(sizeof(int64_t) * (size_t)n);                                    \
+        fm_workspace *ws = fm_workspace_new(net, batch, sizeof(REAL));                           \
+        int err = x && y && out && params && state && order && ws ? FM_OK : FM_ERR_NOMEM;        \
+        if (err == FM_OK) {                                                                      \
+            unsigned long long rng = 2024;                                                       \
+            for (int64_t i = 0; i < n * n_in; i++)                                               \
+                x[i] = (REAL)xd[i];                                                              \
+            for (int64_t i = 0; i < n * n_out; i++)                                              \
+                y[i] = (REAL)yd[i];                                                              \
+            const double scale = 1.0 / sqrt((double)n_in);                                       \
+            for (int64_t i = 0; i < n_params; i++)                                               \
+                params[i] = (REAL)(scale * uniform(&rng));                                       \
+            if (net->batch_norm) /* scales 1, shifts 0, running means 0, variances 1 */         \
+                for (int64_t i = fm_bn_offset(net, 0, 0); i < n_params; i++)                     \
+                    params[i] = i < fm_bn_offset(net, 0, 1) || i >= fm_bn_offset(net, 0, 3)      \
+                                    ? 1                                                          \
+                                    : 0;                                                         \
+            fm_optimizer opt = make_opt(solver, 0.02, 0.9, 1);                                   \
+            for (int epoch = 0; epoch < 3 && err == FM_OK; epoch++) {                            \
+                double loss = 0, score = 0;                                                      \
+                fm_permutation(17, (uint64_t)epoch, n, order);                                   \
+                err = train_##SUF(net, &opt, params, state, x, y, NULL, n, order, n, batch, 17,  \
+                                  (uint64_t)epoch, 0, ws, &loss, &score);                        \
+                *h = fnv(*h, &loss, sizeof(loss));                                               \
+                *h = fnv(*h, &score, sizeof(score));                                             \
+            }                                                                                    \
+            *h = fnv(*h, params, sizeof(REAL) * (size_t)n_params);                               \
+            *h = fnv(*h, state, sizeof(REAL) * 2 * (size_t)n_params);                            \
+            const int64_t blocks[] = {n, 1, 5, 7, 11};                                           \
+            for (int b = 0; b < 5 && err == FM_OK; b++) {                                        \
+                err = fm_predict_##SUF(net, params, x, blocks[b], out);                          \
+                *h = fnv(*h, out, sizeof(REAL) * (size_t)(blocks[b] * n_out));                   \
+            }                                                                                    \
+        }                                                                                        \
+        fm_workspace_free(ws);                                                                   \
+        free(x);                                                                                 \
+        free(y);                                                                                 \
+        free(out);                                                                               \
+        free(params);                                                                            \
+        free(state);                                                                             \
+        free(order);                                                                             \
+        return err;                                                                              \
+    }
+DIGEST_TRAIN(float, f32)
+DIGEST_TRAIN(double, f64)
+
+/* The elementwise functions (fm_math_rows: exp, log, expm1, log1p, tanh, erf) on a spread of
+ * arguments, special values included, hashed into *d32 and *d64 (NaN hashed as one value: its
+ * sign and payload are the hardware's). */
+static void digest_math(uint64_t *d32, uint64_t *d64)
+{
+    enum { M = 4096 };
+    static double xd[M];
+    static float xf[M];
+    const double special[] = {0.0, -0.0, INFINITY, -INFINITY, NAN, 1.0, -1.0, 1e-300, -1e-300,
+                              1e300, 2.2250738585072014e-308, 5e-324, 709.78, -745.1, 88.72,
+                              -103.97, 0.5, -0.5, 0.41, 0.55, 6.0, 22.0, -40.0};
+    const int n_special = (int)(sizeof(special) / sizeof(special[0]));
+    for (int fn = FM_MATH_EXP; fn <= FM_MATH_ERF; fn++) {
+        unsigned long long rng = 5 + (unsigned long long)fn;
+        for (int i = 0; i < M; i++) {
+            /* magnitudes from 2^-27 to 2^11, both signs (exact: no libm in the arguments) */
+            const double u = uniform(&rng), v = uniform(&rng);
+            xd[i] = i < n_special ? special[i] : ldexp(1.0 + 0.5 * u, (int)(19 * v) - 8);
+            xf[i] = (float)xd[i];
+        }
+        const int e64 = fm_math_rows(fn, 1, xd, M), e32 = fm_math_rows(fn, 0, xf, M);
+        CHECK(e64 == FM_OK && e32 == FM_OK, "math function %d: %d %d", fn, e64, e32);
+        for (int i = 0; i < M; i++) {
+            const uint64_t nan_bits = 0x7ff8000000000000ULL;
+            const uint32_t nan_bits32 = 0x7fc00000U;
+            if (isnan(xd[i]))
+                memcpy(&xd[i], &nan_bits, sizeof(nan_bits));
+            if (isnan(xf[i]))
+                memcpy(&xf[i], &nan_bits32, sizeof(nan_bits32));
+        }
+        *d64 = fnv(*d64, xd, sizeof(xd));
+        *d32 = fnv(*d32, xf, sizeof(xf));
+    }
+    CHECK(fm_math_rows(FM_MATH_ERF + 1, 1, xd, 1) == FM_ERR_ARG, "unknown math function accepted");
+}
+
+/* The digest matrix under the active instruction set: every hidden activation with and without
+ * batch norm and dropout, every solver, five output losses, in both precisions, on a small net
+ * (13 and 7 hidden units: edge tiles everywhere) and a wide one (300 inputs: two KC blocks of
+ * k, packed and in-place operands). */
+static void digest_matrix(uint64_t *d32, uint64_t *d64)
+{
+    enum { N = 90, D = 9, C = 3, B = 16, NW = 48, DW = 300, CW = 4 };
+    const int hidden[] = {FM_ACT_IDENTITY, FM_ACT_LOGISTIC, FM_ACT_TANH, FM_ACT_RELU,
+                          FM_ACT_LEAKY_RELU, FM_ACT_PRELU, FM_ACT_ELU, FM_ACT_MAXOUT,
+                          FM_ACT_SOFTPLUS, FM_ACT_GELU};
+    const int outputs[][2] = {{FM_ACT_SOFTMAX, FM_LOSS_LOG}, {FM_ACT_IDENTITY, FM_LOSS_SQUARED},
+                              {FM_ACT_EXP, FM_LOSS_POISSON}, {FM_ACT_LOGISTIC, FM_LOSS_BINARY_LOG},
+                              {FM_ACT_IDENTITY, FM_LOSS_HINGE}};
+    const double rates[] = {0.25, 0.1};
+    static double x[NW * DW], y[N * C + NW * CW];
+    unsigned long long rng = 99;
+    *d32 = *d64 = 0xcbf29ce484222325ULL;
+    for (int i = 0; i < N * D; i++)
+        x[i] = uniform(&rng);
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < C; j++)
+            y[i * C + j] = (i * 7 + i / 5) % C == j;
+    digest_math(d32, d64);
+    const int64_t units[] = {D, 13, 7, C};
+    int k = 0;
+    for (size_t a = 0; a < sizeof(hidden) / sizeof(hidden[0]); a++)
+        for (int variant = 0; variant < 4; variant++, k++) {
+            fm_net net = make_net(3, units, hidden[a], outputs[k % 5][0], outputs[k % 5][1],
+                                  1e-3);
+            net.batch_norm = variant & 1;
+            net.dropout = variant >= 2 ? rates : NULL;
+            net.alpha_l1 = variant == 3 ? 1e-4 : 0;
+            net.maxout_pieces = 2;
+            net.dropout_seed = 5;
+            const int solver = k % 6;
+            int e32 = digest_train_f32(&net, solver, x, y, N, B, d32);
+            int e64 = digest_train_f64(&net, solver, x, y, N, B, d64);
+            CHECK(e32 == FM_OK && e64 == FM_OK, "digest training act %d variant %d: %d %d",
+                  hidden[a], variant, e32, e64);
+        }
+    /* the wide net, each solver */
+    for (int i = 0; i < NW * DW; i++)
+        x[i] = uniform(&rng);
+    for (int i = 0; i < NW; i++)
+        for (int j = 0; j < CW; j++)
+            y[i * CW + j] = (i * 3 + i / 7) % CW == j;
+    const int64_t wide[] = {DW, 70, CW};
+    for (int solver = FM_SOLVER_SGD; solver <= FM_SOLVER_ADADELTA; solver++) {
+        fm_net net = make_net(2, wide, solver % 2 ? FM_ACT_TANH : FM_ACT_RELU, FM_ACT_SOFTMAX,
+                              FM_LOSS_LOG, 1e-4);
+        int e32 = digest_train_f32(&net, solver, x, y, NW, 24, d32);
+        int e64 = digest_train_f64(&net, solver, x, y, NW, 24, d64);
+        CHECK(e32 == FM_OK && e64 == FM_OK, "wide digest training solver %d: %d %d", solver, e32,
+              e64);
+    }
+}
+
+/* The digest matrix under every instruction set: the same bits under each, equal to the
+ * recorded ones. */
+static void test_digests(const char *const *names, int n_names)
+{
+    uint64_t first32 = 0, first64 = 0;
+    for (int i = 0; i < n_names; i++) {
+        uint64_t d32, d64;
+        CHECK(fm_set_isa(names[i]) == FM_OK, "cannot select %s", names[i]);
+        digest_matrix(&d32, &d64);
+        printf("training digest %s: float32 %016llx float64 %016llx\n", names[i],
+               (unsigned long long)d32, (unsigned long long)d64);
+        if (i == 0) {
+            first32 = d32;
+            first64 = d64;
+        }
+        CHECK(d32 == first32 && d64 == first64, "%s trains other bits than %s", names[i],
+              names[0]);
+    }
+    CHECK(first32 == RECORDED_DIGEST_F32 && first64 == RECORDED_DIGEST_F64,
+          "training digests %016llx %016llx differ from the recorded %016llx %016llx (update "
+          "RECORDED_DIGEST_F32 / _F64 in csrc/tests/test_core.c when the change is meant)",
+          (unsigned long long)first32, (unsigned long long)first64,
+          (unsigned long long)RECORDED_DIGEST_F32, (unsigned long long)RECORDED_DIGEST_F64);
+    fm_set_isa(NULL);
+}
+
 /* The perceptron rule: logical AND in order gives the hand-computed weights; shuffled epochs
  * reach zero mistakes on separable data, the same bits twice; bad arguments change nothing. */
 static void test_perceptron(void)
@@ -491,6 +690,7 @@ int main(void)
         test_options();
     }
     CHECK(fm_set_isa("no-such-isa") == FM_ERR_ARG, "unknown ISA accepted");
+    test_digests(names, n_names);
     test_perceptron();
     printf("%d passed, %d failed\n", n_passed, n_failed);
     return n_failed == 0 ? 0 : 1;

@@ -83,6 +83,7 @@ cdef extern from "fastmlp.h":
     void fm_threading_reset()
     void fm_threading_adapt(int on)
     int fm_exp_f32(float *z, int64_t n) nogil
+    int fm_math_rows(int fn, int f64, void *z, int64_t n) nogil
 
     int fm_gemm_f32(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                     const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
@@ -762,6 +763,35 @@ def exp_f32(x):
         err = fm_exp_f32(&z[0], n)
     _check(err)
     return np.asarray(z).reshape(np.shape(x))
+
+
+_MATH_FUNCTIONS = ("exp", "log", "expm1", "log1p", "tanh", "erf")
+
+
+def math(name, x, dtype):
+    """One of the core's elementwise functions (exp, log, expm1, log1p, tanh, erf: fastmlp's
+    own, as training and prediction compute them) of each element of x in float32 or float64, in
+    the core's floating-point mode (a test hook): a new array."""
+    import numpy as np
+    if name not in _MATH_FUNCTIONS:
+        raise ValueError("math: name must be one of %s, got %r" % (", ".join(_MATH_FUNCTIONS), name))
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError("math: dtype must be float32 or float64, got %s" % dtype)
+    z = np.array(x, dtype=dtype).ravel()
+    cdef int64_t n = z.shape[0]
+    cdef int fn = _MATH_FUNCTIONS.index(name)
+    cdef int f64 = dtype == np.float64
+    cdef char *ptr
+    cdef int err
+    if n == 0:
+        return z.reshape(np.shape(x))
+    cdef Py_ssize_t address = z.ctypes.data
+    ptr = <char *>address
+    with nogil:
+        err = fm_math_rows(fn, f64, ptr, n)
+    _check(err)
+    return z.reshape(np.shape(x))
 
 
 def gemm(bint trans_a, bint trans_b, double alpha, const floating[:, ::1] A,
