@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "gemm/bf16.h"
 
 /* Each instruction set's entry points, fm_<name>_<isa>_<f32|f64> (FM_NUMERIC_ENTRY_POINTS), and
  * its float32 exp rows, fm_exp_f32_<isa>. */
@@ -39,6 +40,7 @@ typedef struct isa_kernels {
     FM_NUMERIC_ENTRY_POINTS(FM_KERNEL_FIELD, float, f32)
     FM_NUMERIC_ENTRY_POINTS(FM_KERNEL_FIELD, double, f64)
     int (*exp_f32)(float *z, int64_t n);
+    fm_gemm_bf16_fn gemm_bf16; /* the bfloat16 GEMM's emulation (bf16.h) */
 } isa_kernels;
 
 #define FM_KERNEL_INIT(name, suf, params, args) .name##_##suf = FM_ISA_NAME(name, FM_ISA, suf),
@@ -46,7 +48,8 @@ typedef struct isa_kernels {
     {.name = #isa,                                                                               \
      FM_NUMERIC_ENTRY_POINTS(FM_KERNEL_INIT, float, f32)                                         \
      FM_NUMERIC_ENTRY_POINTS(FM_KERNEL_INIT, double, f64)                                        \
-     .exp_f32 = FM_ISA_NAME(exp, f32, FM_ISA)}
+     .exp_f32 = FM_ISA_NAME(exp, f32, FM_ISA),                                                  \
+     .gemm_bf16 = fm_gemm_bf16_##isa}
 
 /* From the most to the least capable; the last entry always works. */
 static const isa_kernels isas[] = {
@@ -83,6 +86,22 @@ int fm_isa_supported(const char *name)
     return strcmp(name, "generic") == 0;
 }
 
+/* Whether the CPU (and the operating system) runs AVX512-BF16 code: VDPBF16PS, VCVTNE2PS2BF16
+ * and the AVX512BW permutes of its packing. */
+static int bf16_hardware_supported(void)
+{
+#if defined(FASTMLP_HAVE_AVX512BF16) && defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    __builtin_cpu_init();
+    return fm_isa_supported("avx512") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512bf16");
+#else
+    return 0;
+#endif
+}
+
+/* Whether bfloat16 products may use VDPBF16PS (fm_bf16_hardware), when the CPU has it. */
+static int bf16_hardware_allowed = 1;
+
 int fm_set_isa(const char *name)
 {
     const int automatic = name == NULL || name[0] == '\0' || strcmp(name, "auto") == 0;
@@ -104,6 +123,61 @@ const char *fm_isa_name(void)
 const char *fm_isa_compiled(int index)
 {
     return index >= 0 && index < N_ISAS ? isas[index].name : NULL;
+}
+
+/* The bfloat16 GEMM of an instruction set: VDPBF16PS for "avx512bf16", the emulation of the
+ * others; NULL when this build or this CPU has none. */
+static fm_gemm_bf16_fn bf16_kernel_named(const char *name)
+{
+    if (name == NULL)
+        return NULL;
+#ifdef FASTMLP_HAVE_AVX512BF16
+    if (strcmp(name, "avx512bf16") == 0)
+        return bf16_hardware_supported() ? fm_gemm_bf16_avx512bf16 : NULL;
+#endif
+    for (int i = 0; i < N_ISAS; i++)
+        if (strcmp(name, isas[i].name) == 0)
+            return fm_isa_supported(name) ? isas[i].gemm_bf16 : NULL;
+    return NULL;
+}
+
+const char *fm_bf16_kernel(void)
+{
+    if (bf16_hardware_allowed && strcmp(active->name, "avx512") == 0 &&
+        bf16_hardware_supported())
+        return "avx512bf16";
+    return active->name;
+}
+
+int fm_bf16_hardware(int allowed)
+{
+    const int before = bf16_hardware_allowed;
+    bf16_hardware_allowed = allowed != 0;
+    return before;
+}
+
+int fm_bf16_supported(const char *kernel)
+{
+    return bf16_kernel_named(kernel) != NULL;
+}
+
+int fm_gemm_bf16_ex FM_GEMM_BF16_PARAMS
+{
+    return bf16_kernel_named(fm_bf16_kernel())(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb,
+                                               beta, c, ldc, pack, ep);
+}
+
+int fm_gemm_bf16(const char *kernel, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                 float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
+                 float beta, float *c, int64_t ldc)
+{
+    const fm_gemm_bf16_fn fn = bf16_kernel_named(kernel == NULL ? fm_bf16_kernel() : kernel);
+    if (fn == NULL)
+        return FM_ERR_ARG;
+    const unsigned saved_mode = fm_fpmode_enter();
+    const int err = fn(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, NULL);
+    fm_fpmode_leave(saved_mode);
+    return err;
 }
 
 size_t fm_gemm_pack_size(void)

@@ -209,6 +209,21 @@ void fm_permutation(uint64_t seed, uint64_t epoch, int64_t n, int64_t *out);
 /* Elements of GEMM packing scratch that fm_gemm_* needs (the same for both precisions). */
 size_t fm_gemm_pack_size(void);
 
+/* bfloat16 products (matmul_precision "bfloat16"; csrc/gemm/bf16.h has the arithmetic):
+ * C = alpha * op(A) . op(B) + beta * C with the operands rounded to bfloat16 and float32 sums,
+ * the same bits from every kernel. kernel: NULL for the one the networks use (fm_bf16_kernel),
+ * or "avx512bf16" (VDPBF16PS), "avx512", "avx2", "generic" (emulations); FM_ERR_ARG when this
+ * build or this CPU lacks it. fm_bf16_kernel names the networks' kernel: VDPBF16PS when the
+ * active instruction set is AVX-512 and the CPU has AVX512-BF16, else the active set's
+ * emulation. fm_bf16_hardware(0) keeps VDPBF16PS out of use (a testing hook; returns the
+ * previous setting). fm_bf16_supported(kernel): whether fm_gemm_bf16 can run that kernel. */
+int fm_gemm_bf16(const char *kernel, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                 float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
+                 float beta, float *c, int64_t ldc);
+const char *fm_bf16_kernel(void);
+int fm_bf16_hardware(int allowed);
+int fm_bf16_supported(const char *kernel);
+
 /* Instruction set: fm_set_isa(NULL, "" or "auto") picks the best the CPU supports; a name
  * ("avx512", "avx2", "generic") forces that kernel; FM_ERR_ARG when it is unknown to this build
  * or unsupported by the CPU (the choice is then unchanged). Not to be called while another

@@ -476,6 +476,118 @@ static void test_pool(void)
     CHECK(wrong == 0, "%ld tasks did not run exactly once", wrong);
 }
 
+/* bfloat16 reference (csrc/gemm/bf16.h), written independently of the kernels: the rounding by
+ * integer arithmetic, each step a float32 fmaf, the odd k of each pair first. */
+static float bf16_ref_round(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    if ((u & 0x7f800000u) == 0)
+        u &= 0x80000000u;
+    else if ((u & 0x7fffffffu) > 0x7f800000u)
+        u = (u | 0x00400000u) & 0xffff0000u;
+    else
+        u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    memcpy(&x, &u, 4);
+    return x;
+}
+
+static float bf16_ref_step(float a, float b, float acc)
+{
+    const float r = fmaf(a, b, acc);
+    return fabsf(r) < 1.17549435e-38f ? copysignf(0.0f, r) : r;
+}
+
+/* A value for the bfloat16 tests: mostly in [-1, 1), some tiny (near and below float32's
+ * normal range, where the rounding and the flushes act), some zero. */
+static float bf16_test_value(unsigned long long *state)
+{
+    const double u = uniform(state);
+    const double kind = uniform(state);
+    if (kind < -0.8)
+        return (float)(u * 3e-38);
+    if (kind < -0.7)
+        return (float)(u * 1e-20);
+    if (kind < -0.65)
+        return 0.0f;
+    return (float)u;
+}
+
+/* Every bfloat16 kernel this CPU runs against the reference, bit for bit, for both layouts of
+ * A and B, odd and even k, edge tiles, alpha and beta. */
+static void test_gemm_bf16(void)
+{
+    static const char *kernels[] = {"avx512bf16", "avx512", "avx2", "generic"};
+    static const int64_t shapes[][3] = {{1, 1, 1}, {13, 33, 7}, {30, 70, 64}, {25, 40, 129},
+                                        {12, 32, 0}};
+    unsigned long long state = 11;
+    int n_kernels = 0;
+    for (int ki = 0; ki < 4; ki++) {
+        if (!fm_bf16_supported(kernels[ki]))
+            continue;
+        n_kernels++;
+        for (int si = 0; si < 5; si++) {
+            for (int t = 0; t < 4; t++) {
+                const int ta = t & 1, tb = t >> 1;
+                const int64_t m = shapes[si][0], n = shapes[si][1], k = shapes[si][2];
+                const float alpha = t == 3 ? 0.5f : 1.0f, beta = t == 3 ? 0.25f : 0.0f;
+                float *a = malloc(sizeof(float) * (size_t)(m * k + 1));
+                float *b = malloc(sizeof(float) * (size_t)(k * n + 1));
+                float *c = malloc(sizeof(float) * (size_t)(m * n));
+                float *ref = malloc(sizeof(float) * (size_t)(m * n));
+                for (int64_t i = 0; i < m * k; i++)
+                    a[i] = bf16_test_value(&state);
+                for (int64_t i = 0; i < k * n; i++)
+                    b[i] = bf16_test_value(&state);
+                for (int64_t i = 0; i < m * n; i++)
+                    c[i] = ref[i] = (float)uniform(&state);
+                for (int64_t i = 0; i < m; i++) {
+                    for (int64_t j = 0; j < n; j++) {
+                        float acc = 0.0f;
+                        for (int64_t p = 0; p < k; p += 2) {
+                            const float a0 = bf16_ref_round(ta ? a[p * m + i] : a[i * k + p]);
+                            const float b0 = bf16_ref_round(tb ? b[j * k + p] : b[p * n + j]);
+                            float a1 = 0.0f, b1 = 0.0f;
+                            if (p + 1 < k) {
+                                a1 = bf16_ref_round(ta ? a[(p + 1) * m + i] : a[i * k + p + 1]);
+                                b1 = bf16_ref_round(tb ? b[j * k + p + 1] : b[(p + 1) * n + j]);
+                            }
+                            acc = bf16_ref_step(a1, b1, acc);
+                            acc = bf16_ref_step(a0, b0, acc);
+                        }
+                        if (beta == 0) {
+                            ref[i * n + j] = alpha * acc;
+                        } else {
+                            const float scaled = beta * ref[i * n + j], added = alpha * acc;
+                            ref[i * n + j] = scaled + added;
+                        }
+                    }
+                }
+                const int err = fm_gemm_bf16(kernels[ki], ta, tb, m, n, k, alpha, a, ta ? m : k,
+                                             b, tb ? k : n, beta, c, n);
+                CHECK(err == FM_OK, "bf16 %s returned %d", kernels[ki], err);
+                int64_t bad = 0;
+                for (int64_t i = 0; i < m * n; i++)
+                    bad += memcmp(&c[i], &ref[i], sizeof(float)) != 0;
+                CHECK(bad == 0, "bf16 %s %dx%dx%d trans %d%d: %d of %d differ from the reference",
+                      kernels[ki], (int)m, (int)n, (int)k, ta, tb, (int)bad, (int)(m * n));
+                free(a);
+                free(b);
+                free(c);
+                free(ref);
+            }
+        }
+    }
+    CHECK(n_kernels >= 1, "no bfloat16 kernel runs here");
+    CHECK(fm_bf16_supported("generic"), "the portable bfloat16 kernel is missing");
+    CHECK(!fm_bf16_supported("no-such-kernel"), "unknown bfloat16 kernel accepted");
+    float one = 1.0f;
+    CHECK(fm_gemm_bf16("no-such-kernel", 0, 0, 1, 1, 1, 1, &one, 1, &one, 1, 0, &one, 1) ==
+              FM_ERR_ARG, "unknown bfloat16 kernel ran");
+    CHECK(fm_gemm_bf16(NULL, 0, 0, 1, 1, 2, 1, &one, 1, &one, 1, 0, &one, 1) == FM_ERR_ARG,
+          "bad lda accepted");
+}
+
 int main(void)
 {
     test_pool();
@@ -491,6 +603,7 @@ int main(void)
         test_options();
     }
     CHECK(fm_set_isa("no-such-isa") == FM_ERR_ARG, "unknown ISA accepted");
+    test_gemm_bf16();
     test_perceptron();
     printf("%d passed, %d failed\n", n_passed, n_failed);
     return n_failed == 0 ? 0 : 1;
