@@ -67,6 +67,12 @@ enum fm_solver {
     FM_SOLVER_ADADELTA = 5 /* PyTorch's Adadelta */
 };
 
+/* The arithmetic of the dense layers' products (the forward pass, the weight and input
+ * gradients) in float32 networks: float32 throughout, or bfloat16 operands with float32 sums
+ * (fm_gemm_bf16; the weights, the optimizer, the loss and the elementwise maths stay float32).
+ * float64 networks accept FM_MATMUL_FLOAT32 only. */
+enum fm_matmul_precision { FM_MATMUL_FLOAT32 = 0, FM_MATMUL_BFLOAT16 = 1 };
+
 /* Rate of the leaky ReLU's negative side. */
 #define FM_LEAKY_SLOPE 0.01
 
@@ -86,6 +92,8 @@ typedef struct fm_net {
     const double *dropout; /* n_layers - 1 rates in [0, 1): inverted dropout on each hidden
                             * layer's output while training; NULL for none */
     uint64_t dropout_seed; /* fm_loss_grad's masks (training keys them by seed and epoch) */
+    int matmul_precision;  /* enum fm_matmul_precision; FM_ERR_ARG from the float64 entry
+                            * points unless FM_MATMUL_FLOAT32 */
 } fm_net;
 
 typedef struct fm_optimizer {
