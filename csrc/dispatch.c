@@ -99,8 +99,29 @@ static int bf16_hardware_supported(void)
 #endif
 }
 
-/* Whether bfloat16 products may use VDPBF16PS (fm_bf16_hardware), when the CPU has it. */
-static int bf16_hardware_allowed = 1;
+/* When bfloat16 products use VDPBF16PS on a CPU that has it (fm_bf16_hardware): 0 never,
+ * 1 when it measured faster than the AVX-512F emulation (bf16_hardware_faster), 2 always. */
+static int bf16_hardware_mode = 1;
+static int bf16_hardware_faster = 0;
+
+/* Whether VDPBF16PS runs the microkernel faster than the AVX-512F emulation (both give the
+ * same bits: which one runs changes no result). On some CPUs VDPBF16PS issues at a quarter of
+ * the rate of float32 FMAs, so that its 32 multiply-adds per instruction are slower than the
+ * emulation's two FMAs per pair of 16. Both tiles are 12 x 32. */
+static int bf16_measure_hardware_faster(void)
+{
+#ifdef FASTMLP_HAVE_AVX512BF16
+    int64_t hardware = INT64_MAX, emulation = INT64_MAX;
+    for (int rep = 0; rep < 4; rep++) { /* alternating, against a passing load */
+        const int64_t h = fm_bf16_kernel_ns_avx512bf16(8), e = fm_bf16_kernel_ns_avx512(8);
+        hardware = h < hardware ? h : hardware;
+        emulation = e < emulation ? e : emulation;
+    }
+    return hardware < emulation;
+#else
+    return 0;
+#endif
+}
 
 int fm_set_isa(const char *name)
 {
@@ -109,6 +130,8 @@ int fm_set_isa(const char *name)
         const int wanted = automatic || strcmp(name, isas[i].name) == 0;
         if (wanted && fm_isa_supported(isas[i].name)) {
             active = &isas[i];
+            if (strcmp(active->name, "avx512") == 0 && bf16_hardware_supported())
+                bf16_hardware_faster = bf16_measure_hardware_faster();
             return FM_OK;
         }
     }
@@ -143,16 +166,17 @@ static fm_gemm_bf16_fn bf16_kernel_named(const char *name)
 
 const char *fm_bf16_kernel(void)
 {
-    if (bf16_hardware_allowed && strcmp(active->name, "avx512") == 0 &&
-        bf16_hardware_supported())
+    const int use = bf16_hardware_mode == 2 || (bf16_hardware_mode == 1 && bf16_hardware_faster);
+    if (use && strcmp(active->name, "avx512") == 0 && bf16_hardware_supported())
         return "avx512bf16";
     return active->name;
 }
 
-int fm_bf16_hardware(int allowed)
+int fm_bf16_hardware(int mode)
 {
-    const int before = bf16_hardware_allowed;
-    bf16_hardware_allowed = allowed != 0;
+    const int before = bf16_hardware_mode;
+    if (mode >= 0 && mode <= 2)
+        bf16_hardware_mode = mode;
     return before;
 }
 

@@ -221,15 +221,17 @@ size_t fm_gemm_pack_size(void);
  * C = alpha * op(A) . op(B) + beta * C with the operands rounded to bfloat16 and float32 sums,
  * the same bits from every kernel. kernel: NULL for the one the networks use (fm_bf16_kernel),
  * or "avx512bf16" (VDPBF16PS), "avx512", "avx2", "generic" (emulations); FM_ERR_ARG when this
- * build or this CPU lacks it. fm_bf16_kernel names the networks' kernel: VDPBF16PS when the
- * active instruction set is AVX-512 and the CPU has AVX512-BF16, else the active set's
- * emulation. fm_bf16_hardware(0) keeps VDPBF16PS out of use (a testing hook; returns the
- * previous setting). fm_bf16_supported(kernel): whether fm_gemm_bf16 can run that kernel. */
+ * build or this CPU lacks it. fm_bf16_kernel names the networks' kernel: the active
+ * instruction set's emulation, or VDPBF16PS when the active set is AVX-512, the CPU has
+ * AVX512-BF16 and (fm_set_isa measures it) it runs faster than the emulation, which is not
+ * always so. fm_bf16_hardware(mode): 0 never VDPBF16PS, 1 when faster (the default), 2 always
+ * where the CPU has it (a testing hook; returns the previous mode). fm_bf16_supported(kernel):
+ * whether fm_gemm_bf16 can run that kernel. */
 int fm_gemm_bf16(const char *kernel, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
                  float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
                  float beta, float *c, int64_t ldc);
 const char *fm_bf16_kernel(void);
-int fm_bf16_hardware(int allowed);
+int fm_bf16_hardware(int mode);
 int fm_bf16_supported(const char *kernel);
 
 /* Instruction set: fm_set_isa(NULL, "" or "auto") picks the best the CPU supports; a name

@@ -142,6 +142,16 @@ def test_gemm_bf16_bad_kernel():
 def test_kernel_choice():
     assert _core.bf16_kernel() in KERNELS
     assert "generic" in KERNELS
+    previous = _core.set_bf16_hardware("always")
+    try:
+        if "avx512bf16" in KERNELS and _core.isa() == "avx512":
+            assert _core.bf16_kernel() == "avx512bf16"
+        _core.set_bf16_hardware("never")
+        assert _core.bf16_kernel() == _core.isa()
+    finally:
+        assert _core.set_bf16_hardware(previous) == "never"
+    with pytest.raises(ValueError, match="mode"):
+        _core.set_bf16_hardware(True)
 
 
 # ------------------------------------------------------------------------------ networks
@@ -198,13 +208,14 @@ def test_training_any_thread_count(name):
 def test_training_hardware_and_emulation_agree(name):
     """Where the CPU has VDPBF16PS, training with it and with the AVX-512F emulation gives the
     same bits; elsewhere the instruction set's emulation is what both runs use."""
-    est, X = _fit(name, matmul_precision="bfloat16")
-    previous = _core.set_bf16_hardware(False)
+    previous = _core.set_bf16_hardware("always")
     try:
+        hardware = _bits(*_fit(name, matmul_precision="bfloat16"))
+        _core.set_bf16_hardware("never")
         emulated = _bits(*_fit(name, matmul_precision="bfloat16"))
     finally:
         _core.set_bf16_hardware(previous)
-    assert _bits(est, X) == emulated
+    assert hardware == emulated
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))

@@ -26,17 +26,23 @@
 
 #include "../internal.h"
 
-/* float32 -> bfloat16 bits, as VCVTNE2PS2BF16 rounds (see above). */
+/* float32 bits -> the float32 bits of their bfloat16 rounding, as VCVTNE2PS2BF16 rounds (see
+ * above); selects rather than branches, so that packing loops vectorize. */
+static inline uint32_t fm_bf16_round_bits(uint32_t u)
+{
+    const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    const uint32_t zero = u & 0x80000000u;           /* zero or subnormal: a signed zero */
+    const uint32_t quiet = (u | 0x00400000u) & 0xffff0000u; /* NaN: quieted */
+    const uint32_t r = (u & 0x7f800000u) == 0 ? zero : rounded;
+    return (u & 0x7fffffffu) > 0x7f800000u ? quiet : r;
+}
+
+/* float32 -> bfloat16 bits. */
 static inline uint16_t fm_bf16_round(float x)
 {
     uint32_t u;
     memcpy(&u, &x, sizeof(u));
-    if ((u & 0x7f800000u) == 0) /* zero or subnormal */
-        return (uint16_t)((u >> 16) & 0x8000u);
-    if ((u & 0x7fffffffu) > 0x7f800000u) /* NaN: quieted */
-        return (uint16_t)((u >> 16) | 0x0040u);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
+    return (uint16_t)(fm_bf16_round_bits(u) >> 16);
 }
 
 /* bfloat16 bits -> the float32 of the same value. */
@@ -78,6 +84,9 @@ int fm_gemm_bf16_generic FM_GEMM_BF16_PARAMS;
 int fm_gemm_bf16_avx2 FM_GEMM_BF16_PARAMS;
 int fm_gemm_bf16_avx512 FM_GEMM_BF16_PARAMS;
 int fm_gemm_bf16_avx512bf16 FM_GEMM_BF16_PARAMS;
+/* The fastest of `reps` calls of an instruction set's microkernel (MR x NR x 256 pairs), ns. */
+int64_t fm_bf16_kernel_ns_avx512(int reps);
+int64_t fm_bf16_kernel_ns_avx512bf16(int reps);
 
 /* The bfloat16 GEMM of the active instruction set (dispatch.c): VDPBF16PS where the CPU has it
  * and the active set is AVX-512, the active set's emulation otherwise. */

@@ -28,10 +28,14 @@
 
 static inline BF_STORAGE BF_NAME(bf_store)(float x)
 {
-    const uint16_t h = fm_bf16_round(x);
+    uint32_t u;
+    memcpy(&u, &x, sizeof(u));
+    u = fm_bf16_round_bits(u);
     if (sizeof(BF_STORAGE) == 2)
-        return (BF_STORAGE)h;
-    return (BF_STORAGE)fm_bf16_value(h);
+        return (BF_STORAGE)(u >> 16);
+    float v;
+    memcpy(&v, &u, sizeof(v));
+    return (BF_STORAGE)v;
 }
 
 typedef struct BF_NAME(bf_args) {
@@ -46,28 +50,70 @@ typedef struct BF_NAME(bf_args) {
     const fm_epilogue *ep;
 } BF_NAME(bf_args);
 
+/* Packs a sliver `lanes` wide whose k steps are rows of the source (value (p, i) at
+ * src[p * stride + i]: op(B) row-major, op(A) column-major), lanes past `valid` and k past k
+ * zero. LANES is the sliver's width as a constant, so that the rows vectorize. */
+#define BF_PACK_ALONG_ROWS(NAME, LANES)                                                          \
+    static void NAME(int64_t k, int64_t k_pairs, const float *src, int64_t stride,              \
+                     int64_t valid, BF_STORAGE *dst)                                             \
+    {                                                                                            \
+        for (int64_t q = 0; q < k_pairs; q++) {                                                  \
+            const int odd = 2 * q + 1 < k;                                                       \
+            const float *r0 = src + 2 * q * stride, *r1 = odd ? r0 + stride : r0;               \
+            if (valid == LANES && odd) {                                                         \
+                for (int64_t i = 0; i < LANES; i++) {                                            \
+                    dst[BF_INDEX(q, 0, i, LANES)] = BF_NAME(bf_store)(r0[i]);                   \
+                    dst[BF_INDEX(q, 1, i, LANES)] = BF_NAME(bf_store)(r1[i]);                   \
+                }                                                                                \
+            } else {                                                                             \
+                for (int64_t i = 0; i < LANES; i++) {                                            \
+                    dst[BF_INDEX(q, 0, i, LANES)] =                                              \
+                        i < valid ? BF_NAME(bf_store)(r0[i]) : (BF_STORAGE)0;                    \
+                    dst[BF_INDEX(q, 1, i, LANES)] =                                              \
+                        i < valid && odd ? BF_NAME(bf_store)(r1[i]) : (BF_STORAGE)0;             \
+                }                                                                                \
+            }                                                                                    \
+        }                                                                                        \
+    }
+
+/* Packs a sliver `lanes` wide whose lanes are rows of the source (value (p, i) at
+ * src[i * stride + p]: op(A) row-major, op(B) column-major). */
+#define BF_PACK_ACROSS_ROWS(NAME, LANES)                                                         \
+    static void NAME(int64_t k, int64_t k_pairs, const float *src, int64_t stride,              \
+                     int64_t valid, BF_STORAGE *dst)                                             \
+    {                                                                                            \
+        for (int64_t i = 0; i < LANES; i++) {                                                    \
+            const int here = i < valid;                                                          \
+            const float *row = here ? src + i * stride : src;                                    \
+            int64_t q = 0;                                                                       \
+            if (here)                                                                            \
+                for (; 2 * q + 1 < k; q++) {                                                     \
+                    dst[BF_INDEX(q, 0, i, LANES)] = BF_NAME(bf_store)(row[2 * q]);               \
+                    dst[BF_INDEX(q, 1, i, LANES)] = BF_NAME(bf_store)(row[2 * q + 1]);           \
+                }                                                                                \
+            for (; q < k_pairs; q++) {                                                           \
+                dst[BF_INDEX(q, 0, i, LANES)] =                                                  \
+                    here && 2 * q < k ? BF_NAME(bf_store)(row[2 * q]) : (BF_STORAGE)0;           \
+                dst[BF_INDEX(q, 1, i, LANES)] = (BF_STORAGE)0;                                   \
+            }                                                                                    \
+        }                                                                                        \
+    }
+
+BF_PACK_ALONG_ROWS(BF_NAME(bf_pack_a_along), BF_MR)
+BF_PACK_ACROSS_ROWS(BF_NAME(bf_pack_a_across), BF_MR)
+BF_PACK_ALONG_ROWS(BF_NAME(bf_pack_b_along), BF_NR)
+BF_PACK_ACROSS_ROWS(BF_NAME(bf_pack_b_across), BF_NR)
+
 /* Task of the A packing job: rows [s MR, s MR + MR) of op(A), rows past m and k past k zero. */
 static void BF_NAME(bf_pack_a_task)(void *ctx, int64_t s)
 {
     const BF_NAME(bf_args) *g = (const BF_NAME(bf_args) *)ctx;
     BF_STORAGE *ap = g->ap + s * BF_MR * 2 * g->k_pairs;
     const int64_t i0 = s * BF_MR, rows = g->m - i0 < BF_MR ? g->m - i0 : BF_MR;
-    const int64_t k = g->k, kq = g->k_pairs;
-    if (g->a_cs == 1) { /* row-major op(A): along each row */
-        for (int64_t r = 0; r < BF_MR; r++) {
-            const float *ar = g->a + (i0 + r) * g->a_rs;
-            for (int64_t p = 0; p < 2 * kq; p++)
-                ap[BF_INDEX(p / 2, p % 2, r, BF_MR)] =
-                    r < rows && p < k ? BF_NAME(bf_store)(ar[p]) : (BF_STORAGE)0;
-        }
-    } else { /* column-major op(A) (A^T): along each column */
-        for (int64_t p = 0; p < 2 * kq; p++) {
-            const float *ac = g->a + p * g->a_cs + i0 * g->a_rs;
-            for (int64_t r = 0; r < BF_MR; r++)
-                ap[BF_INDEX(p / 2, p % 2, r, BF_MR)] =
-                    r < rows && p < k ? BF_NAME(bf_store)(ac[r * g->a_rs]) : (BF_STORAGE)0;
-        }
-    }
+    if (g->a_cs == 1) /* row-major op(A) */
+        BF_NAME(bf_pack_a_across)(g->k, g->k_pairs, g->a + i0 * g->a_rs, g->a_rs, rows, ap);
+    else /* column-major op(A) (A^T) */
+        BF_NAME(bf_pack_a_along)(g->k, g->k_pairs, g->a + i0 * g->a_rs, g->a_cs, rows, ap);
 }
 
 /* Task of the B packing job: columns [s NR, s NR + NR) of op(B), columns past n and k past k
@@ -77,27 +123,16 @@ static void BF_NAME(bf_pack_b_task)(void *ctx, int64_t s)
     const BF_NAME(bf_args) *g = (const BF_NAME(bf_args) *)ctx;
     BF_STORAGE *bp = g->bp + s * BF_NR * 2 * g->k_pairs;
     const int64_t j0 = s * BF_NR, cols = g->n - j0 < BF_NR ? g->n - j0 : BF_NR;
-    const int64_t k = g->k, kq = g->k_pairs;
-    if (g->b_cs == 1) { /* row-major op(B): along each row */
+    if (g->b_cs == 1) { /* row-major op(B) */
 #ifdef BF_PACK_B_ROWS
         if (cols == BF_NR) {
-            BF_PACK_B_ROWS(k, g->b + j0, g->b_rs, bp);
+            BF_PACK_B_ROWS(g->k, g->b + j0, g->b_rs, bp);
             return;
         }
 #endif
-        for (int64_t p = 0; p < 2 * kq; p++) {
-            const float *br = g->b + p * g->b_rs + j0;
-            for (int64_t j = 0; j < BF_NR; j++)
-                bp[BF_INDEX(p / 2, p % 2, j, BF_NR)] =
-                    j < cols && p < k ? BF_NAME(bf_store)(br[j]) : (BF_STORAGE)0;
-        }
-    } else { /* column-major op(B) (B^T): along each column */
-        for (int64_t j = 0; j < BF_NR; j++) {
-            const float *bc = g->b + (j0 + j) * g->b_cs;
-            for (int64_t p = 0; p < 2 * kq; p++)
-                bp[BF_INDEX(p / 2, p % 2, j, BF_NR)] =
-                    j < cols && p < k ? BF_NAME(bf_store)(bc[p * g->b_rs]) : (BF_STORAGE)0;
-        }
+        BF_NAME(bf_pack_b_along)(g->k, g->k_pairs, g->b + j0 * g->b_cs, g->b_rs, cols, bp);
+    } else { /* column-major op(B) (B^T) */
+        BF_NAME(bf_pack_b_across)(g->k, g->k_pairs, g->b + j0 * g->b_cs, g->b_cs, cols, bp);
     }
 }
 
@@ -183,6 +218,23 @@ static void BF_NAME(bf_tiles_task)(void *ctx, int64_t task)
     }
 }
 
+/* Nanoseconds of the fastest of `reps` microkernel calls over 256 pairs of k (zero operands,
+ * static buffers): the instruction rate, for dispatch.c's choice of kernel. */
+int64_t BF_NAME(fm_bf16_kernel_ns)(int reps)
+{
+    enum { PAIRS = 256 };
+    static _Alignas(64) BF_STORAGE ap[BF_MR * 2 * PAIRS], bp[BF_NR * 2 * PAIRS];
+    _Alignas(64) float tile[BF_MR * BF_NR];
+    int64_t best = INT64_MAX;
+    for (int rep = 0; rep < reps; rep++) {
+        const int64_t start = fm_now_ns();
+        BF_KERNEL(PAIRS, ap, bp, tile);
+        const int64_t took = fm_now_ns() - start;
+        best = took < best ? took : best;
+    }
+    return best + (tile[0] != 0); /* the tile is read: the calls are not optimized away */
+}
+
 int BF_NAME(fm_gemm_bf16) FM_GEMM_BF16_PARAMS
 {
     if (m < 0 || n < 0 || k < 0 || ldc < n || lda < (trans_a ? m : k) || ldb < (trans_b ? k : n))
@@ -240,3 +292,5 @@ int BF_NAME(fm_gemm_bf16) FM_GEMM_BF16_PARAMS
 
 #undef BF_NAME
 #undef BF_INDEX
+#undef BF_PACK_ALONG_ROWS
+#undef BF_PACK_ACROSS_ROWS

@@ -798,7 +798,7 @@ cdef extern from "fastmlp.h":
                      int64_t k, float alpha, const float *a, int64_t lda, const float *b,
                      int64_t ldb, float beta, float *c, int64_t ldc) nogil
     const char *fm_bf16_kernel()
-    int fm_bf16_hardware(int allowed)
+    int fm_bf16_hardware(int mode)
     int fm_bf16_supported(const char *kernel)
 
 
@@ -806,9 +806,10 @@ BF16_KERNELS = ("avx512bf16", "avx512", "avx2", "generic")
 
 
 def bf16_kernel():
-    """The bfloat16 GEMM kernel networks with matmul_precision="bfloat16" use: "avx512bf16"
-    (VDPBF16PS) when the instruction set in use is AVX-512 and the CPU has AVX512-BF16, else
-    the instruction set's emulation ("avx512", "avx2", "generic"), which gives the same bits."""
+    """The bfloat16 GEMM kernel networks with matmul_precision="bfloat16" use: the instruction
+    set's emulation ("avx512", "avx2", "generic"), or "avx512bf16" (VDPBF16PS) when the
+    instruction set in use is AVX-512, the CPU has AVX512-BF16 and it measured faster than the
+    emulation (set_isa measures it). All of them give the same bits."""
     return fm_bf16_kernel().decode()
 
 
@@ -817,10 +818,17 @@ def available_bf16_kernels():
     return tuple(name for name in BF16_KERNELS if fm_bf16_supported(name.encode()))
 
 
-def set_bf16_hardware(bint allowed):
-    """Testing hook: allowed=False keeps VDPBF16PS out of use (AVX-512 then emulates it); returns
-    the previous setting. Not while another thread trains or predicts."""
-    return bool(fm_bf16_hardware(allowed))
+BF16_HARDWARE_MODES = ("never", "auto", "always")
+
+
+def set_bf16_hardware(mode):
+    """Testing and benchmarking hook: when AVX-512 uses VDPBF16PS where the CPU has it: "never"
+    (the AVX-512F emulation), "auto" (when it measured faster, the default) or "always".
+    Returns the previous mode. Not while another thread trains or predicts."""
+    if mode not in BF16_HARDWARE_MODES:
+        raise ValueError("set_bf16_hardware: mode must be one of %s, got %r"
+                         % (BF16_HARDWARE_MODES, mode))
+    return BF16_HARDWARE_MODES[fm_bf16_hardware(BF16_HARDWARE_MODES.index(mode))]
 
 
 def gemm_bf16(bint trans_a, bint trans_b, double alpha, const float[:, ::1] A,
