@@ -104,20 +104,36 @@ static int bf16_hardware_supported(void)
 static int bf16_hardware_mode = 1;
 static int bf16_hardware_faster = 0;
 
-/* Whether VDPBF16PS runs the microkernel faster than the AVX-512F emulation (both give the
+/* Whether VDPBF16PS runs a layer's product faster than the AVX-512F emulation (both give the
  * same bits: which one runs changes no result). On some CPUs VDPBF16PS issues at a quarter of
  * the rate of float32 FMAs, so that its 32 multiply-adds per instruction are slower than the
- * emulation's two FMAs per pair of 16. Both tiles are 12 x 32. */
+ * emulation's two FMAs per pair of 16. Timed on one thread, packing included, the best of a
+ * few alternating runs of each; static buffers, nothing allocated. */
 static int bf16_measure_hardware_faster(void)
 {
 #ifdef FASTMLP_HAVE_AVX512BF16
-    int64_t hardware = INT64_MAX, emulation = INT64_MAX;
-    for (int rep = 0; rep < 4; rep++) { /* alternating, against a passing load */
-        const int64_t h = fm_bf16_kernel_ns_avx512bf16(8), e = fm_bf16_kernel_ns_avx512(8);
-        hardware = h < hardware ? h : hardware;
-        emulation = e < emulation ? e : emulation;
+    enum { M = 48, N = 64, K = 384 };
+    static float a[M * K], b[K * N], c[M * N];
+    static _Alignas(64) char pack[(M + FM_BF16_MR_MAX + N + FM_BF16_NR_MAX) * K * 4 + 192];
+    for (int i = 0; i < M * K; i++)
+        a[i] = (float)(i % 13) * 0.125f - 0.75f;
+    for (int i = 0; i < K * N; i++)
+        b[i] = (float)(i % 7) * 0.25f - 0.5f;
+    const fm_gemm_bf16_fn kernels[2] = {fm_gemm_bf16_avx512bf16, fm_gemm_bf16_avx512};
+    int64_t best[2] = {INT64_MAX, INT64_MAX};
+    const unsigned saved_mode = fm_fpmode_enter();
+    const int cap = fm_pool_set_cap(1);
+    for (int rep = 0; rep < 12; rep++) {
+        const int which = rep % 2;
+        const int64_t start = fm_now_ns();
+        kernels[which](0, 0, M, N, K, 1, a, K, b, N, 0, c, N, pack, NULL);
+        const int64_t took = fm_now_ns() - start;
+        if (rep >= 2) /* the first run of each warms the caches */
+            best[which] = took < best[which] ? took : best[which];
     }
-    return hardware < emulation;
+    fm_pool_set_cap(cap);
+    fm_fpmode_leave(saved_mode);
+    return best[0] < best[1];
 #else
     return 0;
 #endif

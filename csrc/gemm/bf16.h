@@ -84,9 +84,6 @@ int fm_gemm_bf16_generic FM_GEMM_BF16_PARAMS;
 int fm_gemm_bf16_avx2 FM_GEMM_BF16_PARAMS;
 int fm_gemm_bf16_avx512 FM_GEMM_BF16_PARAMS;
 int fm_gemm_bf16_avx512bf16 FM_GEMM_BF16_PARAMS;
-/* The fastest of `reps` calls of an instruction set's microkernel (MR x NR x 256 pairs), ns. */
-int64_t fm_bf16_kernel_ns_avx512(int reps);
-int64_t fm_bf16_kernel_ns_avx512bf16(int reps);
 
 /* The bfloat16 GEMM of the active instruction set (dispatch.c): VDPBF16PS where the CPU has it
  * and the active set is AVX-512, the active set's emulation otherwise. */

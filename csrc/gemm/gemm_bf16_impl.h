@@ -218,23 +218,6 @@ static void BF_NAME(bf_tiles_task)(void *ctx, int64_t task)
     }
 }
 
-/* Nanoseconds of the fastest of `reps` microkernel calls over 256 pairs of k (zero operands,
- * static buffers): the instruction rate, for dispatch.c's choice of kernel. */
-int64_t BF_NAME(fm_bf16_kernel_ns)(int reps)
-{
-    enum { PAIRS = 256 };
-    static _Alignas(64) BF_STORAGE ap[BF_MR * 2 * PAIRS], bp[BF_NR * 2 * PAIRS];
-    _Alignas(64) float tile[BF_MR * BF_NR];
-    int64_t best = INT64_MAX;
-    for (int rep = 0; rep < reps; rep++) {
-        const int64_t start = fm_now_ns();
-        BF_KERNEL(PAIRS, ap, bp, tile);
-        const int64_t took = fm_now_ns() - start;
-        best = took < best ? took : best;
-    }
-    return best + (tile[0] != 0); /* the tile is read: the calls are not optimized away */
-}
-
 int BF_NAME(fm_gemm_bf16) FM_GEMM_BF16_PARAMS
 {
     if (m < 0 || n < 0 || k < 0 || ldc < n || lda < (trans_a ? m : k) || ldb < (trans_b ? k : n))
