@@ -588,6 +588,73 @@ static void test_gemm_bf16(void)
           "bad lda accepted");
 }
 
+/* A float32 network with bfloat16 products trains (the loss falls) and predicts; its workspace
+ * and the float64 entry points refuse mismatched precisions; it frees what it allocated. */
+static void test_training_bf16(void)
+{
+    enum { N = 200, D = 40, H = 48, C = 3, B = 32 };
+    const int64_t units[] = {D, H, C};
+    fm_net net = make_net(2, units, FM_ACT_RELU, FM_ACT_SOFTMAX, FM_LOSS_LOG, 1e-4);
+    net.matmul_precision = FM_MATMUL_BFLOAT16;
+    CHECK(fm_net_check(&net) == FM_OK, "bfloat16 net rejected");
+    fm_net bad = net;
+    bad.matmul_precision = 7;
+    CHECK(fm_net_check(&bad) == FM_ERR_ARG, "unknown matmul precision accepted");
+    const int64_t n_params = fm_n_params(&net);
+    unsigned long long rng = 5;
+    float *x = malloc(sizeof(float) * N * D), *y = calloc(N * C, sizeof(float));
+    float *params = malloc(sizeof(float) * n_params), *state = calloc(2 * n_params, sizeof(float));
+    float *out = malloc(sizeof(float) * N * C);
+    for (int i = 0; i < N; i++) {
+        double score = 0;
+        for (int j = 0; j < D; j++)
+            score += (x[i * D + j] = (float)uniform(&rng));
+        y[i * C + (score > 1 ? 2 : score > -1 ? 1 : 0)] = 1;
+    }
+    for (int64_t i = 0; i < n_params; i++)
+        params[i] = (float)(0.2 * uniform(&rng));
+    CHECK(fm_workspace_new(&net, B, sizeof(double)) == NULL, "float64 bfloat16 workspace made");
+    fm_net f32 = net;
+    f32.matmul_precision = FM_MATMUL_FLOAT32;
+    fm_workspace *ws = fm_workspace_new(&net, B, sizeof(float));
+    fm_workspace *ws32 = fm_workspace_new(&f32, B, sizeof(float));
+    CHECK(ws != NULL && ws32 != NULL, "workspace allocation failed");
+    fm_optimizer opt = make_opt(FM_SOLVER_ADAM, 0.01, 0.9, 1);
+    double loss_sum = 0, score = 0;
+    CHECK(train_f32(&net, &opt, params, state, x, y, NULL, N, NULL, N, B, 1, 0, 0, ws32,
+                    &loss_sum, &score) == FM_ERR_ARG,
+          "a float32 workspace trained a bfloat16 net");
+    double first = 0, last = 0;
+    for (int epoch = 0; epoch < 20 && ws; epoch++) {
+        loss_sum = score = 0;
+        const int err = train_f32(&net, &opt, params, state, x, y, NULL, N, NULL, N, B, 1,
+                                  (uint64_t)epoch, 0, ws, &loss_sum, &score);
+        CHECK(err == FM_OK && isfinite(loss_sum), "bf16 epoch %d: err %d", epoch, err);
+        if (epoch == 0)
+            first = loss_sum / N;
+        last = loss_sum / N;
+    }
+    CHECK(last < 0.7 * first, "bfloat16 loss did not fall: %g -> %g", first, last);
+    CHECK(fm_predict_f32(&net, params, x, N, out) == FM_OK, "bfloat16 predict failed");
+    double *xd = malloc(sizeof(double) * N * D), *pd = malloc(sizeof(double) * n_params);
+    double *outd = malloc(sizeof(double) * N * C);
+    for (int i = 0; i < N * D; i++)
+        xd[i] = x[i];
+    for (int64_t i = 0; i < n_params; i++)
+        pd[i] = params[i];
+    CHECK(fm_predict_f64(&net, pd, xd, N, outd) == FM_ERR_ARG, "float64 bfloat16 predict ran");
+    fm_workspace_free(ws);
+    fm_workspace_free(ws32);
+    free(x);
+    free(y);
+    free(params);
+    free(state);
+    free(out);
+    free(xd);
+    free(pd);
+    free(outd);
+}
+
 int main(void)
 {
     test_pool();
@@ -604,6 +671,10 @@ int main(void)
     }
     CHECK(fm_set_isa("no-such-isa") == FM_ERR_ARG, "unknown ISA accepted");
     test_gemm_bf16();
+    for (int i = 0; i < n_names; i++) {
+        fm_set_isa(names[i]);
+        test_training_bf16();
+    }
     test_perceptron();
     printf("%d passed, %d failed\n", n_passed, n_failed);
     return n_failed == 0 ? 0 : 1;
