@@ -422,6 +422,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         units = state.pop("_layer_units", None)
         state.pop("_net", None)
         state.pop("_model", None)
+        # options added since: their defaults, which are what earlier versions did
+        state.setdefault("matmul_precision", "float32")
         super().__setstate__(state)
         if params is not None:
             if units is None:
