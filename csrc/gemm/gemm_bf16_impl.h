@@ -11,7 +11,10 @@
  *                 const BF_STORAGE *bp, float *tile): the MR x NR tile of sums (row stride NR)
  *                 of one packed sliver of A and one of B over k_pairs pairs;
  *   BF_PACK_B_ROWS (optional) static void BF_PACK_B_ROWS(int64_t k, const float *b,
- *                 int64_t b_rs, BF_STORAGE *bp): a whole-width sliver of a row-major op(B).
+ *                 int64_t b_rs, BF_STORAGE *bp): a whole-width sliver of a row-major op(B);
+ *   BF_PACK_ACROSS (optional) static void BF_PACK_ACROSS(int64_t k, int64_t k_pairs,
+ *                 const float *src, int64_t stride, int64_t valid, int64_t lanes,
+ *                 BF_STORAGE *dst): what BF_PACK_ACROSS_ROWS below does, faster.
  *
  * The product is cut like the float GEMM's packed path, without KC blocking (each tile adds all
  * of k in registers): one job packs op(A) into MR-row slivers, one packs op(B) into NR-column
@@ -100,9 +103,21 @@ typedef struct BF_NAME(bf_args) {
     }
 
 BF_PACK_ALONG_ROWS(BF_NAME(bf_pack_a_along), BF_MR)
-BF_PACK_ACROSS_ROWS(BF_NAME(bf_pack_a_across), BF_MR)
 BF_PACK_ALONG_ROWS(BF_NAME(bf_pack_b_along), BF_NR)
+#ifdef BF_PACK_ACROSS
+#define BF_PACK_ACROSS_WITH(NAME, LANES)                                                         \
+    static void NAME(int64_t k, int64_t k_pairs, const float *src, int64_t stride,              \
+                     int64_t valid, BF_STORAGE *dst)                                             \
+    {                                                                                            \
+        BF_PACK_ACROSS(k, k_pairs, src, stride, valid, LANES, dst);                              \
+    }
+BF_PACK_ACROSS_WITH(BF_NAME(bf_pack_a_across), BF_MR)
+BF_PACK_ACROSS_WITH(BF_NAME(bf_pack_b_across), BF_NR)
+#undef BF_PACK_ACROSS_WITH
+#else
+BF_PACK_ACROSS_ROWS(BF_NAME(bf_pack_a_across), BF_MR)
 BF_PACK_ACROSS_ROWS(BF_NAME(bf_pack_b_across), BF_NR)
+#endif
 
 /* Task of the A packing job: rows [s MR, s MR + MR) of op(A), rows past m and k past k zero. */
 static void BF_NAME(bf_pack_a_task)(void *ctx, int64_t s)
