@@ -327,3 +327,14 @@ def test_environment_isa_selects_the_emulation():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "avx2"
+
+
+def test_check_gradients_of_a_bfloat16_model():
+    """check_gradients checks a bfloat16 model's backward pass with float64 products."""
+    from fastmlp import check_gradients
+
+    est, X = _fit("clf-adam", matmul_precision="bfloat16", max_iter=1)
+    y = _data("clf")[1]
+    assert check_gradients(est, X[:20], y[:20]) < 1e-6
+    assert est._net.matmul_precision == "bfloat16"  # the model itself is unchanged
+
