@@ -163,36 +163,49 @@ static void BF_NAME(bf_epilogue)(const fm_epilogue *ep, float *c, int64_t ldc, i
         const float *bias = (const float *)ep->bias + col;
         const int relu = ep->activation == FM_ACT_RELU;
         for (int64_t r = 0; r < rows; r++) {
-            float *cr = c + r * ldc;
-            for (int64_t j = 0; j < cols; j++) {
-                const float v = cr[j] + bias[j];
-                cr[j] = relu && !(v > 0) ? 0.0f : v;
+            float *restrict cr = c + r * ldc;
+            if (relu) {
+                for (int64_t j = 0; j < cols; j++) {
+                    const float v = cr[j] + bias[j];
+                    cr[j] = v > 0 ? v : 0.0f;
+                }
+            } else {
+                for (int64_t j = 0; j < cols; j++)
+                    cr[j] += bias[j];
             }
         }
         return;
     }
     const float scale = (float)ep->dropout_scale;
     for (int64_t r = 0; r < rows; r++) {
-        float *cr = c + r * ldc;
-        const float *zr = (const float *)ep->z + (row + r) * ep->ldz + col;
-        for (int64_t j = 0; j < cols; j++) {
-            switch (ep->activation) {
-            case FM_ACT_LOGISTIC: {
+        float *restrict cr = c + r * ldc;
+        const float *restrict zr = (const float *)ep->z + (row + r) * ep->ldz + col;
+        switch (ep->activation) { /* outside the loops, so that they vectorize */
+        case FM_ACT_LOGISTIC:
+            for (int64_t j = 0; j < cols; j++) {
                 const float d = cr[j] * zr[j];
                 cr[j] = d * (1.0f - zr[j]);
-                break;
             }
-            case FM_ACT_TANH: {
+            break;
+        case FM_ACT_TANH:
+            for (int64_t j = 0; j < cols; j++) {
                 const float s = zr[j] * zr[j];
                 cr[j] = cr[j] * (1.0f - s);
-                break;
             }
-            case FM_ACT_RELU:
-                cr[j] = zr[j] == 0 ? 0.0f : (scale != 0 ? cr[j] * scale : cr[j]);
-                break;
-            default: /* identity */
-                break;
+            break;
+        case FM_ACT_RELU:
+            if (scale != 0) {
+                for (int64_t j = 0; j < cols; j++) {
+                    const float d = cr[j] * scale;
+                    cr[j] = zr[j] == 0 ? 0.0f : d;
+                }
+            } else {
+                for (int64_t j = 0; j < cols; j++)
+                    cr[j] = zr[j] == 0 ? 0.0f : cr[j];
             }
+            break;
+        default: /* identity */
+            break;
         }
     }
 }
