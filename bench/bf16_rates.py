@@ -98,6 +98,7 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3, help="fits per training figure")
     parser.add_argument("--samples", type=int, default=4096, help="training rows")
     args = parser.parse_args(argv)
+    import fastmlp  # noqa: F401  (loaded before the limit, which reaches the loaded libraries)
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1):
