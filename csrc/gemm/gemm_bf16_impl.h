@@ -151,6 +151,16 @@ static void BF_NAME(bf_pack_b_task)(void *ctx, int64_t s)
     }
 }
 
+/* Task of the packing job: A sliver s, or B sliver s - m_slivers. */
+static void BF_NAME(bf_pack_task)(void *ctx, int64_t s)
+{
+    const BF_NAME(bf_args) *g = (const BF_NAME(bf_args) *)ctx;
+    if (s < g->m_slivers)
+        BF_NAME(bf_pack_a_task)(ctx, s);
+    else
+        BF_NAME(bf_pack_b_task)(ctx, s - g->m_slivers);
+}
+
 /* The epilogue (internal.h) on the final rows x cols tile of C at (row, col), in the float
  * GEMM's arithmetic, written out operation by operation (these files compile without
  * contraction into fused multiply-adds, so every instruction set rounds alike). */
@@ -283,10 +293,8 @@ int BF_NAME(fm_gemm_bf16) FM_GEMM_BF16_PARAMS
     g.bp = (BF_STORAGE *)((char *)pack + (a_bytes + 63) / 64 * 64);
     const double work = (double)m * (double)n * (double)k;
     const int threads = fm_team_size(work, FM_PAR_MIN_WORK);
-    if (k > 0) {
-        fm_pool_run(g.m_slivers, threads, BF_NAME(bf_pack_a_task), &g);
-        fm_pool_run(g.n_slivers, threads, BF_NAME(bf_pack_b_task), &g);
-    }
+    if (k > 0) /* one job packs both operands */
+        fm_pool_run(g.m_slivers + g.n_slivers, threads, BF_NAME(bf_pack_task), &g);
     /* column groups: one (each A sliver read once) unless the rows give too few tasks */
     const int64_t wanted = (int64_t)threads * 4;
     int64_t groups = 1;
