@@ -51,8 +51,8 @@ static void bf_pack_b_rows_avx512bf16(int64_t k, const float *b, int64_t b_rs, u
                                            24, 8, 23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17,
                                            1, 16, 0);
     for (int64_t p = 0; p < k; p += 2, bp += 2 * BF_NR) {
-        const float *r0 = b + p * b_rs, *r1 = r0 + b_rs;
         const int odd = p + 1 < k;
+        const float *r0 = b + p * b_rs, *r1 = odd ? r0 + b_rs : r0;
         for (int half = 0; half < 2; half++) {
             const __m512 lo = _mm512_loadu_ps(r0 + 16 * half);
             const __m512 hi = odd ? _mm512_loadu_ps(r1 + 16 * half) : _mm512_setzero_ps();
