@@ -7,8 +7,10 @@ core one epoch per call.
 
 from . import datasets
 from ._estimators import MLPClassifier, MLPRegressor, check_gradients
+from ._onnx_export import to_onnx
 from ._perceptron import Perceptron
 from ._persistence import load
+from ._sklearn_conversion import from_sklearn
 from ._plotting import plot_learning_curves
 
 __version__ = "0.1.0"
@@ -19,7 +21,9 @@ __all__ = [
     "Perceptron",
     "check_gradients",
     "datasets",
+    "from_sklearn",
     "load",
     "plot_learning_curves",
+    "to_onnx",
     "__version__",
 ]
