@@ -103,6 +103,9 @@ static int bf16_hardware_supported(void)
  * 1 when it measured faster than the AVX-512F emulation (bf16_hardware_faster), 2 always. */
 static int bf16_hardware_mode = 1;
 static int bf16_hardware_faster = 0;
+/* The networks' bfloat16 GEMM (fm_bf16_kernel's), chosen again when the choice changes. */
+static fm_gemm_bf16_fn bf16_active = fm_gemm_bf16_generic;
+static void bf16_choose(void);
 
 /* Whether VDPBF16PS runs a layer's product faster than the AVX-512F emulation (both give the
  * same bits: which one runs changes no result). On some CPUs VDPBF16PS issues at a quarter of
@@ -148,6 +151,7 @@ int fm_set_isa(const char *name)
             active = &isas[i];
             if (strcmp(active->name, "avx512") == 0 && bf16_hardware_supported())
                 bf16_hardware_faster = bf16_measure_hardware_faster();
+            bf16_choose();
             return FM_OK;
         }
     }
@@ -188,11 +192,17 @@ const char *fm_bf16_kernel(void)
     return active->name;
 }
 
+static void bf16_choose(void)
+{
+    bf16_active = bf16_kernel_named(fm_bf16_kernel());
+}
+
 int fm_bf16_hardware(int mode)
 {
     const int before = bf16_hardware_mode;
     if (mode >= 0 && mode <= 2)
         bf16_hardware_mode = mode;
+    bf16_choose();
     return before;
 }
 
@@ -203,8 +213,7 @@ int fm_bf16_supported(const char *kernel)
 
 int fm_gemm_bf16_ex FM_GEMM_BF16_PARAMS
 {
-    return bf16_kernel_named(fm_bf16_kernel())(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb,
-                                               beta, c, ldc, pack, ep);
+    return bf16_active(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, pack, ep);
 }
 
 int fm_gemm_bf16(const char *kernel, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,

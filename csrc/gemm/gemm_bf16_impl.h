@@ -17,9 +17,9 @@
  *                 BF_STORAGE *dst): what BF_PACK_ACROSS_ROWS below does, faster.
  *
  * The product is cut like the float GEMM's packed path, without KC blocking (each tile adds all
- * of k in registers): one job packs op(A) into MR-row slivers, one packs op(B) into NR-column
- * slivers, one computes the tiles (a task: one A sliver against a group of B slivers) and
- * applies the epilogue. Each element is computed by one thread in a fixed order, so the result
+ * of k in registers): one job packs op(A) into MR-row slivers and op(B) into NR-column slivers,
+ * a second computes the tiles (a task: one A sliver against a group of B slivers) and applies
+ * the epilogue. Each element is computed by one thread in a fixed order, so the result
  * does not depend on the number of threads. */
 
 #define BF_NAME(name) FM_XCAT2(name, BF_ISA)
