@@ -67,6 +67,12 @@ enum fm_solver {
     FM_SOLVER_ADADELTA = 5 /* PyTorch's Adadelta */
 };
 
+/* The arithmetic of the dense layers' products (the forward pass, the weight and input
+ * gradients) in float32 networks: float32 throughout, or bfloat16 operands with float32 sums
+ * (fm_gemm_bf16; the weights, the optimizer, the loss and the elementwise maths stay float32).
+ * float64 networks accept FM_MATMUL_FLOAT32 only. */
+enum fm_matmul_precision { FM_MATMUL_FLOAT32 = 0, FM_MATMUL_BFLOAT16 = 1 };
+
 /* Rate of the leaky ReLU's negative side. */
 #define FM_LEAKY_SLOPE 0.01
 
@@ -86,6 +92,8 @@ typedef struct fm_net {
     const double *dropout; /* n_layers - 1 rates in [0, 1): inverted dropout on each hidden
                             * layer's output while training; NULL for none */
     uint64_t dropout_seed; /* fm_loss_grad's masks (training keys them by seed and epoch) */
+    int matmul_precision;  /* enum fm_matmul_precision; FM_ERR_ARG from the float64 entry
+                            * points unless FM_MATMUL_FLOAT32 */
 } fm_net;
 
 typedef struct fm_optimizer {
@@ -208,6 +216,23 @@ void fm_permutation(uint64_t seed, uint64_t epoch, int64_t n, int64_t *out);
 
 /* Elements of GEMM packing scratch that fm_gemm_* needs (the same for both precisions). */
 size_t fm_gemm_pack_size(void);
+
+/* bfloat16 products (matmul_precision "bfloat16"; csrc/gemm/bf16.h has the arithmetic):
+ * C = alpha * op(A) . op(B) + beta * C with the operands rounded to bfloat16 and float32 sums,
+ * the same bits from every kernel. kernel: NULL for the one the networks use (fm_bf16_kernel),
+ * or "avx512bf16" (VDPBF16PS), "avx512", "avx2", "generic" (emulations); FM_ERR_ARG when this
+ * build or this CPU lacks it. fm_bf16_kernel names the networks' kernel: the active
+ * instruction set's emulation, or VDPBF16PS when the active set is AVX-512, the CPU has
+ * AVX512-BF16 and (fm_set_isa measures it) it runs faster than the emulation, which is not
+ * always so. fm_bf16_hardware(mode): 0 never VDPBF16PS, 1 when faster (the default), 2 always
+ * where the CPU has it (a testing hook; returns the previous mode). fm_bf16_supported(kernel):
+ * whether fm_gemm_bf16 can run that kernel. */
+int fm_gemm_bf16(const char *kernel, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                 float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
+                 float beta, float *c, int64_t ldc);
+const char *fm_bf16_kernel(void);
+int fm_bf16_hardware(int mode);
+int fm_bf16_supported(const char *kernel);
 
 /* Instruction set: fm_set_isa(NULL, "" or "auto") picks the best the CPU supports; a name
  * ("avx512", "avx2", "generic") forces that kernel; FM_ERR_ARG when it is unknown to this build

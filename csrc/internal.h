@@ -184,7 +184,12 @@ struct fm_workspace {
                          * is accepted (the parameters' block from fm_bn_offset(net, 0, 2)) */
     double *row_stats;  /* 2 x max_rows: each row's loss and score, summed in row order */
     void *block;        /* the single allocation everything above points into */
+    int matmul_precision; /* the network's (fm_net), which sized pack */
 };
+
+/* Bytes of packing space the bfloat16 products of a network's batch of `rows` rows need (the
+ * largest of its layers' three products: forward, weight gradient, input gradient). */
+size_t fm_bf16_net_pack_bytes(const fm_net *net, int64_t rows);
 
 /* Whether hidden layer l (l < n_layers - 1) takes the general path, which keeps the activation's
  * input for the backward pass: activations whose derivative is not a function of their output,

@@ -547,16 +547,30 @@ static void SUF(bias_grad_task)(void *ctx, int64_t blk)
 }
 
 
+/* A dense layer's product in the network's matmul precision (enum fm_matmul_precision):
+ * this instruction set's GEMM, or the bfloat16 one (float networks only: the float64 entry
+ * points refuse bfloat16 networks before any product). */
+static int SUF(product)(int precision, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                        REAL alpha, const REAL *a, int64_t lda, const REAL *b, int64_t ldb,
+                        REAL beta, REAL *c, int64_t ldc, REAL *pack, const fm_epilogue *ep)
+{
+    if (sizeof(REAL) == sizeof(float) && precision == FM_MATMUL_BFLOAT16)
+        return fm_gemm_bf16_ex(trans_a, trans_b, m, n, k, (float)alpha, (const float *)a, lda,
+                               (const float *)b, ldb, (float)beta, (float *)c, ldc, pack, ep);
+    return SUF(fm_gemm_ex)(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, pack,
+                           ep);
+}
+
 /* Dense layer forward (rows x fan_in -> rows x width): out = f(in . W + b) with f identity or
  * ReLU applied to each tile of the product as it is finished (the GEMM's epilogue); other
  * activations are the caller's (f = identity here). Writes out. */
 static int SUF(dense_forward)(REAL *out, const REAL *in, const REAL *w, const REAL *b,
                               int64_t rows, int64_t fan_in, int64_t width, int activation,
-                              REAL *pack)
+                              REAL *pack, int precision)
 {
     const fm_epilogue ep = {FM_EPI_BIAS_ACT, activation, b, NULL, 0, 0};
-    return SUF(fm_gemm_ex)(0, 0, rows, width, fan_in, 1, in, fan_in, w, width, 0, out, width,
-                           pack, &ep);
+    return SUF(product)(precision, 0, 0, rows, width, fan_in, 1, in, fan_in, w, width, 0, out,
+                        width, pack, &ep);
 }
 
 /* Dense layer backward, from delta (rows x width, d loss / d the layer's pre-activation):
@@ -566,18 +580,18 @@ static int SUF(dense_forward)(REAL *out, const REAL *in, const REAL *w, const RE
  * FM_EPI_DERIV epilogue) is given. */
 static int SUF(dense_backward)(REAL *gw, REAL *gb, REAL *d_in, const REAL *delta, const REAL *in,
                                const REAL *w, int64_t rows, int64_t fan_in, int64_t width,
-                               int accumulate, const fm_epilogue *ep, REAL *pack)
+                               int accumulate, const fm_epilogue *ep, REAL *pack, int precision)
 {
-    int err = SUF(fm_gemm_ex)(1, 0, fan_in, width, rows, 1, in, fan_in, delta, width,
-                              accumulate ? 1 : 0, gw, width, pack, NULL);
+    int err = SUF(product)(precision, 1, 0, fan_in, width, rows, 1, in, fan_in, delta, width,
+                           accumulate ? 1 : 0, gw, width, pack, NULL);
     if (err)
         return err;
     SUF(bias_job) bias = {delta, gb, rows, width, accumulate};
     fm_parallel(rows * width >= FM_PAR_MIN_ELEMS, (width + 63) / 64, SUF(bias_grad_task), &bias);
     if (d_in == NULL)
         return FM_OK;
-    return SUF(fm_gemm_ex)(0, 1, rows, fan_in, width, 1, delta, width, w, width, 0, d_in, fan_in,
-                           pack, ep);
+    return SUF(product)(precision, 0, 1, rows, fan_in, width, 1, delta, width, w, width, 0, d_in,
+                        fan_in, pack, ep);
 }
 
 /* Forward pass of a batch: writes outs[l] = output of layer l (rows x units[l + 1]). Bias and an
@@ -603,7 +617,8 @@ static int SUF(forward)(const fm_net *net, const REAL *params, const REAL *const
         const int64_t width = fm_dense_width(net, l);
         if (fm_layer_general(net, l)) {
             REAL *pre = ws ? (REAL *)ws->pre[l] : (width == u[l + 1] ? outs[l] : scratch);
-            int err = SUF(dense_forward)(pre, in, w, b, rows, u[l], width, FM_ACT_IDENTITY, pack);
+            int err = SUF(dense_forward)(pre, in, w, b, rows, u[l], width, FM_ACT_IDENTITY, pack,
+                                         net->matmul_precision);
             if (err)
                 return err;
             const int drop = train && net->dropout != NULL && net->dropout[l] > 0;
@@ -620,9 +635,9 @@ static int SUF(forward)(const fm_net *net, const REAL *params, const REAL *const
             activation = FM_ACT_IDENTITY; /* the loss pass applies it, row by row */
         const int fused = activation == FM_ACT_IDENTITY || activation == FM_ACT_RELU;
         int err = fused ? SUF(dense_forward)(outs[l], in, w, b, rows, u[l], u[l + 1], activation,
-                                             pack)
-                        : SUF(fm_gemm_ex)(0, 0, rows, u[l + 1], u[l], 1, in, u[l], w, u[l + 1],
-                                          0, outs[l], u[l + 1], pack, NULL);
+                                             pack, net->matmul_precision)
+                        : SUF(product)(net->matmul_precision, 0, 0, rows, u[l + 1], u[l], 1, in,
+                                       u[l], w, u[l + 1], 0, outs[l], u[l + 1], pack, NULL);
         if (err)
             return err;
         if (!fused)
@@ -1162,7 +1177,7 @@ static int SUF(chunk_loss_grad)(const fm_net *net, const REAL *params, const REA
         err = SUF(dense_backward)(grad + fm_weight_offset(net, l), grad + fm_bias_offset(net, l),
                                   d_in, deltas[l + 1], l == 0 ? x : acts[l], w, rows, u[l],
                                   fm_dense_width(net, l), accumulate,
-                                  general_below ? NULL : &ep, pack);
+                                  general_below ? NULL : &ep, pack, net->matmul_precision);
         if (err)
             return err;
         if (general_below)
@@ -1245,6 +1260,7 @@ int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL
     if (fm_net_check(net) || ws == NULL || ws->elem_size != sizeof(REAL) || batch_size < 1 ||
         batch_size > ws->max_rows || n_samples < 1 || position < 0 ||
         (order == NULL && n_samples > n_rows) || ws->n_params != fm_n_params(net) ||
+        ws->matmul_precision != net->matmul_precision ||
         opt->solver < FM_SOLVER_SGD || opt->solver > FM_SOLVER_ADADELTA)
         return FM_ERR_ARG;
     if (order != NULL)
@@ -1311,7 +1327,8 @@ int SUF(fm_loss_grad)(const fm_net *net, const REAL *params, const REAL *x, cons
 {
     *loss = NAN;
     if (fm_net_check(net) || ws == NULL || ws->elem_size != sizeof(REAL) || n_samples < 1 ||
-        ws->n_params != fm_n_params(net) || (net->batch_norm && n_samples > ws->max_rows))
+        ws->n_params != fm_n_params(net) || ws->matmul_precision != net->matmul_precision ||
+        (net->batch_norm && n_samples > ws->max_rows))
         return FM_ERR_ARG;
     const int64_t n_in = net->units[0], n_out = net->units[net->n_layers];
     double raw_total = 0, score = 0;
@@ -1358,6 +1375,7 @@ int SUF(fm_predict_layers)(const fm_net *net, const REAL *params, const REAL *co
                            REAL *out)
 {
     if (fm_net_check(net) || n_samples < 0 || (coefs == NULL) != (intercepts == NULL) ||
+        (sizeof(REAL) != sizeof(float) && net->matmul_precision != FM_MATMUL_FLOAT32) ||
         (params == NULL &&
          (coefs == NULL || fm_n_params(net) != fm_bias_offset(net, net->n_layers))))
         return FM_ERR_ARG;
@@ -1389,7 +1407,12 @@ int SUF(fm_predict_layers)(const fm_net *net, const REAL *params, const REAL *co
     const size_t buf_elems = (size_t)chunk * (size_t)widest;
     const size_t piece_elems = (size_t)chunk * (size_t)widest_pieces;
     const size_t panel_cols = (size_t)(widest_dense < FM_GEMM_NC ? widest_dense : FM_GEMM_NC) + 32;
-    const size_t pack_elems = chunk >= 4 ? (size_t)FM_GEMM_KC * panel_cols : 0;
+    size_t pack_elems = chunk >= 4 ? (size_t)FM_GEMM_KC * panel_cols : 0;
+    if (net->matmul_precision == FM_MATMUL_BFLOAT16) {
+        const size_t bf16_elems = (fm_bf16_net_pack_bytes(net, chunk) + sizeof(REAL) - 1) /
+                                  sizeof(REAL);
+        pack_elems = bf16_elems > pack_elems ? bf16_elems : pack_elems;
+    }
     const size_t table = SUF(aligned_bytes)((size_t)L, sizeof(REAL *));
     const size_t bufs = SUF(aligned_bytes)(2 * buf_elems, sizeof(REAL));
     const size_t pieces_bytes = SUF(aligned_bytes)(piece_elems, sizeof(REAL));

@@ -10,6 +10,7 @@
 
 #include "fm_math.h"
 #include "internal.h"
+#include "gemm/bf16.h"
 
 /* Rows per forward chunk in predict: bounds its scratch memory for any n_samples. */
 #define FM_PREDICT_CHUNK 1024

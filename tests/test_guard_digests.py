@@ -85,6 +85,22 @@ def _configs():
             "clf", dtype,
             dict(hidden_layer_sizes=(160,), max_iter=2, random_state=5, batch_size=150,
                  dropout=0.2), (600, 140), "fit")
+    # bfloat16 products (float32 models only): the same bits from VDPBF16PS and from the
+    # emulations (tests/test_bf16.py), recorded like the rest
+    bf16 = dict(matmul_precision="bfloat16")
+    out["clf-bf16-adam-float32"] = ("clf", "float32", dict(base, **bf16), (200, 10), "fit")
+    out["clf-bf16-act-tanh-float32"] = (
+        "clf", "float32", dict(base, activation="tanh", **bf16), (200, 10), "fit")
+    out["reg-bf16-lbfgs-float32"] = (
+        "reg", "float32", dict(base, solver="lbfgs", max_iter=15, **bf16), (200, 10), "fit")
+    out["clf-bf16-wide-float32"] = (
+        "clf", "float32",
+        dict(hidden_layer_sizes=(160, 96), max_iter=2, random_state=5, batch_size=150, **bf16),
+        (600, 140), "fit")
+    out["clf-bf16-wide-dropout-float32"] = (
+        "clf", "float32",
+        dict(hidden_layer_sizes=(160,), max_iter=2, random_state=5, batch_size=150,
+             dropout=0.2, **bf16), (600, 140), "fit")
     return out
 
 
@@ -194,7 +210,8 @@ def test_predictions_same_on_every_isa(name):
 
 
 @pytest.mark.parametrize("name", ["clf-wide-float32", "clf-wide-dropout-float64",
-                                  "clf-batchnorm-float32", "clf-adam-cosine-float64"])
+                                  "clf-batchnorm-float32", "clf-adam-cosine-float64",
+                                  "clf-bf16-wide-float32", "clf-bf16-wide-dropout-float32"])
 def test_guard_digest_one_thread(name):
     """The same bits on one thread as on all of them."""
     if RECORD:
@@ -209,3 +226,17 @@ def test_table_covers_the_matrix():
     if RECORD:
         pytest.skip("recording")
     assert sorted(_recorded()) == sorted(CONFIGS)
+
+
+@pytest.mark.skipif(RECORD or "generic" not in _core.available_isas(), reason="recording")
+@pytest.mark.parametrize("name", sorted(n for n in CONFIGS if "-bf16-" in n))
+def test_guard_digest_bf16_portable(name):
+    """The bfloat16 trainings give the x86 bits with the portable code's own bfloat16 kernel
+    (not the hardware's or an x86 emulation)."""
+    previous = _core.isa()
+    try:
+        _core.set_isa("generic")
+        assert _core.bf16_kernel() == "generic"
+        assert _digest(name) == _recorded()[name]
+    finally:
+        _core.set_isa(previous)

@@ -675,6 +675,185 @@ static void test_pool(void)
     CHECK(wrong == 0, "%ld tasks did not run exactly once", wrong);
 }
 
+/* bfloat16 reference (csrc/gemm/bf16.h), written independently of the kernels: the rounding by
+ * integer arithmetic, each step a float32 fmaf, the odd k of each pair first. */
+static float bf16_ref_round(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    if ((u & 0x7f800000u) == 0)
+        u &= 0x80000000u;
+    else if ((u & 0x7fffffffu) > 0x7f800000u)
+        u = (u | 0x00400000u) & 0xffff0000u;
+    else
+        u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    memcpy(&x, &u, 4);
+    return x;
+}
+
+static float bf16_ref_step(float a, float b, float acc)
+{
+    const float r = fmaf(a, b, acc);
+    return fabsf(r) < 1.17549435e-38f ? copysignf(0.0f, r) : r;
+}
+
+/* A value for the bfloat16 tests: mostly in [-1, 1), some tiny (near and below float32's
+ * normal range, where the rounding and the flushes act), some zero. */
+static float bf16_test_value(unsigned long long *state)
+{
+    const double u = uniform(state);
+    const double kind = uniform(state);
+    if (kind < -0.8)
+        return (float)(u * 3e-38);
+    if (kind < -0.7)
+        return (float)(u * 1e-20);
+    if (kind < -0.65)
+        return 0.0f;
+    return (float)u;
+}
+
+/* Every bfloat16 kernel this CPU runs against the reference, bit for bit, for both layouts of
+ * A and B, odd and even k, edge tiles, alpha and beta. */
+static void test_gemm_bf16(void)
+{
+    static const char *kernels[] = {"avx512bf16", "avx512", "avx2", "generic"};
+    static const int64_t shapes[][3] = {{1, 1, 1}, {13, 33, 7}, {30, 70, 64}, {25, 40, 129},
+                                        {12, 32, 0}};
+    unsigned long long state = 11;
+    int n_kernels = 0;
+    for (int ki = 0; ki < 4; ki++) {
+        if (!fm_bf16_supported(kernels[ki]))
+            continue;
+        n_kernels++;
+        for (int si = 0; si < 5; si++) {
+            for (int t = 0; t < 4; t++) {
+                const int ta = t & 1, tb = t >> 1;
+                const int64_t m = shapes[si][0], n = shapes[si][1], k = shapes[si][2];
+                const float alpha = t == 3 ? 0.5f : 1.0f, beta = t == 3 ? 0.25f : 0.0f;
+                float *a = malloc(sizeof(float) * (size_t)(m * k + 1));
+                float *b = malloc(sizeof(float) * (size_t)(k * n + 1));
+                float *c = malloc(sizeof(float) * (size_t)(m * n));
+                float *ref = malloc(sizeof(float) * (size_t)(m * n));
+                for (int64_t i = 0; i < m * k; i++)
+                    a[i] = bf16_test_value(&state);
+                for (int64_t i = 0; i < k * n; i++)
+                    b[i] = bf16_test_value(&state);
+                for (int64_t i = 0; i < m * n; i++)
+                    c[i] = ref[i] = (float)uniform(&state);
+                for (int64_t i = 0; i < m; i++) {
+                    for (int64_t j = 0; j < n; j++) {
+                        float acc = 0.0f;
+                        for (int64_t p = 0; p < k; p += 2) {
+                            const float a0 = bf16_ref_round(ta ? a[p * m + i] : a[i * k + p]);
+                            const float b0 = bf16_ref_round(tb ? b[j * k + p] : b[p * n + j]);
+                            float a1 = 0.0f, b1 = 0.0f;
+                            if (p + 1 < k) {
+                                a1 = bf16_ref_round(ta ? a[(p + 1) * m + i] : a[i * k + p + 1]);
+                                b1 = bf16_ref_round(tb ? b[j * k + p + 1] : b[(p + 1) * n + j]);
+                            }
+                            acc = bf16_ref_step(a1, b1, acc);
+                            acc = bf16_ref_step(a0, b0, acc);
+                        }
+                        if (beta == 0) {
+                            ref[i * n + j] = alpha * acc;
+                        } else {
+                            const float scaled = beta * ref[i * n + j], added = alpha * acc;
+                            ref[i * n + j] = scaled + added;
+                        }
+                    }
+                }
+                const int err = fm_gemm_bf16(kernels[ki], ta, tb, m, n, k, alpha, a, ta ? m : k,
+                                             b, tb ? k : n, beta, c, n);
+                CHECK(err == FM_OK, "bf16 %s returned %d", kernels[ki], err);
+                int64_t bad = 0;
+                for (int64_t i = 0; i < m * n; i++)
+                    bad += memcmp(&c[i], &ref[i], sizeof(float)) != 0;
+                CHECK(bad == 0, "bf16 %s %dx%dx%d trans %d%d: %d of %d differ from the reference",
+                      kernels[ki], (int)m, (int)n, (int)k, ta, tb, (int)bad, (int)(m * n));
+                free(a);
+                free(b);
+                free(c);
+                free(ref);
+            }
+        }
+    }
+    CHECK(n_kernels >= 1, "no bfloat16 kernel runs here");
+    CHECK(fm_bf16_supported("generic"), "the portable bfloat16 kernel is missing");
+    CHECK(!fm_bf16_supported("no-such-kernel"), "unknown bfloat16 kernel accepted");
+    float one = 1.0f;
+    CHECK(fm_gemm_bf16("no-such-kernel", 0, 0, 1, 1, 1, 1, &one, 1, &one, 1, 0, &one, 1) ==
+              FM_ERR_ARG, "unknown bfloat16 kernel ran");
+    CHECK(fm_gemm_bf16(NULL, 0, 0, 1, 1, 2, 1, &one, 1, &one, 1, 0, &one, 1) == FM_ERR_ARG,
+          "bad lda accepted");
+}
+
+/* A float32 network with bfloat16 products trains (the loss falls) and predicts; its workspace
+ * and the float64 entry points refuse mismatched precisions; it frees what it allocated. */
+static void test_training_bf16(void)
+{
+    enum { N = 200, D = 40, H = 48, C = 3, B = 32 };
+    const int64_t units[] = {D, H, C};
+    fm_net net = make_net(2, units, FM_ACT_RELU, FM_ACT_SOFTMAX, FM_LOSS_LOG, 1e-4);
+    net.matmul_precision = FM_MATMUL_BFLOAT16;
+    CHECK(fm_net_check(&net) == FM_OK, "bfloat16 net rejected");
+    fm_net bad = net;
+    bad.matmul_precision = 7;
+    CHECK(fm_net_check(&bad) == FM_ERR_ARG, "unknown matmul precision accepted");
+    const int64_t n_params = fm_n_params(&net);
+    unsigned long long rng = 5;
+    float *x = malloc(sizeof(float) * N * D), *y = calloc(N * C, sizeof(float));
+    float *params = malloc(sizeof(float) * n_params), *state = calloc(2 * n_params, sizeof(float));
+    float *out = malloc(sizeof(float) * N * C);
+    for (int i = 0; i < N; i++) {
+        double score = 0;
+        for (int j = 0; j < D; j++)
+            score += (x[i * D + j] = (float)uniform(&rng));
+        y[i * C + (score > 1 ? 2 : score > -1 ? 1 : 0)] = 1;
+    }
+    for (int64_t i = 0; i < n_params; i++)
+        params[i] = (float)(0.2 * uniform(&rng));
+    CHECK(fm_workspace_new(&net, B, sizeof(double)) == NULL, "float64 bfloat16 workspace made");
+    fm_net f32 = net;
+    f32.matmul_precision = FM_MATMUL_FLOAT32;
+    fm_workspace *ws = fm_workspace_new(&net, B, sizeof(float));
+    fm_workspace *ws32 = fm_workspace_new(&f32, B, sizeof(float));
+    CHECK(ws != NULL && ws32 != NULL, "workspace allocation failed");
+    fm_optimizer opt = make_opt(FM_SOLVER_ADAM, 0.01, 0.9, 1);
+    double loss_sum = 0, score = 0;
+    CHECK(train_f32(&net, &opt, params, state, x, y, NULL, N, NULL, N, B, 1, 0, 0, ws32,
+                    &loss_sum, &score) == FM_ERR_ARG,
+          "a float32 workspace trained a bfloat16 net");
+    double first = 0, last = 0;
+    for (int epoch = 0; epoch < 20 && ws; epoch++) {
+        loss_sum = score = 0;
+        const int err = train_f32(&net, &opt, params, state, x, y, NULL, N, NULL, N, B, 1,
+                                  (uint64_t)epoch, 0, ws, &loss_sum, &score);
+        CHECK(err == FM_OK && isfinite(loss_sum), "bf16 epoch %d: err %d", epoch, err);
+        if (epoch == 0)
+            first = loss_sum / N;
+        last = loss_sum / N;
+    }
+    CHECK(last < 0.7 * first, "bfloat16 loss did not fall: %g -> %g", first, last);
+    CHECK(fm_predict_f32(&net, params, x, N, out) == FM_OK, "bfloat16 predict failed");
+    double *xd = malloc(sizeof(double) * N * D), *pd = malloc(sizeof(double) * n_params);
+    double *outd = malloc(sizeof(double) * N * C);
+    for (int i = 0; i < N * D; i++)
+        xd[i] = x[i];
+    for (int64_t i = 0; i < n_params; i++)
+        pd[i] = params[i];
+    CHECK(fm_predict_f64(&net, pd, xd, N, outd) == FM_ERR_ARG, "float64 bfloat16 predict ran");
+    fm_workspace_free(ws);
+    fm_workspace_free(ws32);
+    free(x);
+    free(y);
+    free(params);
+    free(state);
+    free(out);
+    free(xd);
+    free(pd);
+    free(outd);
+}
+
 int main(void)
 {
     test_pool();
@@ -691,6 +870,11 @@ int main(void)
     }
     CHECK(fm_set_isa("no-such-isa") == FM_ERR_ARG, "unknown ISA accepted");
     test_digests(names, n_names);
+    test_gemm_bf16();
+    for (int i = 0; i < n_names; i++) {
+        fm_set_isa(names[i]);
+        test_training_bf16();
+    }
     test_perceptron();
     printf("%d passed, %d failed\n", n_passed, n_failed);
     return n_failed == 0 ? 0 : 1;
