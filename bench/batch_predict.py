@@ -1,0 +1,139 @@
+"""Batch inference against ONNX Runtime: rows/s of ``predict_proba`` on 4,096 rows.
+
+Usage::
+
+    python bench/batch_predict.py [--rows 4096] [--reps 7] [--seconds 0.3] [--latency]
+
+Two float32 classifiers with the same weights in fastmlp and in ONNX Runtime (exported with
+skl2onnx from a scikit-learn ``MLPClassifier`` whose ``coefs_`` / ``intercepts_`` are copies
+of fastmlp's): the tabular 20-64-64-2 net (ReLU, two classes: one logistic output, as
+scikit-learn builds it) and 784-512-256-10 (ReLU, softmax). fastmlp runs under
+``threadpoolctl.threadpool_limits(n)``, ONNX Runtime with ``intra_op_num_threads=n`` and
+``inter_op_num_threads=1``, for n = 1 and 2.
+
+Each repetition times every (library, threads) pair one after the other for about
+``--seconds`` each (interleaved, so that load from other processes hits them alike) and takes
+the ratio fastmlp / ONNX Runtime inside the repetition; the table gives the medians over the
+repetitions. ``--latency`` adds the median one-row ``predict_proba`` latency (default threads
+for fastmlp, one intra-op thread for ONNX Runtime).
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+import warnings
+
+import numpy as np
+
+NETS = {"20-64-64-2": ((64, 64), 20, 2), "784-512-256-10": ((512, 256), 784, 10)}
+
+
+def make_models(hidden, n_in, n_classes, rows):
+    """A fitted fastmlp MLPClassifier, ONNX Runtime sessions (1 and 2 threads) with its
+    weights, and float32 X of `rows` rows."""
+    import onnxruntime as ort
+    from skl2onnx import to_onnx
+    from sklearn.neural_network import MLPClassifier as SkMLP
+
+    from fastmlp import MLPClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((rows, n_in)).astype(np.float32)
+    y = rng.integers(0, n_classes, rows)
+    est = MLPClassifier(hidden_layer_sizes=hidden, max_iter=2, random_state=0)
+    sk = SkMLP(hidden_layer_sizes=hidden, max_iter=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y)
+        sk.fit(X[:256], y[:256])
+    sk.coefs_ = [c.copy() for c in est.coefs_]
+    sk.intercepts_ = [b.copy() for b in est.intercepts_]
+    onx = to_onnx(sk, X[:1], options={id(sk): {"zipmap": False}}).SerializeToString()
+    sessions = {}
+    for threads in (1, 2):
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        sess = ort.InferenceSession(onx, opts, providers=["CPUExecutionProvider"])
+        name = sess.get_inputs()[0].name
+        got = sess.run(None, {name: X})[1]
+        np.testing.assert_allclose(got, est.predict_proba(X), atol=1e-4)
+        sessions[threads] = (sess, name)
+    return est, sessions, X
+
+
+def rows_per_second(fn, rows, seconds):
+    """Rows/s of fn() (which predicts `rows` rows): the median of per-call times over about
+    `seconds` of calls, after two warm-up calls."""
+    fn()
+    fn()
+    samples = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end or len(samples) < 5:
+        t0 = time.perf_counter_ns()
+        fn()
+        samples.append(time.perf_counter_ns() - t0)
+    return rows / (statistics.median(samples) * 1e-9)
+
+
+def latency_us(fn, calls=2000):
+    for _ in range(100):
+        fn()
+    samples = []
+    for _ in range(calls):
+        t0 = time.perf_counter_ns()
+        fn()
+        samples.append(time.perf_counter_ns() - t0)
+    return statistics.median(samples) * 1e-3
+
+
+def main(argv=None):
+    import threadpoolctl
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=4096)
+    parser.add_argument("--reps", type=int, default=7)
+    parser.add_argument("--seconds", type=float, default=0.3)
+    parser.add_argument("--latency", action="store_true")
+    parser.add_argument("--nets", default=",".join(NETS))
+    args = parser.parse_args(argv)
+    from fastmlp import _core
+
+    print(f"{os.cpu_count()} CPUs, fastmlp ISA {_core.isa()}, {args.rows} rows, float32, "
+          f"median of {args.reps} interleaved repetitions")
+    for net in args.nets.split(","):
+        hidden, n_in, n_classes = NETS[net]
+        est, sessions, X = make_models(hidden, n_in, n_classes, args.rows)
+        figures = {}  # (library, threads) -> [rows/s per repetition]
+        for _ in range(args.reps):
+            for threads in (1, 2):
+                with threadpoolctl.threadpool_limits(limits=threads):
+                    figures.setdefault(("fastmlp", threads), []).append(
+                        rows_per_second(lambda: est.predict_proba(X), args.rows, args.seconds))
+                sess, name = sessions[threads]
+                figures.setdefault(("onnxruntime", threads), []).append(rows_per_second(
+                    lambda: sess.run(None, {name: X}), args.rows, args.seconds))
+        print(f"{net}:")
+        for threads in (1, 2):
+            fm = figures[("fastmlp", threads)]
+            ort = figures[("onnxruntime", threads)]
+            ratios = [a / b for a, b in zip(fm, ort)]
+            print(f"  {threads} thread{'s' if threads > 1 else ' '}: fastmlp "
+                  f"{statistics.median(fm):12,.0f} rows/s  onnxruntime "
+                  f"{statistics.median(ort):12,.0f} rows/s  ratio "
+                  f"{statistics.median(ratios):.2f} (min {min(ratios):.2f}, "
+                  f"max {max(ratios):.2f})")
+        if args.latency:
+            x1 = X[:1].copy()
+            sess, name = sessions[1]
+            fm_us = latency_us(lambda: est.predict_proba(x1))
+            ort_us = latency_us(lambda: sess.run(None, {name: x1}))
+            print(f"  one row: fastmlp {fm_us:.1f} us, onnxruntime (1 thread) {ort_us:.1f} us, "
+                  f"ratio {fm_us / ort_us:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
