@@ -195,6 +195,15 @@ static void SUF(gemm_dots)(const SUF(gemm_args) *g)
 #define FM_FMA(x, y, z)                                                                          \
     (sizeof(REAL) == sizeof(float) ? (REAL)fmaf((float)(x), (float)(y), (float)(z))             \
                                    : (REAL)fma((double)(x), (double)(y), (double)(z)))
+/* An instruction-set file may compute the float32 row-major dot products 8 rows at a time
+ * (dot_rows_x86.h), with the arithmetic of the loop below. */
+#ifdef FM_DOT_ROWS
+#define FM_DOT_ROWS_F32_HERE (sizeof(REAL) == sizeof(float))
+#define FM_DOT_ROWS_F32(args) dot_rows_f32 args
+#else
+#define FM_DOT_ROWS_F32_HERE 0
+#define FM_DOT_ROWS_F32(args)
+#endif
 static void SUF(gemv_task)(void *ctx, int64_t blk)
 {
     const SUF(gemm_args) *g = (const SUF(gemm_args) *)ctx;
@@ -211,6 +220,9 @@ static void SUF(gemv_task)(void *ctx, int64_t blk)
             for (int64_t i = 0; i < rows; i++)
                 acc[i] = FM_FMA(ap[i], bp, acc[i]);
         }
+    } else if (FM_DOT_ROWS_F32_HERE && b_rs == 1) {
+        FM_DOT_ROWS_F32((rows, (const float *)(a + i0 * a_rs), a_rs, (const float *)b, k,
+                         (float *)acc));
     } else {
         for (int64_t i = 0; i < rows; i++) {
             const REAL *ai = a + (i0 + i) * a_rs;
