@@ -1346,7 +1346,8 @@ static size_t SUF(aligned_bytes)(size_t count, size_t size)
 }
 
 /* ---- predict's blocked path: blocks of rows through every layer while they are in cache ----
- * For networks of dense layers only (no general layer), FM_PREDICT_BLOCKED_MIN rows or more:
+ * For networks of dense layers only (no general layer), FM_PREDICT_BLOCKED_MIN rows a thread or
+ * more:
  * each layer's weights are packed once for the call (fm_gemm_forward_pack), then blocks of rows
  * (FM_PREDICT_BLOCK_BYTES of the largest layer's input and output) go through all the layers, the hidden values of a block in two buffers of
  * their own (in L2), the softmax or other activation applied while the block is there. The
@@ -1354,10 +1355,10 @@ static size_t SUF(aligned_bytes)(size_t count, size_t size)
  * until none are left. Each row's values are those of the per-layer path (fm_gemm_forward does
  * fm_gemm_ex's arithmetic), except that the rows of a last FM_PREDICT_CHUNK chunk too short for
  * the register tile keep their small path: they are a block of their own. */
-#define FM_PREDICT_BLOCKED_MIN 64
+#define FM_PREDICT_BLOCKED_MIN 256
 /* Bytes of a block's input and output values at its largest layer, which stay in L2 (at least
  * 4 FM_PREDICT_MR_MAX rows, at most FM_PREDICT_CHUNK). */
-#define FM_PREDICT_BLOCK_BYTES (128 * 1024)
+#define FM_PREDICT_BLOCK_BYTES (512 * 1024)
 
 typedef struct SUF(predict_job) {
     const fm_net *net;
@@ -1432,10 +1433,27 @@ static void SUF(predict_slot_task)(void *ctx, int64_t slot)
     }
 }
 
-/* Whether the blocked path serves this prediction: dense layers only, enough rows. */
+/* Task of the blocked path's packing: the weights' packed sliver q, counted over all layers. */
+static void SUF(predict_pack_task)(void *ctx, int64_t q)
+{
+    const SUF(predict_job) *j = (const SUF(predict_job) *)ctx;
+    const int64_t *u = j->net->units;
+    for (int l = 0; l < j->net->n_layers; l++) {
+        const int64_t slivers = SUF(fm_gemm_forward_slivers)(u[l], u[l + 1]);
+        if (q < slivers) {
+            SUF(fm_gemm_forward_pack)(u[l], u[l + 1], j->w[l], u[l + 1], j->packed[l], q, q + 1);
+            return;
+        }
+        q -= slivers;
+    }
+}
+
+/* Whether the blocked path serves this prediction: dense layers only, enough rows for each
+ * thread allowed (with fewer, the per-layer path's products shared by columns of the weights do
+ * better: each thread reads only its part of them). */
 static int SUF(predict_blocked_fits)(const fm_net *net, int64_t n_samples)
 {
-    if (n_samples < FM_PREDICT_BLOCKED_MIN)
+    if (n_samples < FM_PREDICT_BLOCKED_MIN * (int64_t)fm_pool_threads())
         return 0;
     for (int l = 0; l < net->n_layers; l++)
         if (fm_layer_general(net, l) || fm_dense_width(net, l) != net->units[l + 1])
@@ -1471,6 +1489,9 @@ static int SUF(predict_blocked)(const fm_net *net, const REAL *params, const REA
     /* blocks of whole tiles' heights (12 is a multiple of every MR), the rows shared evenly,
      * the last block taking what is left (from one tile's height less to as many more) */
     int64_t n_blocks = (rows + per_block - 1) / per_block;
+    /* few blocks: as many for each thread */
+    if (threads > 1 && n_blocks < 4 * threads)
+        n_blocks = (n_blocks + threads - 1) / threads * threads;
     int64_t block_rows = (rows + n_blocks - 1) / n_blocks;
     block_rows = (block_rows + FM_PREDICT_MR_MAX - 1) / FM_PREDICT_MR_MAX * FM_PREDICT_MR_MAX;
     n_blocks = rows / block_rows;
@@ -1496,18 +1517,21 @@ static int SUF(predict_blocked)(const fm_net *net, const REAL *params, const REA
     REAL **packed = (REAL **)mem;
     const REAL **w = (const REAL **)(packed + L), **b = w + L;
     size_t at = table;
+    int64_t n_slivers = 0;
     for (int l = 0; l < L; l++) {
         /* the flat array's, or (arrays a user assigned) the layer's own */
         w[l] = coefs ? coefs[l] : params + fm_weight_offset(net, l);
         b[l] = coefs ? intercepts[l] : params + fm_bias_offset(net, l);
         const int64_t size = SUF(fm_gemm_forward_pack_size)(u[l], u[l + 1]);
         packed[l] = size > 0 ? (REAL *)(mem + at) : NULL;
-        SUF(fm_gemm_forward_pack)(u[l], u[l + 1], w[l], u[l + 1], packed[l]);
         at += SUF(aligned_bytes)((size_t)size, sizeof(REAL));
+        n_slivers += SUF(fm_gemm_forward_slivers)(u[l], u[l + 1]);
     }
     SUF(predict_job) job = {net, (const REAL *const *)w, (const REAL *const *)b,
                             (REAL *const *)packed, x, out, rows, n_blocks, block_rows,
                             (REAL *)(mem + buf_at), buf_elems, 0, FM_OK};
+    /* the weights' slivers, shared among the threads that then share the blocks */
+    fm_parallel(slots > 1, n_slivers, SUF(predict_pack_task), &job);
     if (slots > 1)
         fm_pool_run(slots, slots, SUF(predict_slot_task), &job);
     else

@@ -589,19 +589,26 @@ int64_t SUF(fm_gemm_forward_pack_size)(int64_t k, int64_t n)
     return slivers * k * NR;
 }
 
-void SUF(fm_gemm_forward_pack)(int64_t k, int64_t n, const REAL *b, int64_t ldb, REAL *bp)
+int64_t SUF(fm_gemm_forward_slivers)(int64_t k, int64_t n)
+{
+    return SUF(fm_gemm_forward_pack_size)(k, n) / (k * NR);
+}
+
+void SUF(fm_gemm_forward_pack)(int64_t k, int64_t n, const REAL *b, int64_t ldb, REAL *bp,
+                               int64_t s0, int64_t s1)
 {
     if (SUF(fm_gemm_forward_pack_size)(k, n) == 0)
         return;
+    /* the packed slivers are B's last ones: all of them, or (B read in place) a narrower last */
     const int64_t n_slivers = (n + NR - 1) / NR;
-    const int64_t first = SUF(forward_b_direct)(k, n) ? n_slivers - 1 : 0;
-    /* sliver s at (s - first) * k * NR, its KC block at pc a further pc * NR on */
-    for (int64_t s = first; s < n_slivers; s++) {
-        const int64_t nr = n - s * NR < NR ? n - s * NR : NR;
+    const int64_t first = n_slivers - SUF(fm_gemm_forward_slivers)(k, n);
+    /* packed sliver q (B's sliver first + q) at q * k * NR, its KC block at pc a further
+     * pc * NR on */
+    for (int64_t q = s0; q < s1; q++) {
+        const int64_t s = first + q, nr = n - s * NR < NR ? n - s * NR : NR;
         for (int64_t pc = 0; pc < k; pc += FM_GEMM_KC) {
             const int64_t kc = k - pc < FM_GEMM_KC ? k - pc : FM_GEMM_KC;
-            SUF(pack_b_sliver)(nr, kc, b + pc * ldb + s * NR, ldb, 1,
-                               bp + (s - first) * k * NR + pc * NR);
+            SUF(pack_b_sliver)(nr, kc, b + pc * ldb + s * NR, ldb, 1, bp + q * k * NR + pc * NR);
         }
     }
 }
