@@ -1346,19 +1346,26 @@ static size_t SUF(aligned_bytes)(size_t count, size_t size)
 }
 
 /* ---- predict's blocked path: blocks of rows through every layer while they are in cache ----
- * For networks of dense layers only (no general layer), FM_PREDICT_BLOCKED_MIN rows a thread or
- * more:
- * each layer's weights are packed once for the call (fm_gemm_forward_pack), then blocks of rows
- * (FM_PREDICT_BLOCK_BYTES of the largest layer's input and output) go through all the layers, the hidden values of a block in two buffers of
- * their own (in L2), the softmax or other activation applied while the block is there. The
- * blocks are the threads' tasks: each thread (a slot with its own buffers) takes the next block
- * until none are left. Each row's values are those of the per-layer path (fm_gemm_forward does
- * fm_gemm_ex's arithmetic), except that the rows of a last FM_PREDICT_CHUNK chunk too short for
- * the register tile keep their small path: they are a block of their own. */
+ * For networks of dense layers only (no general layer) whose packed weights take at most
+ * FM_PREDICT_PACKED_MAX_BYTES, from FM_PREDICT_BLOCKED_MIN rows per thread allowed: each
+ * layer's weights are packed once for the call (fm_gemm_forward_pack, by the pool's threads),
+ * then blocks of rows (FM_PREDICT_BLOCK_BYTES of the largest layer's input and output) go
+ * through all the layers, a block's hidden values in two buffers of its own (in L2), the
+ * softmax or other activation applied while the block is there. The blocks are the threads'
+ * tasks: each thread (a slot with its own buffers) takes the next block until none are left.
+ * Each row's values are those of the per-layer path (fm_gemm_forward does fm_gemm_ex's
+ * arithmetic; every block has at least a register tile's height), and the rows of a last
+ * FM_PREDICT_CHUNK chunk too short for the register tile, which take the GEMM's small path
+ * there, are a block of their own here. */
 #define FM_PREDICT_BLOCKED_MIN 256
+/* Packed weights beyond this size (a copy made at every call) leave large networks to the
+ * per-layer path, whose 1,024-row chunks also read each weight from memory fewer times. */
+#define FM_PREDICT_PACKED_MAX_BYTES (32.0 * 1024 * 1024)
 /* Bytes of a block's input and output values at its largest layer, which stay in L2 (at least
- * 4 FM_PREDICT_MR_MAX rows, at most FM_PREDICT_CHUNK). */
+ * 4 FM_PREDICT_MR_MAX rows, at most FM_PREDICT_BLOCK_MAX_ROWS: larger blocks gain nothing on
+ * small nets, and smaller ones leave less to wait for when a thread is descheduled). */
 #define FM_PREDICT_BLOCK_BYTES (512 * 1024)
+#define FM_PREDICT_BLOCK_MAX_ROWS 256
 
 typedef struct SUF(predict_job) {
     const fm_net *net;
@@ -1455,10 +1462,14 @@ static int SUF(predict_blocked_fits)(const fm_net *net, int64_t n_samples)
 {
     if (n_samples < FM_PREDICT_BLOCKED_MIN * (int64_t)fm_pool_threads())
         return 0;
-    for (int l = 0; l < net->n_layers; l++)
+    double packed_bytes = 0;
+    for (int l = 0; l < net->n_layers; l++) {
         if (fm_layer_general(net, l) || fm_dense_width(net, l) != net->units[l + 1])
             return 0;
-    return 1;
+        packed_bytes += (double)SUF(fm_gemm_forward_pack_size)(net->units[l], net->units[l + 1]) *
+                        sizeof(REAL);
+    }
+    return packed_bytes <= FM_PREDICT_PACKED_MAX_BYTES;
 }
 
 /* The blocked path (see above) on up to `threads` threads. */
@@ -1485,7 +1496,7 @@ static int SUF(predict_blocked)(const fm_net *net, const REAL *params, const REA
     /* tall enough for every instruction set's register tile, whatever the last block gets */
     int64_t per_block = FM_PREDICT_BLOCK_BYTES / row_bytes;
     per_block = per_block < 4 * FM_PREDICT_MR_MAX ? 4 * FM_PREDICT_MR_MAX : per_block;
-    per_block = per_block > FM_PREDICT_CHUNK ? FM_PREDICT_CHUNK : per_block;
+    per_block = per_block > FM_PREDICT_BLOCK_MAX_ROWS ? FM_PREDICT_BLOCK_MAX_ROWS : per_block;
     /* blocks of whole tiles' heights (12 is a multiple of every MR), the rows shared evenly,
      * the last block taking what is left (from one tile's height less to as many more) */
     int64_t n_blocks = (rows + per_block - 1) / per_block;
