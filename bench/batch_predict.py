@@ -2,7 +2,7 @@
 
 Usage::
 
-    python bench/batch_predict.py [--rows 4096] [--reps 7] [--seconds 0.3] [--latency]
+    python bench/batch_predict.py [--rows 4096] [--seconds 4] [--latency] [--nets A,B]
 
 Two float32 classifiers with the same weights in fastmlp and in ONNX Runtime (exported with
 skl2onnx from a scikit-learn ``MLPClassifier`` whose ``coefs_`` / ``intercepts_`` are copies
@@ -11,10 +11,10 @@ scikit-learn builds it) and 784-512-256-10 (ReLU, softmax). fastmlp runs under
 ``threadpoolctl.threadpool_limits(n)``, ONNX Runtime with ``intra_op_num_threads=n`` and
 ``inter_op_num_threads=1``, for n = 1 and 2.
 
-Each repetition times every (library, threads) pair one after the other for about
-``--seconds`` each (interleaved, so that load from other processes hits them alike) and takes
-the ratio fastmlp / ONNX Runtime inside the repetition; the table gives the medians over the
-repetitions. ``--latency`` adds the median one-row ``predict_proba`` latency (default threads
+For each thread count, fastmlp and ONNX Runtime calls alternate for about ``--seconds`` (so
+that load from other processes hits both alike); rows/s come from the median call time of each,
+the ratio (fastmlp's rows/s over ONNX Runtime's) is the median of the per-round ratios, given
+with its quartiles. ``--latency`` adds the median one-row ``predict_proba`` latency (default threads
 for fastmlp, one intra-op thread for ONNX Runtime).
 """
 
@@ -64,18 +64,21 @@ def make_models(hidden, n_in, n_classes, rows):
     return est, sessions, X
 
 
-def rows_per_second(fn, rows, seconds):
-    """Rows/s of fn() (which predicts `rows` rows): the median of per-call times over about
-    `seconds` of calls, after two warm-up calls."""
-    fn()
-    fn()
-    samples = []
+def paired_times(fn_a, fn_b, seconds, min_rounds=15):
+    """Seconds per call of fn_a and fn_b, called alternately (a, b, b, a, ...) for about
+    `seconds` after two warm-up calls each: lists of the same length, round by round."""
+    for _ in range(2):
+        fn_a()
+        fn_b()
+    times_a, times_b = [], []
     end = time.perf_counter() + seconds
-    while time.perf_counter() < end or len(samples) < 5:
-        t0 = time.perf_counter_ns()
-        fn()
-        samples.append(time.perf_counter_ns() - t0)
-    return rows / (statistics.median(samples) * 1e-9)
+    while time.perf_counter() < end or len(times_a) < min_rounds:
+        order = ((fn_a, times_a), (fn_b, times_b))
+        for fn, times in order if len(times_a) % 2 == 0 else order[::-1]:
+            t0 = time.perf_counter_ns()
+            fn()
+            times.append((time.perf_counter_ns() - t0) * 1e-9)
+    return times_a, times_b
 
 
 def latency_us(fn, calls=2000):
@@ -94,37 +97,31 @@ def main(argv=None):
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=4096)
-    parser.add_argument("--reps", type=int, default=7)
-    parser.add_argument("--seconds", type=float, default=0.3)
+    parser.add_argument("--seconds", type=float, default=4.0,
+                        help="seconds of alternating calls per thread count")
     parser.add_argument("--latency", action="store_true")
     parser.add_argument("--nets", default=",".join(NETS))
     args = parser.parse_args(argv)
     from fastmlp import _core
 
     print(f"{os.cpu_count()} CPUs, fastmlp ISA {_core.isa()}, {args.rows} rows, float32, "
-          f"median of {args.reps} interleaved repetitions")
+          f"calls alternating for {args.seconds:g} s per thread count")
     for net in args.nets.split(","):
         hidden, n_in, n_classes = NETS[net]
         est, sessions, X = make_models(hidden, n_in, n_classes, args.rows)
-        figures = {}  # (library, threads) -> [rows/s per repetition]
-        for _ in range(args.reps):
-            for threads in (1, 2):
-                with threadpoolctl.threadpool_limits(limits=threads):
-                    figures.setdefault(("fastmlp", threads), []).append(
-                        rows_per_second(lambda: est.predict_proba(X), args.rows, args.seconds))
-                sess, name = sessions[threads]
-                figures.setdefault(("onnxruntime", threads), []).append(rows_per_second(
-                    lambda: sess.run(None, {name: X}), args.rows, args.seconds))
         print(f"{net}:")
         for threads in (1, 2):
-            fm = figures[("fastmlp", threads)]
-            ort = figures[("onnxruntime", threads)]
-            ratios = [a / b for a, b in zip(fm, ort)]
+            sess, name = sessions[threads]
+            with threadpoolctl.threadpool_limits(limits=threads):
+                fm, ort = paired_times(lambda: est.predict_proba(X),
+                                       lambda: sess.run(None, {name: X}), args.seconds)
+            ratios = [b / a for a, b in zip(fm, ort)]
+            quartiles = statistics.quantiles(ratios, n=4)
             print(f"  {threads} thread{'s' if threads > 1 else ' '}: fastmlp "
-                  f"{statistics.median(fm):12,.0f} rows/s  onnxruntime "
-                  f"{statistics.median(ort):12,.0f} rows/s  ratio "
-                  f"{statistics.median(ratios):.2f} (min {min(ratios):.2f}, "
-                  f"max {max(ratios):.2f})")
+                  f"{args.rows / statistics.median(fm):12,.0f} rows/s  onnxruntime "
+                  f"{args.rows / statistics.median(ort):12,.0f} rows/s  ratio "
+                  f"{statistics.median(ratios):.2f} (quartiles {quartiles[0]:.2f}, "
+                  f"{quartiles[2]:.2f}; {len(ratios)} rounds)")
         if args.latency:
             x1 = X[:1].copy()
             sess, name = sessions[1]
