@@ -2,7 +2,7 @@
 
 Usage::
 
-    python bench/batch_predict.py [--rows 4096] [--seconds 4] [--latency] [--nets A,B]
+    python bench/batch_predict.py [--rows 4096] [--seconds 6] [--burst 0.2] [--latency] [--nets A,B]
 
 Two float32 classifiers with the same weights in fastmlp and in ONNX Runtime (exported with
 skl2onnx from a scikit-learn ``MLPClassifier`` whose ``coefs_`` / ``intercepts_`` are copies
@@ -11,10 +11,12 @@ scikit-learn builds it) and 784-512-256-10 (ReLU, softmax). fastmlp runs under
 ``threadpoolctl.threadpool_limits(n)``, ONNX Runtime with ``intra_op_num_threads=n`` and
 ``inter_op_num_threads=1``, for n = 1 and 2.
 
-For each thread count, fastmlp and ONNX Runtime calls alternate for about ``--seconds`` (so
-that load from other processes hits both alike); rows/s come from the median call time of each,
-the ratio (fastmlp's rows/s over ONNX Runtime's) is the median of the per-round ratios, given
-with its quartiles. ``--latency`` adds the median one-row ``predict_proba`` latency (default threads
+For each thread count, bursts of fastmlp calls and of ONNX Runtime calls (``--burst`` seconds
+each, the first call of a burst not timed) alternate for about ``--seconds``, so that load from
+other processes hits both alike while neither library's threads, still spinning after a call,
+slow the other's next call. Per round, each library's time is the median call of its burst;
+rows/s come from the median over the rounds, the ratio (fastmlp's rows/s over ONNX Runtime's)
+is the median of the per-round ratios, given with its quartiles. ``--latency`` adds the median one-row ``predict_proba`` latency (default threads
 for fastmlp, one intra-op thread for ONNX Runtime).
 """
 
@@ -64,20 +66,29 @@ def make_models(hidden, n_in, n_classes, rows):
     return est, sessions, X
 
 
-def paired_times(fn_a, fn_b, seconds, min_rounds=15):
-    """Seconds per call of fn_a and fn_b, called alternately (a, b, b, a, ...) for about
-    `seconds` after two warm-up calls each: lists of the same length, round by round."""
-    for _ in range(2):
-        fn_a()
-        fn_b()
+def burst_time(fn, seconds):
+    """Median seconds per call of fn over a burst of about `seconds` (at least 3 calls), after
+    one call that is not timed (it pays for waking threads, or for the other library's threads
+    still spinning on the CPUs)."""
+    fn()
+    times = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end or len(times) < 3:
+        t0 = time.perf_counter_ns()
+        fn()
+        times.append((time.perf_counter_ns() - t0) * 1e-9)
+    return statistics.median(times)
+
+
+def paired_times(fn_a, fn_b, seconds, burst):
+    """Per round, the median seconds per call of a burst of fn_a calls and of fn_b calls (in
+    turns a, b then b, a), rounds for about `seconds`: two lists, round by round."""
     times_a, times_b = [], []
     end = time.perf_counter() + seconds
-    while time.perf_counter() < end or len(times_a) < min_rounds:
+    while time.perf_counter() < end or len(times_a) < 5:
         order = ((fn_a, times_a), (fn_b, times_b))
         for fn, times in order if len(times_a) % 2 == 0 else order[::-1]:
-            t0 = time.perf_counter_ns()
-            fn()
-            times.append((time.perf_counter_ns() - t0) * 1e-9)
+            times.append(burst_time(fn, burst))
     return times_a, times_b
 
 
@@ -97,15 +108,17 @@ def main(argv=None):
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=4096)
-    parser.add_argument("--seconds", type=float, default=4.0,
-                        help="seconds of alternating calls per thread count")
+    parser.add_argument("--seconds", type=float, default=6.0,
+                        help="seconds of alternating bursts per thread count")
+    parser.add_argument("--burst", type=float, default=0.2,
+                        help="seconds of calls of one library in a burst")
     parser.add_argument("--latency", action="store_true")
     parser.add_argument("--nets", default=",".join(NETS))
     args = parser.parse_args(argv)
     from fastmlp import _core
 
     print(f"{os.cpu_count()} CPUs, fastmlp ISA {_core.isa()}, {args.rows} rows, float32, "
-          f"calls alternating for {args.seconds:g} s per thread count")
+          f"bursts of {args.burst:g} s alternating for {args.seconds:g} s per thread count")
     for net in args.nets.split(","):
         hidden, n_in, n_classes = NETS[net]
         est, sessions, X = make_models(hidden, n_in, n_classes, args.rows)
@@ -114,7 +127,8 @@ def main(argv=None):
             sess, name = sessions[threads]
             with threadpoolctl.threadpool_limits(limits=threads):
                 fm, ort = paired_times(lambda: est.predict_proba(X),
-                                       lambda: sess.run(None, {name: X}), args.seconds)
+                                       lambda: sess.run(None, {name: X}), args.seconds,
+                                       args.burst)
             ratios = [b / a for a, b in zip(fm, ort)]
             quartiles = statistics.quantiles(ratios, n=4)
             print(f"  {threads} thread{'s' if threads > 1 else ' '}: fastmlp "

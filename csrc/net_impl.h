@@ -1381,6 +1381,14 @@ typedef struct SUF(predict_job) {
     atomic_int err;
 } SUF(predict_job);
 
+/* Row stride of a block's hidden values of width n: a multiple of 512 bytes gets a cache line
+ * more, so that the register tile's rows (read in place by the next product) do not fall into
+ * a few L1 sets. */
+static int64_t SUF(predict_ld)(int64_t n)
+{
+    return n * (int64_t)sizeof(REAL) % 512 == 0 ? n + 64 / (int64_t)sizeof(REAL) : n;
+}
+
 /* The rows of block blk: [*i0, *i1). */
 static void SUF(predict_block_rows)(const SUF(predict_job) *j, int64_t blk, int64_t *i0,
                                     int64_t *i1)
@@ -1400,20 +1408,25 @@ static int SUF(predict_block)(const SUF(predict_job) *j, const REAL *x, REAL *ou
     if (!SUF(all_finite)(x, rows * u[0]))
         return FM_ERR_INPUT;
     const REAL *in = x;
+    int64_t ld_in = u[0];
     for (int l = 0; l < net->n_layers; l++) {
         const int last = l == net->n_layers - 1;
         REAL *o = last ? out : bufs[l % 2];
+        const int64_t ld_out = last ? u[l + 1] : SUF(predict_ld)(u[l + 1]);
         const int activation = last ? net->output_activation : net->hidden_activation;
         const int fused = activation == FM_ACT_IDENTITY || activation == FM_ACT_RELU;
         const fm_epilogue ep = {FM_EPI_BIAS_ACT, activation, j->b[l], NULL, 0, 0};
-        const int err = SUF(fm_gemm_forward)(
-            rows, u[l + 1], u[l], in, u[l], j->w[l], u[l + 1], j->packed[l], o, u[l + 1],
-            fused ? &ep : NULL);
+        const int err = SUF(fm_gemm_forward)(rows, u[l + 1], u[l], in, ld_in, j->w[l], u[l + 1],
+                                             j->packed[l], o, ld_out, fused ? &ep : NULL);
         if (err)
             return err;
-        if (!fused)
+        if (!fused && ld_out == u[l + 1])
             SUF(bias_activation_rows)(o, j->b[l], rows, u[l + 1], activation);
+        else if (!fused)
+            for (int64_t i = 0; i < rows; i++)
+                SUF(bias_activation_rows)(o + i * ld_out, j->b[l], 1, u[l + 1], activation);
         in = o;
+        ld_in = ld_out;
     }
     return FM_OK;
 }
@@ -1489,7 +1502,7 @@ static int SUF(predict_blocked)(const fm_net *net, const REAL *params, const REA
     int64_t widest = 1, row_bytes = 1;
     for (int l = 0; l < L; l++) {
         if (l > 0)
-            widest = u[l] > widest ? u[l] : widest;
+            widest = SUF(predict_ld)(u[l]) > widest ? SUF(predict_ld)(u[l]) : widest;
         const int64_t bytes = (u[l] + u[l + 1]) * (int64_t)sizeof(REAL);
         row_bytes = bytes > row_bytes ? bytes : row_bytes;
     }
