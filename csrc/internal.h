@@ -117,6 +117,8 @@ static inline void fm_fpmode_leave(unsigned saved)
  * stride apart would compete for a few cache sets), except a row-major A, whose MR rows the
  * kernel_rows microkernels read in place at any size (gemm/gemm_impl.h). */
 #define FM_GEMM_DIRECT_BYTES 131072
+/* The tallest register tile (MR) of any instruction set's kernels, either precision. */
+#define FM_PREDICT_MR_MAX 12
 /* How a GEMM reads A in place (gemm/gemm_impl.h): as columns (op(A) column-major) or as rows. */
 enum fm_direct_a { FM_DIRECT_COLUMNS = 1, FM_DIRECT_ROWS = 2 };
 /* A function the compiler keeps out of line: inlining the GEMM's tile step into each of its

@@ -1347,27 +1347,247 @@ int SUF(fm_loss_grad)(const fm_net *net, const REAL *params, const REAL *x, cons
     return FM_OK;
 }
 
-/* Whether x[0:count) holds only finite values: x * 0 is 0 for finite x and NaN otherwise,
- * summed in 8 lanes so that the loop vectorizes. */
+/* Whether x[0:count) holds only finite values: x - x is 0 for finite x and NaN otherwise, a
+ * compare and an or per element, which vectorize (a sum of x * 0 in 8 lanes had the compiler
+ * transpose blocks of x first). */
 static int SUF(all_finite)(const REAL *x, int64_t count)
 {
-    REAL lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int64_t i = 0;
-    for (; i + 8 <= count; i += 8)
-        for (int l = 0; l < 8; l++)
-            lanes[l] += x[i + l] * 0;
-    for (; i < count; i++)
-        lanes[0] += x[i] * 0;
-    REAL probe = 0;
-    for (int l = 0; l < 8; l++)
-        probe += lanes[l];
-    return probe == 0;
+    int bad = 0;
+    for (int64_t i = 0; i < count; i++)
+        bad |= !(x[i] - x[i] == 0);
+    return !bad;
 }
 
 /* Bytes of count elements of size bytes, rounded up to 64 (predict's scratch regions). */
 static size_t SUF(aligned_bytes)(size_t count, size_t size)
 {
     return (count * size + 63) / 64 * 64;
+}
+
+/* ---- predict's blocked path: blocks of rows through every layer while they are in cache ----
+ * For networks of dense layers only (no general layer) whose packed weights take at most
+ * FM_PREDICT_PACKED_MAX_BYTES, from FM_PREDICT_BLOCKED_MIN rows per thread allowed: each
+ * layer's weights are packed once for the call (fm_gemm_forward_pack, by the pool's threads),
+ * then blocks of rows (FM_PREDICT_BLOCK_BYTES of the largest layer's input and output) go
+ * through all the layers, a block's hidden values in two buffers of its own (in L2), the
+ * softmax or other activation applied while the block is there. The blocks are the threads'
+ * tasks: each thread (a slot with its own buffers) takes the next block until none are left.
+ * Each row's values are those of the per-layer path (fm_gemm_forward does fm_gemm_ex's
+ * arithmetic; every block has at least a register tile's height), and the rows of a last
+ * FM_PREDICT_CHUNK chunk too short for the register tile, which take the GEMM's small path
+ * there, are a block of their own here. */
+#define FM_PREDICT_BLOCKED_MIN 256
+/* Packed weights beyond this size (a copy made at every call) leave large networks to the
+ * per-layer path, whose 1,024-row chunks also read each weight from memory fewer times. */
+#define FM_PREDICT_PACKED_MAX_BYTES (32.0 * 1024 * 1024)
+/* Bytes of a block's input and output values at its largest layer, which stay in L2 (at least
+ * 4 FM_PREDICT_MR_MAX rows, at most FM_PREDICT_BLOCK_MAX_ROWS: larger blocks gain nothing on
+ * small nets, and smaller ones leave less to wait for when a thread is descheduled). */
+#define FM_PREDICT_BLOCK_BYTES (512 * 1024)
+#define FM_PREDICT_BLOCK_MAX_ROWS 256
+
+typedef struct SUF(predict_job) {
+    const fm_net *net;
+    const REAL *const *w, *const *b; /* each layer's weights and biases */
+    REAL *const *packed;             /* each layer's packed slivers of its weights */
+    const REAL *x;
+    REAL *out;
+    int64_t rows, n_blocks, block_rows; /* the rows cut into blocks: their number, rows of each
+                                         * but the last */
+    REAL *buf;              /* per slot, two buffers of buf_elems */
+    int64_t buf_elems;
+    atomic_llong next;      /* the next block to take */
+    atomic_int err;
+} SUF(predict_job);
+
+/* Row stride of a block's hidden values of width n: a multiple of 512 bytes gets a cache line
+ * more, so that the register tile's rows (read in place by the next product) do not fall into
+ * a few L1 sets. */
+static int64_t SUF(predict_ld)(int64_t n)
+{
+    return n * (int64_t)sizeof(REAL) % 512 == 0 ? n + 64 / (int64_t)sizeof(REAL) : n;
+}
+
+/* The rows of block blk: [*i0, *i1). */
+static void SUF(predict_block_rows)(const SUF(predict_job) *j, int64_t blk, int64_t *i0,
+                                    int64_t *i1)
+{
+    *i0 = blk * j->block_rows;
+    *i1 = blk == j->n_blocks - 1 ? j->rows : *i0 + j->block_rows;
+}
+
+/* Output-layer values of rows rows at x to out, through every layer, the hidden values in
+ * bufs[0] and bufs[1]. FM_ERR_INPUT (nothing computed) when x holds NaN or infinity. */
+static int SUF(predict_block)(const SUF(predict_job) *j, const REAL *x, REAL *out, int64_t rows,
+                              REAL *const *bufs)
+{
+    const fm_net *net = j->net;
+    const int64_t *u = net->units;
+    /* the check reads the block that the first product reads next, from cache */
+    if (!SUF(all_finite)(x, rows * u[0]))
+        return FM_ERR_INPUT;
+    const REAL *in = x;
+    int64_t ld_in = u[0];
+    for (int l = 0; l < net->n_layers; l++) {
+        const int last = l == net->n_layers - 1;
+        REAL *o = last ? out : bufs[l % 2];
+        const int64_t ld_out = last ? u[l + 1] : SUF(predict_ld)(u[l + 1]);
+        const int activation = last ? net->output_activation : net->hidden_activation;
+        const int fused = activation == FM_ACT_IDENTITY || activation == FM_ACT_RELU;
+        const fm_epilogue ep = {FM_EPI_BIAS_ACT, activation, j->b[l], NULL, 0, 0};
+        const int err = SUF(fm_gemm_forward)(rows, u[l + 1], u[l], in, ld_in, j->w[l], u[l + 1],
+                                             j->packed[l], o, ld_out, fused ? &ep : NULL);
+        if (err)
+            return err;
+        if (!fused && ld_out == u[l + 1])
+            SUF(bias_activation_rows)(o, j->b[l], rows, u[l + 1], activation);
+        else if (!fused)
+            for (int64_t i = 0; i < rows; i++)
+                SUF(bias_activation_rows)(o + i * ld_out, j->b[l], 1, u[l + 1], activation);
+        in = o;
+        ld_in = ld_out;
+    }
+    return FM_OK;
+}
+
+/* Task of the blocked path: slot takes blocks until none are left. */
+static void SUF(predict_slot_task)(void *ctx, int64_t slot)
+{
+    SUF(predict_job) *j = (SUF(predict_job) *)ctx;
+    REAL *const bufs[2] = {j->buf + 2 * slot * j->buf_elems,
+                           j->buf + (2 * slot + 1) * j->buf_elems};
+    const int64_t n_in = j->net->units[0], n_out = j->net->units[j->net->n_layers];
+    for (;;) {
+        const int64_t blk = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (blk >= j->n_blocks)
+            return;
+        int64_t i0, i1;
+        SUF(predict_block_rows)(j, blk, &i0, &i1);
+        const int err = SUF(predict_block)(j, j->x + i0 * n_in, j->out + i0 * n_out, i1 - i0,
+                                           bufs);
+        if (err) {
+            int none = FM_OK;
+            atomic_compare_exchange_strong(&j->err, &none, err);
+        }
+    }
+}
+
+/* Task of the blocked path's packing: the weights' packed sliver q, counted over all layers. */
+static void SUF(predict_pack_task)(void *ctx, int64_t q)
+{
+    const SUF(predict_job) *j = (const SUF(predict_job) *)ctx;
+    const int64_t *u = j->net->units;
+    for (int l = 0; l < j->net->n_layers; l++) {
+        const int64_t slivers = SUF(fm_gemm_forward_slivers)(u[l], u[l + 1]);
+        if (q < slivers) {
+            SUF(fm_gemm_forward_pack)(u[l], u[l + 1], j->w[l], u[l + 1], j->packed[l], q, q + 1);
+            return;
+        }
+        q -= slivers;
+    }
+}
+
+/* Whether the blocked path serves this prediction: dense layers only, float32 or float64
+ * products (bfloat16 ones take the per-layer path, whose products pack to bfloat16), enough
+ * rows for each thread allowed (with fewer, the per-layer path's products shared by columns of
+ * the weights do better: each thread reads only its part of them). */
+static int SUF(predict_blocked_fits)(const fm_net *net, int64_t n_samples)
+{
+    if (net->matmul_precision != FM_MATMUL_FLOAT32 ||
+        n_samples < FM_PREDICT_BLOCKED_MIN * (int64_t)fm_pool_threads())
+        return 0;
+    double packed_bytes = 0;
+    for (int l = 0; l < net->n_layers; l++) {
+        if (fm_layer_general(net, l) || fm_dense_width(net, l) != net->units[l + 1])
+            return 0;
+        packed_bytes += (double)SUF(fm_gemm_forward_pack_size)(net->units[l], net->units[l + 1]) *
+                        sizeof(REAL);
+    }
+    return packed_bytes <= FM_PREDICT_PACKED_MAX_BYTES;
+}
+
+/* The blocked path (see above) on up to `threads` threads. */
+static int SUF(predict_blocked)(const fm_net *net, const REAL *params, const REAL *const *coefs,
+                                const REAL *const *intercepts, const REAL *x, int64_t n_samples,
+                                REAL *out, int threads)
+{
+    const int L = net->n_layers;
+    const int64_t *u = net->units;
+    /* Rows past the last whole FM_PREDICT_CHUNK, when too few for any register tile, keep the
+     * small path they take in the per-layer path: a block of their own. */
+    const int64_t tail = n_samples > FM_PREDICT_CHUNK &&
+                                 n_samples % FM_PREDICT_CHUNK < FM_PREDICT_MR_MAX
+                             ? n_samples % FM_PREDICT_CHUNK
+                             : 0;
+    const int64_t rows = n_samples - tail;
+    int64_t widest = 1, row_bytes = 1;
+    for (int l = 0; l < L; l++) {
+        if (l > 0)
+            widest = SUF(predict_ld)(u[l]) > widest ? SUF(predict_ld)(u[l]) : widest;
+        const int64_t bytes = (u[l] + u[l + 1]) * (int64_t)sizeof(REAL);
+        row_bytes = bytes > row_bytes ? bytes : row_bytes;
+    }
+    /* tall enough for every instruction set's register tile, whatever the last block gets */
+    int64_t per_block = FM_PREDICT_BLOCK_BYTES / row_bytes;
+    per_block = per_block < 4 * FM_PREDICT_MR_MAX ? 4 * FM_PREDICT_MR_MAX : per_block;
+    per_block = per_block > FM_PREDICT_BLOCK_MAX_ROWS ? FM_PREDICT_BLOCK_MAX_ROWS : per_block;
+    /* blocks of whole tiles' heights (12 is a multiple of every MR), the rows shared evenly,
+     * the last block taking what is left (from one tile's height less to as many more) */
+    int64_t n_blocks = (rows + per_block - 1) / per_block;
+    /* few blocks: as many for each thread */
+    if (threads > 1 && n_blocks < 4 * threads)
+        n_blocks = (n_blocks + threads - 1) / threads * threads;
+    int64_t block_rows = (rows + n_blocks - 1) / n_blocks;
+    block_rows = (block_rows + FM_PREDICT_MR_MAX - 1) / FM_PREDICT_MR_MAX * FM_PREDICT_MR_MAX;
+    n_blocks = rows / block_rows;
+    if (n_blocks == 0 || rows - n_blocks * block_rows >= FM_PREDICT_MR_MAX)
+        n_blocks++;
+    const int slots = threads < n_blocks ? threads : (int)n_blocks;
+    /* one allocation: the layers' weights, biases and packed slivers (pointers, then the
+     * slivers), then each slot's buffers */
+    const size_t table = SUF(aligned_bytes)(3 * (size_t)L, sizeof(REAL *));
+    size_t bytes = table;
+    for (int l = 0; l < L; l++)
+        bytes += SUF(aligned_bytes)((size_t)SUF(fm_gemm_forward_pack_size)(u[l], u[l + 1]),
+                                    sizeof(REAL));
+    const size_t buf_at = bytes;
+    const int64_t most_rows = rows - (n_blocks - 1) * block_rows; /* the last block's */
+    const int64_t buf_rows = most_rows > block_rows ? most_rows : block_rows;
+    const int64_t buf_elems = (int64_t)SUF(aligned_bytes)((size_t)(buf_rows * widest),
+                                                          sizeof(REAL)) / (int64_t)sizeof(REAL);
+    bytes += (size_t)(2 * slots) * (size_t)buf_elems * sizeof(REAL);
+    char *mem = (char *)fm_aligned_alloc(bytes);
+    if (mem == NULL)
+        return FM_ERR_NOMEM;
+    REAL **packed = (REAL **)mem;
+    const REAL **w = (const REAL **)(packed + L), **b = w + L;
+    size_t at = table;
+    int64_t n_slivers = 0;
+    for (int l = 0; l < L; l++) {
+        /* the flat array's, or (arrays a user assigned) the layer's own */
+        w[l] = coefs ? coefs[l] : params + fm_weight_offset(net, l);
+        b[l] = coefs ? intercepts[l] : params + fm_bias_offset(net, l);
+        const int64_t size = SUF(fm_gemm_forward_pack_size)(u[l], u[l + 1]);
+        packed[l] = size > 0 ? (REAL *)(mem + at) : NULL;
+        at += SUF(aligned_bytes)((size_t)size, sizeof(REAL));
+        n_slivers += SUF(fm_gemm_forward_slivers)(u[l], u[l + 1]);
+    }
+    SUF(predict_job) job = {net, (const REAL *const *)w, (const REAL *const *)b,
+                            (REAL *const *)packed, x, out, rows, n_blocks, block_rows,
+                            (REAL *)(mem + buf_at), buf_elems, 0, FM_OK};
+    /* the weights' slivers, shared among the threads that then share the blocks */
+    fm_parallel(slots > 1, n_slivers, SUF(predict_pack_task), &job);
+    if (slots > 1)
+        fm_pool_run(slots, slots, SUF(predict_slot_task), &job);
+    else
+        SUF(predict_slot_task)(&job, 0);
+    int err = atomic_load(&job.err);
+    if (err == FM_OK && tail > 0) {
+        REAL *const bufs[2] = {job.buf, job.buf + buf_elems};
+        err = SUF(predict_block)(&job, x + rows * u[0], out + rows * u[L], tail, bufs);
+    }
+    fm_aligned_free(mem);
+    return err;
 }
 
 int SUF(fm_predict_layers)(const fm_net *net, const REAL *params, const REAL *const *coefs,
@@ -1389,7 +1609,8 @@ int SUF(fm_predict_layers)(const fm_net *net, const REAL *params, const REAL *co
     const int64_t n_in = net->units[0], n_out = net->units[L];
     /* Refuse NaN or infinite inputs (the caller then reports which): a cheap pass next to the
      * forward pass, and it lets callers skip a separate validation of well-formed arrays. */
-    if (!SUF(all_finite)(x, n_samples * n_in))
+    const int blocked = SUF(predict_blocked_fits)(net, n_samples);
+    if (!blocked && !SUF(all_finite)(x, n_samples * n_in))
         return FM_ERR_INPUT;
     int64_t widest = 1, widest_pieces = 0, widest_dense = 1;
     for (int l = 1; l < L; l++) {
@@ -1401,6 +1622,19 @@ int SUF(fm_predict_layers)(const fm_net *net, const REAL *params, const REAL *co
         widest_dense =
             fm_dense_width(net, l) > widest_dense ? fm_dense_width(net, l) : widest_dense;
     const int64_t chunk = n_samples < FM_PREDICT_CHUNK ? n_samples : FM_PREDICT_CHUNK;
+    /* Whether this prediction runs on several threads is measured like training's batches. */
+    /* one-row products are shared from a quarter of that (gemm_impl.h's small path) */
+    const int adaptive = SUF(largest_product)(net, chunk) >= FM_PAR_MIN_WORK / 2;
+    const uint64_t key = fm_work_key(0, fm_n_params(net), fm_rows_bucket(n_samples), sizeof(REAL));
+    if (blocked) {
+        const fm_adapt_choice choice = adaptive ? fm_adapt_choose(key) : fm_adapt_none();
+        const int cap = fm_pool_set_cap(adaptive ? choice.threads : 1);
+        const int err = SUF(predict_blocked)(net, params, coefs, intercepts, x, n_samples, out,
+                                             fm_pool_threads());
+        fm_pool_set_cap(cap);
+        fm_adapt_record(choice, (double)n_samples);
+        return err;
+    }
     /* One 64-byte aligned block: the pointer table, two ping-pong buffers for hidden layers,
      * maxout's pieces, and (for chunks of a register tile's height or more) the GEMM's B panel,
      * allocated once per call rather than by every product. */
@@ -1423,10 +1657,6 @@ int SUF(fm_predict_layers)(const fm_net *net, const REAL *params, const REAL *co
     REAL *buf = (REAL *)(mem + table);
     REAL *pieces = (REAL *)(mem + table + bufs);
     REAL *pack = pack_elems ? (REAL *)(mem + table + bufs + pieces_bytes) : NULL;
-    /* Whether this prediction runs on several threads is measured like training's batches. */
-    /* one-row products are shared from a quarter of that (gemm_impl.h's small path) */
-    const int adaptive = SUF(largest_product)(net, chunk) >= FM_PAR_MIN_WORK / 2;
-    const uint64_t key = fm_work_key(0, fm_n_params(net), fm_rows_bucket(n_samples), sizeof(REAL));
     const fm_adapt_choice choice = adaptive ? fm_adapt_choose(key) : fm_adapt_none();
     const int cap = fm_pool_set_cap(adaptive ? choice.threads : 1);
     int err = FM_OK;

@@ -5,6 +5,7 @@
  * arithmetic) is the C library's. */
 #include <float.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,7 +13,9 @@
 #include "internal.h"
 #include "gemm/bf16.h"
 
-/* Rows per forward chunk in predict: bounds its scratch memory for any n_samples. */
+/* Rows per forward chunk in predict's per-layer path: bounds its scratch memory for any
+ * n_samples. A last chunk of fewer rows than a register tile (FM_PREDICT_MR_MAX or fewer) takes
+ * the GEMM's small path, which the blocked path keeps (net_impl.h). */
 #define FM_PREDICT_CHUNK 1024
 
 
@@ -33,6 +36,24 @@ int FM_XCAT3(fm_gemm_ex, ISA, f64)(int trans_a, int trans_b, int64_t m, int64_t 
 #else
 #define FM_EXP_ROW_F32 fm_exp_row_f32_portable
 #endif
+
+/* This instruction set's forward product for predict's row blocks (gemm/gemm_impl.h): B's
+ * slivers packed once (fm_gemm_forward_pack_size elements, fm_gemm_forward_slivers slivers,
+ * fm_gemm_forward_pack packing slivers [s0, s1)), then C = A . B with the epilogue on the
+ * calling thread, each element's arithmetic fm_gemm_ex's. */
+#define FM_FORWARD_DECLS(REAL, suf)                                                              \
+    int64_t FM_XCAT3(fm_gemm_forward_pack_size, ISA, suf)(int64_t k, int64_t n);                \
+    int64_t FM_XCAT3(fm_gemm_forward_slivers, ISA, suf)(int64_t k, int64_t n);                  \
+    void FM_XCAT3(fm_gemm_forward_pack, ISA, suf)(int64_t k, int64_t n, const REAL *b,          \
+                                                  int64_t ldb, REAL *bp, int64_t s0,            \
+                                                  int64_t s1);                                  \
+    int FM_XCAT3(fm_gemm_forward, ISA, suf)(int64_t m, int64_t n, int64_t k, const REAL *a,     \
+                                            int64_t lda, const REAL *b, int64_t ldb,            \
+                                            const REAL *packed, REAL *c, int64_t ldc,           \
+                                            const fm_epilogue *ep);
+FM_FORWARD_DECLS(float, f32)
+FM_FORWARD_DECLS(double, f64)
+#undef FM_FORWARD_DECLS
 
 /* z[j] = exp(z[j]) for j < n in float with the exp rows. */
 int FM_XCAT2(fm_exp_f32, ISA)(float *z, int64_t n);

@@ -386,3 +386,37 @@ def test_training_options_same_seed_same_model(kind):
         assert_array_equal(a.history_[key], b.history_[key])
     restored = pickle.loads(pickle.dumps(a))
     assert_bitwise_equal(restored, a, X)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_predict_rows_do_not_depend_on_blocks_or_threads(dtype):
+    # Many rows go through all the layers in blocks shared among threads, fewer rows layer by
+    # layer: a row predicted with 2,052 others gets the bits it gets among 99 others, for any
+    # thread count and instruction set (300 inputs: more than one KC block of k). The 5 rows
+    # past 2,048 (too few for a register tile) are predicted alone in both.
+    import threadpoolctl
+
+    from fastmlp import _core
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((2053, 300)).astype(dtype)
+    models = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for hidden, n_classes in (((70, 33), 2), ((128,), 10)):
+            y = rng.integers(0, n_classes, len(X))
+            models.append(MLPClassifier(hidden, max_iter=1, random_state=0).fit(X, y))
+    previous = _core.isa()
+    try:
+        for isa in _core.available_isas():
+            _core.set_isa(isa)
+            for threads in (1, 2):
+                with threadpoolctl.threadpool_limits(limits=threads):
+                    for model in models:
+                        pieces = [model.predict_proba(X[i : min(i + 100, 2048)])
+                                  for i in range(0, 2048, 100)]
+                        pieces.append(model.predict_proba(X[2048:]))
+                        assert_array_equal(model.predict_proba(X), np.concatenate(pieces),
+                                           err_msg=f"{isa}, {threads} threads")
+    finally:
+        _core.set_isa(previous)

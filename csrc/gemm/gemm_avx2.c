@@ -169,4 +169,7 @@ static void pack_b_columns_avx2_f64(int64_t nr, int64_t kc, const double *b, int
 #define KEEP_IF_NONZERO(z, x) _mm256_and_pd(_mm256_cmp_pd(z, _mm256_setzero_pd(), _CMP_NEQ_UQ), x)
 #include "epilogue_x86.h"
 
+#define FM_DOT_ROWS
+#include "dot_rows_x86.h"
+
 #include "gemm_instances.h"

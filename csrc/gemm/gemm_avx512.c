@@ -185,4 +185,7 @@ static void pack_b_columns_avx512_f64(int64_t nr, int64_t kc, const double *b, i
     _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(z, _mm512_setzero_pd(), _CMP_NEQ_UQ), x)
 #include "epilogue_x86.h"
 
+#define FM_DOT_ROWS
+#include "dot_rows_x86.h"
+
 #include "gemm_instances.h"

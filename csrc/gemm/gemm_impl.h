@@ -209,6 +209,15 @@ static void SUF(gemm_dots)(const SUF(gemm_args) *g)
  * times b_p to FM_GEMV_ROWS accumulators, in k order. Row-major op(A): each row is a dot product
  * in 8 interleaved lanes added in a fixed order. A task is a block of FM_GEMV_ROWS rows. */
 #define FM_GEMV_ROWS 256
+/* An instruction-set file may compute the float32 row-major dot products 8 rows at a time
+ * (dot_rows_x86.h), with the arithmetic of the loop below. */
+#ifdef FM_DOT_ROWS
+#define FM_DOT_ROWS_F32_HERE (sizeof(REAL) == sizeof(float))
+#define FM_DOT_ROWS_F32(args) dot_rows_f32 args
+#else
+#define FM_DOT_ROWS_F32_HERE 0
+#define FM_DOT_ROWS_F32(args)
+#endif
 static void SUF(gemv_task)(void *ctx, int64_t blk)
 {
     const SUF(gemm_args) *g = (const SUF(gemm_args) *)ctx;
@@ -225,6 +234,9 @@ static void SUF(gemv_task)(void *ctx, int64_t blk)
             for (int64_t i = 0; i < rows; i++)
                 acc[i] = FM_FMA(ap[i], bp, acc[i]);
         }
+    } else if (FM_DOT_ROWS_F32_HERE && b_rs == 1) {
+        FM_DOT_ROWS_F32((rows, (const float *)(a + i0 * a_rs), a_rs, (const float *)b, k,
+                         (float *)acc));
     } else {
         for (int64_t i = 0; i < rows; i++) {
             const REAL *ai = a + (i0 + i) * a_rs;
@@ -564,6 +576,123 @@ int SUF(fm_gemm_ex)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, R
     g.pack = pack;
     SUF(gemm_packed)(&g, threads);
     fm_aligned_free(own_pack);
+    return FM_OK;
+}
+
+/* ---- the forward product of predict's row blocks: C = A . B, one thread, B packed once ----
+ * A dense layer's forward product for a block of rows (A: m x k row-major, B: the layer's k x n
+ * weights, row-major) on the calling thread, with B's slivers packed once per prediction
+ * (fm_gemm_forward_pack) instead of by every product. Each element of C gets the arithmetic
+ * fm_gemm_ex gives it (the same kernels, KC blocks, small-row and one-column paths, epilogue),
+ * so a row's values do not depend on the blocks of rows nor on which thread computes them. */
+
+/* Whether fm_gemm_ex reads B's whole slivers in place (small B), as gemm_packed decides. */
+_Static_assert(MR <= FM_PREDICT_MR_MAX, "predict's blocks assume tiles of at most FM_PREDICT_MR_MAX rows");
+
+static int SUF(forward_b_direct)(int64_t k, int64_t n)
+{
+    return (double)k * (double)n * sizeof(REAL) <= FM_GEMM_DIRECT_BYTES;
+}
+
+int64_t SUF(fm_gemm_forward_pack_size)(int64_t k, int64_t n)
+{
+    if (k < 1 || n < 2)
+        return 0; /* a one-column product is a gemv, reading B in place */
+    /* every sliver, or (B read in place) only a last one narrower than NR */
+    const int64_t slivers = SUF(forward_b_direct)(k, n) ? (n % NR != 0) : (n + NR - 1) / NR;
+    return slivers * k * NR;
+}
+
+int64_t SUF(fm_gemm_forward_slivers)(int64_t k, int64_t n)
+{
+    return SUF(fm_gemm_forward_pack_size)(k, n) / (k * NR);
+}
+
+void SUF(fm_gemm_forward_pack)(int64_t k, int64_t n, const REAL *b, int64_t ldb, REAL *bp,
+                               int64_t s0, int64_t s1)
+{
+    if (SUF(fm_gemm_forward_pack_size)(k, n) == 0)
+        return;
+    /* the packed slivers are B's last ones: all of them, or (B read in place) a narrower last */
+    const int64_t n_slivers = (n + NR - 1) / NR;
+    const int64_t first = n_slivers - SUF(fm_gemm_forward_slivers)(k, n);
+    /* packed sliver q (B's sliver first + q) at q * k * NR, its KC block at pc a further
+     * pc * NR on */
+    for (int64_t q = s0; q < s1; q++) {
+        const int64_t s = first + q, nr = n - s * NR < NR ? n - s * NR : NR;
+        for (int64_t pc = 0; pc < k; pc += FM_GEMM_KC) {
+            const int64_t kc = k - pc < FM_GEMM_KC ? k - pc : FM_GEMM_KC;
+            SUF(pack_b_sliver)(nr, kc, b + pc * ldb + s * NR, ldb, 1, bp + q * k * NR + pc * NR);
+        }
+    }
+}
+
+int SUF(fm_gemm_forward)(int64_t m, int64_t n, int64_t k, const REAL *a, int64_t lda,
+                         const REAL *b, int64_t ldb, const REAL *packed, REAL *c, int64_t ldc,
+                         const fm_epilogue *ep)
+{
+    if (m < 0 || n < 0 || k < 1 || ldc < n || lda < k || ldb < n ||
+        (packed == NULL && SUF(fm_gemm_forward_pack_size)(k, n) > 0))
+        return FM_ERR_ARG;
+    if (m == 0 || n == 0)
+        return FM_OK;
+    SUF(gemm_args) g;
+    memset(&g, 0, sizeof(g));
+    g.m = m;
+    g.n = n;
+    g.k = k;
+    g.alpha = 1;
+    g.beta = 0;
+    g.a = a;
+    g.b = b;
+    g.a_rs = lda;
+    g.a_cs = 1;
+    g.b_rs = ldb;
+    g.b_cs = 1;
+    g.c = c;
+    g.ldc = ldc;
+    g.ep = ep;
+    if (n == 1) { /* fm_gemm_ex's gemv */
+        for (int64_t blk = 0; blk < (m + FM_GEMV_ROWS - 1) / FM_GEMV_ROWS; blk++)
+            SUF(gemv_task)(&g, blk);
+        SUF(epilogue_tile)(ep, c, ldc, 0, 0, m, n);
+        return FM_OK;
+    }
+    if (m < MR) { /* fm_gemm_ex's small path */
+        SUF(gemm_rows)(&g, 0, n);
+        SUF(epilogue_tile)(ep, c, ldc, 0, 0, m, n);
+        return FM_OK;
+    }
+    /* gemm_packed's choices for this layout, and its column cut: a sliver of B through every
+     * KC block, the block's rows in MR-tall tiles under it (the sliver stays in L1, A in L2) */
+    g.direct_a = g.a_rs == 1 && (double)m * (double)k * sizeof(REAL) <= FM_GEMM_DIRECT_BYTES
+                     ? FM_DIRECT_COLUMNS
+                     : FM_DIRECT_ROWS;
+    const int direct_b = SUF(forward_b_direct)(k, n);
+    const int64_t n_slivers = (n + NR - 1) / NR;
+    const int64_t first_packed = direct_b ? n_slivers - 1 : 0;
+    _Alignas(64) REAL a_buf[MR * FM_GEMM_KC];
+    for (int64_t sj = 0; sj < n_slivers; sj++) {
+        const int64_t j = sj * NR, nr = n - j < NR ? n - j : NR;
+        const int b_here = direct_b && nr == NR;
+        for (int64_t pc = 0; pc < k; pc += FM_GEMM_KC) {
+            const int64_t kc = k - pc < FM_GEMM_KC ? k - pc : FM_GEMM_KC;
+            const REAL beta_block = pc == 0 ? 0 : 1;
+            const int last_block = pc + kc >= k;
+            g.pc = pc;
+            g.kc = kc;
+            const REAL *bp =
+                b_here ? b + pc * ldb + j : packed + (sj - first_packed) * k * NR + pc * NR;
+            for (int64_t i = 0; i < m; i += MR) {
+                const int64_t mr = m - i < MR ? m - i : MR;
+                int a_here;
+                const REAL *ap = SUF(a_sliver)(&g, i, mr, a_buf, &a_here);
+                SUF(tile)(kc, mr, nr, 1, ap, a_here, g.direct_a, g.a_rs, a_here ? g.a_cs : MR,
+                          bp, b_here ? ldb : NR, beta_block, c + i * ldc + j, ldc, last_block,
+                          ep, i, j);
+            }
+        }
+    }
     return FM_OK;
 }
 

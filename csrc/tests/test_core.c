@@ -651,6 +651,54 @@ static void test_perceptron(void)
 /* The pool runs every task of a job exactly once, before fm_pool_run returns, however the jobs
  * follow each other: the same context and task function for jobs of varying sizes (a claim
  * made against an exhausted job's ticket once ran a task of the next job twice). */
+/* predict of many rows (the blocked path: rows in blocks through every layer, shared among
+ * threads) gives each row the bits that predicting it among fewer rows gives (the per-layer path,
+ * 100 rows at a time), a last chunk of fewer rows than a register tile included (5 rows past
+ * 1024: the small path in both); a NaN in any block is refused. Layers of more than one KC
+ * block of k, widths that are not multiples of the tile, one-unit and softmax outputs. */
+#define PREDICT_BLOCKS_TEST(REAL, SUF)                                                           \
+    static void test_predict_blocks_##SUF(const char *isa)                                      \
+    {                                                                                            \
+        static const int64_t one_unit[4] = {300, 70, 33, 1}, softmax[3] = {300, 40, 10};       \
+        enum { N = 1029, PIECE = 100 };                                                          \
+        for (int s = 0; s < 2; s++) {                                                            \
+            const int L = s == 0 ? 3 : 2;                                                        \
+            fm_net net = s == 0 ? make_net(L, one_unit, FM_ACT_RELU, FM_ACT_LOGISTIC,            \
+                                           FM_LOSS_BINARY_LOG, 0)                                \
+                                : make_net(L, softmax, FM_ACT_TANH, FM_ACT_SOFTMAX, FM_LOSS_LOG, \
+                                           0);                                                   \
+            const int64_t n_params = fm_n_params(&net), n_in = 300;                              \
+            const int64_t n_out = net.units[L];                                                  \
+            REAL *params = malloc(sizeof(REAL) * (size_t)n_params);                              \
+            REAL *x = malloc(sizeof(REAL) * (size_t)(N * n_in));                                 \
+            REAL *all = malloc(sizeof(REAL) * (size_t)(N * n_out));                              \
+            REAL *pieces = malloc(sizeof(REAL) * (size_t)(N * n_out));                           \
+            unsigned long long state = 7;                                                        \
+            for (int64_t i = 0; i < n_params; i++)                                               \
+                params[i] = (REAL)(0.1 * uniform(&state));                                       \
+            for (int64_t i = 0; i < N * n_in; i++)                                               \
+                x[i] = (REAL)uniform(&state);                                                    \
+            int err = fm_predict_##SUF(&net, params, x, N, all);                                 \
+            for (int64_t start = 0, end; start < N && err == FM_OK; start = end) {              \
+                end = start + PIECE < 1024 ? start + PIECE : start < 1024 ? 1024 : N;            \
+                err = fm_predict_##SUF(&net, params, x + start * n_in, end - start,              \
+                                       pieces + start * n_out);                                  \
+            }                                                                                    \
+            CHECK(err == FM_OK && memcmp(all, pieces, sizeof(REAL) * (size_t)(N * n_out)) == 0,  \
+                  "%s " #SUF " predict net %d: blocks of rows change the bits (err %d)", isa, s, \
+                  err);                                                                          \
+            x[700 * n_in + 5] = (REAL)NAN;                                                       \
+            CHECK(fm_predict_##SUF(&net, params, x, N, all) == FM_ERR_INPUT,                     \
+                  "%s " #SUF " predict net %d: NaN accepted", isa, s);                           \
+            free(params);                                                                        \
+            free(x);                                                                             \
+            free(all);                                                                           \
+            free(pieces);                                                                        \
+        }                                                                                        \
+    }
+PREDICT_BLOCKS_TEST(float, f32)
+PREDICT_BLOCKS_TEST(double, f64)
+
 static _Atomic int pool_counts[32];
 static void pool_count_task(void *ctx, int64_t task)
 {
@@ -867,6 +915,8 @@ int main(void)
         test_gemm(names[i]);
         test_training();
         test_options();
+        test_predict_blocks_f32(names[i]);
+        test_predict_blocks_f64(names[i]);
     }
     CHECK(fm_set_isa("no-such-isa") == FM_ERR_ARG, "unknown ISA accepted");
     test_digests(names, n_names);
