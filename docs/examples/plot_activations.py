@@ -52,7 +52,8 @@ fig.tight_layout()
 # ----------------
 # The same two-moons data, a 2-16-16-2 network per activation (``maxout`` with two pieces per
 # unit), 300 epochs of Adam. Piecewise-linear activations give polygonal regions; smooth ones,
-# smooth boundaries.
+# smooth boundaries. The logistic units, whose gradient is at most 1/4, learn slowest: in the
+# same 300 epochs their boundary is still almost a straight line.
 X, y = make_moons(n_samples=300, noise=0.2, random_state=0)
 grid_x, grid_y = np.meshgrid(np.linspace(-1.6, 2.6, 150), np.linspace(-1.2, 1.7, 120))
 grid = np.c_[grid_x.ravel(), grid_y.ravel()]

@@ -47,11 +47,11 @@ print(f"largest relative error: {errors.max():.1e}")
 fig, ax = plt.subplots(figsize=(9, 3.2))
 width = 0.2
 for i, name in enumerate(options):
-    ax.bar(np.arange(len(activations)) + (i - 1.5) * width, np.maximum(errors[i], 1e-17),
+    ax.bar(np.arange(len(activations)) + (i - 1.5) * width, np.maximum(errors[i], 1e-12),
            width, label=name)
 ax.set_xticks(np.arange(len(activations)), activations, rotation=30)
 ax.set_yscale("log")
-ax.set_ylim(1e-17, 1e-5)
+ax.set_ylim(1e-12, 1e-5)
 ax.axhline(1e-6, color="k", lw=0.8, ls="--")
 ax.set_ylabel("relative error")
 ax.legend(fontsize="small", ncol=2)

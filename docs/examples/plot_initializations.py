@@ -44,7 +44,10 @@ for init, ax in zip(inits, axes):
 fig.tight_layout()
 
 # %%
-# Training loss of a 64-(64 x 6)-10 ReLU network, SGD with momentum.
+# Training loss of a 64-(64 x 6)-10 ReLU network, SGD with momentum. From ``'normal'``'s small
+# weights (standard deviation 0.01) the loss does not move, and training stops after
+# ``n_iter_no_change`` epochs without progress; He's initializations, made for ReLU, train
+# fastest.
 fig, ax = plt.subplots(figsize=(6, 3.6))
 for init in inits:
     clf = MLPClassifier(hidden_layer_sizes=(64,) * 6, init=init, solver="sgd",
