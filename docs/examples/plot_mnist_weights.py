@@ -50,7 +50,9 @@ else:
     X_train, X_test, y_train, y_test = X[:1400], X[1400:], y[:1400], y[1400:]
     side, name = 8, "digits (MNIST files not found)"
 
-clf = MLPClassifier(hidden_layer_sizes=(32,), alpha=1e-3, max_iter=15, batch_size=128,
+# A strong L2 penalty (``alpha=1.0``) keeps the weights of pixels that carry no information
+# near zero, which makes the patterns smooth enough to see, at a small cost in accuracy.
+clf = MLPClassifier(hidden_layer_sizes=(32,), alpha=1.0, max_iter=15, batch_size=128,
                     random_state=0)
 clf.fit(X_train, y_train)
 print(f"{name}: test accuracy {clf.score(X_test, y_test):.4f}")
