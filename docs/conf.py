@@ -104,15 +104,16 @@ html_context = {"default_mode": "light"}
 
 
 def _plain_sklearn_refs(app, what, name, obj, options, lines):
-    """Methods inherited from scikit-learn (``score``, ``get_params``, ...) refer to labels of
-    scikit-learn's own documentation (``:ref:`accuracy_score```); shown here, they become
-    plain text instead of broken links."""
+    """Methods inherited from scikit-learn (``score``, ``get_params``, ``set_fit_request``, ...)
+    refer to labels and glossary terms of scikit-learn's own documentation
+    (``:ref:`accuracy_score```, ``:term:`meta-estimator```); shown here, they become plain text
+    instead of broken links."""
     if not getattr(obj, "__module__", "").startswith("sklearn."):
         return
     lines[:] = [_SKLEARN_REF.sub(r"\1", line) for line in lines]
 
 
-_SKLEARN_REF = re.compile(r":ref:`([^`<]+?)(?:\s*<[^>]+>)?`")
+_SKLEARN_REF = re.compile(r":(?:ref|term):`([^`<]+?)(?:\s*<[^>]+>)?`")
 
 
 def setup(app):
