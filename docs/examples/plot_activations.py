@@ -10,7 +10,7 @@ starting at 0.25), ``elu``, ``softplus``, ``gelu`` and ``maxout`` (the largest o
 
 The curves below are computed by fastmlp itself: a network with one input, one hidden unit of
 the activation and one linear output, with unit weights and zero biases, predicts exactly the
-activation of its input.
+activation of its input. The dashed lines are the curves' slopes, by finite differences.
 """
 
 import warnings
@@ -39,7 +39,7 @@ for name, ax in zip(names, axes.ravel()):
         net.prelu_slopes_[0][...] = 0.25       # PReLU's initial slope
     y = net.predict(x)
     ax.plot(x.ravel(), y, lw=2)
-    ax.plot(x.ravel(), np.gradient(y, x.ravel()), lw=1, ls="--", label="derivative")
+    ax.plot(x.ravel(), np.gradient(y, x.ravel()), lw=1, ls="--", label="slope (differences)")
     ax.axhline(0, color="0.8", lw=0.5)
     ax.axvline(0, color="0.8", lw=0.5)
     ax.set_title(name)
