@@ -44,10 +44,10 @@ for tool in cc gcc g++ c++ clang clang++ cmake ninja ld; do
   chmod +x "$nocc/$tool"
 done
 "$PYTHON" -m venv "$work/binary"
-# numpy, scipy, scikit-learn and threadpoolctl come as wheels from the package index
+# numpy, scipy, scikit-learn and threadpoolctl come as wheels from the package index; fastmlp is
+# named by its file, so that no other distribution of the name can stand in for it
 PATH="$nocc:$work/binary/bin:$PATH" CC="$nocc/cc" CXX="$nocc/c++" \
-  "$work/binary/bin/pip" install -q --only-binary=:all: --find-links "$work/wheelhouse" \
-  "fastmlp==$version"
+  "$work/binary/bin/pip" install -q --only-binary=:all: "$wheel"
 cd "$work"    # away from the source tree
 PATH="$nocc:$PATH" "$work/binary/bin/python" - "$version" <<'PY'
 import sys
