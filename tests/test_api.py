@@ -314,6 +314,25 @@ def test_lbfgs_attributes():
 
 
 @quiet
+@pytest.mark.parametrize("how", ["partial_fit", "warm_start"])
+def test_lbfgs_model_continues_with_a_stochastic_solver(how):
+    # scikit-learn raises AttributeError ('loss_curve_') here; fastmlp starts the stochastic
+    # records and continues from the lbfgs weights
+    X, y = _reg_data()
+    est = MLPRegressor(solver="lbfgs", **FAST).fit(X, y)
+    before = [w.copy() for w in est.coefs_]
+    est.set_params(solver="adam")
+    if how == "partial_fit":
+        est.partial_fit(X, y)
+        assert len(est.loss_curve_) == 1
+    else:
+        est.set_params(warm_start=True).fit(X, y)
+        assert len(est.loss_curve_) >= 1
+    assert np.isfinite(est.loss_curve_).all() and est.best_loss_ == min(est.loss_curve_)
+    assert any(not np.array_equal(a, b) for a, b in zip(before, est.coefs_))
+
+
+@quiet
 def test_regressor_output_shapes_and_column_y():
     X, y = _reg_data()
     est = MLPRegressor(**FAST).fit(X, y)
@@ -530,6 +549,11 @@ def test_docstring_documents_each_parameter_as_its_own_entry(Est):
 _ALLOWED_PRIVATE_READS = {
     "_persistence.py": {"_model_state", "_get_param_names", "_restore_model_state",
                         "_validate_params"},
+    # conversion to and from scikit-learn's estimators carries their private training state
+    # (label encoder, optimizer, early stopping's best weights) and binds the model state
+    "_sklearn_conversion.py": {"_label_binarizer", "_optimizer", "_best_coefs",
+                               "_best_intercepts", "_best_params", "_bind", "_network",
+                               "_params", "_new_optimizer"},
 }
 
 

@@ -10,8 +10,10 @@ from importlib.metadata import version as _version
 
 from . import datasets
 from ._estimators import MLPClassifier, MLPRegressor, check_gradients
+from ._onnx_export import to_onnx
 from ._perceptron import Perceptron
 from ._persistence import load
+from ._sklearn_conversion import from_sklearn
 from ._plotting import plot_learning_curves
 
 try:
@@ -27,7 +29,9 @@ __all__ = [
     "Perceptron",
     "check_gradients",
     "datasets",
+    "from_sklearn",
     "load",
     "plot_learning_curves",
+    "to_onnx",
     "__version__",
 ]

@@ -418,6 +418,49 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 units = self._layer_units_from_coefs()
             self._restore_model_state(params, units)
 
+    def to_sklearn(self):
+        """The equivalent fitted scikit-learn estimator.
+
+        Returns a ``sklearn.neural_network.MLPClassifier`` / ``MLPRegressor`` with this
+        model's parameters, a copy of its weights (in their dtype), its fitted attributes
+        (``classes_``, ``loss_curve_``, ``n_iter_``, ``t_``, ...), its label encoding and, for
+        'sgd' and 'adam', its optimizer's state, so that scikit-learn predicts the same values
+        and its ``partial_fit`` continues where this model's would.
+        :func:`fastmlp.from_sklearn` converts back.
+
+        Returns
+        -------
+        sklearn.neural_network.MLPClassifier or sklearn.neural_network.MLPRegressor
+            The scikit-learn estimator; this model is not modified.
+
+        Raises
+        ------
+        ValueError
+            When the model uses an option scikit-learn does not have, named in the message:
+            an ``activation`` other than 'identity', 'logistic', 'tanh' and 'relu', a
+            ``solver`` other than 'lbfgs', 'sgd' and 'adam', a ``learning_rate`` schedule
+            other than 'constant', 'invscaling' and 'adaptive', a classifier ``loss`` other
+            than 'log_loss', or a fastmlp-only option away from its default (``alpha_l1``,
+            ``dropout``, ``batch_norm``, ``init``, ``warmup_epochs``, ``class_weight``,
+            ``validation_data``, ``restore_best_weights``, ``callbacks``).
+        sklearn.exceptions.NotFittedError
+            When the model has not been fitted.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import fastmlp
+        >>> X = np.random.RandomState(0).randn(40, 3)
+        >>> reg = fastmlp.MLPRegressor(hidden_layer_sizes=(4,), solver="lbfgs",
+        ...                            random_state=0).fit(X, X[:, 0])
+        >>> sk = reg.to_sklearn()
+        >>> type(sk).__module__, bool(np.allclose(sk.predict(X), reg.predict(X)))
+        ('sklearn.neural_network._multilayer_perceptron', True)
+        """
+        from ._sklearn_conversion import to_sklearn
+
+        return to_sklearn(self)
+
     def save(self, path):
         """Save the fitted model to a portable file that loads without pickle.
 
@@ -548,17 +591,22 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
 
         self.__dict__.pop("history_", None)
         if self.solver in _STOCHASTIC_SOLVERS:
-            self.loss_curve_ = []
-            self.history_ = _training.new_history()
-            self._no_improvement_count = 0
-            if self.early_stopping:
-                self.validation_scores_ = []
-                self.best_validation_score_ = -np.inf
-                self.best_loss_ = None
-            else:
-                self.best_loss_ = np.inf
-                self.validation_scores_ = None
-                self.best_validation_score_ = None
+            self._start_stochastic_records()
+
+    def _start_stochastic_records(self):
+        """Empty learning curves and early-stopping bookkeeping, for a fresh stochastic fit or a
+        model fitted by 'lbfgs' (which keeps none) that continues with a stochastic solver."""
+        self.loss_curve_ = []
+        self.history_ = _training.new_history()
+        self._no_improvement_count = 0
+        if self.early_stopping:
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        else:
+            self.best_loss_ = np.inf
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
 
     def _init_coef(self, fan_in, fan_out, dtype):
         if self.init != "glorot_uniform":
@@ -702,6 +750,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         return self._used_optimizer("lr_gamma_").lr_gamma
 
     def _fit_stochastic(self, X, Y, sample_weight, incremental):
+        if "loss_curve_" not in self.__dict__:  # fitted by 'lbfgs', continued stochastically
+            self._start_stochastic_records()
         model = self._model
         params = model.params
         optimizer = self.__dict__.get("_optimizer")

@@ -32,6 +32,9 @@ ATTRIBUTES = {
 }
 EXTRA_ATTRIBUTES = {key: name for key, name in ATTRIBUTES.items() if key in EXTRA_INIT}
 VIEW_ATTRIBUTES = tuple(ATTRIBUTES.values())
+# Batch normalization's epsilon and running-statistics momentum (PyTorch's BatchNorm1d).
+BATCH_NORM_EPS = 1e-5
+BATCH_NORM_MOMENTUM = 0.1
 
 
 def build_network(units, activation, output_activation, loss, alpha, alpha_l1, maxout_pieces,
@@ -40,7 +43,7 @@ def build_network(units, activation, output_activation, loss, alpha, alpha_l1, m
     return _core.Network(
         [int(u) for u in units], activation, output_activation, loss, float(alpha),
         float(alpha_l1), int(maxout_pieces), bool(batch_norm), [float(r) for r in dropout],
-        0.1, 1e-5, int(dropout_seed),
+        BATCH_NORM_MOMENTUM, BATCH_NORM_EPS, int(dropout_seed),
     )
 
 

@@ -340,6 +340,43 @@ class Perceptron(ClassifierMixin, BaseEstimator):
                 ConvergenceWarning,
             )
 
+    def to_sklearn(self):
+        """The equivalent fitted ``sklearn.linear_model.Perceptron``.
+
+        It has ``penalty=None``, this model's ``eta0``, ``max_iter``, ``tol``,
+        ``n_iter_no_change``, ``shuffle``, ``random_state``, ``fit_intercept``, ``warm_start``
+        and ``verbose``, and copies of ``coef_``, ``intercept_``, ``classes_``, ``n_iter_``,
+        ``t_``, ``n_features_in_`` (and ``feature_names_in_``): its ``decision_function`` and
+        ``predict`` are this model's, and its ``partial_fit`` applies the same rule from the
+        same weights. (Its ``fit`` stops by scikit-learn's ``tol`` rule only, not at the first
+        epoch without a mistake.)
+
+        Returns
+        -------
+        sklearn.linear_model.Perceptron
+            The scikit-learn estimator; this model is not modified.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            When the model has not been fitted.
+        """
+        from sklearn.linear_model import Perceptron as SklearnPerceptron
+
+        check_is_fitted(self)
+        sk = SklearnPerceptron(
+            penalty=None, eta0=self.eta0, max_iter=self.max_iter, tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change, shuffle=self.shuffle,
+            random_state=self.random_state, fit_intercept=self.fit_intercept,
+            warm_start=self.warm_start, verbose=self.verbose,
+        )
+        for name in ("coef_", "intercept_", "classes_", "n_iter_", "t_", "n_features_in_",
+                     "feature_names_in_"):
+            if name in self.__dict__:
+                value = self.__dict__[name]
+                setattr(sk, name, value.copy() if isinstance(value, np.ndarray) else value)
+        return sk
+
     def decision_function(self, X):
         """Signed scores ``X @ coef_.T + intercept_``: positive means ``classes_[1]`` (binary).
 
