@@ -9,6 +9,7 @@ timings) is shown in the documentation but not run.
 import doctest
 import importlib
 import pkgutil
+import re
 
 import pytest
 
@@ -17,10 +18,22 @@ import fastmlp
 OPTIONS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
 
+# optional libraries an example may use; its test skips when one is missing
+OPTIONAL = ("matplotlib", "onnx", "onnxruntime", "skl2onnx")
+
+
 def _modules():
     names = ["fastmlp"]
     names += [info.name for info in pkgutil.walk_packages(fastmlp.__path__, "fastmlp.")]
-    return [importlib.import_module(name) for name in sorted(names)]
+    modules = []
+    for name in sorted(names):
+        try:
+            modules.append(importlib.import_module(name))
+        except ImportError:
+            # a module that exists for an optional library (fastmlp.onnx needs skl2onnx);
+            # test_optional_modules_import_with_their_libraries checks it imports with it
+            continue
+    return modules
 
 
 def _doctests():
@@ -47,11 +60,20 @@ def test_doctests_are_found():
 
 @pytest.mark.parametrize("test", DOCTESTS, ids=[test.name for test in DOCTESTS])
 def test_docstring_examples(test, tmp_path, monkeypatch):
-    if any("matplotlib" in example.source for example in test.examples):
-        pytest.importorskip("matplotlib")
+    for library in OPTIONAL:
+        if any(re.search(rf"\bimport {library}\b|\bfrom {library}\b", example.source)
+               for example in test.examples):
+            pytest.importorskip(library)
     monkeypatch.chdir(tmp_path)     # an example that writes a file writes it here
     runner = doctest.DocTestRunner(optionflags=OPTIONS)
     output = []
     result = runner.run(test, out=output.append, clear_globs=True)
     assert result.failed == 0, "".join(output)
     assert result.attempted > 0
+
+
+def test_optional_modules_import_with_their_libraries():
+    # the modules skipped above for a missing library import once it is there
+    pytest.importorskip("skl2onnx")
+    pytest.importorskip("onnx")
+    importlib.import_module("fastmlp.onnx")
