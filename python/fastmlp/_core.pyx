@@ -5,6 +5,8 @@ No logic lives here: the estimators in _multilayer_perceptron.py decide what to 
 (csrc/) does the work. Every call into C releases the GIL.
 """
 
+import sys
+
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.stdint cimport int64_t, uint64_t
 
@@ -582,15 +584,24 @@ cdef extern from "Python.h":
         PyBUF_ND
 
 
+cdef char _NATIVE_ORDER = b"<"[0] if sys.byteorder == "little" else b">"[0]
+
+
 cdef int _contiguous(object obj, Py_buffer *view, int writable, Py_ssize_t itemsize,
                      int ndim) except -1:
     """Acquires a C-contiguous buffer of ndim dimensions of float32 / float64 (itemsize) values:
     the raw buffer protocol, cheaper than a typed memoryview for one-sample predictions."""
+    cdef const char *fmt
     PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT
                        | (PyBUF_WRITABLE if writable else 0))
+    fmt = view.format
+    # native byte order may be spelled out ('=d', '<d' here): arrays numpy rebuilds from bytes
+    # (dask, pickle) say so
+    if fmt[0] == b"@"[0] or fmt[0] == b"="[0] or fmt[0] == _NATIVE_ORDER:
+        fmt += 1
     if (view.ndim != ndim or view.itemsize != itemsize
-            or view.format[0] != (b"f"[0] if itemsize == 4 else b"d"[0])
-            or view.format[1] != 0):
+            or fmt[0] != (b"f"[0] if itemsize == 4 else b"d"[0])
+            or fmt[1] != 0):
         PyBuffer_Release(view)
         raise ValueError("predict: expected C-contiguous %s arrays"
                          % ("float32" if itemsize == 4 else "float64"))

@@ -46,7 +46,7 @@ from sklearn.utils.validation import (
 )
 from threadpoolctl import threadpool_limits
 
-from . import _core, _persistence, _predict, _training
+from . import _core, _dask, _persistence, _predict, _training
 from . import _training_options as _options
 from ._gradcheck import compare_gradients
 from ._model_state import (
@@ -328,13 +328,20 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
 
     @property
     def _params(self):
-        """The flat parameter array (the model state's)."""
-        return self.__dict__["_model"].params
+        """The flat parameter array (the model state's); AttributeError before fit, so that
+        hasattr and dir() (which dask's tokenize calls) work on an unfitted model."""
+        state = self.__dict__.get("_model")
+        if state is None:
+            raise AttributeError("_params")
+        return state.params
 
     @property
     def _net(self):
-        """The C core's network description (the model state's)."""
-        return self.__dict__["_model"].network
+        """The C core's network description (the model state's); AttributeError before fit."""
+        state = self.__dict__.get("_model")
+        if state is None:
+            raise AttributeError("_net")
+        return state.network
 
     def _bind(self, state):
         """Makes state the model's: coefs_, intercepts_ and the extra arrays (prelu_slopes_,
@@ -561,10 +568,10 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
 
     # ------------------------------------------------------------------ fitting
 
-    def _initialize(self, y, layer_units, dtype):
+    def _initialize(self, n_outputs, layer_units, dtype):
         self.n_iter_ = 0
         self.t_ = 0
-        self.n_outputs_ = y.shape[1]
+        self.n_outputs_ = n_outputs
         self.n_layers_ = len(layer_units)
         if not is_classifier(self):
             self.out_activation_ = "exp" if self.loss == "poisson" else "identity"
@@ -631,6 +638,9 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         if np.any(np.array(hidden_layer_sizes) <= 0):
             raise ValueError("hidden_layer_sizes must be > 0, got %s." % hidden_layer_sizes)
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        if _dask.is_collection(X) or _dask.is_collection(y) or _dask.is_collection(sample_weight):
+            return self._fit_dask(X, y, sample_weight, incremental, first_pass,
+                                  hidden_layer_sizes)
 
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         if sp.issparse(X):
@@ -649,32 +659,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             y = y.reshape((-1, 1))
         if is_classifier(self) and self.loss in _MARGIN_LOSSES:
             y = self._margin_targets(y)
-        self.n_outputs_ = y.shape[1]
-        layer_units = [n_features] + [int(h) for h in hidden_layer_sizes] + [self.n_outputs_]
-        dropout = any(self._dropout_rates(len(hidden_layer_sizes)))  # a clear error if bad
-        if self.solver == "lbfgs" and (self.batch_norm or dropout):
-            raise ValueError(
-                "solver='lbfgs' minimizes a deterministic full-batch loss: it cannot be used "
-                "with dropout or batch_norm=True; use a stochastic solver such as 'adam'."
-            )
-        _check_model_size(self.hidden_layer_sizes, layer_units, X.dtype.itemsize,
-                          self._maxout_pieces(), self.activation == "prelu", self.batch_norm)
-
-        self._random_state = check_random_state(self.random_state)
-        if first_pass:
-            self._initialize(y, layer_units, X.dtype)
-            dtype = X.dtype
-        else:
-            units = self._layer_units_from_coefs()
-            if units != layer_units:
-                raise ValueError(
-                    "The existing coefs_ have layer widths %s but hidden_layer_sizes and the "
-                    "data need %s; fit with warm_start=False to start over." % (units, layer_units)
-                )
-            # continue in the model's own precision
-            dtype = arrays_dtype(self.coefs_, self.intercepts_)
-        self.n_layers_ = len(layer_units)
-        self._model_state(dtype)
+        dtype = self._prepare_model(hidden_layer_sizes, n_features, y.shape[1], X.dtype,
+                                    first_pass)
 
         X = X.astype(dtype, copy=False) if sp.issparse(X) else np.ascontiguousarray(X, dtype=dtype)
         Y = np.ascontiguousarray(y, dtype=dtype)
@@ -690,18 +676,42 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             raise ValueError(_training.NON_FINITE_WEIGHTS)
         return self
 
-    def _fit_lbfgs(self, X, Y, sample_weight):
+    def _prepare_model(self, hidden_layer_sizes, n_features, n_outputs, in_dtype, first_pass):
+        """Checks the options against the data's widths, draws the initial weights on a first
+        pass (else checks the existing ones fit), binds the model state and returns the
+        precision training runs in."""
+        self.n_outputs_ = n_outputs
+        layer_units = [n_features] + [int(h) for h in hidden_layer_sizes] + [self.n_outputs_]
+        dropout = any(self._dropout_rates(len(hidden_layer_sizes)))  # a clear error if bad
+        if self.solver == "lbfgs" and (self.batch_norm or dropout):
+            raise ValueError(
+                "solver='lbfgs' minimizes a deterministic full-batch loss: it cannot be used "
+                "with dropout or batch_norm=True; use a stochastic solver such as 'adam'."
+            )
+        _check_model_size(self.hidden_layer_sizes, layer_units, np.dtype(in_dtype).itemsize,
+                          self._maxout_pieces(), self.activation == "prelu", self.batch_norm)
+
+        self._random_state = check_random_state(self.random_state)
+        if first_pass:
+            self._initialize(n_outputs, layer_units, in_dtype)
+            dtype = in_dtype
+        else:
+            units = self._layer_units_from_coefs()
+            if units != layer_units:
+                raise ValueError(
+                    "The existing coefs_ have layer widths %s but hidden_layer_sizes and the "
+                    "data need %s; fit with warm_start=False to start over." % (units, layer_units)
+                )
+            # continue in the model's own precision
+            dtype = arrays_dtype(self.coefs_, self.intercepts_)
+        self.n_layers_ = len(layer_units)
+        self._model_state(dtype)
+        return dtype
+
+    def _minimize_lbfgs(self, loss_grad):
+        """scipy's L-BFGS-B from the model's parameters on loss_grad(params as float64) ->
+        (loss, gradient as float64); the result becomes the model's parameters."""
         params = self._params
-        workspace = _core.Workspace(
-            self._net, min(X.shape[0], _LBFGS_CHUNK_ROWS), params.dtype.itemsize
-        )
-        grad = np.empty_like(params)
-
-        def loss_grad(packed):
-            params[...] = packed
-            loss = _core.loss_grad(workspace, params, X, Y, sample_weight, grad)
-            return loss, grad.astype(np.float64)
-
         # L-BFGS-B's vector operations go through BLAS, whose threaded dot products would make
         # the result depend on the thread count: run them on one thread (they are cheap).
         with threadpool_limits(limits=1, user_api="blas"):
@@ -715,6 +725,20 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         self.n_iter_ = _lbfgs_iterations(opt_res, self.max_iter)
         self.loss_ = float(opt_res.fun)
         params[...] = opt_res.x
+
+    def _fit_lbfgs(self, X, Y, sample_weight):
+        params = self._params
+        workspace = _core.Workspace(
+            self._net, min(X.shape[0], _LBFGS_CHUNK_ROWS), params.dtype.itemsize
+        )
+        grad = np.empty_like(params)
+
+        def loss_grad(packed):
+            params[...] = packed
+            loss = _core.loss_grad(workspace, params, X, Y, sample_weight, grad)
+            return loss, grad.astype(np.float64)
+
+        self._minimize_lbfgs(loss_grad)
 
     def _new_optimizer(self, n_params, dtype):
         return Optimizer(
@@ -749,11 +773,13 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         with 'auto' resolved for its schedule."""
         return self._used_optimizer("lr_gamma_").lr_gamma
 
-    def _fit_stochastic(self, X, Y, sample_weight, incremental):
+    def _stochastic_optimizer(self, incremental):
+        """The optimizer a stochastic fit continues (partial_fit with the same solver and
+        parameters) or a new one; starts the learning curves of a model fitted by 'lbfgs'
+        that continues stochastically."""
         if "loss_curve_" not in self.__dict__:  # fitted by 'lbfgs', continued stochastically
             self._start_stochastic_records()
-        model = self._model
-        params = model.params
+        params = self._model.params
         optimizer = self.__dict__.get("_optimizer")
         if (
             not incremental
@@ -762,23 +788,68 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             or not optimizer.matches(params.size, params.dtype)
         ):
             optimizer = self._optimizer = self._new_optimizer(params.size, params.dtype)
-
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
+        return optimizer
+
+    def _batch_size_for(self, n_samples):
+        """The batch size for n_samples training rows ('auto': min(200, n_samples))."""
+        if self.batch_size == "auto":
+            return min(200, n_samples)
+        if self.batch_size > n_samples:
+            warnings.warn(
+                "Got `batch_size` less than 1 or larger than "
+                "sample size. It is going to be clipped"
+            )
+        return int(np.clip(self.batch_size, 1, n_samples))
+
+    def _shuffle_seed(self, model):
+        """The key of shuffles and dropout masks: one draw per fit; each epoch's permutation and
+        masks are keyed by the number of samples seen before it (t_), so they never depend on
+        threads or earlier epochs."""
+        dropout = any(self._dropout_rates(len(model.network.units) - 2))
+        if self.shuffle or dropout:
+            return int(self._random_state.randint(0, 2**62, dtype=np.int64))
+        return 0
+
+    def _given_validation(self, model, batch_size):
+        """The Validation of the validation_data parameter, or None without it."""
+        if self.validation_data is None:
+            return None
+        targets = {}
+        if is_classifier(self):
+            targets = dict(y_type=self._label_binarizer.y_type_,
+                           encode_targets=self._encode_validation_targets)
+        X_val, Y_val, y_val, sample_weight_val = _options.check_validation_data(
+            self, self.validation_data, model.params.dtype, **targets
+        )
+        return self._validation(model, X_val, None, Y_val, y_val, sample_weight_val, batch_size)
+
+    def _validation(self, model, X_val, val_rows, Y_val, y_val, sample_weight_val, batch_size):
+        return _training.Validation(
+            X_val, val_rows, Y_val, y_val, sample_weight_val,
+            outputs=lambda X, rows: _predict.outputs_for_rows(model, X, rows),
+            score=lambda output, y, sw: self._score_predictions(self._predictions(output), y, sw),
+            loss=lambda X, rows, Y, sw: self._validation_loss(model, X, rows, Y, sw, batch_size),
+        )
+
+    def _keep_best_params(self):
+        """Early stopping's best parameters start as the current ones when none fit them."""
+        params = self._model.params
+        best = self.__dict__.get("_best_params")
+        if best is None or best.shape != params.shape or best.dtype != params.dtype:
+            self._best_params = params.copy()
+
+    def _fit_stochastic(self, X, Y, sample_weight, incremental):
+        model = self._model
+        params = model.params
+        optimizer = self._stochastic_optimizer(incremental)
         early_stopping = self.early_stopping
         # Training and validation rows are index arrays into X: X itself is never copied.
         train_rows = val_rows = None
         Y_train, sample_weight_train = Y, sample_weight
-        if self.validation_data is not None:
-            # validation_data replaces the validation_fraction split: all of X trains
-            targets = {}
-            if is_classifier(self):
-                targets = dict(y_type=self._label_binarizer.y_type_,
-                               encode_targets=self._encode_validation_targets)
-            X_val, Y_val, y_val, sample_weight_val = _options.check_validation_data(
-                self, self.validation_data, params.dtype, **targets
-            )
-        elif early_stopping:
+        split = None
+        if self.validation_data is None and early_stopping:
             should_stratify = is_classifier(self) and self.n_outputs_ == 1
             stratify = Y.astype(bool) if should_stratify else None
             # the split scikit-learn makes of (X, Y, sample_weight), made of row numbers
@@ -798,49 +869,37 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             if sample_weight is not None:
                 sample_weight_train = sample_weight[train_rows]
                 sample_weight_val = sample_weight[val_rows]
-            X_val, y_val = X, self._decode_targets(Y_val)
-        else:
-            X_val = Y_val = y_val = sample_weight_val = None
+            split = (X, Y_val, self._decode_targets(Y_val), sample_weight_val)
         if early_stopping:
-            best = self.__dict__.get("_best_params")
-            if best is None or best.shape != params.shape or best.dtype != params.dtype:
-                self._best_params = params.copy()
+            self._keep_best_params()
 
         n_samples = X.shape[0] if train_rows is None else train_rows.shape[0]
-        if self.batch_size == "auto":
-            batch_size = min(200, n_samples)
-        else:
-            if self.batch_size > n_samples:
-                warnings.warn(
-                    "Got `batch_size` less than 1 or larger than "
-                    "sample size. It is going to be clipped"
-                )
-            batch_size = int(np.clip(self.batch_size, 1, n_samples))
-
-        # The key of shuffles and dropout masks: one draw per fit; each epoch's permutation and
-        # masks are keyed by the number of samples seen before it (t_), so they never depend on
-        # threads or earlier epochs.
-        dropout = any(self._dropout_rates(len(model.network.units) - 2))
-        seed = (
-            int(self._random_state.randint(0, 2**62, dtype=np.int64))
-            if self.shuffle or dropout
-            else 0
-        )
+        batch_size = self._batch_size_for(n_samples)
+        seed = self._shuffle_seed(model)
         workspace = _core.Workspace(model.network, batch_size, params.dtype.itemsize)
         runner = _training.EpochRunner(
             optimizer, workspace, params, X, Y, sample_weight, train_rows, batch_size, seed,
-            self.shuffle,
-            _options.ProgressBar(self.progress, n_samples, model.network.n_params, self.verbose,
-                                 epoch_number=lambda: self.n_iter_ + 1),
+            self.shuffle, self._progress_bar(n_samples),
         )
-        validation = None
-        if X_val is not None:
-            validation = _training.Validation(
-                X_val, val_rows, Y_val, y_val, sample_weight_val,
-                outputs=lambda X, rows: _predict.outputs_for_rows(model, X, rows),
-                score=lambda output, y, sw: self._score_predictions(self._predictions(output), y, sw),
-                loss=lambda X, rows, Y, sw: self._validation_loss(model, X, rows, Y, sw, batch_size),
-            )
+        if split is not None:
+            X_val, Y_val, y_val, sample_weight_val = split
+            validation = self._validation(model, X_val, val_rows, Y_val, y_val,
+                                          sample_weight_val, batch_size)
+        else:
+            validation = self._given_validation(model, batch_size)
+        self._run_stochastic(optimizer, runner, validation, n_samples, incremental,
+                             Y=Y_train, sample_weight=sample_weight_train)
+
+    def _progress_bar(self, n_samples):
+        return _options.ProgressBar(self.progress, n_samples, self._model.network.n_params,
+                                    self.verbose, epoch_number=lambda: self.n_iter_ + 1)
+
+    def _run_stochastic(self, optimizer, runner, validation, n_samples, incremental, Y=None,
+                        sample_weight=None, weight_sum=None, sst=None):
+        """The epoch loop of a stochastic fit over runner's epochs; the record becomes the fitted
+        attributes. Y and sample_weight (the training rows'), or weight_sum and sst (their
+        weight and total sum of squares), give the training score's denominators."""
+        params = self._model.params
         record = _training.Record(
             n_iter=0, t=self.t_, loss=self.__dict__.get("loss_"), loss_curve=self.loss_curve_,
             best_loss=self.best_loss_, validation_scores=self.validation_scores_,
@@ -849,8 +908,9 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             best_params=self.__dict__.get("_best_params"),
         )
         monitor = _training.Monitor(
-            record, params, Y_train, sample_weight_train, is_classifier(self), validation,
-            early_stopping, self.restore_best_weights, incremental, self.tol,
+            record, params, Y, sample_weight, is_classifier(self), validation,
+            self.early_stopping, self.restore_best_weights, incremental, self.tol,
+            weight_sum=weight_sum, sst=sst,
         )
         self.history_ = record.history
 
@@ -877,6 +937,117 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             self._publish(record)
         if restore is not None:
             params[...] = restore
+
+    # ------------------------------------------------------------------ dask input
+
+    def _fit_dask(self, X, y, sample_weight, incremental, first_pass, hidden_layer_sizes):
+        """fit / partial_fit on dask arrays or DataFrames (see ``_dask``): the data stays on the
+        workers; lbfgs sums per-chunk losses and gradients there, the stochastic solvers stream
+        the chunks through the driver one at a time."""
+        if y is None:
+            raise ValueError("fit needs targets y; got None.")
+        names = _dask.feature_names(X)
+        data = _dask.ChunkedData(X, y, sample_weight)
+        if first_pass:
+            self.n_features_in_ = data.n_features
+            if names is not None:
+                self.feature_names_in_ = names
+            else:
+                self.__dict__.pop("feature_names_in_", None)
+        else:
+            if data.n_features != self.n_features_in_:
+                raise ValueError(
+                    "X has %d features, but %s is expecting %d features as input."
+                    % (data.n_features, type(self).__name__, self.n_features_in_)
+                )
+            fitted = getattr(self, "feature_names_in_", None)
+            if fitted is not None and (names is None or list(names) != list(fitted)):
+                raise ValueError(
+                    "The feature names should match those that were passed during fit: %s; X "
+                    "has %s." % (list(fitted), None if names is None else list(names))
+                )
+        summary = data.target_summary(is_classifier(self))
+        n_outputs = self._dask_targets(data, summary, incremental, first_pass)
+        dtype = self._prepare_model(hidden_layer_sizes, data.n_features, n_outputs, data.dtype,
+                                    first_pass)
+        model = self._model
+        encoder = self._dask_target_encoder(dtype, summary, incremental)
+        chunks = _dask.Chunks(data, _dask.ChunkModel(model.network, dtype, encoder))
+        n_weights = sum(w.size for w in model.arrays["coefs_"])
+        if self.solver == "lbfgs":
+            network = model.network
+            objective = _dask.FullBatchObjective(chunks, n_weights, network.alpha,
+                                                 network.alpha_l1)
+
+            def loss_grad(packed):
+                loss, grad = objective(packed)
+                model.params[...] = packed
+                return loss, grad
+
+            self._minimize_lbfgs(loss_grad)
+        else:
+            self._fit_dask_stochastic(chunks, n_weights, incremental)
+        if not np.isfinite(self._params).all():
+            raise ValueError(_training.NON_FINITE_WEIGHTS)
+        return self
+
+    def _fit_dask_stochastic(self, chunks, n_weights, incremental):
+        model = self._model
+        params = model.params
+        optimizer = self._stochastic_optimizer(incremental)
+        split = None
+        if self.validation_data is None and self.early_stopping:
+            split = _dask.Split(self._random_state.randint(0, 2**62, dtype=np.int64),
+                                self.validation_fraction)
+            if sum(split.n_validation(n) for n in chunks.rows) < 2:
+                raise ValueError(
+                    "The validation set is too small. Increase 'validation_fraction' "
+                    "or the size of your dataset."
+                )
+        if self.early_stopping:
+            self._keep_best_params()
+        rows = chunks.rows
+        n_samples = sum(rows) if split is None else sum(
+            n - split.n_validation(n) for n in rows)
+        batch_size = self._batch_size_for(n_samples)
+        seed = self._shuffle_seed(model)
+        weight_sum, sst = _dask.training_figures(chunks, split)
+        workspace = _core.Workspace(model.network, batch_size, params.dtype.itemsize)
+        runner = _dask.ChunkRunner(
+            optimizer, workspace, params, _dask.ChunkStream(chunks), split, rows,
+            batch_size, seed, self.shuffle, self._progress_bar(n_samples),
+        )
+        if split is not None:
+            validation = _dask.ChunkValidation(chunks, params, split, is_classifier(self),
+                                               n_weights, batch_size)
+        else:
+            validation = self._given_validation(model, batch_size)
+        self._run_stochastic(optimizer, runner, validation, n_samples, incremental,
+                             weight_sum=weight_sum, sst=None if is_classifier(self) else sst)
+
+    def _prediction_copy(self, X):
+        """A copy of the fitted model to send to the workers with dask input X: without the
+        training-time parameters that may be large or not picklable (validation_data,
+        callbacks), and without feature_names_in_ once X's column names are checked here (the
+        workers see blocks of numbers)."""
+        self._check_is_fitted()
+        names = _dask.feature_names(X)
+        fitted = getattr(self, "feature_names_in_", None)
+        if fitted is not None and names is not None and list(names) != list(fitted):
+            raise ValueError(
+                "The feature names should match those that were passed during fit: %s; X has "
+                "%s." % (list(fitted), list(names))
+            )
+        clone = copy.copy(self)
+        clone.validation_data = None
+        clone.callbacks = None
+        clone.__dict__.pop("feature_names_in_", None)
+        return clone
+
+    def _dask_predict(self, method, X):
+        """method ('predict', 'predict_proba', ...) on the dask array or DataFrame X, block by
+        block on the workers: a dask array with X's row chunks."""
+        return _dask.predict_blocks(self._prediction_copy(X), method, X)
 
     def _publish(self, record):
         """The record of the epochs as fitted attributes."""
@@ -912,12 +1083,14 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
 
         Parameters
         ----------
-        X : ndarray or sparse matrix of shape (n_samples, n_features)
+        X : ndarray, sparse matrix, dask array or dask DataFrame of shape (n_samples, n_features)
             The input data. float32 data is trained in float32 (no copy when it is already
-            C-contiguous); anything else in float64.
-        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            C-contiguous); anything else in float64. Dask input stays on the workers: 'lbfgs'
+            computes each chunk's loss and gradient where it lives, the stochastic solvers
+            stream the chunks through the driver one at a time (README, "Scale out on Dask").
+        y : ndarray or dask array of shape (n_samples,) or (n_samples, n_outputs)
             The target values (class labels in classification, real numbers in regression).
-        sample_weight : array-like of shape (n_samples,), default=None
+        sample_weight : array-like or dask array of shape (n_samples,), default=None
             Sample weights.
 
         Returns
@@ -1508,6 +1681,55 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             Y = self._margin_targets(Y)
         return Y, row_weights
 
+    def _dask_targets(self, data, summary, incremental, first_pass):
+        """Fits the label encoding from the classes found on the cluster (or checks them
+        against classes_ on warm start and partial_fit); returns the number of outputs."""
+        classes, counts = summary
+        classes = np.asarray(classes)
+        if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(classes)
+            self.classes_ = self._label_binarizer.classes_
+        elif self.warm_start and not incremental:
+            if set(classes) != set(self.classes_):
+                raise ValueError(
+                    "warm_start can only be used where `y` has the same "
+                    "classes as in the previous call to fit. Previously "
+                    f"got {self.classes_}, `y` has {classes}"
+                )
+        elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+            raise ValueError(
+                "`y` has classes not in `self.classes_`. "
+                f"`self.classes_` has {self.classes_}. 'y' has {classes}."
+            )
+        y_type = self._label_binarizer.y_type_
+        if y_type not in ("binary", "multiclass"):
+            raise ValueError(
+                "Classification targets from dask must be binary or multiclass labels; got a "
+                "%s target." % y_type
+            )
+        counts_by_class = np.zeros(len(self.classes_))
+        positions = np.searchsorted(self.classes_, classes)
+        counts_by_class[positions] = np.asarray(counts, dtype=np.float64)
+        self._dask_class_counts = counts_by_class
+        n_classes = len(self.classes_)
+        if self.loss in _MARGIN_LOSSES:
+            self._margin_targets(np.zeros((0, 1 if n_classes == 2 else n_classes)))
+            return n_classes
+        return n_classes if y_type == "multiclass" else 1
+
+    def _dask_target_encoder(self, dtype, summary, incremental):
+        class_weights = None
+        if self.class_weight is not None:
+            class_weights = _options.class_weight_vector(
+                self.class_weight, self.classes_, self.__dict__.pop("_dask_class_counts"),
+                self._label_binarizer.y_type_, incremental,
+            )
+        return _dask.TargetEncoder(dtype, classes=self.classes_,
+                                   y_type=self._label_binarizer.y_type_,
+                                   margin=self.loss in _MARGIN_LOSSES,
+                                   class_weights=class_weights)
+
     def _decode_targets(self, Y):
         """Labels from the encoded target matrix (the validation split of early stopping)."""
         if self.loss in _MARGIN_LOSSES:
@@ -1525,8 +1747,11 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         Returns
         -------
         y : ndarray, shape (n_samples,) or (n_samples, n_classes)
-            The predicted classes.
+            The predicted classes; for a dask array or DataFrame X, a dask array computed
+            block by block on the workers.
         """
+        if _dask.is_collection(X):
+            return self._dask_predict("predict", X)
         self._check_is_fitted()
         return self._predict(X)
 
@@ -1554,10 +1779,35 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             X, y, sample_weight=sample_weight, score_function=accuracy_score
         )
 
+    def score(self, X, y, sample_weight=None):
+        """Return the mean accuracy on the given test data and labels.
+
+        Parameters
+        ----------
+        X : array-like, dask array or dask DataFrame of shape (n_samples, n_features)
+            Test samples. With dask input the predictions and the counts of right ones are
+            computed block by block on the workers; only the counts travel.
+        y : array-like or dask array of shape (n_samples,)
+            True labels for X.
+        sample_weight : array-like or dask array of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        score : float
+            Accuracy of ``self.predict(X)`` with respect to y, weighted by sample_weight.
+        """
+        if _dask.is_collection(X) or _dask.is_collection(y):
+            return _dask.score(self._prediction_copy(X), X, y, sample_weight, classifier=True)
+        return super().score(X, y, sample_weight=sample_weight)
+
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Update the model with a single epoch over the given data.
+
+        A dask array or DataFrame X (with y, and sample_weight if given, in memory or dask) is
+        one pass over its chunks, streamed through the driver one chunk at a time.
 
         Parameters
         ----------
@@ -1577,7 +1827,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         """
         if _check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer()
-            if type_of_target(y).startswith("multilabel"):
+            if not _dask.is_collection(y) and type_of_target(y).startswith("multilabel"):
                 self._label_binarizer.fit(y)
             else:
                 self._label_binarizer.fit(classes)
@@ -1597,6 +1847,8 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         log_y_prob : ndarray of shape (n_samples, n_classes)
             The predicted log-probability of each class, in the order of ``classes_``.
         """
+        if _dask.is_collection(X):
+            return self._dask_predict("predict_log_proba", X)
         y_prob = self.predict_proba(X)
         return np.log(y_prob, out=y_prob)
 
@@ -1612,8 +1864,11 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         Returns
         -------
         y_prob : ndarray of shape (n_samples, n_classes)
-            The predicted probability of each class, in the order of ``classes_``.
+            The predicted probability of each class, in the order of ``classes_``; for a dask
+            array or DataFrame X, a dask array computed block by block on the workers.
         """
+        if _dask.is_collection(X):
+            return self._dask_predict("predict_proba", X)
         self._check_is_fitted()
         return self._forward_pass_fast(X, two_class=self.n_outputs_ == 1)
 
@@ -1632,6 +1887,8 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             One score per class, in the order of ``classes_``; for two classes, as scikit-learn's
             linear classifiers, the score of ``classes_[1]`` minus that of ``classes_[0]``.
         """
+        if _dask.is_collection(X):
+            return self._dask_predict("decision_function", X)
         self._check_is_fitted()
         scores = self._forward_pass_fast(X)
         if scores.shape[1] == 2:
@@ -1778,8 +2035,11 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         Returns
         -------
         y : ndarray of shape (n_samples, n_outputs)
-            The predicted values.
+            The predicted values; for a dask array or DataFrame X, a dask array computed block
+            by block on the workers.
         """
+        if _dask.is_collection(X):
+            return self._dask_predict("predict", X)
         self._check_is_fitted()
         return self._predict(X)
 
@@ -1796,6 +2056,42 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         return super()._score_with_function(
             X, y, sample_weight=sample_weight, score_function=r2_score
         )
+
+    def score(self, X, y, sample_weight=None):
+        """Return the coefficient of determination R^2 of the prediction.
+
+        Parameters
+        ----------
+        X : array-like, dask array or dask DataFrame of shape (n_samples, n_features)
+            Test samples. With dask input the predictions and the sums R^2 needs (weighted
+            squared errors, sums of y and y ** 2 per output) are computed block by block on
+            the workers; only the sums travel.
+        y : array-like or dask array of shape (n_samples,) or (n_samples, n_outputs)
+            True values for X.
+        sample_weight : array-like or dask array of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        score : float
+            R^2 of ``self.predict(X)`` with respect to y (averaged over outputs, as
+            ``r2_score``'s 'uniform_average').
+        """
+        if _dask.is_collection(X) or _dask.is_collection(y):
+            return _dask.score(self._prediction_copy(X), X, y, sample_weight, classifier=False)
+        return super().score(X, y, sample_weight=sample_weight)
+
+    def _dask_targets(self, data, summary, incremental, first_pass):
+        """Checks the targets found on the cluster; returns the number of outputs."""
+        if self.loss == "poisson" and float(summary[0]) < 0:
+            raise ValueError("loss='poisson' requires non-negative targets y; got min(y) = %r."
+                             % float(summary[0]))
+        y = data.y
+        return 1 if y.ndim == 1 or y.shape[1] == 1 else int(y.shape[1])
+
+    def _dask_target_encoder(self, dtype, summary, incremental):
+        return _dask.TargetEncoder(dtype, n_outputs=self.n_outputs_,
+                                   poisson=self.loss == "poisson")
 
     def _decode_targets(self, Y):
         """Targets from the target matrix (the validation split of early stopping)."""
@@ -1823,6 +2119,9 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """Update the model with a single epoch over the given data.
+
+        A dask array or DataFrame X (with y, and sample_weight if given, in memory or dask) is
+        one pass over its chunks, streamed through the driver one chunk at a time.
 
         Parameters
         ----------

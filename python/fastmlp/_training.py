@@ -231,7 +231,8 @@ class Monitor:
     and the best weights restore_best_weights=True brings back."""
 
     def __init__(self, record, params, Y, sample_weight, is_classifier, validation,
-                 early_stopping, restore_best_weights, incremental, tol):
+                 early_stopping, restore_best_weights, incremental, tol, weight_sum=None,
+                 sst=None):
         self.record, self.params = record, params
         self.is_classifier = is_classifier
         self.validation = validation
@@ -239,11 +240,20 @@ class Monitor:
         self.restore = restore_best_weights
         self.incremental = incremental
         self.tol = tol
-        if sample_weight is None:
+        # the training rows' weight and (regressors) total sum of squares: given, for data
+        # that is not in memory, or computed from Y and sample_weight
+        if weight_sum is not None:
+            self.weight_sum = float(weight_sum)
+        elif sample_weight is None:
             self.weight_sum = float(Y.shape[0])
         else:
             self.weight_sum = float(np.sum(sample_weight, dtype=np.float64))
-        self.sst = None if is_classifier else total_sum_of_squares(Y, sample_weight)
+        if is_classifier:
+            self.sst = None
+        elif sst is not None:
+            self.sst = float(sst)
+        else:
+            self.sst = total_sum_of_squares(Y, sample_weight)
         history = record.history if record.history is not None else new_history()
         if validation is not None:
             history = ensure_validation_keys(history)

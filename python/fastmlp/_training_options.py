@@ -100,6 +100,26 @@ def class_weight_per_sample(class_weight, classes, Y, y_type, incremental):
     return weights[indices]
 
 
+def class_weight_vector(class_weight, classes, counts, y_type, incremental):
+    """float64 weight of each class under ``class_weight`` given the number of rows of each
+    class (counts, in the order of classes): the weights class_weight_per_sample gives the rows
+    of each class, for data whose rows are not in memory."""
+    counts = np.asarray(counts, dtype=np.float64)
+    n_classes = len(classes)
+    if isinstance(class_weight, str) and not incremental:
+        if y_type not in ("binary", "multiclass"):
+            class_weight_per_sample(class_weight, classes, np.zeros((0, 1)), y_type, incremental)
+        if np.any(counts == 0):
+            raise ValueError(
+                "class_weight='balanced' needs every class of classes_ in y; classes %s have no "
+                "samples." % list(np.asarray(classes)[counts == 0])
+            )
+        return counts.sum() / (n_classes * counts)
+    # one row of each class, encoded as the C core trains on them
+    Y = np.arange(n_classes).reshape(-1, 1) if n_classes <= 2 else np.eye(n_classes)
+    return class_weight_per_sample(class_weight, classes, Y, y_type, incremental)
+
+
 def apply_class_weight(class_weight, classes, y_type, Y, sample_weight, incremental):
     """sample_weight multiplied by the class weights of the rows of the encoded targets Y (or
     the class weights alone when sample_weight is None); see class_weight_per_sample."""
