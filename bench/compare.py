@@ -34,6 +34,14 @@ not counted.  Binary problems use one logistic output unit in fastmlp and
 scikit-learn (as scikit-learn does) and two softmax outputs in PyTorch; the
 FLOP count uses the nominal layer sizes.
 
+``fastmlp-bf16`` is fastmlp with ``matmul_precision="bfloat16"`` (bfloat16 operands, float32
+sums, in every matrix product of training); ``torch-bf16`` is the same PyTorch loop with the
+forward pass and the loss under ``torch.autocast("cpu", dtype=torch.bfloat16)`` (PyTorch's
+mixed precision; the backward pass follows the forward's dtypes). Both run on the float32
+workloads only; their ``bf16/float32`` column is their throughput over their own float32 run's.
+The header also prints fastmlp's own GEMM rates at the probe shape: float32, and bfloat16 with
+the kernel networks use (and each other bfloat16 kernel the machine runs).
+
 ``fastmlp-1t`` is fastmlp forced onto one thread (``threadpoolctl``'s limit
 around each of its epochs and calls): ``fastmlp / 1 thread`` says what the
 default threading gains (or loses) against it.  ``--busy N`` starts N
@@ -99,7 +107,8 @@ GEMM_REPEATS = 300
 GEMM_REPEATS_QUICK = 60
 ALPHA = 1e-4  # the scikit-learn default L2 penalty
 SEED = 0
-LIBRARIES = ("fastmlp", "fastmlp-1t", "sklearn", "torch")
+LIBRARIES = ("fastmlp", "fastmlp-1t", "fastmlp-bf16", "sklearn", "torch", "torch-bf16")
+BF16_LIBRARIES = {"fastmlp-bf16": "fastmlp", "torch-bf16": "torch"}  # -> their float32 run
 OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -336,9 +345,44 @@ def flops_per_sample(layers):
     return 6 * sum(a * b for a, b in zip(layers[:-1], layers[1:]))
 
 
-def make_estimator(module, workload):
+def fastmlp_gemm_rates(repeats):
+    """fastmlp's own GEMM rates in GFLOP/s at GEMM_SHAPE: {"float32": r, "bfloat16 (kernel)":
+    r, ...}, the networks' bfloat16 kernel first, then every other one the machine runs."""
+    import numpy as np
+
+    from fastmlp import _core
+
+    m, k, n = GEMM_SHAPE
+    rng = np.random.default_rng(SEED)
+    a = rng.standard_normal((m, k), dtype=np.float32)
+    b = rng.standard_normal((k, n), dtype=np.float32)
+    out = np.empty((m, n), dtype=np.float32)
+    calls = {"float32": lambda: _core.gemm(False, False, 1.0, a, b, 0.0, out)}
+    chosen = _core.bf16_kernel()
+    kernels = [chosen] + [kr for kr in _core.available_bf16_kernels() if kr != chosen]
+    for kernel in kernels:
+        label = f"bfloat16 {kernel}" + (" (networks')" if kernel == chosen else "")
+        calls[label] = lambda kernel=kernel: _core.gemm_bf16(False, False, 1.0, a, b, 0.0, out,
+                                                              kernel=kernel)
+    rates = {}
+    for label, fn in calls.items():
+        reps = max(3, repeats // 30) if "generic" in label else repeats
+        for _ in range(3):
+            fn()
+        best = float("inf")
+        for _ in range(reps):
+            t0 = time.perf_counter_ns()
+            fn()
+            best = min(best, time.perf_counter_ns() - t0)
+        rates[label] = 2.0 * m * k * n / best
+    return rates
+
+
+def make_estimator(module, workload, bf16=False):
     """An MLPClassifier from ``module`` set up for one epoch per partial_fit."""
     options = {"dropout": workload.dropout} if workload.dropout else {}
+    if bf16:
+        options["matmul_precision"] = "bfloat16"
     if options and "dropout" not in module.MLPClassifier().get_params():
         raise NotImplementedError("no dropout option")
     return module.MLPClassifier(
@@ -368,7 +412,7 @@ def make_torch_model(torch, workload):
     return model.to(getattr(torch, workload.dtype))
 
 
-def sklearn_like_runner(module, workload, X, y):
+def sklearn_like_runner(module, workload, X, y, bf16=False):
     """Warm up an MLPClassifier from ``module``; return (epoch callable, est).
 
     The warm-up is ``partial_fit(X, y, classes=...)`` (allocation,
@@ -377,7 +421,7 @@ def sklearn_like_runner(module, workload, X, y):
     """
     import numpy as np
 
-    est = make_estimator(module, workload)
+    est = make_estimator(module, workload, bf16)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning and friends
         est.partial_fit(X, y, classes=np.unique(y))
@@ -390,13 +434,21 @@ def sklearn_like_runner(module, workload, X, y):
     return epoch, est
 
 
-def torch_runner(torch, workload, X, y):
+def torch_runner(torch, workload, X, y, bf16=False):
     """Build and warm up a PyTorch model; return (epoch callable, model).
 
     The epoch is the hand-written loop PyTorch users write: one ``randperm``
     per epoch, batches taken by indexing the data tensors, then
-    ``zero_grad`` / forward / ``backward`` / ``step`` per batch.
+    ``zero_grad`` / forward / ``backward`` / ``step`` per batch; with bf16, the
+    forward pass and the loss under ``torch.autocast("cpu", dtype=torch.bfloat16)``.
     """
+    import contextlib
+
+    def precision():
+        if bf16:
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
     torch.manual_seed(SEED)
     model = make_torch_model(torch, workload)
     loss_fn = torch.nn.CrossEntropyLoss()
@@ -417,7 +469,8 @@ def torch_runner(torch, workload, X, y):
             idx = perm[start:start + batch]
             xb, yb = Xt[idx], yt[idx]
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(xb), yb)
+            with precision():
+                loss = loss_fn(model(xb), yb)
             loss.backward()
             opt.step()
 
@@ -444,8 +497,10 @@ def one_thread(fn):
 
 def make_runner(name, module, workload, X, y):
     """Warmed-up (epoch callable, model) for library ``name``."""
-    if name == "torch":
-        return torch_runner(module, workload, X, y)
+    if name in ("torch", "torch-bf16"):
+        return torch_runner(module, workload, X, y, bf16=name == "torch-bf16")
+    if name == "fastmlp-bf16":
+        return sklearn_like_runner(module, workload, X, y, bf16=True)
     if name == "fastmlp-1t":
         epoch, est = one_thread(lambda: sklearn_like_runner(module, workload, X, y))()
         return one_thread(epoch), est
@@ -491,6 +546,9 @@ def run_training(workload, libs, args):
         if module is None:
             results[name] = f"not importable: {error}"
             continue
+        if name in BF16_LIBRARIES and workload.dtype != "float32":
+            results[name] = "n/a: bfloat16 runs on the float32 workloads only"
+            continue
         try:
             epoch_fns[name], _ = make_runner(name, module, workload, X, y)
         except Exception as exc:  # report and go on with the other libraries
@@ -532,6 +590,9 @@ def run_predict(libs, args):
         module, error = libs[name]
         if module is None:
             results[name] = f"not importable: {error}"
+            continue
+        if name in BF16_LIBRARIES:
+            results[name] = "n/a: training only"
             continue
         try:
             _, model = make_runner(name, module, workload, X, y)
@@ -582,14 +643,15 @@ def training_rows(workload, n_samples, results):
     for name in LIBRARIES:
         res = results[name]
         dtype = workload.dtype
-        if isinstance(res, str) and res.startswith("not importable"):
-            continue  # already reported in the header
+        if isinstance(res, str) and res.startswith(("not importable", "n/a")):
+            continue  # already reported in the header, or not a run of this workload
         label = f"{workload.name} (n={n_samples}, batch={workload.batch_size})"
         if isinstance(res, str):
-            rows.append([label, name, dtype, "-", "-", "-", "-", "-", "-", "-"])
+            rows.append([label, name, dtype, "-", "-", "-", "-", "-", "-", "-", "-"])
             notes.append(f"{name} on {workload.name} {dtype}: {res}")
             continue
         is_fast = name == "fastmlp"
+        own = BF16_LIBRARIES.get(name)
         rows.append([
             label, name, dtype,
             f"{res['best']:.3f}", f"{res['median']:.3f}",
@@ -597,6 +659,7 @@ def training_rows(workload, n_samples, results):
             ratio(speed["fastmlp"], speed["sklearn"]) if is_fast else "",
             ratio(speed["fastmlp"], speed["torch"]) if is_fast else "",
             ratio(speed["fastmlp"], speed.get("fastmlp-1t")) if is_fast else "",
+            ratio(speed[name], speed.get(own)) if own else "",
         ])
     return rows, notes
 
@@ -634,8 +697,10 @@ def run_all(args, t_start, warning):
     libs = {
         "fastmlp": import_optional("fastmlp"),
         "fastmlp-1t": import_optional("fastmlp"),
+        "fastmlp-bf16": import_optional("fastmlp"),
         "sklearn": (sklearn.neural_network, None),
         "torch": import_optional("torch"),
+        "torch-bf16": import_optional("torch"),
     }
     if args.threads is not None:
         import threadpoolctl
@@ -663,10 +728,15 @@ def run_all(args, t_start, warning):
     print(f"numpy sgemm {m}x{k}x{n} (float32, best of "
           f"{GEMM_REPEATS_QUICK if args.quick else GEMM_REPEATS}): "
           f"{gemm:.1f} GFLOP/s  <- practical GEMM rate of this machine")
+    if libs["fastmlp"][0] is not None:
+        rates = fastmlp_gemm_rates(GEMM_REPEATS_QUICK if args.quick else GEMM_REPEATS)
+        print(f"fastmlp GEMM {m}x{k}x{n}, GFLOP/s (best of the calls): " + ", ".join(
+            f"{label} {rate:.1f}" for label, rate in rates.items()))
     print()
 
     header = ["workload", "library", "dtype", "best s", "median s",
-              "samples/s", "GFLOP/s", "fastmlp/sklearn", "fastmlp/torch", "fastmlp/1 thread"]
+              "samples/s", "GFLOP/s", "fastmlp/sklearn", "fastmlp/torch", "fastmlp/1 thread",
+              "bf16/float32"]
     rows, notes = [], []
     for workload in WORKLOADS:
         if args.only and args.only not in workload.name:
@@ -687,6 +757,8 @@ def run_all(args, t_start, warning):
         for w in WORKLOADS[:3]))
     print("  ratios = fastmlp samples/s / other samples/s (>1: fastmlp faster); "
           "fastmlp-1t: fastmlp limited to one thread")
+    print("  fastmlp-bf16: matmul_precision='bfloat16'; torch-bf16: autocast(dtype=bfloat16); "
+          "bf16/float32 = their samples/s / their float32 run's")
     print("  sklearn keeps float32 input in float32; binary nets use 1 logistic "
           "output in fastmlp/sklearn, 2 softmax outputs in torch")
     print()
@@ -700,7 +772,7 @@ def run_all(args, t_start, warning):
     for name in LIBRARIES:
         res = pred[name]
         if isinstance(res, str):
-            if not res.startswith("not importable"):
+            if not res.startswith(("not importable", "n/a")):
                 p_rows.append([PREDICT_WORKLOAD.name, name, PREDICT_WORKLOAD.dtype,
                                "-", "-", "-"])
                 notes.append(f"{name} predict_proba: {res}")

@@ -11,7 +11,9 @@ Run (from the repository root, with torch==2.13.0 installed for the comparison):
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/mnist_recipe.py ../shared/data/mnist
 
-Prints one line per library: test error, training time, seconds per epoch.
+Prints one line per library: test error, training time, seconds per epoch. With
+``--matmul-precision bfloat16`` fastmlp trains with bfloat16 products (``both``: a float32 and
+a bfloat16 fastmlp run, and the difference of their test errors).
 """
 
 import argparse
@@ -36,6 +38,9 @@ def parse_args(argv=None):
     parser.add_argument(
         "--skip-torch", action="store_true", help="train fastmlp only (no PyTorch comparison)"
     )
+    parser.add_argument("--matmul-precision", choices=("float32", "bfloat16", "both"),
+                        default="float32",
+                        help="fastmlp's matmul_precision (both: one run of each)")
     parser.add_argument("--busy", type=int, default=0, metavar="N",
                         help="run N CPU-bound competing processes meanwhile (a busy machine)")
     args = parser.parse_args(argv)
@@ -55,7 +60,7 @@ def load(folder):
     return X_train, y_train, X_test, y_test
 
 
-def run_fastmlp(X_train, y_train, X_test, y_test, epochs):
+def run_fastmlp(X_train, y_train, X_test, y_test, epochs, matmul_precision="float32"):
     from sklearn.exceptions import ConvergenceWarning
 
     from fastmlp import MLPClassifier
@@ -70,6 +75,7 @@ def run_fastmlp(X_train, y_train, X_test, y_test, epochs):
         max_iter=epochs,
         n_iter_no_change=epochs + 1,
         random_state=SEED,
+        matmul_precision=matmul_precision,
     )
     start = time.perf_counter()
     with warnings.catch_warnings():
@@ -134,7 +140,12 @@ def run(args):
            BATCH_SIZE, args.epochs, os.cpu_count(), os.environ.get("OMP_NUM_THREADS", "unset"),
            args.busy)
     )
-    results = {"fastmlp": run_fastmlp(X_train, y_train, X_test, y_test, args.epochs)}
+    precisions = (("float32", "bfloat16") if args.matmul_precision == "both"
+                  else (args.matmul_precision,))
+    results = {}
+    for precision in precisions:
+        name = "fastmlp" if precision == "float32" else "fastmlp-bf16"
+        results[name] = run_fastmlp(X_train, y_train, X_test, y_test, args.epochs, precision)
     if not args.skip_torch:
         try:
             results["torch"] = run_torch(X_train, y_train, X_test, y_test, args.epochs)
@@ -142,11 +153,16 @@ def run(args):
             print("torch not importable (%s): its line is skipped" % exc)
     for name, (error, seconds) in results.items():
         print(
-            "%-8s test error %.2f%%  training %.1f s  (%.2f s/epoch)"
+            "%-12s test error %.2f%%  training %.1f s  (%.2f s/epoch)"
             % (name, 100 * error, seconds, seconds / args.epochs)
         )
-    if "torch" in results:
+    if "torch" in results and "fastmlp" in results:
         print("fastmlp / torch training speed: %.2fx" % (results["torch"][1] / results["fastmlp"][1]))
+    if "fastmlp" in results and "fastmlp-bf16" in results:
+        print("bfloat16 - float32 test error: %+.2f percentage points; bfloat16 / float32 "
+              "training speed: %.2fx"
+              % (100 * (results["fastmlp-bf16"][0] - results["fastmlp"][0]),
+                 results["fastmlp"][1] / results["fastmlp-bf16"][1]))
     return 0
 
 

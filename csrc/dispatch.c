@@ -7,16 +7,18 @@
 #include <string.h>
 
 #include "internal.h"
+#include "gemm/bf16.h"
 
 /* Each instruction set's entry points, fm_<name>_<isa>_<f32|f64> (FM_NUMERIC_ENTRY_POINTS), and
- * its float32 exp rows, fm_exp_f32_<isa>. */
+ * its float32 exp rows, fm_exp_f32_<isa>, and its elementwise functions, fm_math_rows_<isa>. */
 #define FM_ISA_NAME(name, isa, suf) FM_ISA_NAME_(name, isa, suf)
 #define FM_ISA_NAME_(name, isa, suf) fm_##name##_##isa##_##suf
 #define FM_DECLARE_ISA_ONE(name, suf, params, args) int FM_ISA_NAME(name, FM_ISA, suf) params;
 #define FM_DECLARE_ISA                                                                           \
     FM_NUMERIC_ENTRY_POINTS(FM_DECLARE_ISA_ONE, float, f32)                                      \
     FM_NUMERIC_ENTRY_POINTS(FM_DECLARE_ISA_ONE, double, f64)                                     \
-    int FM_ISA_NAME(exp, f32, FM_ISA)(float *z, int64_t n);
+    int FM_ISA_NAME(exp, f32, FM_ISA)(float *z, int64_t n);                                    \
+    int FM_ISA_NAME(math, rows, FM_ISA)(int fn, int f64, void *z, int64_t n);
 
 #define FM_ISA generic
 FM_DECLARE_ISA
@@ -39,6 +41,8 @@ typedef struct isa_kernels {
     FM_NUMERIC_ENTRY_POINTS(FM_KERNEL_FIELD, float, f32)
     FM_NUMERIC_ENTRY_POINTS(FM_KERNEL_FIELD, double, f64)
     int (*exp_f32)(float *z, int64_t n);
+    int (*math_rows)(int fn, int f64, void *z, int64_t n);
+    fm_gemm_bf16_fn gemm_bf16; /* the bfloat16 GEMM's emulation (bf16.h) */
 } isa_kernels;
 
 #define FM_KERNEL_INIT(name, suf, params, args) .name##_##suf = FM_ISA_NAME(name, FM_ISA, suf),
@@ -46,7 +50,9 @@ typedef struct isa_kernels {
     {.name = #isa,                                                                               \
      FM_NUMERIC_ENTRY_POINTS(FM_KERNEL_INIT, float, f32)                                         \
      FM_NUMERIC_ENTRY_POINTS(FM_KERNEL_INIT, double, f64)                                        \
-     .exp_f32 = FM_ISA_NAME(exp, f32, FM_ISA)}
+     .exp_f32 = FM_ISA_NAME(exp, f32, FM_ISA),                                                  \
+     .math_rows = FM_ISA_NAME(math, rows, FM_ISA),                                               \
+     .gemm_bf16 = fm_gemm_bf16_##isa}
 
 /* From the most to the least capable; the last entry always works. */
 static const isa_kernels isas[] = {
@@ -83,6 +89,62 @@ int fm_isa_supported(const char *name)
     return strcmp(name, "generic") == 0;
 }
 
+/* Whether the CPU (and the operating system) runs AVX512-BF16 code: VDPBF16PS, VCVTNE2PS2BF16
+ * and the AVX512BW permutes of its packing. */
+static int bf16_hardware_supported(void)
+{
+#if defined(FASTMLP_HAVE_AVX512BF16) && defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    __builtin_cpu_init();
+    return fm_isa_supported("avx512") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512bf16");
+#else
+    return 0;
+#endif
+}
+
+/* When bfloat16 products use VDPBF16PS on a CPU that has it (fm_bf16_hardware): 0 never,
+ * 1 when it measured faster than the AVX-512F emulation (bf16_hardware_faster), 2 always. */
+static int bf16_hardware_mode = 1;
+static int bf16_hardware_faster = 0;
+/* The networks' bfloat16 GEMM (fm_bf16_kernel's), chosen again when the choice changes. */
+static fm_gemm_bf16_fn bf16_active = fm_gemm_bf16_generic;
+static void bf16_choose(void);
+
+/* Whether VDPBF16PS runs a layer's product faster than the AVX-512F emulation (both give the
+ * same bits: which one runs changes no result). On some CPUs VDPBF16PS issues at a quarter of
+ * the rate of float32 FMAs, so that its 32 multiply-adds per instruction are slower than the
+ * emulation's two FMAs per pair of 16. Timed on one thread, packing included, the best of a
+ * few alternating runs of each; static buffers, nothing allocated. */
+static int bf16_measure_hardware_faster(void)
+{
+#ifdef FASTMLP_HAVE_AVX512BF16
+    enum { M = 48, N = 64, K = 384 };
+    static float a[M * K], b[K * N], c[M * N];
+    static _Alignas(64) char pack[(M + FM_BF16_MR_MAX + N + FM_BF16_NR_MAX) * K * 4 + 192];
+    for (int i = 0; i < M * K; i++)
+        a[i] = (float)(i % 13) * 0.125f - 0.75f;
+    for (int i = 0; i < K * N; i++)
+        b[i] = (float)(i % 7) * 0.25f - 0.5f;
+    const fm_gemm_bf16_fn kernels[2] = {fm_gemm_bf16_avx512bf16, fm_gemm_bf16_avx512};
+    int64_t best[2] = {INT64_MAX, INT64_MAX};
+    const unsigned saved_mode = fm_fpmode_enter();
+    const int cap = fm_pool_set_cap(1);
+    for (int rep = 0; rep < 12; rep++) {
+        const int which = rep % 2;
+        const int64_t start = fm_now_ns();
+        kernels[which](0, 0, M, N, K, 1, a, K, b, N, 0, c, N, pack, NULL);
+        const int64_t took = fm_now_ns() - start;
+        if (rep >= 2) /* the first run of each warms the caches */
+            best[which] = took < best[which] ? took : best[which];
+    }
+    fm_pool_set_cap(cap);
+    fm_fpmode_leave(saved_mode);
+    return best[0] < best[1];
+#else
+    return 0;
+#endif
+}
+
 int fm_set_isa(const char *name)
 {
     const int automatic = name == NULL || name[0] == '\0' || strcmp(name, "auto") == 0;
@@ -90,6 +152,9 @@ int fm_set_isa(const char *name)
         const int wanted = automatic || strcmp(name, isas[i].name) == 0;
         if (wanted && fm_isa_supported(isas[i].name)) {
             active = &isas[i];
+            if (strcmp(active->name, "avx512") == 0 && bf16_hardware_supported())
+                bf16_hardware_faster = bf16_measure_hardware_faster();
+            bf16_choose();
             return FM_OK;
         }
     }
@@ -104,6 +169,67 @@ const char *fm_isa_name(void)
 const char *fm_isa_compiled(int index)
 {
     return index >= 0 && index < N_ISAS ? isas[index].name : NULL;
+}
+
+/* The bfloat16 GEMM of an instruction set: VDPBF16PS for "avx512bf16", the emulation of the
+ * others; NULL when this build or this CPU has none. */
+static fm_gemm_bf16_fn bf16_kernel_named(const char *name)
+{
+    if (name == NULL)
+        return NULL;
+#ifdef FASTMLP_HAVE_AVX512BF16
+    if (strcmp(name, "avx512bf16") == 0)
+        return bf16_hardware_supported() ? fm_gemm_bf16_avx512bf16 : NULL;
+#endif
+    for (int i = 0; i < N_ISAS; i++)
+        if (strcmp(name, isas[i].name) == 0)
+            return fm_isa_supported(name) ? isas[i].gemm_bf16 : NULL;
+    return NULL;
+}
+
+const char *fm_bf16_kernel(void)
+{
+    const int use = bf16_hardware_mode == 2 || (bf16_hardware_mode == 1 && bf16_hardware_faster);
+    if (use && strcmp(active->name, "avx512") == 0 && bf16_hardware_supported())
+        return "avx512bf16";
+    return active->name;
+}
+
+static void bf16_choose(void)
+{
+    bf16_active = bf16_kernel_named(fm_bf16_kernel());
+}
+
+int fm_bf16_hardware(int mode)
+{
+    const int before = bf16_hardware_mode;
+    if (mode >= 0 && mode <= 2)
+        bf16_hardware_mode = mode;
+    bf16_choose();
+    return before;
+}
+
+int fm_bf16_supported(const char *kernel)
+{
+    return bf16_kernel_named(kernel) != NULL;
+}
+
+int fm_gemm_bf16_ex FM_GEMM_BF16_PARAMS
+{
+    return bf16_active(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, pack, ep);
+}
+
+int fm_gemm_bf16(const char *kernel, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                 float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
+                 float beta, float *c, int64_t ldc)
+{
+    const fm_gemm_bf16_fn fn = bf16_kernel_named(kernel == NULL ? fm_bf16_kernel() : kernel);
+    if (fn == NULL)
+        return FM_ERR_ARG;
+    const unsigned saved_mode = fm_fpmode_enter();
+    const int err = fn(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, NULL);
+    fm_fpmode_leave(saved_mode);
+    return err;
 }
 
 size_t fm_gemm_pack_size(void)
@@ -142,6 +268,11 @@ void fm_aligned_free(void *ptr)
 int fm_exp_f32(float *z, int64_t n)
 {
     FM_RETURN_IN_CORE_MODE(active->exp_f32(z, n));
+}
+
+int fm_math_rows(int fn, int f64, void *z, int64_t n)
+{
+    FM_RETURN_IN_CORE_MODE(active->math_rows(fn, f64, z, n));
 }
 
 /* fm_<name>_<f32|f64>: the active instruction set's entry point, in the core's mode. */

@@ -1,42 +1,18 @@
-/* fastmlp C core: a vectorized, correctly rounded expf for rows of floats, included by
- * net_avx2.c and net_avx512.c (which define FM_HAVE_EXP_ROW_F32 for net_isa.h).
+/* fastmlp C core: the float32 exp rows with AVX2 or AVX-512 intrinsics, included by net_avx2.c
+ * and net_avx512.c (which define FM_HAVE_EXP_ROW_F32 for net_isa.h).
  *
  * fm_exp_row_f32(z, n, a, b): z[j] = exp(a * z[j] - b) for j < n, the argument rounded to float
  * first exactly as the scalar expression would be (a is 1 or -1, so a * z[j] is exact). Used by
  * the softmax rows (exp(z - max)), the logistic rows (exp(-z)) and the exp activation, where a
- * libm call per element took about a tenth of a digits-net batch on the calling thread.
+ * scalar call per element took about a tenth of a digits-net batch on the calling thread.
  *
- * Method: in double, x = max(-104, min(89, x)) (NaN passes through); k = round(x * 32 / ln 2)
- * and y = x - k ln 2 / 32 (|y| <= ln 2 / 64), so exp(x) = 2^(k / 32) * exp(y) with 2^(j / 32)
- * (j = k mod 32) from a table and exp(y) - 1 from its Taylor series to y^6 (truncation below
- * 4e-18); the double result is rounded to float once. Checked against (float)expl(x) on every
- * float x in [-104, 88.72] (2.24e9 values, flush-to-zero on, as in the core): equal on all of
- * them (libm's expf differs on 170,587 of them by one ulp). Below -104 the result is 0 (as the
- * true value, 6.8e-46 or less, rounds), above 88.72 it overflows to infinity, NaN gives NaN.
- *
- * The table holds bits(2^(j / 32)) - j << 47, so that adding k << 47 (two's complement, from
- * the bits of k + 1.5 * 2^52) puts k div 32 into the exponent without a signed shift. */
+ * The algorithm, its table and its accuracy (correctly rounded on every float) are fm_math.h's
+ * fm_expf_of: these are the very same operations, 4 (AVX2) or 8 (AVX-512) doubles at a time, so
+ * the portable rows (fm_exp_row_f32_portable) give the same bits. */
 #include <immintrin.h>
 #include <stdint.h>
 
-#define FM_T(bits, j) ((uint64_t)(bits) - ((uint64_t)(j) << 47))
-static _Alignas(64) const uint64_t fm_exp2_32[32] = {
-    FM_T(0x3ff0000000000000, 0),  FM_T(0x3ff059b0d3158574, 1),  FM_T(0x3ff0b5586cf9890f, 2),
-    FM_T(0x3ff11301d0125b51, 3),  FM_T(0x3ff172b83c7d517b, 4),  FM_T(0x3ff1d4873168b9aa, 5),
-    FM_T(0x3ff2387a6e756238, 6),  FM_T(0x3ff29e9df51fdee1, 7),  FM_T(0x3ff306fe0a31b715, 8),
-    FM_T(0x3ff371a7373aa9cb, 9),  FM_T(0x3ff3dea64c123422, 10), FM_T(0x3ff44e086061892d, 11),
-    FM_T(0x3ff4bfdad5362a27, 12), FM_T(0x3ff5342b569d4f82, 13), FM_T(0x3ff5ab07dd485429, 14),
-    FM_T(0x3ff6247eb03a5585, 15), FM_T(0x3ff6a09e667f3bcd, 16), FM_T(0x3ff71f75e8ec5f74, 17),
-    FM_T(0x3ff7a11473eb0187, 18), FM_T(0x3ff82589994cce13, 19), FM_T(0x3ff8ace5422aa0db, 20),
-    FM_T(0x3ff93737b0cdc5e5, 21), FM_T(0x3ff9c49182a3f090, 22), FM_T(0x3ffa5503b23e255d, 23),
-    FM_T(0x3ffae89f995ad3ad, 24), FM_T(0x3ffb7f76f2fb5e47, 25), FM_T(0x3ffc199bdd85529c, 26),
-    FM_T(0x3ffcb720dcef9069, 27), FM_T(0x3ffd5818dcfba487, 28), FM_T(0x3ffdfc97337b9b5f, 29),
-    FM_T(0x3ffea4afa2a490da, 30), FM_T(0x3fff50765b6e4540, 31)};
-#undef FM_T
-
-#define FM_EXP_INV_LN2_32 0x1.71547652b82fep+5 /* 32 / ln 2 */
-#define FM_EXP_LN2_32 0x1.62e42fefa39efp-6     /* ln 2 / 32 */
-#define FM_EXP_SHIFT 0x1.8p52
+#include "fm_math.h"
 
 /* exp of each lane of x (doubles holding float arguments) given t, the table entries for the
  * low 5 bits of each lane of ki (the bits of round(x * 32 / ln 2) + 1.5 * 2^52): VEC is the

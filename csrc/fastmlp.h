@@ -67,6 +67,12 @@ enum fm_solver {
     FM_SOLVER_ADADELTA = 5 /* PyTorch's Adadelta */
 };
 
+/* The arithmetic of the dense layers' products (the forward pass, the weight and input
+ * gradients) in float32 networks: float32 throughout, or bfloat16 operands with float32 sums
+ * (fm_gemm_bf16; the weights, the optimizer, the loss and the elementwise maths stay float32).
+ * float64 networks accept FM_MATMUL_FLOAT32 only. */
+enum fm_matmul_precision { FM_MATMUL_FLOAT32 = 0, FM_MATMUL_BFLOAT16 = 1 };
+
 /* Rate of the leaky ReLU's negative side. */
 #define FM_LEAKY_SLOPE 0.01
 
@@ -86,6 +92,8 @@ typedef struct fm_net {
     const double *dropout; /* n_layers - 1 rates in [0, 1): inverted dropout on each hidden
                             * layer's output while training; NULL for none */
     uint64_t dropout_seed; /* fm_loss_grad's masks (training keys them by seed and epoch) */
+    int matmul_precision;  /* enum fm_matmul_precision; FM_ERR_ARG from the float64 entry
+                            * points unless FM_MATMUL_FLOAT32 */
 } fm_net;
 
 typedef struct fm_optimizer {
@@ -209,6 +217,23 @@ void fm_permutation(uint64_t seed, uint64_t epoch, int64_t n, int64_t *out);
 /* Elements of GEMM packing scratch that fm_gemm_* needs (the same for both precisions). */
 size_t fm_gemm_pack_size(void);
 
+/* bfloat16 products (matmul_precision "bfloat16"; csrc/gemm/bf16.h has the arithmetic):
+ * C = alpha * op(A) . op(B) + beta * C with the operands rounded to bfloat16 and float32 sums,
+ * the same bits from every kernel. kernel: NULL for the one the networks use (fm_bf16_kernel),
+ * or "avx512bf16" (VDPBF16PS), "avx512", "avx2", "generic" (emulations); FM_ERR_ARG when this
+ * build or this CPU lacks it. fm_bf16_kernel names the networks' kernel: the active
+ * instruction set's emulation, or VDPBF16PS when the active set is AVX-512, the CPU has
+ * AVX512-BF16 and (fm_set_isa measures it) it runs faster than the emulation, which is not
+ * always so. fm_bf16_hardware(mode): 0 never VDPBF16PS, 1 when faster (the default), 2 always
+ * where the CPU has it (a testing hook; returns the previous mode). fm_bf16_supported(kernel):
+ * whether fm_gemm_bf16 can run that kernel. */
+int fm_gemm_bf16(const char *kernel, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                 float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
+                 float beta, float *c, int64_t ldc);
+const char *fm_bf16_kernel(void);
+int fm_bf16_hardware(int mode);
+int fm_bf16_supported(const char *kernel);
+
 /* Instruction set: fm_set_isa(NULL, "" or "auto") picks the best the CPU supports; a name
  * ("avx512", "avx2", "generic") forces that kernel; FM_ERR_ARG when it is unknown to this build
  * or unsupported by the CPU (the choice is then unchanged). Not to be called while another
@@ -238,9 +263,22 @@ void fm_threading_reset(void);
 void fm_threading_adapt(int on);
 
 /* z[j] = exp(z[j]) for j < n in float32, as the core's softmax and logistic rows compute it
- * (correctly rounded on x86 with AVX2 or AVX-512; libm's expf with the portable code). A test
- * hook; FM_ERR_ARG for n < 0. */
+ * (correctly rounded, the same bits on every instruction set). A test hook; FM_ERR_ARG for
+ * n < 0. */
 int fm_exp_f32(float *z, int64_t n);
+
+/* The core's elementwise functions (csrc/fm_math.h: fastmlp's own, the same bits on every
+ * instruction set and platform): z[j] = f(z[j]) for j < n, float (f64 == 0) or double, in the
+ * core's floating-point mode. A test hook; FM_ERR_ARG for an unknown fn or n < 0. */
+enum fm_math_fn {
+    FM_MATH_EXP = 0,
+    FM_MATH_LOG = 1,
+    FM_MATH_EXPM1 = 2,
+    FM_MATH_LOG1P = 3,
+    FM_MATH_TANH = 4,
+    FM_MATH_ERF = 5
+};
+int fm_math_rows(int fn, int f64, void *z, int64_t n);
 
 /* The perceptron (Rosenblatt's rule): one epoch over one binary problem, float64, serial.
  * For each sample i, in order or (shuffle != 0) in a permutation keyed by (seed, epoch):

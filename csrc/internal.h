@@ -58,7 +58,7 @@ static inline void fm_parallel(int par, int64_t n_tasks, fm_task_fn fn, void *ct
  * thread and the pool's workers enter it when they start, so all threads compute
  * alike and results stay bitwise identical for any thread count; the caller's mode is restored
  * on the way out (numpy and the rest of the process keep IEEE subnormals); the pool's workers
- * stay in it (they only run the core). Elsewhere a no-op. */
+ * stay in it (they only run the core). AArch64 has the same mode (FPCR.FZ); elsewhere a no-op. */
 #if defined(__SSE__) || defined(_M_X64)
 #include <xmmintrin.h>
 #define FM_MXCSR_FTZ_DAZ 0x8040u
@@ -73,6 +73,26 @@ static inline void fm_fpmode_leave(unsigned saved)
 {
     if ((saved & FM_MXCSR_FTZ_DAZ) != FM_MXCSR_FTZ_DAZ)
         _mm_setcsr(saved);
+}
+#elif defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__))
+/* AArch64: FPCR.FZ flushes subnormal operands and results to zero, as FTZ + DAZ do on x86, so
+ * that both compute the same bits (they differ only for a result that rounds up to the smallest
+ * normal number: x86 keeps it, AArch64 flushes it). */
+#define FM_FPCR_FZ ((uint64_t)1 << 24)
+static inline unsigned fm_fpmode_enter(void)
+{
+    uint64_t fpcr;
+    __asm__ __volatile__("mrs %0, fpcr" : "=r"(fpcr));
+    if (!(fpcr & FM_FPCR_FZ))
+        __asm__ __volatile__("msr fpcr, %0" : : "r"(fpcr | FM_FPCR_FZ));
+    return (unsigned)fpcr; /* FPCR's upper half is reserved (zero) */
+}
+static inline void fm_fpmode_leave(unsigned saved)
+{
+    if (!(saved & FM_FPCR_FZ)) {
+        const uint64_t fpcr = saved;
+        __asm__ __volatile__("msr fpcr, %0" : : "r"(fpcr));
+    }
 }
 #else
 static inline unsigned fm_fpmode_enter(void)
@@ -164,7 +184,12 @@ struct fm_workspace {
                          * is accepted (the parameters' block from fm_bn_offset(net, 0, 2)) */
     double *row_stats;  /* 2 x max_rows: each row's loss and score, summed in row order */
     void *block;        /* the single allocation everything above points into */
+    int matmul_precision; /* the network's (fm_net), which sized pack */
 };
+
+/* Bytes of packing space the bfloat16 products of a network's batch of `rows` rows need (the
+ * largest of its layers' three products: forward, weight gradient, input gradient). */
+size_t fm_bf16_net_pack_bytes(const fm_net *net, int64_t rows);
 
 /* Whether hidden layer l (l < n_layers - 1) takes the general path, which keeps the activation's
  * input for the backward pass: activations whose derivative is not a function of their output,

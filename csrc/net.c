@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "gemm/bf16.h"
 
 #define FM_ALIGN 64
 
@@ -44,7 +45,8 @@ int fm_net_check(const fm_net *net)
 {
     if (net == NULL || net->n_layers < 1 || net->units == NULL || !(net->alpha >= 0) ||
         !(net->alpha_l1 >= 0) || net->maxout_pieces < 1 || net->maxout_pieces > 1024 ||
-        !(net->bn_momentum >= 0 && net->bn_momentum <= 1) || !(net->bn_eps > 0))
+        !(net->bn_momentum >= 0 && net->bn_momentum <= 1) || !(net->bn_eps > 0) ||
+        (net->matmul_precision != FM_MATMUL_FLOAT32 && net->matmul_precision != FM_MATMUL_BFLOAT16))
         return FM_ERR_ARG;
     for (int l = 0; l <= net->n_layers; l++)
         if (net->units[l] < 1 || net->units[l] > INT32_MAX)
@@ -172,6 +174,20 @@ static size_t region(int64_t count, size_t elem_size)
     return (bytes + FM_ALIGN - 1) / FM_ALIGN * FM_ALIGN;
 }
 
+size_t fm_bf16_net_pack_bytes(const fm_net *net, int64_t rows)
+{
+    size_t most = 0;
+    for (int l = 0; l < net->n_layers; l++) {
+        const int64_t fan_in = net->units[l], width = fm_dense_width(net, l);
+        const size_t sizes[3] = {fm_gemm_bf16_pack_bytes(rows, width, fan_in),  /* forward */
+                                 fm_gemm_bf16_pack_bytes(fan_in, width, rows),  /* weights' */
+                                 fm_gemm_bf16_pack_bytes(rows, fan_in, width)}; /* input's */
+        for (int i = 0; i < 3; i++)
+            most = sizes[i] > most ? sizes[i] : most;
+    }
+    return most;
+}
+
 fm_workspace *fm_workspace_new(const fm_net *net, int64_t max_rows, size_t elem_size)
 {
     if (fm_net_check(net) || max_rows < 1 ||
@@ -194,6 +210,15 @@ fm_workspace *fm_workspace_new(const fm_net *net, int64_t max_rows, size_t elem_
             return NULL;
         if (l < L - 1 && u[l + 1] > widest)
             widest = u[l + 1];
+    }
+    if (net->matmul_precision != FM_MATMUL_FLOAT32 && elem_size != sizeof(float))
+        return NULL;
+    /* GEMM packing: a float product's B panel, or a bfloat16 product's packed operands */
+    int64_t pack_elems = (int64_t)fm_gemm_pack_size();
+    if (net->matmul_precision == FM_MATMUL_BFLOAT16) {
+        const int64_t bf16_elems =
+            (int64_t)((fm_bf16_net_pack_bytes(net, max_rows) + elem_size - 1) / elem_size);
+        pack_elems = bf16_elems > pack_elems ? bf16_elems : pack_elems;
     }
     /* Two passes over the same list of regions: the first adds up the size, the second carves
      * the single block (the targets are only evaluated, and written, in the second). */
@@ -237,7 +262,7 @@ fm_workspace *fm_workspace_new(const fm_net *net, int64_t max_rows, size_t elem_
         TAKE(ws->ybatch, max_rows * u[L], elem_size);
         TAKE(ws->swbatch, max_rows, elem_size);
         TAKE(ws->grad, n_params, elem_size);
-        TAKE(ws->pack, (int64_t)fm_gemm_pack_size(), elem_size);
+        TAKE(ws->pack, pack_elems, elem_size);
         TAKE(ws->partials, 2 * n_partials, sizeof(double));
         TAKE(ws->bn_running, n_params - fm_bn_offset(net, 0, 2), elem_size);
         TAKE(ws->row_stats, 2 * max_rows, sizeof(double));
@@ -257,6 +282,7 @@ fm_workspace *fm_workspace_new(const fm_net *net, int64_t max_rows, size_t elem_
     ws->max_rows = max_rows;
     ws->n_params = n_params;
     ws->n_partials = n_partials;
+    ws->matmul_precision = net->matmul_precision;
     ws->block = block;
     return ws;
 }

@@ -1,8 +1,9 @@
 /* fastmlp C core: layers, losses, optimizers, the epoch driver and predict for one precision.
- * Included by net_isa.h with REAL, SUF and the math macros (EXP, LOG, TANH, SQRT, REAL_EPS)
- * defined, which are undefined again at the end, ready for the next precision. EXP_ROW(z, n, a,
- * b), when defined (float on x86: exp_x86.h), sets z[j] = EXP(a * z[j] - b) for a row at once,
- * correctly rounded; the softmax, logistic and exp rows use it.
+ * Included by net_isa.h with REAL, SUF and the math macros (EXP, LOG, TANH, SQRT, REAL_EPS;
+ * fastmlp's own functions, fm_math.h) defined, which are undefined again at the end, ready for
+ * the next precision. EXP_ROW(z, n, a, b), when defined (float: exp_x86.h or the portable rows),
+ * sets z[j] = EXP(a * z[j] - b) for a row at once, correctly rounded; the softmax, logistic and
+ * exp rows use it.
  *
  * Layer l (0-based) maps acts[l] (rows x units[l]) to acts[l + 1] = f(acts[l] . W_l + b_l);
  * acts[0] is the input batch. deltas[l] is d loss / d pre-activation of layer l's output units.
@@ -546,16 +547,30 @@ static void SUF(bias_grad_task)(void *ctx, int64_t blk)
 }
 
 
+/* A dense layer's product in the network's matmul precision (enum fm_matmul_precision):
+ * this instruction set's GEMM, or the bfloat16 one (float networks only: the float64 entry
+ * points refuse bfloat16 networks before any product). */
+static int SUF(product)(int precision, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                        REAL alpha, const REAL *a, int64_t lda, const REAL *b, int64_t ldb,
+                        REAL beta, REAL *c, int64_t ldc, REAL *pack, const fm_epilogue *ep)
+{
+    if (sizeof(REAL) == sizeof(float) && precision == FM_MATMUL_BFLOAT16)
+        return fm_gemm_bf16_ex(trans_a, trans_b, m, n, k, (float)alpha, (const float *)a, lda,
+                               (const float *)b, ldb, (float)beta, (float *)c, ldc, pack, ep);
+    return SUF(fm_gemm_ex)(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, pack,
+                           ep);
+}
+
 /* Dense layer forward (rows x fan_in -> rows x width): out = f(in . W + b) with f identity or
  * ReLU applied to each tile of the product as it is finished (the GEMM's epilogue); other
  * activations are the caller's (f = identity here). Writes out. */
 static int SUF(dense_forward)(REAL *out, const REAL *in, const REAL *w, const REAL *b,
                               int64_t rows, int64_t fan_in, int64_t width, int activation,
-                              REAL *pack)
+                              REAL *pack, int precision)
 {
     const fm_epilogue ep = {FM_EPI_BIAS_ACT, activation, b, NULL, 0, 0};
-    return SUF(fm_gemm_ex)(0, 0, rows, width, fan_in, 1, in, fan_in, w, width, 0, out, width,
-                           pack, &ep);
+    return SUF(product)(precision, 0, 0, rows, width, fan_in, 1, in, fan_in, w, width, 0, out,
+                        width, pack, &ep);
 }
 
 /* Dense layer backward, from delta (rows x width, d loss / d the layer's pre-activation):
@@ -565,18 +580,18 @@ static int SUF(dense_forward)(REAL *out, const REAL *in, const REAL *w, const RE
  * FM_EPI_DERIV epilogue) is given. */
 static int SUF(dense_backward)(REAL *gw, REAL *gb, REAL *d_in, const REAL *delta, const REAL *in,
                                const REAL *w, int64_t rows, int64_t fan_in, int64_t width,
-                               int accumulate, const fm_epilogue *ep, REAL *pack)
+                               int accumulate, const fm_epilogue *ep, REAL *pack, int precision)
 {
-    int err = SUF(fm_gemm_ex)(1, 0, fan_in, width, rows, 1, in, fan_in, delta, width,
-                              accumulate ? 1 : 0, gw, width, pack, NULL);
+    int err = SUF(product)(precision, 1, 0, fan_in, width, rows, 1, in, fan_in, delta, width,
+                           accumulate ? 1 : 0, gw, width, pack, NULL);
     if (err)
         return err;
     SUF(bias_job) bias = {delta, gb, rows, width, accumulate};
     fm_parallel(rows * width >= FM_PAR_MIN_ELEMS, (width + 63) / 64, SUF(bias_grad_task), &bias);
     if (d_in == NULL)
         return FM_OK;
-    return SUF(fm_gemm_ex)(0, 1, rows, fan_in, width, 1, delta, width, w, width, 0, d_in, fan_in,
-                           pack, ep);
+    return SUF(product)(precision, 0, 1, rows, fan_in, width, 1, delta, width, w, width, 0, d_in,
+                        fan_in, pack, ep);
 }
 
 /* Forward pass of a batch: writes outs[l] = output of layer l (rows x units[l + 1]). Bias and an
@@ -602,7 +617,8 @@ static int SUF(forward)(const fm_net *net, const REAL *params, const REAL *const
         const int64_t width = fm_dense_width(net, l);
         if (fm_layer_general(net, l)) {
             REAL *pre = ws ? (REAL *)ws->pre[l] : (width == u[l + 1] ? outs[l] : scratch);
-            int err = SUF(dense_forward)(pre, in, w, b, rows, u[l], width, FM_ACT_IDENTITY, pack);
+            int err = SUF(dense_forward)(pre, in, w, b, rows, u[l], width, FM_ACT_IDENTITY, pack,
+                                         net->matmul_precision);
             if (err)
                 return err;
             const int drop = train && net->dropout != NULL && net->dropout[l] > 0;
@@ -619,9 +635,9 @@ static int SUF(forward)(const fm_net *net, const REAL *params, const REAL *const
             activation = FM_ACT_IDENTITY; /* the loss pass applies it, row by row */
         const int fused = activation == FM_ACT_IDENTITY || activation == FM_ACT_RELU;
         int err = fused ? SUF(dense_forward)(outs[l], in, w, b, rows, u[l], u[l + 1], activation,
-                                             pack)
-                        : SUF(fm_gemm_ex)(0, 0, rows, u[l + 1], u[l], 1, in, u[l], w, u[l + 1],
-                                          0, outs[l], u[l + 1], pack, NULL);
+                                             pack, net->matmul_precision)
+                        : SUF(product)(net->matmul_precision, 0, 0, rows, u[l + 1], u[l], 1, in,
+                                       u[l], w, u[l + 1], 0, outs[l], u[l + 1], pack, NULL);
         if (err)
             return err;
         if (!fused)
@@ -1075,20 +1091,21 @@ static SUF(stepper) SUF(stepper_for)(const fm_net *net, const fm_optimizer *opt,
                                      int64_t n_slots)
 {
     const int64_t n_params = fm_n_params(net);
-    const double t = (double)(opt->step + 1);
+    const int64_t t = (int64_t)opt->step + 1;
     SUF(stepper) st;
     st.opt = opt;
     st.rates.lr = (REAL)opt->learning_rate;
     st.rates.decay = 1;
     st.rates.bc2_sqrt = 1;
     st.rates.bc1 = 1;
+    /* beta ** t: fm_powi (fm_math.h), the same bits on every platform */
     if (opt->solver == FM_SOLVER_ADAM)
-        st.rates.lr = (REAL)(opt->learning_rate * sqrt(1 - pow(opt->beta_2, t)) /
-                             (1 - pow(opt->beta_1, t)));
+        st.rates.lr = (REAL)(opt->learning_rate * sqrt(1 - fm_powi(opt->beta_2, t)) /
+                             (1 - fm_powi(opt->beta_1, t)));
     if (opt->solver == FM_SOLVER_ADAMW) {
         st.rates.decay = (REAL)(1 - opt->learning_rate * opt->weight_decay);
-        st.rates.bc2_sqrt = (REAL)sqrt(1 - pow(opt->beta_2, t));
-        st.rates.bc1 = (REAL)(1 - pow(opt->beta_1, t));
+        st.rates.bc2_sqrt = (REAL)sqrt(1 - fm_powi(opt->beta_2, t));
+        st.rates.bc1 = (REAL)(1 - fm_powi(opt->beta_1, t));
     }
     st.params = params;
     st.m = state;
@@ -1160,7 +1177,7 @@ static int SUF(chunk_loss_grad)(const fm_net *net, const REAL *params, const REA
         err = SUF(dense_backward)(grad + fm_weight_offset(net, l), grad + fm_bias_offset(net, l),
                                   d_in, deltas[l + 1], l == 0 ? x : acts[l], w, rows, u[l],
                                   fm_dense_width(net, l), accumulate,
-                                  general_below ? NULL : &ep, pack);
+                                  general_below ? NULL : &ep, pack, net->matmul_precision);
         if (err)
             return err;
         if (general_below)
@@ -1212,7 +1229,7 @@ static void SUF(batch_start_task)(void *ctx, int64_t task)
         return;
     }
     const int64_t slot = task - j->n_gather;
-    int64_t lo, hi;
+    int64_t lo = 0, hi = 0; /* set by penalty_slot: slot < n_penalty_slots */
     SUF(penalty_slot)(j->net, slot, &lo, &hi);
     SUF(chunk_penalty)(j->net, j->params, lo, hi, j->sq_parts + slot, j->abs_parts + slot);
 }
@@ -1243,6 +1260,7 @@ int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL
     if (fm_net_check(net) || ws == NULL || ws->elem_size != sizeof(REAL) || batch_size < 1 ||
         batch_size > ws->max_rows || n_samples < 1 || position < 0 ||
         (order == NULL && n_samples > n_rows) || ws->n_params != fm_n_params(net) ||
+        ws->matmul_precision != net->matmul_precision ||
         opt->solver < FM_SOLVER_SGD || opt->solver > FM_SOLVER_ADADELTA)
         return FM_ERR_ARG;
     if (order != NULL)
@@ -1309,7 +1327,8 @@ int SUF(fm_loss_grad)(const fm_net *net, const REAL *params, const REAL *x, cons
 {
     *loss = NAN;
     if (fm_net_check(net) || ws == NULL || ws->elem_size != sizeof(REAL) || n_samples < 1 ||
-        ws->n_params != fm_n_params(net) || (net->batch_norm && n_samples > ws->max_rows))
+        ws->n_params != fm_n_params(net) || ws->matmul_precision != net->matmul_precision ||
+        (net->batch_norm && n_samples > ws->max_rows))
         return FM_ERR_ARG;
     const int64_t n_in = net->units[0], n_out = net->units[net->n_layers];
     double raw_total = 0, score = 0;
@@ -1356,6 +1375,7 @@ int SUF(fm_predict_layers)(const fm_net *net, const REAL *params, const REAL *co
                            REAL *out)
 {
     if (fm_net_check(net) || n_samples < 0 || (coefs == NULL) != (intercepts == NULL) ||
+        (sizeof(REAL) != sizeof(float) && net->matmul_precision != FM_MATMUL_FLOAT32) ||
         (params == NULL &&
          (coefs == NULL || fm_n_params(net) != fm_bias_offset(net, net->n_layers))))
         return FM_ERR_ARG;
@@ -1387,7 +1407,12 @@ int SUF(fm_predict_layers)(const fm_net *net, const REAL *params, const REAL *co
     const size_t buf_elems = (size_t)chunk * (size_t)widest;
     const size_t piece_elems = (size_t)chunk * (size_t)widest_pieces;
     const size_t panel_cols = (size_t)(widest_dense < FM_GEMM_NC ? widest_dense : FM_GEMM_NC) + 32;
-    const size_t pack_elems = chunk >= 4 ? (size_t)FM_GEMM_KC * panel_cols : 0;
+    size_t pack_elems = chunk >= 4 ? (size_t)FM_GEMM_KC * panel_cols : 0;
+    if (net->matmul_precision == FM_MATMUL_BFLOAT16) {
+        const size_t bf16_elems = (fm_bf16_net_pack_bytes(net, chunk) + sizeof(REAL) - 1) /
+                                  sizeof(REAL);
+        pack_elems = bf16_elems > pack_elems ? bf16_elems : pack_elems;
+    }
     const size_t table = SUF(aligned_bytes)((size_t)L, sizeof(REAL *));
     const size_t bufs = SUF(aligned_bytes)(2 * buf_elems, sizeof(REAL));
     const size_t pieces_bytes = SUF(aligned_bytes)(piece_elems, sizeof(REAL));

@@ -1,12 +1,16 @@
 /* fastmlp C core: instantiates net_impl.h for float and double under one instruction set.
  * The including file defines ISA (generic, avx2, avx512); the GEMM calls inside go to the same
- * instruction set's fm_gemm_<ISA>_f32 / _f64. */
+ * instruction set's fm_gemm_<ISA>_f32 / _f64. The elementwise functions are fastmlp's own
+ * (fm_math.h), the same bits on every instruction set and platform; only sqrt (exact in IEEE
+ * arithmetic) is the C library's. */
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fm_math.h"
 #include "internal.h"
+#include "gemm/bf16.h"
 
 /* Rows per forward chunk in predict: bounds its scratch memory for any n_samples. */
 #define FM_PREDICT_CHUNK 1024
@@ -22,45 +26,81 @@ int FM_XCAT3(fm_gemm_ex, ISA, f64)(int trans_a, int trans_b, int64_t m, int64_t 
                                    int64_t ldb, double beta, double *c, int64_t ldc,
                                    double *pack, const fm_epilogue *ep);
 
-/* z[j] = exp(z[j]) for j < n in float with this instruction set's exp rows (EXP_ROW: exp_x86.h),
- * or libm's expf where it has none. */
+/* The float32 exp rows: this instruction set's (exp_x86.h) or the portable ones, the same
+ * bits either way (fm_math.h). */
+#ifdef FM_HAVE_EXP_ROW_F32
+#define FM_EXP_ROW_F32 fm_exp_row_f32
+#else
+#define FM_EXP_ROW_F32 fm_exp_row_f32_portable
+#endif
+
+/* z[j] = exp(z[j]) for j < n in float with the exp rows. */
 int FM_XCAT2(fm_exp_f32, ISA)(float *z, int64_t n);
 int FM_XCAT2(fm_exp_f32, ISA)(float *z, int64_t n)
 {
     if (n < 0 || (n > 0 && z == NULL))
         return FM_ERR_ARG;
-#ifdef FM_HAVE_EXP_ROW_F32
-    fm_exp_row_f32(z, n, 1, 0);
-#else
-    for (int64_t j = 0; j < n; j++)
-        z[j] = expf(z[j]);
-#endif
+    FM_EXP_ROW_F32(z, n, 1, 0);
+    return FM_OK;
+}
+
+/* z[j] = f(z[j]) for j < n with one of the core's elementwise functions (enum fm_math_fn), in
+ * float (f64 == 0) or double. */
+int FM_XCAT2(fm_math_rows, ISA)(int fn, int f64, void *z, int64_t n);
+int FM_XCAT2(fm_math_rows, ISA)(int fn, int f64, void *z, int64_t n)
+{
+    if (n < 0 || (n > 0 && z == NULL) || fn < FM_MATH_EXP || fn > FM_MATH_ERF)
+        return FM_ERR_ARG;
+    if (f64) {
+        double *d = (double *)z;
+        for (int64_t j = 0; j < n; j++) {
+            const double x = d[j];
+            d[j] = fn == FM_MATH_EXP     ? fm_exp(x)
+                   : fn == FM_MATH_LOG   ? fm_log(x)
+                   : fn == FM_MATH_EXPM1 ? fm_expm1(x)
+                   : fn == FM_MATH_LOG1P ? fm_log1p(x)
+                   : fn == FM_MATH_TANH  ? fm_tanh(x)
+                                         : fm_erf(x);
+        }
+        return FM_OK;
+    }
+    float *f = (float *)z;
+    if (fn == FM_MATH_EXP) {
+        FM_EXP_ROW_F32(f, n, 1, 0);
+        return FM_OK;
+    }
+    for (int64_t j = 0; j < n; j++) {
+        const float x = f[j];
+        f[j] = fn == FM_MATH_LOG     ? fm_logf(x)
+               : fn == FM_MATH_EXPM1 ? fm_expm1f(x)
+               : fn == FM_MATH_LOG1P ? fm_log1pf(x)
+               : fn == FM_MATH_TANH  ? fm_tanhf(x)
+                                     : fm_erff(x);
+    }
     return FM_OK;
 }
 
 #define REAL float
 #define SUF(name) FM_XCAT3(name, ISA, f32)
-#ifdef FM_HAVE_EXP_ROW_F32
-#define EXP_ROW fm_exp_row_f32 /* exp_x86.h */
-#endif
-#define EXP expf
-#define LOG logf
-#define TANH tanhf
+#define EXP_ROW FM_EXP_ROW_F32
+#define EXP fm_expf
+#define LOG fm_logf
+#define TANH fm_tanhf
 #define SQRT sqrtf
-#define EXPM1 expm1f
-#define LOG1P log1pf
-#define ERF erff
+#define EXPM1 fm_expm1f
+#define LOG1P fm_log1pf
+#define ERF fm_erff
 #define REAL_EPS FLT_EPSILON
 #include "net_impl.h"
 
 #define REAL double
 #define SUF(name) FM_XCAT3(name, ISA, f64)
-#define EXP exp
-#define LOG log
-#define TANH tanh
+#define EXP fm_exp
+#define LOG fm_log
+#define TANH fm_tanh
 #define SQRT sqrt
-#define EXPM1 expm1
-#define LOG1P log1p
-#define ERF erf
+#define EXPM1 fm_expm1
+#define LOG1P fm_log1p
+#define ERF fm_erf
 #define REAL_EPS DBL_EPSILON
 #include "net_impl.h"

@@ -6,9 +6,10 @@ hashes are recorded in guard_digests.json. A restructuring of the core or of the
 leave every one of them unchanged; a change that alters numbers on purpose re-records them
 (``FASTMLP_RECORD_DIGESTS=1 pytest tests/test_guard_digests.py``) and says why in its commit.
 
-The x86 kernels (AVX2, AVX-512) give the same bits, so one table serves both; the portable C
-kernels do not yet (a different FMA contraction and libm's exp), so the table is checked only on
-x86 instruction sets.
+Every instruction set gives the same bits (the portable C kernels, which aarch64 runs too, AVX2
+and AVX-512: the same fused multiply-adds in the same k order and blocking, fastmlp's own
+elementwise functions), so one table serves all of them, and each is checked against it. The C
+tests (csrc/tests/test_core.c) hash trainings of their own the same way on any architecture.
 """
 
 import hashlib
@@ -84,6 +85,22 @@ def _configs():
             "clf", dtype,
             dict(hidden_layer_sizes=(160,), max_iter=2, random_state=5, batch_size=150,
                  dropout=0.2), (600, 140), "fit")
+    # bfloat16 products (float32 models only): the same bits from VDPBF16PS and from the
+    # emulations (tests/test_bf16.py), recorded like the rest
+    bf16 = dict(matmul_precision="bfloat16")
+    out["clf-bf16-adam-float32"] = ("clf", "float32", dict(base, **bf16), (200, 10), "fit")
+    out["clf-bf16-act-tanh-float32"] = (
+        "clf", "float32", dict(base, activation="tanh", **bf16), (200, 10), "fit")
+    out["reg-bf16-lbfgs-float32"] = (
+        "reg", "float32", dict(base, solver="lbfgs", max_iter=15, **bf16), (200, 10), "fit")
+    out["clf-bf16-wide-float32"] = (
+        "clf", "float32",
+        dict(hidden_layer_sizes=(160, 96), max_iter=2, random_state=5, batch_size=150, **bf16),
+        (600, 140), "fit")
+    out["clf-bf16-wide-dropout-float32"] = (
+        "clf", "float32",
+        dict(hidden_layer_sizes=(160,), max_iter=2, random_state=5, batch_size=150,
+             dropout=0.2, **bf16), (600, 140), "fit")
     return out
 
 
@@ -129,13 +146,6 @@ def _recorded():
     return json.loads(DIGESTS.read_text()) if DIGESTS.exists() else {}
 
 
-x86 = pytest.mark.skipif(
-    _core.isa() == "generic",
-    reason="the portable kernels do not give the x86 kernels' bits yet",
-)
-
-
-@x86
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_guard_digest(name, request):
     digest = _digest(name)
@@ -149,25 +159,59 @@ def test_guard_digest(name, request):
     assert digest == table[name], "training %s changed its bits" % name
 
 
-X86_ISAS = [name for name in _core.available_isas() if name != "generic"]
+ISAS = _core.available_isas()
 
 
-@pytest.mark.skipif(not X86_ISAS or RECORD, reason="no x86 kernels here, or recording")
+@pytest.mark.skipif(RECORD, reason="recording")
 @pytest.mark.parametrize("name", sorted(CONFIGS))
-def test_guard_digest_every_x86_isa(name):
-    """AVX2 and AVX-512 give the same bits (the table is recorded with the default)."""
+def test_guard_digest_every_isa(name):
+    """The portable kernels, AVX2 and AVX-512 give the same bits (the table is recorded with
+    the default)."""
     previous = _core.isa()
     try:
-        for isa in X86_ISAS:
+        for isa in ISAS:
             _core.set_isa(isa)
             assert _digest(name) == _recorded()[name], "%s under %s" % (name, isa)
     finally:
         _core.set_isa(previous)
 
 
-@x86
+def _fit(name):
+    kind, dtype, params, (rows, features), mode = CONFIGS[name]
+    X, y = _data(kind, dtype, rows, features)
+    est = (MLPClassifier if kind == "clf" else MLPRegressor)(**params)
+    if mode == "partial":
+        for start in range(0, rows, 70):
+            est.partial_fit(X[start:start + 70], y[start:start + 70], classes=np.unique(y))
+    else:
+        est.fit(X, y)
+    return est, X
+
+
+@pytest.mark.skipif(RECORD, reason="recording")
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_predictions_same_on_every_isa(name):
+    """A model trained once predicts the same bits under every instruction set, for the whole
+    data and for blocks of every height around the register tiles (1 to 13 rows: the small
+    GEMM paths, whose choice depends on the instruction set's tile)."""
+    previous = _core.isa()
+    est, X = _fit(name)
+    predict = est.predict_proba if hasattr(est, "predict_proba") else est.predict
+    blocks = [X] + [X[:rows] for rows in range(1, 14)]
+    results = {}
+    try:
+        for isa in ISAS:
+            _core.set_isa(isa)
+            results[isa] = [np.ascontiguousarray(predict(b)).tobytes() for b in blocks]
+    finally:
+        _core.set_isa(previous)
+    for isa in ISAS:
+        assert results[isa] == results[ISAS[0]], "%s: predictions under %s" % (name, isa)
+
+
 @pytest.mark.parametrize("name", ["clf-wide-float32", "clf-wide-dropout-float64",
-                                  "clf-batchnorm-float32", "clf-adam-cosine-float64"])
+                                  "clf-batchnorm-float32", "clf-adam-cosine-float64",
+                                  "clf-bf16-wide-float32", "clf-bf16-wide-dropout-float32"])
 def test_guard_digest_one_thread(name):
     """The same bits on one thread as on all of them."""
     if RECORD:
@@ -182,3 +226,17 @@ def test_table_covers_the_matrix():
     if RECORD:
         pytest.skip("recording")
     assert sorted(_recorded()) == sorted(CONFIGS)
+
+
+@pytest.mark.skipif(RECORD or "generic" not in _core.available_isas(), reason="recording")
+@pytest.mark.parametrize("name", sorted(n for n in CONFIGS if "-bf16-" in n))
+def test_guard_digest_bf16_portable(name):
+    """The bfloat16 trainings give the x86 bits with the portable code's own bfloat16 kernel
+    (not the hardware's or an x86 emulation)."""
+    previous = _core.isa()
+    try:
+        _core.set_isa("generic")
+        assert _core.bf16_kernel() == "generic"
+        assert _digest(name) == _recorded()[name]
+    finally:
+        _core.set_isa(previous)

@@ -26,14 +26,26 @@
 /* FM_GEMM_PAR_MIN_WORK: multiply-adds per thread below which a product is not shared, this
  * instruction set's calibrated value (gemm_instances.h). */
 
+/* The core is compiled without floating-point contraction (-ffp-contract=off): a fused
+ * multiply-add happens where it is written, as FM_FMA, on every instruction set (fma() is one
+ * instruction wherever the target has one), so that each element of C is the same sequence of
+ * operations whichever path and tile computes it: acc = 0, acc = fma(a_ip, b_pj, acc) for p
+ * ascending within each KC block, then c = alpha * acc for the first block when beta == 0, else
+ * c = fma(beta_block, c, alpha * acc) (beta_block: beta for the first block, 1 after it). */
+#define FM_FMA(x, y, z)                                                                          \
+    (sizeof(REAL) == sizeof(float) ? (REAL)fmaf((float)(x), (float)(y), (float)(z))             \
+                                   : (REAL)fma((double)(x), (double)(y), (double)(z)))
+/* A block's sum acc merged into c (the microkernels' output step). */
+#define FM_MERGE(alpha, acc, beta, c)                                                            \
+    ((beta) == 0 ? (alpha) * (acc) : FM_FMA(beta, c, (alpha) * (acc)))
+
 /* C tile (mr x nr) = beta * C + alpha * acc, beta == 0 overwriting (NaN in C does not survive). */
 static void SUF(merge_tile)(int64_t mr, int64_t nr, REAL alpha, const REAL *acc, int64_t ld_acc,
                             REAL beta, REAL *c, int64_t ldc)
 {
     for (int64_t r = 0; r < mr; r++)
         for (int64_t j = 0; j < nr; j++)
-            c[r * ldc + j] = beta == 0 ? alpha * acc[r * ld_acc + j]
-                                       : beta * c[r * ldc + j] + alpha * acc[r * ld_acc + j];
+            c[r * ldc + j] = FM_MERGE(alpha, acc[r * ld_acc + j], beta, c[r * ldc + j]);
 }
 
 /* Applies the epilogue to the final mr x nr tile of C at (row, col) of the whole product. An
@@ -114,45 +126,49 @@ typedef struct SUF(gemm_args) {
     int64_t jc, nc, pc, kc, n_slivers, m_slivers, col_group, n_col_groups, first_packed;
 } SUF(gemm_args);
 
-/* Small path for row-major op(B) (b_cs == 1): each row of C accumulates alpha * a_ip * B[p, :]
- * over p, columns [j0, j1) only: blocks of FM_ROWS_BLOCK columns in eight vector registers
- * across the whole k loop (a one-row prediction of a wide layer streams its weights through
- * them), the rest in place. Either way each element adds its products in k order. */
+/* Small path for row-major op(B) (b_cs == 1): each row of C accumulates a_ip * B[p, :] over p
+ * within each KC block, columns [j0, j1) only: blocks of FM_ROWS_BLOCK columns in eight vector
+ * registers across the block's k loop (a one-row prediction of a wide layer streams its weights
+ * through them), then merged into C as the microkernels do: each element gets the packed path's
+ * arithmetic exactly, so which path a product takes (m < MR differs per instruction set) does
+ * not change its bits. */
 #define FM_ROWS_BLOCK (4 * NR)
 static void SUF(gemm_rows)(const SUF(gemm_args) *g, int64_t j0, int64_t j1)
 {
-    const REAL alpha = g->alpha, beta = g->beta;
+    const REAL alpha = g->alpha;
     for (int64_t i = 0; i < g->m; i++) {
         REAL *ci = g->c + i * g->ldc;
         const REAL *ai = g->a + i * g->a_rs;
-        int64_t j = j0;
-        for (; j + FM_ROWS_BLOCK <= j1; j += FM_ROWS_BLOCK) {
-            REAL acc[FM_ROWS_BLOCK];
-            for (int jj = 0; jj < FM_ROWS_BLOCK; jj++)
-                acc[jj] = beta == 0 ? 0 : (beta != 1 ? ci[j + jj] * beta : ci[j + jj]);
-            for (int64_t p = 0; p < g->k; p++) {
-                const REAL aip = alpha * ai[p * g->a_cs];
-                const REAL *bp = g->b + p * g->b_rs + j;
-                for (int jj = 0; jj < FM_ROWS_BLOCK; jj++)
-                    acc[jj] += aip * bp[jj];
+        for (int64_t j = j0; j < j1; j += FM_ROWS_BLOCK) {
+            const int64_t nb = j1 - j < FM_ROWS_BLOCK ? j1 - j : FM_ROWS_BLOCK;
+            for (int64_t pc = 0; pc < g->k || pc == 0; pc += FM_GEMM_KC) {
+                const int64_t p1 = g->k - pc < FM_GEMM_KC ? g->k : pc + FM_GEMM_KC;
+                const REAL beta = pc == 0 ? g->beta : 1;
+                REAL acc[FM_ROWS_BLOCK];
+                if (nb == FM_ROWS_BLOCK) {
+                    for (int jj = 0; jj < FM_ROWS_BLOCK; jj++)
+                        acc[jj] = 0;
+                    for (int64_t p = pc; p < p1; p++) {
+                        const REAL aip = ai[p * g->a_cs];
+                        const REAL *bp = g->b + p * g->b_rs + j;
+                        for (int jj = 0; jj < FM_ROWS_BLOCK; jj++)
+                            acc[jj] = FM_FMA(aip, bp[jj], acc[jj]);
+                    }
+                    for (int jj = 0; jj < FM_ROWS_BLOCK; jj++)
+                        ci[j + jj] = FM_MERGE(alpha, acc[jj], beta, ci[j + jj]);
+                } else {
+                    for (int64_t jj = 0; jj < nb; jj++)
+                        acc[jj] = 0;
+                    for (int64_t p = pc; p < p1; p++) {
+                        const REAL aip = ai[p * g->a_cs];
+                        const REAL *bp = g->b + p * g->b_rs + j;
+                        for (int64_t jj = 0; jj < nb; jj++)
+                            acc[jj] = FM_FMA(aip, bp[jj], acc[jj]);
+                    }
+                    for (int64_t jj = 0; jj < nb; jj++)
+                        ci[j + jj] = FM_MERGE(alpha, acc[jj], beta, ci[j + jj]);
+                }
             }
-            for (int jj = 0; jj < FM_ROWS_BLOCK; jj++)
-                ci[j + jj] = acc[jj];
-        }
-        if (j == j1)
-            continue;
-        if (beta == 0) {
-            for (int64_t jj = j; jj < j1; jj++)
-                ci[jj] = 0;
-        } else if (beta != 1) {
-            for (int64_t jj = j; jj < j1; jj++)
-                ci[jj] *= beta;
-        }
-        for (int64_t p = 0; p < g->k; p++) {
-            const REAL aip = alpha * ai[p * g->a_cs];
-            const REAL *bp = g->b + p * g->b_rs;
-            for (int64_t jj = j; jj < j1; jj++)
-                ci[jj] += aip * bp[jj];
         }
     }
 }
@@ -168,16 +184,21 @@ static void SUF(gemm_rows_task)(void *ctx, int64_t task)
     SUF(gemm_rows)(g, j0, g->n - j0 < g->col_group ? g->n : j0 + g->col_group);
 }
 
-/* Small path for column-major op(B) (op(B) = B^T): dot products along k. */
+/* Small path for column-major op(B) (op(B) = B^T): dot products along k, in KC blocks merged
+ * as the microkernels do. */
 static void SUF(gemm_dots)(const SUF(gemm_args) *g)
 {
     for (int64_t i = 0; i < g->m; i++) {
         for (int64_t j = 0; j < g->n; j++) {
-            REAL sum = 0;
-            for (int64_t p = 0; p < g->k; p++)
-                sum += g->a[i * g->a_rs + p * g->a_cs] * g->b[p * g->b_rs + j * g->b_cs];
             REAL *cij = g->c + i * g->ldc + j;
-            *cij = g->beta == 0 ? g->alpha * sum : g->beta * *cij + g->alpha * sum;
+            for (int64_t pc = 0; pc < g->k || pc == 0; pc += FM_GEMM_KC) {
+                const int64_t p1 = g->k - pc < FM_GEMM_KC ? g->k : pc + FM_GEMM_KC;
+                REAL sum = 0;
+                for (int64_t p = pc; p < p1; p++)
+                    sum = FM_FMA(g->a[i * g->a_rs + p * g->a_cs], g->b[p * g->b_rs + j * g->b_cs],
+                                 sum);
+                *cij = FM_MERGE(g->alpha, sum, pc == 0 ? g->beta : 1, *cij);
+            }
         }
     }
 }
@@ -188,13 +209,6 @@ static void SUF(gemm_dots)(const SUF(gemm_args) *g)
  * times b_p to FM_GEMV_ROWS accumulators, in k order. Row-major op(A): each row is a dot product
  * in 8 interleaved lanes added in a fixed order. A task is a block of FM_GEMV_ROWS rows. */
 #define FM_GEMV_ROWS 256
-/* A fused multiply-add written out: compilers vectorize the lanes and the tail of these loops
- * differently per instruction set (a fused and an unfused product in the same place gave the
- * AVX2 and AVX-512 builds different one-output regressors); fma() is one instruction wherever
- * the build targets FMA. */
-#define FM_FMA(x, y, z)                                                                          \
-    (sizeof(REAL) == sizeof(float) ? (REAL)fmaf((float)(x), (float)(y), (float)(z))             \
-                                   : (REAL)fma((double)(x), (double)(y), (double)(z)))
 static void SUF(gemv_task)(void *ctx, int64_t blk)
 {
     const SUF(gemm_args) *g = (const SUF(gemm_args) *)ctx;
@@ -230,7 +244,7 @@ static void SUF(gemv_task)(void *ctx, int64_t blk)
     }
     for (int64_t i = 0; i < rows; i++) {
         REAL *ci = g->c + (i0 + i) * g->ldc;
-        *ci = g->beta == 0 ? g->alpha * acc[i] : g->beta * *ci + g->alpha * acc[i];
+        *ci = FM_MERGE(g->alpha, acc[i], g->beta, *ci);
     }
 }
 

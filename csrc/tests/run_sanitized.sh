@@ -8,7 +8,7 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 CC=${CC:-gcc}
 flags=(-std=c11 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined
-       -fno-sanitize-recover=all -fopenmp -fno-math-errno -Wall -Wextra -Werror -Icsrc)
+       -fno-sanitize-recover=all -fopenmp -fno-math-errno -ffp-contract=off -Wall -Wextra -Werror -Icsrc)
 defs=()
 objs=()
 compile() { # file, extra flags...
@@ -23,9 +23,15 @@ if [ "$(uname -m)" = x86_64 ]; then
   compile csrc/net_avx2.c -mavx2 -mfma
   compile csrc/gemm/gemm_avx512.c -mavx512f -mavx2 -mfma
   compile csrc/net_avx512.c -mavx512f -mavx2 -mfma
+  compile csrc/gemm/gemm_bf16_avx2.c -mavx2 -mfma
+  compile csrc/gemm/gemm_bf16_avx512.c -mavx512f -mavx2 -mfma
+  if echo 'int x;' | "$CC" -mavx512bf16 -x c -c - -o /dev/null 2>/dev/null; then
+    defs+=(-DFASTMLP_HAVE_AVX512BF16)
+    compile csrc/gemm/gemm_bf16_avx512bf16.c -mavx512f -mavx512bw -mavx512bf16 -mavx2 -mfma
+  fi
 fi
-compile csrc/perceptron.c -ffp-contract=off
-for src in csrc/dispatch.c csrc/net.c csrc/pool.c csrc/rng.c csrc/net_generic.c csrc/gemm/gemm_generic.c \
+for src in csrc/perceptron.c csrc/dispatch.c csrc/net.c csrc/pool.c csrc/rng.c csrc/net_generic.c \
+           csrc/gemm/gemm_generic.c csrc/gemm/gemm_bf16_generic.c \
            csrc/tests/test_core.c; do
   compile "$src"
 done

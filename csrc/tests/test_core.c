@@ -1,10 +1,12 @@
 /* fastmlp C core: tests of the C interface on its own, built with AddressSanitizer,
  * UndefinedBehaviorSanitizer and LeakSanitizer by .ci/run (see csrc/tests/run_sanitized.sh).
  * GEMM against a naive double reference for every instruction set the CPU has, a short
- * training run, and the error paths (bad arguments, NaN input, divergence), which must free what
- * they allocated. Exits non-zero when any check fails. */
+ * training run, the error paths (bad arguments, NaN input, divergence), which must free what
+ * they allocated, and a matrix of trainings hashed under every instruction set (the same bits
+ * everywhere, on any architecture). Exits non-zero when any check fails. */
 #include <math.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -368,6 +370,203 @@ static void test_options(void)
     CHECK(fm_net_check(&bad) == FM_ERR_ARG, "dropout rate 1 accepted");
 }
 
+/* ---- training digests: the same bits on every instruction set and architecture ---- */
+
+/* The digests of the matrix below (trainings and the elementwise functions), recorded on
+ * x86-64; the portable kernels (any architecture, aarch64 included: csrc/tests/run_aarch64.sh),
+ * AVX2 and AVX-512 must all reproduce them. A change that alters the core's numbers on purpose
+ * updates them (the test prints the new values), as tests/guard_digests.json. */
+#define RECORDED_DIGEST_F32 0x885b1457645648b2ULL
+#define RECORDED_DIGEST_F64 0x2435487e4a8d81e1ULL
+
+/* FNV-1a over bytes. */
+static uint64_t fnv(uint64_t h, const void *data, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)data;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+/* One training of the digest matrix in one precision: 3 epochs, then predictions of the data
+ * and of its first 1, 5, 7 and 11 rows (the small GEMM paths); hashes the parameters, the
+ * optimizer state, the epoch sums and the predictions into *h. Returns an fm_status. */
+#define DIGEST_TRAIN(REAL, SUF)                                                                  \
+    static int digest_train_##SUF(const fm_net *net, int solver, const double *xd,             \
+                                  const double *yd, int64_t n, int64_t batch, uint64_t *h)      \
+    {                                                                                            \
+        const int64_t n_in = net->units[0], n_out = net->units[net->n_layers];                  \
+        const int64_t n_params = fm_n_params(net);                                               \
+        REAL *x = malloc(sizeof(REAL) * (size_t)(n * n_in));                                     \
+        REAL *y = malloc(sizeof(REAL) * (size_t)(n * n_out));                                    \
+        REAL *out = malloc(sizeof(REAL) * (size_t)(n * n_out));                                  \
+        REAL *params = malloc(sizeof(REAL) * (size_t)n_params);                                  \
+        REAL *state = calloc(2 * (size_t)n_params, sizeof(REAL));                                \
+        int64_t *order = malloc(sizeof(int64_t) * (size_t)n);                                    \
+        fm_workspace *ws = fm_workspace_new(net, batch, sizeof(REAL));                           \
+        int err = x && y && out && params && state && order && ws ? FM_OK : FM_ERR_NOMEM;        \
+        if (err == FM_OK) {                                                                      \
+            unsigned long long rng = 2024;                                                       \
+            for (int64_t i = 0; i < n * n_in; i++)                                               \
+                x[i] = (REAL)xd[i];                                                              \
+            for (int64_t i = 0; i < n * n_out; i++)                                              \
+                y[i] = (REAL)yd[i];                                                              \
+            const double scale = 1.0 / sqrt((double)n_in);                                       \
+            for (int64_t i = 0; i < n_params; i++)                                               \
+                params[i] = (REAL)(scale * uniform(&rng));                                       \
+            if (net->batch_norm) /* scales 1, shifts 0, running means 0, variances 1 */         \
+                for (int64_t i = fm_bn_offset(net, 0, 0); i < n_params; i++)                     \
+                    params[i] = i < fm_bn_offset(net, 0, 1) || i >= fm_bn_offset(net, 0, 3)      \
+                                    ? 1                                                          \
+                                    : 0;                                                         \
+            fm_optimizer opt = make_opt(solver, 0.02, 0.9, 1);                                   \
+            for (int epoch = 0; epoch < 3 && err == FM_OK; epoch++) {                            \
+                double loss = 0, score = 0;                                                      \
+                fm_permutation(17, (uint64_t)epoch, n, order);                                   \
+                err = train_##SUF(net, &opt, params, state, x, y, NULL, n, order, n, batch, 17,  \
+                                  (uint64_t)epoch, 0, ws, &loss, &score);                        \
+                *h = fnv(*h, &loss, sizeof(loss));                                               \
+                *h = fnv(*h, &score, sizeof(score));                                             \
+            }                                                                                    \
+            *h = fnv(*h, params, sizeof(REAL) * (size_t)n_params);                               \
+            *h = fnv(*h, state, sizeof(REAL) * 2 * (size_t)n_params);                            \
+            const int64_t blocks[] = {n, 1, 5, 7, 11};                                           \
+            for (int b = 0; b < 5 && err == FM_OK; b++) {                                        \
+                err = fm_predict_##SUF(net, params, x, blocks[b], out);                          \
+                *h = fnv(*h, out, sizeof(REAL) * (size_t)(blocks[b] * n_out));                   \
+            }                                                                                    \
+        }                                                                                        \
+        fm_workspace_free(ws);                                                                   \
+        free(x);                                                                                 \
+        free(y);                                                                                 \
+        free(out);                                                                               \
+        free(params);                                                                            \
+        free(state);                                                                             \
+        free(order);                                                                             \
+        return err;                                                                              \
+    }
+DIGEST_TRAIN(float, f32)
+DIGEST_TRAIN(double, f64)
+
+/* The elementwise functions (fm_math_rows: exp, log, expm1, log1p, tanh, erf) on a spread of
+ * arguments, special values included, hashed into *d32 and *d64 (NaN hashed as one value: its
+ * sign and payload are the hardware's). */
+static void digest_math(uint64_t *d32, uint64_t *d64)
+{
+    enum { M = 4096 };
+    static double xd[M];
+    static float xf[M];
+    const double special[] = {0.0, -0.0, INFINITY, -INFINITY, NAN, 1.0, -1.0, 1e-300, -1e-300,
+                              1e300, 2.2250738585072014e-308, 5e-324, 709.78, -745.1, 88.72,
+                              -103.97, 0.5, -0.5, 0.41, 0.55, 6.0, 22.0, -40.0};
+    const int n_special = (int)(sizeof(special) / sizeof(special[0]));
+    for (int fn = FM_MATH_EXP; fn <= FM_MATH_ERF; fn++) {
+        unsigned long long rng = 5 + (unsigned long long)fn;
+        for (int i = 0; i < M; i++) {
+            /* magnitudes from 2^-27 to 2^11, both signs (exact: no libm in the arguments) */
+            const double u = uniform(&rng), v = uniform(&rng);
+            xd[i] = i < n_special ? special[i] : ldexp(1.0 + 0.5 * u, (int)(19 * v) - 8);
+            xf[i] = (float)xd[i];
+        }
+        const int e64 = fm_math_rows(fn, 1, xd, M), e32 = fm_math_rows(fn, 0, xf, M);
+        CHECK(e64 == FM_OK && e32 == FM_OK, "math function %d: %d %d", fn, e64, e32);
+        for (int i = 0; i < M; i++) {
+            const uint64_t nan_bits = 0x7ff8000000000000ULL;
+            const uint32_t nan_bits32 = 0x7fc00000U;
+            if (isnan(xd[i]))
+                memcpy(&xd[i], &nan_bits, sizeof(nan_bits));
+            if (isnan(xf[i]))
+                memcpy(&xf[i], &nan_bits32, sizeof(nan_bits32));
+        }
+        *d64 = fnv(*d64, xd, sizeof(xd));
+        *d32 = fnv(*d32, xf, sizeof(xf));
+    }
+    CHECK(fm_math_rows(FM_MATH_ERF + 1, 1, xd, 1) == FM_ERR_ARG, "unknown math function accepted");
+}
+
+/* The digest matrix under the active instruction set: every hidden activation with and without
+ * batch norm and dropout, every solver, five output losses, in both precisions, on a small net
+ * (13 and 7 hidden units: edge tiles everywhere) and a wide one (300 inputs: two KC blocks of
+ * k, packed and in-place operands). */
+static void digest_matrix(uint64_t *d32, uint64_t *d64)
+{
+    enum { N = 90, D = 9, C = 3, B = 16, NW = 48, DW = 300, CW = 4 };
+    const int hidden[] = {FM_ACT_IDENTITY, FM_ACT_LOGISTIC, FM_ACT_TANH, FM_ACT_RELU,
+                          FM_ACT_LEAKY_RELU, FM_ACT_PRELU, FM_ACT_ELU, FM_ACT_MAXOUT,
+                          FM_ACT_SOFTPLUS, FM_ACT_GELU};
+    const int outputs[][2] = {{FM_ACT_SOFTMAX, FM_LOSS_LOG}, {FM_ACT_IDENTITY, FM_LOSS_SQUARED},
+                              {FM_ACT_EXP, FM_LOSS_POISSON}, {FM_ACT_LOGISTIC, FM_LOSS_BINARY_LOG},
+                              {FM_ACT_IDENTITY, FM_LOSS_HINGE}};
+    const double rates[] = {0.25, 0.1};
+    static double x[NW * DW], y[N * C + NW * CW];
+    unsigned long long rng = 99;
+    *d32 = *d64 = 0xcbf29ce484222325ULL;
+    for (int i = 0; i < N * D; i++)
+        x[i] = uniform(&rng);
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < C; j++)
+            y[i * C + j] = (i * 7 + i / 5) % C == j;
+    digest_math(d32, d64);
+    const int64_t units[] = {D, 13, 7, C};
+    int k = 0;
+    for (size_t a = 0; a < sizeof(hidden) / sizeof(hidden[0]); a++)
+        for (int variant = 0; variant < 4; variant++, k++) {
+            fm_net net = make_net(3, units, hidden[a], outputs[k % 5][0], outputs[k % 5][1],
+                                  1e-3);
+            net.batch_norm = variant & 1;
+            net.dropout = variant >= 2 ? rates : NULL;
+            net.alpha_l1 = variant == 3 ? 1e-4 : 0;
+            net.maxout_pieces = 2;
+            net.dropout_seed = 5;
+            const int solver = k % 6;
+            int e32 = digest_train_f32(&net, solver, x, y, N, B, d32);
+            int e64 = digest_train_f64(&net, solver, x, y, N, B, d64);
+            CHECK(e32 == FM_OK && e64 == FM_OK, "digest training act %d variant %d: %d %d",
+                  hidden[a], variant, e32, e64);
+        }
+    /* the wide net, each solver */
+    for (int i = 0; i < NW * DW; i++)
+        x[i] = uniform(&rng);
+    for (int i = 0; i < NW; i++)
+        for (int j = 0; j < CW; j++)
+            y[i * CW + j] = (i * 3 + i / 7) % CW == j;
+    const int64_t wide[] = {DW, 70, CW};
+    for (int solver = FM_SOLVER_SGD; solver <= FM_SOLVER_ADADELTA; solver++) {
+        fm_net net = make_net(2, wide, solver % 2 ? FM_ACT_TANH : FM_ACT_RELU, FM_ACT_SOFTMAX,
+                              FM_LOSS_LOG, 1e-4);
+        int e32 = digest_train_f32(&net, solver, x, y, NW, 24, d32);
+        int e64 = digest_train_f64(&net, solver, x, y, NW, 24, d64);
+        CHECK(e32 == FM_OK && e64 == FM_OK, "wide digest training solver %d: %d %d", solver, e32,
+              e64);
+    }
+}
+
+/* The digest matrix under every instruction set: the same bits under each, equal to the
+ * recorded ones. */
+static void test_digests(const char *const *names, int n_names)
+{
+    uint64_t first32 = 0, first64 = 0;
+    for (int i = 0; i < n_names; i++) {
+        uint64_t d32, d64;
+        CHECK(fm_set_isa(names[i]) == FM_OK, "cannot select %s", names[i]);
+        digest_matrix(&d32, &d64);
+        printf("training digest %s: float32 %016llx float64 %016llx\n", names[i],
+               (unsigned long long)d32, (unsigned long long)d64);
+        if (i == 0) {
+            first32 = d32;
+            first64 = d64;
+        }
+        CHECK(d32 == first32 && d64 == first64, "%s trains other bits than %s", names[i],
+              names[0]);
+    }
+    CHECK(first32 == RECORDED_DIGEST_F32 && first64 == RECORDED_DIGEST_F64,
+          "training digests %016llx %016llx differ from the recorded %016llx %016llx (update "
+          "RECORDED_DIGEST_F32 / _F64 in csrc/tests/test_core.c when the change is meant)",
+          (unsigned long long)first32, (unsigned long long)first64,
+          (unsigned long long)RECORDED_DIGEST_F32, (unsigned long long)RECORDED_DIGEST_F64);
+    fm_set_isa(NULL);
+}
+
 /* The perceptron rule: logical AND in order gives the hand-computed weights; shuffled epochs
  * reach zero mistakes on separable data, the same bits twice; bad arguments change nothing. */
 static void test_perceptron(void)
@@ -476,6 +675,185 @@ static void test_pool(void)
     CHECK(wrong == 0, "%ld tasks did not run exactly once", wrong);
 }
 
+/* bfloat16 reference (csrc/gemm/bf16.h), written independently of the kernels: the rounding by
+ * integer arithmetic, each step a float32 fmaf, the odd k of each pair first. */
+static float bf16_ref_round(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    if ((u & 0x7f800000u) == 0)
+        u &= 0x80000000u;
+    else if ((u & 0x7fffffffu) > 0x7f800000u)
+        u = (u | 0x00400000u) & 0xffff0000u;
+    else
+        u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    memcpy(&x, &u, 4);
+    return x;
+}
+
+static float bf16_ref_step(float a, float b, float acc)
+{
+    const float r = fmaf(a, b, acc);
+    return fabsf(r) < 1.17549435e-38f ? copysignf(0.0f, r) : r;
+}
+
+/* A value for the bfloat16 tests: mostly in [-1, 1), some tiny (near and below float32's
+ * normal range, where the rounding and the flushes act), some zero. */
+static float bf16_test_value(unsigned long long *state)
+{
+    const double u = uniform(state);
+    const double kind = uniform(state);
+    if (kind < -0.8)
+        return (float)(u * 3e-38);
+    if (kind < -0.7)
+        return (float)(u * 1e-20);
+    if (kind < -0.65)
+        return 0.0f;
+    return (float)u;
+}
+
+/* Every bfloat16 kernel this CPU runs against the reference, bit for bit, for both layouts of
+ * A and B, odd and even k, edge tiles, alpha and beta. */
+static void test_gemm_bf16(void)
+{
+    static const char *kernels[] = {"avx512bf16", "avx512", "avx2", "generic"};
+    static const int64_t shapes[][3] = {{1, 1, 1}, {13, 33, 7}, {30, 70, 64}, {25, 40, 129},
+                                        {12, 32, 0}};
+    unsigned long long state = 11;
+    int n_kernels = 0;
+    for (int ki = 0; ki < 4; ki++) {
+        if (!fm_bf16_supported(kernels[ki]))
+            continue;
+        n_kernels++;
+        for (int si = 0; si < 5; si++) {
+            for (int t = 0; t < 4; t++) {
+                const int ta = t & 1, tb = t >> 1;
+                const int64_t m = shapes[si][0], n = shapes[si][1], k = shapes[si][2];
+                const float alpha = t == 3 ? 0.5f : 1.0f, beta = t == 3 ? 0.25f : 0.0f;
+                float *a = malloc(sizeof(float) * (size_t)(m * k + 1));
+                float *b = malloc(sizeof(float) * (size_t)(k * n + 1));
+                float *c = malloc(sizeof(float) * (size_t)(m * n));
+                float *ref = malloc(sizeof(float) * (size_t)(m * n));
+                for (int64_t i = 0; i < m * k; i++)
+                    a[i] = bf16_test_value(&state);
+                for (int64_t i = 0; i < k * n; i++)
+                    b[i] = bf16_test_value(&state);
+                for (int64_t i = 0; i < m * n; i++)
+                    c[i] = ref[i] = (float)uniform(&state);
+                for (int64_t i = 0; i < m; i++) {
+                    for (int64_t j = 0; j < n; j++) {
+                        float acc = 0.0f;
+                        for (int64_t p = 0; p < k; p += 2) {
+                            const float a0 = bf16_ref_round(ta ? a[p * m + i] : a[i * k + p]);
+                            const float b0 = bf16_ref_round(tb ? b[j * k + p] : b[p * n + j]);
+                            float a1 = 0.0f, b1 = 0.0f;
+                            if (p + 1 < k) {
+                                a1 = bf16_ref_round(ta ? a[(p + 1) * m + i] : a[i * k + p + 1]);
+                                b1 = bf16_ref_round(tb ? b[j * k + p + 1] : b[(p + 1) * n + j]);
+                            }
+                            acc = bf16_ref_step(a1, b1, acc);
+                            acc = bf16_ref_step(a0, b0, acc);
+                        }
+                        if (beta == 0) {
+                            ref[i * n + j] = alpha * acc;
+                        } else {
+                            const float scaled = beta * ref[i * n + j], added = alpha * acc;
+                            ref[i * n + j] = scaled + added;
+                        }
+                    }
+                }
+                const int err = fm_gemm_bf16(kernels[ki], ta, tb, m, n, k, alpha, a, ta ? m : k,
+                                             b, tb ? k : n, beta, c, n);
+                CHECK(err == FM_OK, "bf16 %s returned %d", kernels[ki], err);
+                int64_t bad = 0;
+                for (int64_t i = 0; i < m * n; i++)
+                    bad += memcmp(&c[i], &ref[i], sizeof(float)) != 0;
+                CHECK(bad == 0, "bf16 %s %dx%dx%d trans %d%d: %d of %d differ from the reference",
+                      kernels[ki], (int)m, (int)n, (int)k, ta, tb, (int)bad, (int)(m * n));
+                free(a);
+                free(b);
+                free(c);
+                free(ref);
+            }
+        }
+    }
+    CHECK(n_kernels >= 1, "no bfloat16 kernel runs here");
+    CHECK(fm_bf16_supported("generic"), "the portable bfloat16 kernel is missing");
+    CHECK(!fm_bf16_supported("no-such-kernel"), "unknown bfloat16 kernel accepted");
+    float one = 1.0f;
+    CHECK(fm_gemm_bf16("no-such-kernel", 0, 0, 1, 1, 1, 1, &one, 1, &one, 1, 0, &one, 1) ==
+              FM_ERR_ARG, "unknown bfloat16 kernel ran");
+    CHECK(fm_gemm_bf16(NULL, 0, 0, 1, 1, 2, 1, &one, 1, &one, 1, 0, &one, 1) == FM_ERR_ARG,
+          "bad lda accepted");
+}
+
+/* A float32 network with bfloat16 products trains (the loss falls) and predicts; its workspace
+ * and the float64 entry points refuse mismatched precisions; it frees what it allocated. */
+static void test_training_bf16(void)
+{
+    enum { N = 200, D = 40, H = 48, C = 3, B = 32 };
+    const int64_t units[] = {D, H, C};
+    fm_net net = make_net(2, units, FM_ACT_RELU, FM_ACT_SOFTMAX, FM_LOSS_LOG, 1e-4);
+    net.matmul_precision = FM_MATMUL_BFLOAT16;
+    CHECK(fm_net_check(&net) == FM_OK, "bfloat16 net rejected");
+    fm_net bad = net;
+    bad.matmul_precision = 7;
+    CHECK(fm_net_check(&bad) == FM_ERR_ARG, "unknown matmul precision accepted");
+    const int64_t n_params = fm_n_params(&net);
+    unsigned long long rng = 5;
+    float *x = malloc(sizeof(float) * N * D), *y = calloc(N * C, sizeof(float));
+    float *params = malloc(sizeof(float) * n_params), *state = calloc(2 * n_params, sizeof(float));
+    float *out = malloc(sizeof(float) * N * C);
+    for (int i = 0; i < N; i++) {
+        double score = 0;
+        for (int j = 0; j < D; j++)
+            score += (x[i * D + j] = (float)uniform(&rng));
+        y[i * C + (score > 1 ? 2 : score > -1 ? 1 : 0)] = 1;
+    }
+    for (int64_t i = 0; i < n_params; i++)
+        params[i] = (float)(0.2 * uniform(&rng));
+    CHECK(fm_workspace_new(&net, B, sizeof(double)) == NULL, "float64 bfloat16 workspace made");
+    fm_net f32 = net;
+    f32.matmul_precision = FM_MATMUL_FLOAT32;
+    fm_workspace *ws = fm_workspace_new(&net, B, sizeof(float));
+    fm_workspace *ws32 = fm_workspace_new(&f32, B, sizeof(float));
+    CHECK(ws != NULL && ws32 != NULL, "workspace allocation failed");
+    fm_optimizer opt = make_opt(FM_SOLVER_ADAM, 0.01, 0.9, 1);
+    double loss_sum = 0, score = 0;
+    CHECK(train_f32(&net, &opt, params, state, x, y, NULL, N, NULL, N, B, 1, 0, 0, ws32,
+                    &loss_sum, &score) == FM_ERR_ARG,
+          "a float32 workspace trained a bfloat16 net");
+    double first = 0, last = 0;
+    for (int epoch = 0; epoch < 20 && ws; epoch++) {
+        loss_sum = score = 0;
+        const int err = train_f32(&net, &opt, params, state, x, y, NULL, N, NULL, N, B, 1,
+                                  (uint64_t)epoch, 0, ws, &loss_sum, &score);
+        CHECK(err == FM_OK && isfinite(loss_sum), "bf16 epoch %d: err %d", epoch, err);
+        if (epoch == 0)
+            first = loss_sum / N;
+        last = loss_sum / N;
+    }
+    CHECK(last < 0.7 * first, "bfloat16 loss did not fall: %g -> %g", first, last);
+    CHECK(fm_predict_f32(&net, params, x, N, out) == FM_OK, "bfloat16 predict failed");
+    double *xd = malloc(sizeof(double) * N * D), *pd = malloc(sizeof(double) * n_params);
+    double *outd = malloc(sizeof(double) * N * C);
+    for (int i = 0; i < N * D; i++)
+        xd[i] = x[i];
+    for (int64_t i = 0; i < n_params; i++)
+        pd[i] = params[i];
+    CHECK(fm_predict_f64(&net, pd, xd, N, outd) == FM_ERR_ARG, "float64 bfloat16 predict ran");
+    fm_workspace_free(ws);
+    fm_workspace_free(ws32);
+    free(x);
+    free(y);
+    free(params);
+    free(state);
+    free(out);
+    free(xd);
+    free(pd);
+    free(outd);
+}
+
 int main(void)
 {
     test_pool();
@@ -491,6 +869,12 @@ int main(void)
         test_options();
     }
     CHECK(fm_set_isa("no-such-isa") == FM_ERR_ARG, "unknown ISA accepted");
+    test_digests(names, n_names);
+    test_gemm_bf16();
+    for (int i = 0; i < n_names; i++) {
+        fm_set_isa(names[i]);
+        test_training_bf16();
+    }
     test_perceptron();
     printf("%d passed, %d failed\n", n_passed, n_failed);
     return n_failed == 0 ? 0 : 1;

@@ -32,6 +32,7 @@ cdef extern from "fastmlp.h":
         double bn_eps
         const double *dropout
         uint64_t dropout_seed
+        int matmul_precision
 
     ctypedef struct fm_optimizer:
         int solver
@@ -83,6 +84,7 @@ cdef extern from "fastmlp.h":
     void fm_threading_reset()
     void fm_threading_adapt(int on)
     int fm_exp_f32(float *z, int64_t n) nogil
+    int fm_math_rows(int fn, int f64, void *z, int64_t n) nogil
 
     int fm_gemm_f32(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                     const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
@@ -123,6 +125,7 @@ ACTIVATIONS = {"identity": 0, "logistic": 1, "tanh": 2, "relu": 3, "softmax": 4,
                "leaky_relu": 6, "prelu": 7, "elu": 8, "maxout": 9, "softplus": 10, "gelu": 11}
 LOSSES = {"squared_error": 0, "log_loss": 1, "binary_log_loss": 2, "poisson": 3, "hinge": 4,
           "perceptron": 5}
+MATMUL_PRECISIONS = {"float32": 0, "bfloat16": 1}  # enum fm_matmul_precision
 SOLVERS = {"sgd": 0, "adam": 1, "adamw": 2, "adagrad": 3, "rmsprop": 4, "adadelta": 5}
 # Optimizer state values per parameter (the C core's state array holds 2 * n_params).
 STATE_FACTOR = 2
@@ -272,11 +275,12 @@ cdef class Network:
     cdef readonly int maxout_pieces
     cdef readonly bint batch_norm
     cdef readonly uint64_t dropout_seed
+    cdef readonly str matmul_precision
 
     def __cinit__(self, units, str hidden_activation, str output_activation, str loss,
                   double alpha, double alpha_l1=0.0, maxout_pieces=2, bint batch_norm=False,
                   dropout=None, double bn_momentum=0.1, double bn_eps=1e-5,
-                  uint64_t dropout_seed=0):
+                  uint64_t dropout_seed=0, str matmul_precision="float32"):
         import numpy as np
         # sizes out of the core's range are a ValueError (a bad file or parameter), never an
         # OverflowError from the conversion
@@ -319,6 +323,11 @@ cdef class Network:
         self.net.bn_momentum = bn_momentum
         self.net.bn_eps = bn_eps
         self.net.dropout_seed = dropout_seed
+        if matmul_precision not in MATMUL_PRECISIONS:
+            raise ValueError("matmul_precision must be 'float32' or 'bfloat16', got %r"
+                             % (matmul_precision,))
+        self.matmul_precision = matmul_precision
+        self.net.matmul_precision = MATMUL_PRECISIONS[matmul_precision]
         self.net.dropout = NULL
         self.dropout = None
         if dropout is not None:
@@ -341,7 +350,8 @@ cdef class Network:
     def __reduce__(self):
         return (Network, (self.units, self.hidden_activation, self.output_activation, self.loss,
                           self.alpha, self.alpha_l1, self.maxout_pieces, self.batch_norm,
-                          self.dropout, self.bn_momentum, self.bn_eps, self.dropout_seed))
+                          self.dropout, self.bn_momentum, self.bn_eps, self.dropout_seed,
+                          self.matmul_precision))
 
     @property
     def n_params(self):
@@ -393,6 +403,9 @@ cdef class Workspace:
         if elem_size != sizeof(float) and elem_size != sizeof(double):
             raise ValueError("Workspace: elem_size must be 4 (float32) or 8 (float64), got %d"
                              % elem_size)
+        if network.matmul_precision != "float32" and elem_size != sizeof(float):
+            raise ValueError("matmul_precision=%r needs float32 parameters"
+                             % (network.matmul_precision,))
         self.network = network
         self.max_rows = max_rows
         self.elem_size = elem_size
@@ -764,6 +777,35 @@ def exp_f32(x):
     return np.asarray(z).reshape(np.shape(x))
 
 
+_MATH_FUNCTIONS = ("exp", "log", "expm1", "log1p", "tanh", "erf")
+
+
+def math(name, x, dtype):
+    """One of the core's elementwise functions (exp, log, expm1, log1p, tanh, erf: fastmlp's
+    own, as training and prediction compute them) of each element of x in float32 or float64, in
+    the core's floating-point mode (a test hook): a new array."""
+    import numpy as np
+    if name not in _MATH_FUNCTIONS:
+        raise ValueError("math: name must be one of %s, got %r" % (", ".join(_MATH_FUNCTIONS), name))
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError("math: dtype must be float32 or float64, got %s" % dtype)
+    z = np.array(x, dtype=dtype).ravel()
+    cdef int64_t n = z.shape[0]
+    cdef int fn = _MATH_FUNCTIONS.index(name)
+    cdef int f64 = dtype == np.float64
+    cdef char *ptr
+    cdef int err
+    if n == 0:
+        return z.reshape(np.shape(x))
+    cdef Py_ssize_t address = z.ctypes.data
+    ptr = <char *>address
+    with nogil:
+        err = fm_math_rows(fn, f64, ptr, n)
+    _check(err)
+    return z.reshape(np.shape(x))
+
+
 def gemm(bint trans_a, bint trans_b, double alpha, const floating[:, ::1] A,
          const floating[:, ::1] B, double beta, floating[:, ::1] C):
     """C = alpha * op(A) @ op(B) + beta * C with the core's GEMM (a test hook)."""
@@ -789,6 +831,73 @@ def gemm(bint trans_a, bint trans_b, double alpha, const floating[:, ::1] A,
         with nogil:
             err = fm_gemm_f64(trans_a, trans_b, m, n, k, alpha, a_ptr, lda, b_ptr, ldb, beta,
                               &C[0, 0], C.shape[1], NULL)
+    _check(err)
+
+
+cdef extern from "fastmlp.h":
+    int fm_gemm_bf16(const char *kernel, int trans_a, int trans_b, int64_t m, int64_t n,
+                     int64_t k, float alpha, const float *a, int64_t lda, const float *b,
+                     int64_t ldb, float beta, float *c, int64_t ldc) nogil
+    const char *fm_bf16_kernel()
+    int fm_bf16_hardware(int mode)
+    int fm_bf16_supported(const char *kernel)
+
+
+BF16_KERNELS = ("avx512bf16", "avx512", "avx2", "generic")
+
+
+def bf16_kernel():
+    """The bfloat16 GEMM kernel networks with matmul_precision="bfloat16" use: the instruction
+    set's emulation ("avx512", "avx2", "generic"), or "avx512bf16" (VDPBF16PS) when the
+    instruction set in use is AVX-512, the CPU has AVX512-BF16 and it measured faster than the
+    emulation (set_isa measures it). All of them give the same bits."""
+    return fm_bf16_kernel().decode()
+
+
+def available_bf16_kernels():
+    """The bfloat16 GEMM kernels this build has and this CPU runs, the fastest first."""
+    return tuple(name for name in BF16_KERNELS if fm_bf16_supported(name.encode()))
+
+
+BF16_HARDWARE_MODES = ("never", "auto", "always")
+
+
+def set_bf16_hardware(mode):
+    """Testing and benchmarking hook: when AVX-512 uses VDPBF16PS where the CPU has it: "never"
+    (the AVX-512F emulation), "auto" (when it measured faster, the default) or "always".
+    Returns the previous mode. Not while another thread trains or predicts."""
+    if mode not in BF16_HARDWARE_MODES:
+        raise ValueError("set_bf16_hardware: mode must be one of %s, got %r"
+                         % (BF16_HARDWARE_MODES, mode))
+    return BF16_HARDWARE_MODES[fm_bf16_hardware(BF16_HARDWARE_MODES.index(mode))]
+
+
+def gemm_bf16(bint trans_a, bint trans_b, double alpha, const float[:, ::1] A,
+              const float[:, ::1] B, double beta, float[:, ::1] C, kernel=None):
+    """C = alpha * op(A) @ op(B) + beta * C with the operands rounded to bfloat16 and float32
+    sums (csrc/gemm/bf16.h), by a named kernel of available_bf16_kernels() or, with None, the
+    networks' (a test and benchmark hook)."""
+    cdef int64_t m = A.shape[1] if trans_a else A.shape[0]
+    cdef int64_t k = A.shape[0] if trans_a else A.shape[1]
+    cdef int64_t kb = B.shape[1] if trans_b else B.shape[0]
+    cdef int64_t n = B.shape[0] if trans_b else B.shape[1]
+    cdef int err
+    if kb != k or C.shape[0] != m or C.shape[1] != n:
+        raise ValueError("gemm_bf16: shapes do not conform")
+    if kernel is not None and kernel not in available_bf16_kernels():
+        raise ValueError("gemm_bf16: kernel %r is not available here; available: %s"
+                         % (kernel, ", ".join(available_bf16_kernels())))
+    if m == 0 or n == 0:
+        return
+    cdef bytes name = (kernel if kernel is not None else bf16_kernel()).encode()
+    cdef const char *name_ptr = name
+    cdef const float *a_ptr = &A[0, 0] if A.shape[0] * A.shape[1] > 0 else NULL
+    cdef const float *b_ptr = &B[0, 0] if B.shape[0] * B.shape[1] > 0 else NULL
+    cdef int64_t lda = A.shape[1] if A.shape[1] > 0 else 1
+    cdef int64_t ldb = B.shape[1] if B.shape[1] > 0 else 1
+    with nogil:
+        err = fm_gemm_bf16(name_ptr, trans_a, trans_b, m, n, k, <float>alpha, a_ptr, lda, b_ptr,
+                           ldb, <float>beta, &C[0, 0], C.shape[1])
     _check(err)
 
 

@@ -203,6 +203,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         "restore_best_weights": [StrOptions({"auto"}), "boolean"],
         "callbacks": [list, tuple, None],
         "progress": [StrOptions({"auto"}), "boolean"],
+        "matmul_precision": [StrOptions({"float32", "bfloat16"})],
     }
 
     @abstractmethod
@@ -248,6 +249,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         restore_best_weights="auto",
         callbacks=None,
         progress="auto",
+        matmul_precision="float32",
     ):
         self.activation = activation
         self.solver = solver
@@ -289,6 +291,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         self.restore_best_weights = restore_best_weights
         self.callbacks = callbacks
         self.progress = progress
+        self.matmul_precision = matmul_precision
 
     # ------------------------------------------------------------------ model state
 
@@ -324,7 +327,13 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             units, self.activation, self.out_activation_, self._core_loss(), self.alpha,
             self.alpha_l1, self.maxout_pieces, self.batch_norm,
             self._dropout_rates(len(units) - 2), dropout_seed,
+            matmul_precision=self._matmul_precision(),
         )
+
+    def _matmul_precision(self):
+        """The matmul precision the options name ('float32' for models of earlier versions,
+        whose pickles lack it)."""
+        return getattr(self, "matmul_precision", "float32")
 
     @property
     def _params(self):
@@ -355,7 +364,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
     def _describes(self, network):
         """Whether network has the activations the model's options and fit name."""
         return (network.hidden_activation == self.activation
-                and network.output_activation == self.out_activation_)
+                and network.output_activation == self.out_activation_
+                and network.matmul_precision == self._matmul_precision())
 
     def _model_state(self, dtype=None, bind=True, options=True):
         """The model state: the fitted one while coefs_ / intercepts_ and the extra arrays are
@@ -419,6 +429,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         units = state.pop("_layer_units", None)
         state.pop("_net", None)
         state.pop("_model", None)
+        # options added since: their defaults, which are what earlier versions did
+        state.setdefault("matmul_precision", "float32")
         super().__setstate__(state)
         if params is not None:
             if units is None:
@@ -529,8 +541,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             state is not None
             and "feature_names_in_" not in attributes
             and state.views_in(attributes)
-            and state.network.hidden_activation == self.activation
-            and state.network.output_activation == self.out_activation_
+            and self._describes(state.network)
         ):
             try:
                 out = _predict.fast_outputs(state, X, self.n_features_in_, two_class)
@@ -543,8 +554,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         elif (
             state is not None
             and "feature_names_in_" not in attributes
-            and state.network.hidden_activation == self.activation
-            and state.network.output_activation == self.out_activation_
+            and self._describes(state.network)
             and isinstance(attributes.get("coefs_"), list)
             and isinstance(attributes.get("intercepts_"), list)
             and len(attributes["coefs_"]) == len(attributes["intercepts_"])
@@ -688,6 +698,15 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 "solver='lbfgs' minimizes a deterministic full-batch loss: it cannot be used "
                 "with dropout or batch_norm=True; use a stochastic solver such as 'adam'."
             )
+        if self.matmul_precision == "bfloat16":
+            fit_dtype = in_dtype if first_pass else arrays_dtype(self.coefs_, self.intercepts_)
+            if fit_dtype != np.float32:
+                raise ValueError(
+                    "matmul_precision='bfloat16' applies to float32 models; this one is %s (%s): "
+                    "fit float32 data or use matmul_precision='float32'."
+                    % (np.dtype(fit_dtype).name,
+                       "from X" if first_pass else "its existing coefs_")
+                )
         _check_model_size(self.hidden_layer_sizes, layer_units, np.dtype(in_dtype).itemsize,
                           self._maxout_pieces(), self.activation == "prelu", self.batch_norm)
 
@@ -1356,6 +1375,17 @@ CLASS_WEIGHT_DOC
         A tqdm progress bar over each epoch's samples. 'auto' shows it only when tqdm is
         installed, stderr is a terminal and an epoch is long (samples x parameters >= 5e9);
         True always (tqdm required); False never.
+
+    matmul_precision : {'float32', 'bfloat16'}, default='float32'
+        The arithmetic of the dense layers' matrix products in a float32 model (the forward
+        pass and both gradients of training, and prediction). 'bfloat16' rounds each operand
+        to bfloat16 (round to nearest even) once, as the product packs it, and adds the
+        products in float32: VDPBF16PS on CPUs with AVX512-BF16, an exact emulation elsewhere,
+        so the same data and random_state give the same bits on every CPU and for any number
+        of threads. The weights, the optimizer state, the loss and the elementwise maths stay
+        float32. float64 models (float64 X) accept 'float32' only. Prediction uses the
+        precision the model was fitted with; ``set_params(matmul_precision=...)`` after
+        fitting makes it predict with the other one.
 """
 
 _CLASS_WEIGHT_SLOT = "CLASS_WEIGHT_DOC\n"
@@ -1521,6 +1551,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         restore_best_weights="auto",
         callbacks=None,
         progress="auto",
+        matmul_precision="float32",
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -1563,6 +1594,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             restore_best_weights=restore_best_weights,
             callbacks=callbacks,
             progress=progress,
+            matmul_precision=matmul_precision,
         )
         self.class_weight = class_weight
 
@@ -1980,6 +2012,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         restore_best_weights="auto",
         callbacks=None,
         progress="auto",
+        matmul_precision="float32",
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -2022,6 +2055,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
             restore_best_weights=restore_best_weights,
             callbacks=callbacks,
             progress=progress,
+            matmul_precision=matmul_precision,
         )
 
     def predict(self, X):

@@ -51,7 +51,10 @@ def compare_gradients(state, X, Y, sample_weight=None, per_array=False, random_s
     Y = np.ascontiguousarray(np.asarray(Y).reshape(X.shape[0], -1), dtype=np.float64)
     if sample_weight is not None:
         sample_weight = np.ascontiguousarray(sample_weight, dtype=np.float64)
-    network = network_like(state.network, dropout_seed=int(random_state))
+    # float64 products: a model trained with bfloat16 ones has the same objective and backward
+    # pass, which rounding the operands would make piecewise constant under the differences
+    network = network_like(state.network, dropout_seed=int(random_state),
+                           matmul_precision="float32")
     params = state.params
     workspace = _core.Workspace(network, X.shape[0], 8)
     grad = np.empty_like(params)

@@ -38,12 +38,12 @@ BATCH_NORM_MOMENTUM = 0.1
 
 
 def build_network(units, activation, output_activation, loss, alpha, alpha_l1, maxout_pieces,
-                  batch_norm, dropout, dropout_seed=0):
+                  batch_norm, dropout, dropout_seed=0, matmul_precision="float32"):
     """The C core's description of an architecture (KeyError for unknown names)."""
     return _core.Network(
         [int(u) for u in units], activation, output_activation, loss, float(alpha),
         float(alpha_l1), int(maxout_pieces), bool(batch_norm), [float(r) for r in dropout],
-        BATCH_NORM_MOMENTUM, BATCH_NORM_EPS, int(dropout_seed),
+        BATCH_NORM_MOMENTUM, BATCH_NORM_EPS, int(dropout_seed), str(matmul_precision),
     )
 
 
@@ -57,7 +57,7 @@ def network_like(network, **changes):
         alpha_l1=network.alpha_l1, maxout_pieces=network.maxout_pieces,
         batch_norm=network.batch_norm,
         dropout=network.dropout if network.dropout is not None else [0.0] * n_hidden,
-        dropout_seed=network.dropout_seed,
+        dropout_seed=network.dropout_seed, matmul_precision=network.matmul_precision,
     )
     options.update(changes)
     return build_network(**options)

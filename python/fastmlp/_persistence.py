@@ -36,7 +36,9 @@ object) is refused at save time with a ``TypeError``.
 ``network``: what the parameters are, as the C core runs them: ``layer_units`` (list of int:
 inputs, hidden units, outputs), ``hidden_activation``, ``output_activation``, ``loss`` (str),
 ``maxout_pieces`` (int), ``batch_norm`` (bool), ``batch_norm_momentum``, ``batch_norm_eps``
-(float), ``dropout`` (one rate per hidden layer, or null), ``alpha``, ``alpha_l1`` (float).
+(float), ``dropout`` (one rate per hidden layer, or null), ``alpha``, ``alpha_l1`` (float),
+and, only for a model whose products are not float32, ``matmul_precision`` (``"bfloat16"``;
+absent means ``"float32"``, so float32 models' files read in versions without the field).
 
 ``parameters``: ``{"dtype": "float32" | "float64", "size": int}``, describing ``params``.
 
@@ -133,6 +135,8 @@ _NETWORK_FIELDS = frozenset({
     "layer_units", "hidden_activation", "output_activation", "loss", "maxout_pieces",
     "batch_norm", "batch_norm_momentum", "batch_norm_eps", "dropout", "alpha", "alpha_l1",
 })
+# Network fields a file has only when they differ from the default (value when absent).
+_NETWORK_OPTIONAL = {"matmul_precision": "float32"}
 _LABEL_FIELDS = frozenset({"classes", "y_type", "sparse_input", "binarizer_classes"})
 _Y_TYPES = ("binary", "multiclass", "multilabel-indicator")
 
@@ -235,7 +239,7 @@ def _label_binarizer(classes, y_type, sparse_input):
 
 
 def _network_fields(network):
-    return {
+    fields = {
         "layer_units": [int(u) for u in network.units],
         "hidden_activation": network.hidden_activation,
         "output_activation": network.output_activation,
@@ -248,6 +252,9 @@ def _network_fields(network):
         "alpha": float(network.alpha),
         "alpha_l1": float(network.alpha_l1),
     }
+    if network.matmul_precision != _NETWORK_OPTIONAL["matmul_precision"]:
+        fields["matmul_precision"] = network.matmul_precision
+    return fields
 
 
 # ---------------------------------------------------------------------------------- encoding
@@ -810,6 +817,10 @@ def _load_format2(zf, metadata, cls):
     if parameters["size"] != params.size:
         raise _FormatError("its parameters.size is %r but the parameter array has %d values"
                            % (parameters["size"], params.size))
+    if network.matmul_precision != "float32" and params.dtype != np.float32:
+        raise _FormatError("its network's matmul_precision is %r, which needs float32 "
+                           "parameters, but they are %s" % (network.matmul_precision,
+                                                            params.dtype.name))
 
     fitted = metadata["fitted"]
     if not isinstance(fitted, dict):
@@ -867,9 +878,14 @@ def _load_format2(zf, metadata, cls):
 
 def _read_network(fields):
     """The C core's network description from the ``network`` field."""
-    if not isinstance(fields, dict) or set(fields) != _NETWORK_FIELDS:
-        raise _FormatError("its network field does not have the fields %s"
-                           % sorted(_NETWORK_FIELDS))
+    if (not isinstance(fields, dict) or not _NETWORK_FIELDS <= set(fields)
+            or not set(fields) <= _NETWORK_FIELDS | set(_NETWORK_OPTIONAL)):
+        raise _FormatError("its network field does not have the fields %s (and optionally %s)"
+                           % (sorted(_NETWORK_FIELDS), sorted(_NETWORK_OPTIONAL)))
+    precision = fields.get("matmul_precision", _NETWORK_OPTIONAL["matmul_precision"])
+    if precision not in ("float32", "bfloat16"):
+        raise _FormatError("its network.matmul_precision is %r, not 'float32' or 'bfloat16'"
+                           % (precision,))
     _check_units(fields["layer_units"], "network.layer_units")
     for key in ("hidden_activation", "output_activation", "loss"):
         if not isinstance(fields[key], str):
@@ -893,6 +909,7 @@ def _read_network(fields):
             fields["layer_units"], fields["hidden_activation"], fields["output_activation"],
             fields["loss"], fields["alpha"], fields["alpha_l1"], pieces, fields["batch_norm"],
             dropout if dropout is not None else [0.0] * n_hidden,
+            matmul_precision=precision,
         )
     except KeyError as exc:
         raise _FormatError("its network names an activation or loss that fastmlp does not "
