@@ -5,6 +5,9 @@ the same names: same parameters, defaults, fitted attributes and maths, trained 
 core one epoch per call.
 """
 
+from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
+from importlib.metadata import version as _version
+
 from . import datasets
 from ._estimators import MLPClassifier, MLPRegressor, check_gradients
 from ._onnx_export import to_onnx
@@ -13,7 +16,12 @@ from ._persistence import load
 from ._sklearn_conversion import from_sklearn
 from ._plotting import plot_learning_curves
 
-__version__ = "0.1.0"
+try:
+    # single source: the version in pyproject.toml, as installed
+    __version__ = _version("fastmlp")
+except _PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
+del _PackageNotFoundError, _version
 
 __all__ = [
     "MLPClassifier",

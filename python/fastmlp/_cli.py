@@ -129,6 +129,13 @@ def _output_file(text):
     return text
 
 
+def _package_version():
+    """The installed fastmlp version, as ``fastmlp.__version__`` gives it."""
+    from . import __version__
+
+    return __version__
+
+
 def _build_parser(prog=_PROG):
     """Return the argument parser of ``python -m fastmlp``."""
     parser = _ArgumentParser(
@@ -239,6 +246,12 @@ def _build_parser(prog=_PROG):
         metavar="PATH",
         help="save the learning curves (loss and accuracy per epoch, training and test data) "
         "as an image, e.g. curves.png (needs matplotlib)",
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"fastmlp {_package_version()}",
+        help="print the fastmlp version and exit",
     )
     parser.add_argument(
         "--quiet",
@@ -472,7 +485,7 @@ def main(argv=None, *, prog=_PROG):
     Returns
     -------
     status : int
-        Exit status: 0 on success (and for ``--help``), 2 for bad arguments
+        Exit status: 0 on success (and for ``--help`` and ``--version``), 2 for bad arguments
         or an unreadable data folder (with a one-line message on stderr),
         130 when interrupted.
 
@@ -488,7 +501,7 @@ def main(argv=None, *, prog=_PROG):
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:
-        # --help exits with 0, argument errors with 2.
+        # --help and --version exit with 0, argument errors with 2.
         return exc.code if isinstance(exc.code, int) else 2
     try:
         return _run(args, prog)

@@ -1408,9 +1408,9 @@ _ATTRIBUTES_DOC = """
         The current loss computed with the loss function.
     best_loss_ : float or None
         The minimum loss reached during fitting (None with early stopping).
-    loss_curve_ : list of shape (n_iter_,)
+    loss_curve_ : list of shape (`n_iter_`,)
         The loss at the end of each epoch (stochastic solvers).
-    validation_scores_ : list of shape (n_iter_,) or None
+    validation_scores_ : list of shape (`n_iter_`,) or None
         The validation score after each epoch when early stopping is on.
     history_ : dict of lists
         Per-epoch learning curves of the stochastic solvers, appended by every fit and
@@ -1448,7 +1448,7 @@ _ATTRIBUTES_DOC = """
         Bias vectors of layers 1 .. n_layers - 1.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string feature names.
     n_iter_ : int
         The number of iterations (epochs) the solver has run.

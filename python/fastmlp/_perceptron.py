@@ -93,7 +93,7 @@ class Perceptron(ClassifierMixin, BaseEstimator):
         (``n_iter_ * n_samples + 1`` after ``fit``, as scikit-learn counts).
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string feature names.
 
     See Also

@@ -185,7 +185,26 @@ def load_idx(images_path, labels_path):
 
     Examples
     --------
+    Two 2 x 3 images written as IDX files (big-endian header: magic number,
+    then the dimensions), and read back:
+
+    >>> import os, struct, tempfile
     >>> from fastmlp.datasets import load_idx
+    >>> folder = tempfile.mkdtemp()
+    >>> images = os.path.join(folder, "images-idx3-ubyte")
+    >>> labels = os.path.join(folder, "labels-idx1-ubyte")
+    >>> with open(images, "wb") as f:
+    ...     _ = f.write(struct.pack(">IIII", 0x803, 2, 2, 3) + bytes(range(0, 252, 21)))
+    >>> with open(labels, "wb") as f:
+    ...     _ = f.write(struct.pack(">II", 0x801, 2) + bytes([7, 1]))
+    >>> X, y = load_idx(images, labels)
+    >>> X.shape, X.dtype, y.tolist()
+    ((2, 6), dtype('float32'), [7, 1])
+    >>> [round(float(v), 2) for v in X[1]]
+    [0.49, 0.58, 0.66, 0.74, 0.82, 0.91]
+
+    On MNIST's training files:
+
     >>> X, y = load_idx("mnist/train-images-idx3-ubyte.gz",
     ...                 "mnist/train-labels-idx1-ubyte.gz")  # doctest: +SKIP
     >>> X.shape, X.dtype, y.shape, y.dtype  # doctest: +SKIP
