@@ -29,6 +29,8 @@ import warnings
 
 import numpy as np
 
+from compare import median_latency_us  # bench/ is the script's folder
+
 NETS = {"20-64-64-2": ((64, 64), 20, 2), "784-512-256-10": ((512, 256), 784, 10)}
 
 
@@ -92,17 +94,6 @@ def paired_times(fn_a, fn_b, seconds, burst):
     return times_a, times_b
 
 
-def latency_us(fn, calls=2000):
-    for _ in range(100):
-        fn()
-    samples = []
-    for _ in range(calls):
-        t0 = time.perf_counter_ns()
-        fn()
-        samples.append(time.perf_counter_ns() - t0)
-    return statistics.median(samples) * 1e-3
-
-
 def main(argv=None):
     import threadpoolctl
 
@@ -139,8 +130,8 @@ def main(argv=None):
         if args.latency:
             x1 = X[:1].copy()
             sess, name = sessions[1]
-            fm_us = latency_us(lambda: est.predict_proba(x1))
-            ort_us = latency_us(lambda: sess.run(None, {name: x1}))
+            fm_us = median_latency_us(lambda: est.predict_proba(x1), 2000)
+            ort_us = median_latency_us(lambda: sess.run(None, {name: x1}), 2000)
             print(f"  one row: fastmlp {fm_us:.1f} us, onnxruntime (1 thread) {ort_us:.1f} us, "
                   f"ratio {fm_us / ort_us:.2f}")
     return 0

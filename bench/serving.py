@@ -42,6 +42,8 @@ import warnings
 
 import numpy as np
 
+from compare import cpu_model, import_optional  # bench/ is the script's folder
+
 NETS = (("20-64-64-2", (20, 64, 64, 2)), ("784-512-256-10", (784, 512, 256, 10)))
 BATCH = 4096
 
@@ -59,24 +61,6 @@ def parse_args(argv=None):
     if args.calls is None:
         args.calls = 100 if args.quick else 3000
     return args
-
-
-def import_optional(name):
-    try:
-        return __import__(name), None
-    except Exception as exc:  # ImportError, or a broken install raising anything
-        return None, "%s: %s" % (type(exc).__name__, exc)
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def print_header(args, libs):
@@ -109,8 +93,6 @@ def print_header(args, libs):
 
 def make_models(layers, libs):
     """fastmlp's model, and a predict_proba-like callable per library on the same weights."""
-    from threadpoolctl import threadpool_limits
-
     import fastmlp
 
     rng = np.random.RandomState(0)

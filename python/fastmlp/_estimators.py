@@ -1621,20 +1621,24 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         else:
             indices = None if self.warm_start else self._class_indices(y)
             if indices is None:
-                classes = unique_labels(y)
-                if self.warm_start:
-                    if set(classes) != set(self.classes_):
-                        raise ValueError(
-                            "warm_start can only be used where `y` has the same "
-                            "classes as in the previous call to fit. Previously "
-                            f"got {self.classes_}, `y` has {classes}"
-                        )
-                elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
-                    raise ValueError(
-                        "`y` has classes not in `self.classes_`. "
-                        f"`self.classes_` has {self.classes_}. 'y' has {classes}."
-                    )
+                self._check_seen_classes(unique_labels(y), same=self.warm_start)
         return X, self._encode_targets(y, indices)
+
+    def _check_seen_classes(self, classes, same):
+        """On warm start (same=True) the labels' classes must be those of classes_; on
+        partial_fit they must be among them (scikit-learn's rules and messages)."""
+        if same:
+            if set(classes) != set(self.classes_):
+                raise ValueError(
+                    "warm_start can only be used where `y` has the same "
+                    "classes as in the previous call to fit. Previously "
+                    f"got {self.classes_}, `y` has {classes}"
+                )
+        elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+            raise ValueError(
+                "`y` has classes not in `self.classes_`. "
+                f"`self.classes_` has {self.classes_}. 'y' has {classes}."
+            )
 
     def _class_indices(self, y):
         """Positions of 1-D class labels y in classes_, or None when y is not single-output
@@ -1722,18 +1726,8 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             self._label_binarizer = LabelBinarizer()
             self._label_binarizer.fit(classes)
             self.classes_ = self._label_binarizer.classes_
-        elif self.warm_start and not incremental:
-            if set(classes) != set(self.classes_):
-                raise ValueError(
-                    "warm_start can only be used where `y` has the same "
-                    "classes as in the previous call to fit. Previously "
-                    f"got {self.classes_}, `y` has {classes}"
-                )
-        elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
-            raise ValueError(
-                "`y` has classes not in `self.classes_`. "
-                f"`self.classes_` has {self.classes_}. 'y' has {classes}."
-            )
+        else:
+            self._check_seen_classes(classes, same=self.warm_start and not incremental)
         y_type = self._label_binarizer.y_type_
         if y_type not in ("binary", "multiclass"):
             raise ValueError(
