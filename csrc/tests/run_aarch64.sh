@@ -17,7 +17,8 @@ QEMU=${QEMU:-qemu-aarch64}
 # on pthreads either way).
 flags=(-std=c11 -O3 -fno-math-errno -ffp-contract=off -Wall -Wextra -Wshadow -Werror -Icsrc)
 portable=(csrc/perceptron.c csrc/dispatch.c csrc/net.c csrc/pool.c csrc/rng.c
-          csrc/net_generic.c csrc/gemm/gemm_generic.c csrc/tests/test_core.c)
+          csrc/net_generic.c csrc/gemm/gemm_generic.c csrc/gemm/gemm_bf16_generic.c
+          csrc/tests/test_core.c)
 
 # aarch64: the portable kernels only (no x86 instruction-set files), static, under qemu
 "$CROSS_CC" "${flags[@]}" -static "${portable[@]}" -lm -lpthread -o "$out/test_core_aarch64"
@@ -34,7 +35,18 @@ if [ "$(uname -m)" = x86_64 ]; then
     -o "$out/gemm_avx512.o"
   "$CC" "${flags[@]}" "${defs[@]}" -mavx512f -mavx2 -mfma -c csrc/net_avx512.c \
     -o "$out/net_avx512.o"
-  native=("$out"/gemm_avx2.o "$out"/net_avx2.o "$out"/gemm_avx512.o "$out"/net_avx512.o)
+  "$CC" "${flags[@]}" "${defs[@]}" -mavx2 -mfma -c csrc/gemm/gemm_bf16_avx2.c \
+    -o "$out/gemm_bf16_avx2.o"
+  "$CC" "${flags[@]}" "${defs[@]}" -mavx512f -mavx2 -mfma -c csrc/gemm/gemm_bf16_avx512.c \
+    -o "$out/gemm_bf16_avx512.o"
+  native=("$out"/gemm_avx2.o "$out"/net_avx2.o "$out"/gemm_avx512.o "$out"/net_avx512.o
+          "$out"/gemm_bf16_avx2.o "$out"/gemm_bf16_avx512.o)
+  if echo 'int x;' | "$CC" -mavx512bf16 -x c -c - -o /dev/null 2>/dev/null; then
+    defs+=(-DFASTMLP_HAVE_AVX512BF16)
+    "$CC" "${flags[@]}" "${defs[@]}" -mavx512f -mavx512bw -mavx512bf16 -mavx2 -mfma \
+      -c csrc/gemm/gemm_bf16_avx512bf16.c -o "$out/gemm_bf16_avx512bf16.o"
+    native+=("$out"/gemm_bf16_avx512bf16.o)
+  fi
 fi
 "$CC" "${flags[@]}" "${defs[@]}" "${portable[@]}" "${native[@]}" -lm -lpthread \
   -o "$out/test_core_native"
