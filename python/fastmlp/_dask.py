@@ -44,7 +44,10 @@ _KEY_MASK = 2**64 - 1
 
 def is_collection(obj):
     """Whether obj is a dask collection (array, DataFrame, Series), without importing dask."""
-    return obj is not None and callable(getattr(type(obj), "__dask_graph__", None))
+    cls = type(obj)
+    # (ndarrays first: this is on every predict call's path)
+    return cls is not np.ndarray and obj is not None and callable(
+        getattr(cls, "__dask_graph__", None))
 
 
 def import_dask():

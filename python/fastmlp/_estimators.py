@@ -365,7 +365,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         """Whether network has the activations the model's options and fit name."""
         return (network.hidden_activation == self.activation
                 and network.output_activation == self.out_activation_
-                and network.matmul_precision == self._matmul_precision())
+                and network.matmul_precision == self.__dict__.get("matmul_precision", "float32"))
 
     def _model_state(self, dtype=None, bind=True, options=True):
         """The model state: the fitted one while coefs_ / intercepts_ and the extra arrays are
