@@ -359,6 +359,8 @@ typedef struct adapt_slot {
     int64_t choices;
     int64_t interval, next_explore; /* exploration schedule */
     int explore_left, explore_option, explored, explore_tries;
+    int explore_fair; /* fair timings the current exploration has had */
+    int last_best;    /* the option judged best at the previous choice (-1: none yet) */
     int last_option; /* of the previous choice (-1: none) */
     int64_t last;   /* for replacing the least recently used entry */
 } adapt_slot;
@@ -409,7 +411,7 @@ fm_adapt_choice fm_adapt_choose(uint64_t key)
                 s = i;
         adapt_slot fresh = {key, 1, {0, 0}, {0, 0}, {0, 0}, {0, 0}, 0, FM_ADAPT_EXPLORE,
                             FM_ADAPT_EXPLORE,
-                            0, 0, 0, 0, -1, 0};
+                            0, 0, 0, 0, 0, -1, -1, 0};
         adapt_table[s] = fresh;
     }
     adapt_slot *a = &adapt_table[s];
@@ -440,11 +442,19 @@ fm_adapt_choice fm_adapt_choose(uint64_t key)
                                                                    : FM_ADAPT_EXPLORE_MAX;
             a->explored = 0;
         }
+        if (a->last_best >= 0 && best != a->last_best && !a->explored) {
+            /* the option in use lost its lead to its own timings (the machine's load changed,
+             * or an outlier): check the other one again soon */
+            a->interval = FM_ADAPT_EXPLORE;
+            a->next_explore = a->choices + FM_ADAPT_EXPLORE;
+        }
+        a->last_best = best;
         option = best;
         if (a->choices >= a->next_explore) {
             option = a->explore_option = !best;
             a->explore_left = 1;
             a->explore_tries = 0;
+            a->explore_fair = 0;
             a->explored = 1;
             a->next_explore = a->choices + a->interval;
         }
@@ -476,11 +486,22 @@ void fm_adapt_record(fm_adapt_choice c, double units)
         a->explore_left = 1; /* not a fair timing: the exploration goes on (up to 4 tries) */
     } else if (a->used && a->key == c.key && c.warm && !woke) {
         /* An exploration's timing replaces the estimate (the old one is as old as the last
-         * exploration, and the machine's load may have changed since); the timings of the
-         * choice in use move it a quarter of the way. */
+         * exploration, and the machine's load may have changed since), and a second one, the
+         * lower of the two (an interrupt or a preemption only ever adds time: one such timing
+         * would keep the option out for a whole exploration interval); the timings of the
+         * choice in use move it a quarter of the way, each counted at most twice the estimate
+         * (a lone outlier moves it a quarter, a changed load in a few steps). */
         const int64_t n = a->n[c.option]++;
-        a->est[c.option] =
-            n == 0 || c.exploring ? x : 0.75 * a->est[c.option] + 0.25 * x;
+        double *est = &a->est[c.option];
+        if (n == 0 || (c.exploring && a->explore_fair == 0)) {
+            *est = x;
+        } else if (c.exploring) {
+            *est = x < *est ? x : *est;
+        } else {
+            *est = 0.75 * *est + 0.25 * (x < 2 * *est ? x : 2 * *est);
+        }
+        if (c.exploring && ++a->explore_fair < 2)
+            a->explore_left = 1; /* one more fair timing of the explored option */
     }
     ADAPT_UNLOCK();
 }
