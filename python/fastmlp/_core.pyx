@@ -806,16 +806,24 @@ def math(name, x, dtype):
     return z.reshape(np.shape(x))
 
 
+cdef tuple _product_shape(str name, bint trans_a, bint trans_b, tuple a_shape, tuple b_shape,
+                          tuple c_shape):
+    """(m, n, k) of C = op(A) @ op(B) from the arrays' shapes; ValueError when they do not
+    conform (the GEMM test hooks)."""
+    m, k = (a_shape[1], a_shape[0]) if trans_a else (a_shape[0], a_shape[1])
+    kb, n = (b_shape[1], b_shape[0]) if trans_b else (b_shape[0], b_shape[1])
+    if kb != k or c_shape[0] != m or c_shape[1] != n:
+        raise ValueError("%s: shapes do not conform" % name)
+    return m, n, k
+
+
 def gemm(bint trans_a, bint trans_b, double alpha, const floating[:, ::1] A,
          const floating[:, ::1] B, double beta, floating[:, ::1] C):
     """C = alpha * op(A) @ op(B) + beta * C with the core's GEMM (a test hook)."""
-    cdef int64_t m = A.shape[1] if trans_a else A.shape[0]
-    cdef int64_t k = A.shape[0] if trans_a else A.shape[1]
-    cdef int64_t kb = B.shape[1] if trans_b else B.shape[0]
-    cdef int64_t n = B.shape[0] if trans_b else B.shape[1]
+    cdef int64_t m, n, k
+    m, n, k = _product_shape("gemm", trans_a, trans_b, (A.shape[0], A.shape[1]),
+                             (B.shape[0], B.shape[1]), (C.shape[0], C.shape[1]))
     cdef int err
-    if kb != k or C.shape[0] != m or C.shape[1] != n:
-        raise ValueError("gemm: shapes do not conform")
     if m == 0 or n == 0:
         return
     cdef const floating *a_ptr = &A[0, 0] if A.shape[0] * A.shape[1] > 0 else NULL
@@ -877,13 +885,10 @@ def gemm_bf16(bint trans_a, bint trans_b, double alpha, const float[:, ::1] A,
     """C = alpha * op(A) @ op(B) + beta * C with the operands rounded to bfloat16 and float32
     sums (csrc/gemm/bf16.h), by a named kernel of available_bf16_kernels() or, with None, the
     networks' (a test and benchmark hook)."""
-    cdef int64_t m = A.shape[1] if trans_a else A.shape[0]
-    cdef int64_t k = A.shape[0] if trans_a else A.shape[1]
-    cdef int64_t kb = B.shape[1] if trans_b else B.shape[0]
-    cdef int64_t n = B.shape[0] if trans_b else B.shape[1]
+    cdef int64_t m, n, k
+    m, n, k = _product_shape("gemm_bf16", trans_a, trans_b, (A.shape[0], A.shape[1]),
+                             (B.shape[0], B.shape[1]), (C.shape[0], C.shape[1]))
     cdef int err
-    if kb != k or C.shape[0] != m or C.shape[1] != n:
-        raise ValueError("gemm_bf16: shapes do not conform")
     if kernel is not None and kernel not in available_bf16_kernels():
         raise ValueError("gemm_bf16: kernel %r is not available here; available: %s"
                          % (kernel, ", ".join(available_bf16_kernels())))
