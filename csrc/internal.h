@@ -185,9 +185,52 @@ struct fm_workspace {
     void *bn_running;   /* a batch's updated batch-norm running statistics, kept once the batch
                          * is accepted (the parameters' block from fm_bn_offset(net, 0, 2)) */
     double *row_stats;  /* 2 x max_rows: each row's loss and score, summed in row order */
+    void *block_grads;  /* row blocks (fm_row_blocks): a gradient of n_params values for each
+                         * block but the first (which writes grad), or NULL */
+    void *block_pack;   /* row blocks: GEMM packing scratch of block_pack_elems per block */
+    int64_t block_pack_elems;
+    int64_t block_grad_stride; /* elements from one block's gradient to the next */
+    int64_t max_blocks; /* fm_row_blocks of max_rows (0 or 1: the network's batches are whole) */
     void *block;        /* the single allocation everything above points into */
     int matmul_precision; /* the network's (fm_net), which sized pack */
 };
+
+/* ---- data parallelism over fixed row blocks ----
+ * Small networks' products are too small to share among threads (each would take a sliver of
+ * a few microseconds, and the pieces of one product would sit in two private caches for the
+ * next). Their training batches are cut instead into row blocks, each taken through forward
+ * pass, loss and backward pass by one task into its own rows of the workspace and its own
+ * partial gradient; the partial gradients are then added in block order. The blocks' number
+ * and boundaries depend only on the batch's rows and the network (never on threads or load),
+ * so results are bitwise identical for any thread count. A batch of one block computes what
+ * the whole-batch path computes. The rule: float32 products (the bfloat16 ones pack whole
+ * batches), no batch norm (it needs whole-batch statistics), at most FM_ROW_BLOCKS_MAX_PARAMS
+ * parameters (larger nets share each product's output tiles among threads instead, and every
+ * block would read all the weights), blocks of at least FM_ROW_BLOCKS_MIN_ROWS rows, at most
+ * FM_ROW_BLOCKS_MAX of them, each a multiple of FM_ROW_BLOCKS_ALIGN rows but the last. */
+#define FM_ROW_BLOCKS_MAX_PARAMS 65536
+#define FM_ROW_BLOCKS_MIN_ROWS 16
+#define FM_ROW_BLOCKS_MAX 4
+#define FM_ROW_BLOCKS_ALIGN 4
+
+/* Number of row blocks of a training batch of `rows` rows of the network (1: not cut), and the
+ * rows of each block but the last (*block_rows, may be NULL). */
+static inline int64_t fm_row_blocks(const fm_net *net, int64_t n_params, int64_t rows,
+                                    int64_t *block_rows)
+{
+    if (block_rows != NULL)
+        *block_rows = rows;
+    if (net->matmul_precision != FM_MATMUL_FLOAT32 || net->batch_norm ||
+        n_params > FM_ROW_BLOCKS_MAX_PARAMS || rows < 2 * FM_ROW_BLOCKS_MIN_ROWS)
+        return 1;
+    int64_t n = rows / FM_ROW_BLOCKS_MIN_ROWS;
+    n = n < FM_ROW_BLOCKS_MAX ? n : FM_ROW_BLOCKS_MAX;
+    int64_t per = (rows + n - 1) / n;
+    per = (per + FM_ROW_BLOCKS_ALIGN - 1) / FM_ROW_BLOCKS_ALIGN * FM_ROW_BLOCKS_ALIGN;
+    if (block_rows != NULL)
+        *block_rows = per;
+    return (rows + per - 1) / per;
+}
 
 /* Bytes of packing space the bfloat16 products of a network's batch of `rows` rows need (the
  * largest of its layers' three products: forward, weight gradient, input gradient). */

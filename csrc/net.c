@@ -220,10 +220,25 @@ fm_workspace *fm_workspace_new(const fm_net *net, int64_t max_rows, size_t elem_
             (int64_t)((fm_bf16_net_pack_bytes(net, max_rows) + elem_size - 1) / elem_size);
         pack_elems = bf16_elems > pack_elems ? bf16_elems : pack_elems;
     }
+    /* Row blocks (internal.h): a gradient for each block but the first, and packing space for
+     * each block: a B panel of the widest product's columns (a layer's width or fan-in). */
+    int64_t max_blocks = 1, block_pack_elems = 0;
+    if (fm_row_blocks(net, n_params, max_rows, NULL) > 1) {
+        max_blocks = max_rows / FM_ROW_BLOCKS_MIN_ROWS;
+        max_blocks = max_blocks < FM_ROW_BLOCKS_MAX ? max_blocks : FM_ROW_BLOCKS_MAX;
+        int64_t cols = 1;
+        for (int l = 0; l < L; l++) {
+            cols = u[l] > cols ? u[l] : cols;
+            cols = fm_dense_width(net, l) > cols ? fm_dense_width(net, l) : cols;
+        }
+        cols = cols < FM_GEMM_NC ? cols : FM_GEMM_NC;
+        block_pack_elems = (int64_t)FM_GEMM_KC * (cols + 32);
+    }
     /* Two passes over the same list of regions: the first adds up the size, the second carves
      * the single block (the targets are only evaluated, and written, in the second). */
     char *block = NULL, *base = NULL;
     fm_workspace *ws = NULL;
+    void *dummy = NULL; /* regions that follow one already pointed to */
     for (int pass = 0; pass < 2; pass++) {
         size_t used = 0;
 #define TAKE(target, count, size)                   \
@@ -266,6 +281,13 @@ fm_workspace *fm_workspace_new(const fm_net *net, int64_t max_rows, size_t elem_
         TAKE(ws->partials, 2 * n_partials, sizeof(double));
         TAKE(ws->bn_running, n_params - fm_bn_offset(net, 0, 2), elem_size);
         TAKE(ws->row_stats, 2 * max_rows, sizeof(double));
+        if (max_blocks > 1) {
+            /* each block's own region, so that no two threads share a cache line */
+            for (int64_t b = 1; b < max_blocks; b++)
+                TAKE(*(b > 1 ? &dummy : &ws->block_grads), n_params, elem_size);
+            for (int64_t b = 0; b < max_blocks; b++)
+                TAKE(*(b > 0 ? &dummy : &ws->block_pack), block_pack_elems, elem_size);
+        }
 #undef TAKE
         if (!pass) {
             block = (char *)malloc(sizeof(fm_workspace) + FM_ALIGN + used);
@@ -282,6 +304,10 @@ fm_workspace *fm_workspace_new(const fm_net *net, int64_t max_rows, size_t elem_
     ws->max_rows = max_rows;
     ws->n_params = n_params;
     ws->n_partials = n_partials;
+    ws->max_blocks = max_blocks;
+    ws->block_pack_elems = block_pack_elems;
+    ws->block_grad_stride = (int64_t)(region(n_params, elem_size) / elem_size);
+    (void)dummy;
     ws->matmul_precision = net->matmul_precision;
     ws->block = block;
     return ws;

@@ -601,51 +601,52 @@ static int SUF(dense_backward)(REAL *gw, REAL *gb, REAL *d_in, const REAL *delta
  * (fm_layer_general) keep their activation's input in ws->pre; with train, batch norm uses the
  * batch's statistics (the updated running ones written to new_running unless it is NULL) and
  * dropout draws masks keyed by (seed, stream) for rows row0 + i. Without a workspace (predict), scratch
- * holds a maxout layer's pieces (rows x the widest dense layer). */
+ * holds a maxout layer's pieces (rows x the widest dense layer). The rows are rows r0 onwards of
+ * outs and of the workspace's buffers (a row block, fm_row_blocks; 0 otherwise). */
 static int SUF(forward)(const fm_net *net, const REAL *params, const REAL *const *layer_w,
                         const REAL *const *layer_b, REAL *new_running, const REAL *x,
                         REAL *const *outs, fm_workspace *ws, REAL *scratch, int64_t rows,
                         REAL *pack, int defer_softmax, int train, uint64_t seed, uint64_t stream,
-                        int64_t row0)
+                        int64_t row0, int64_t r0)
 {
     const int64_t *u = net->units;
     const REAL *in = x;
-    for (int l = 0; l < net->n_layers; l++) {
+    REAL *o = NULL;
+    for (int l = 0; l < net->n_layers; l++, in = o) {
         /* the flat array's, or (predict on arrays a user assigned) the layer's own */
         const REAL *w = layer_w ? layer_w[l] : params + fm_weight_offset(net, l);
         const REAL *b = layer_b ? layer_b[l] : params + fm_bias_offset(net, l);
         const int64_t width = fm_dense_width(net, l);
+        o = outs[l] + r0 * u[l + 1];
         if (fm_layer_general(net, l)) {
-            REAL *pre = ws ? (REAL *)ws->pre[l] : (width == u[l + 1] ? outs[l] : scratch);
+            REAL *pre = ws ? (REAL *)ws->pre[l] + r0 * width : (width == u[l + 1] ? o : scratch);
             int err = SUF(dense_forward)(pre, in, w, b, rows, u[l], width, FM_ACT_IDENTITY, pack,
                                          net->matmul_precision);
             if (err)
                 return err;
             const int drop = train && net->dropout != NULL && net->dropout[l] > 0;
-            SUF(hidden_forward)(net, l, params, new_running, pre, outs[l],
-                                train ? (REAL *)ws->bnx[l] : NULL,
+            SUF(hidden_forward)(net, l, params, new_running, pre, o,
+                                train && ws->bnx[l] ? (REAL *)ws->bnx[l] + r0 * width : NULL,
                                 train ? (REAL *)ws->bnstat[l] : NULL,
-                                drop ? (REAL *)ws->mask[l] : NULL, rows,
+                                drop ? (REAL *)ws->mask[l] + r0 * u[l + 1] : NULL, rows,
                                 drop ? SUF(dropout_key)(seed, stream, l) : 0, row0);
-            in = outs[l];
             continue;
         }
         int activation = l == net->n_layers - 1 ? net->output_activation : net->hidden_activation;
         if (defer_softmax && activation == FM_ACT_SOFTMAX)
             activation = FM_ACT_IDENTITY; /* the loss pass applies it, row by row */
         const int fused = activation == FM_ACT_IDENTITY || activation == FM_ACT_RELU;
-        int err = fused ? SUF(dense_forward)(outs[l], in, w, b, rows, u[l], u[l + 1], activation,
+        int err = fused ? SUF(dense_forward)(o, in, w, b, rows, u[l], u[l + 1], activation,
                                              pack, net->matmul_precision)
                         : SUF(product)(net->matmul_precision, 0, 0, rows, u[l + 1], u[l], 1, in,
-                                       u[l], w, u[l + 1], 0, outs[l], u[l + 1], pack, NULL);
+                                       u[l], w, u[l + 1], 0, o, u[l + 1], pack, NULL);
         if (err)
             return err;
         if (!fused)
-            SUF(bias_activation_forward)(outs[l], b, rows, u[l + 1], activation);
+            SUF(bias_activation_forward)(o, b, rows, u[l + 1], activation);
         if (train && fm_layer_dropout(net, l)) /* ReLU: the backward GEMM's epilogue masks */
-            SUF(dropout_forward)(outs[l], NULL, rows, u[l + 1], net->dropout[l],
+            SUF(dropout_forward)(o, NULL, rows, u[l + 1], net->dropout[l],
                                  SUF(dropout_key)(seed, stream, l), row0);
-        in = outs[l];
     }
     return FM_OK;
 }
@@ -1131,6 +1132,57 @@ static int SUF(stepper_loss_ok)(const fm_net *net, const SUF(stepper) *st, doubl
 
 /* ---- forward, loss and backward of a chunk of rows ---- */
 
+/* The backward pass of rows rows (rows r0 onwards of the workspace's buffers, whose forward pass
+ * and output error are there; x: their input), GEMMs packing in pack. grad gets (accumulate:
+ * adds) the gradient sums; with a stepper, each dense layer's weights and biases take their
+ * optimizer step as soon as its gradient is final and its weights have passed the gradient on,
+ * while they are still in cache. */
+static int SUF(rows_backward)(const fm_net *net, const REAL *params, const REAL *x, int64_t rows,
+                              fm_workspace *ws, int64_t r0, REAL *pack, REAL *grad,
+                              int accumulate, const SUF(stepper) *st)
+{
+    const int L = net->n_layers;
+    const int64_t *u = net->units;
+    REAL *const *acts = (REAL *const *)ws->acts;     /* acts[l], l = 1..L */
+    REAL *const *deltas = (REAL *const *)ws->deltas; /* deltas[l], l = 1..L */
+    for (int l = L - 1; l >= 0; l--) {
+        const REAL *w = params + fm_weight_offset(net, l);
+        const int general_below = l > 0 && fm_layer_general(net, l - 1);
+        const int64_t width = fm_dense_width(net, l);
+        REAL *in = l > 0 ? acts[l] + r0 * u[l] : NULL;
+        /* d loss / d the input of layer l: for a general layer below, its output's gradient
+         * (its own backward pass follows); for a fused one, times its activation derivative
+         * (a function of its output acts[l]) in the product's epilogue, dropout's mask and
+         * scale included for ReLU */
+        const double scale =
+            l > 0 && fm_layer_dropout(net, l - 1) ? 1.0 / (1.0 - net->dropout[l - 1]) : 0;
+        const fm_epilogue ep = {FM_EPI_DERIV, net->hidden_activation, NULL, in, u[l], scale};
+        REAL *d_in = l == 0           ? NULL
+                     : general_below ? (REAL *)ws->gbuf + r0 * u[l]
+                                     : deltas[l] + r0 * u[l];
+        int err = SUF(dense_backward)(grad + fm_weight_offset(net, l),
+                                      grad + fm_bias_offset(net, l), d_in,
+                                      deltas[l + 1] + r0 * width, l == 0 ? x : in, w, rows, u[l],
+                                      width, accumulate, general_below ? NULL : &ep, pack,
+                                      net->matmul_precision);
+        if (err)
+            return err;
+        if (general_below) {
+            const int64_t below = fm_dense_width(net, l - 1);
+            const REAL *mask = (const REAL *)ws->mask[l - 1];
+            const REAL *bnx = (const REAL *)ws->bnx[l - 1];
+            SUF(hidden_backward)(net, l - 1, params, grad, deltas[l] + r0 * below, d_in,
+                                 (const REAL *)ws->pre[l - 1] + r0 * below,
+                                 bnx ? bnx + r0 * below : NULL, (const REAL *)ws->bnstat[l - 1],
+                                 mask ? mask + r0 * u[l] : NULL, rows, accumulate);
+        }
+        /* the layer's weights have passed the gradient on: its optimizer step, in cache */
+        if (st != NULL)
+            SUF(step_layer)(net, st, grad, l);
+    }
+    return FM_OK;
+}
+
 /* Forward, loss and backward of one chunk of rows (training mode: batch statistics, dropout
  * masks keyed by (seed, stream) for rows row0 + i; with a stepper, the updated batch-norm
  * running statistics go to ws->bn_running). grad gets (or, when accumulate != 0, adds) the
@@ -1138,9 +1190,8 @@ static int SUF(stepper_loss_ok)(const fm_net *net, const SUF(stepper) *st, doubl
  * likewise for PReLU slopes and batch-norm scales and shifts. Returns the unscaled weighted
  * loss sum through *raw_loss and adds the running score to *score.
  * With a stepper (training; accumulate == 0), a non-finite loss returns FM_ERR_NONFINITE before
- * anything is updated, and each dense layer's weights and biases take their optimizer step as
- * soon as its gradient is final and its weights have been used (after the product that passes
- * the gradient on), while they are still in cache; the caller steps the rest. */
+ * anything is updated, and each dense layer's weights and biases take their optimizer step in
+ * the backward pass (rows_backward); the caller steps the rest. */
 static int SUF(chunk_loss_grad)(const fm_net *net, const REAL *params, const REAL *x,
                                 const REAL *y, const REAL *sw, int64_t rows, fm_workspace *ws,
                                 REAL *grad, int accumulate, double *raw_loss, double *score,
@@ -1148,48 +1199,20 @@ static int SUF(chunk_loss_grad)(const fm_net *net, const REAL *params, const REA
                                 const SUF(stepper) *st)
 {
     const int L = net->n_layers;
-    const int64_t *u = net->units;
     REAL *const *acts = (REAL *const *)ws->acts;   /* acts[l], l = 1..L */
     REAL *const *deltas = (REAL *const *)ws->deltas; /* deltas[l], l = 1..L */
     REAL *pack = (REAL *)ws->pack;
     const int softmax_in_loss = net->output_activation == FM_ACT_SOFTMAX;
     int err = SUF(forward)(net, params, NULL, NULL, st != NULL ? (REAL *)ws->bn_running : NULL, x,
-                           acts + 1,
-                           ws, NULL, rows, pack, softmax_in_loss, 1, seed, stream, row0);
+                           acts + 1, ws, NULL, rows, pack, softmax_in_loss, 1, seed, stream, row0,
+                           0);
     if (err)
         return err;
     *raw_loss = SUF(output_loss_backward)(net, deltas[L], acts[L], y, sw, rows, softmax_in_loss,
                                           score, ws->row_stats);
     if (st != NULL && !SUF(stepper_loss_ok)(net, st, *raw_loss))
         return FM_ERR_NONFINITE; /* before this batch's update */
-    for (int l = L - 1; l >= 0; l--) {
-        const REAL *w = params + fm_weight_offset(net, l);
-        const int general_below = l > 0 && fm_layer_general(net, l - 1);
-        /* d loss / d the input of layer l: for a general layer below, its output's gradient
-         * (its own backward pass follows); for a fused one, times its activation derivative
-         * (a function of its output acts[l]) in the product's epilogue, dropout's mask and
-         * scale included for ReLU */
-        const double scale =
-            l > 0 && fm_layer_dropout(net, l - 1) ? 1.0 / (1.0 - net->dropout[l - 1]) : 0;
-        const fm_epilogue ep = {FM_EPI_DERIV, net->hidden_activation, NULL,
-                                l > 0 ? acts[l] : NULL, u[l], scale};
-        REAL *d_in = l == 0 ? NULL : general_below ? (REAL *)ws->gbuf : deltas[l];
-        err = SUF(dense_backward)(grad + fm_weight_offset(net, l), grad + fm_bias_offset(net, l),
-                                  d_in, deltas[l + 1], l == 0 ? x : acts[l], w, rows, u[l],
-                                  fm_dense_width(net, l), accumulate,
-                                  general_below ? NULL : &ep, pack, net->matmul_precision);
-        if (err)
-            return err;
-        if (general_below)
-            SUF(hidden_backward)(net, l - 1, params, grad, deltas[l], d_in,
-                                 (const REAL *)ws->pre[l - 1], (const REAL *)ws->bnx[l - 1],
-                                 (const REAL *)ws->bnstat[l - 1], (const REAL *)ws->mask[l - 1],
-                                 rows, accumulate);
-        /* the layer's weights have passed the gradient on: its optimizer step, in cache */
-        if (st != NULL)
-            SUF(step_layer)(net, st, grad, l);
-    }
-    return FM_OK;
+    return SUF(rows_backward)(net, params, x, rows, ws, 0, pack, grad, accumulate, st);
 }
 
 static double SUF(weight_sum)(const REAL *sw, int64_t rows)
@@ -1247,6 +1270,165 @@ static double SUF(largest_product)(const fm_net *net, int64_t rows)
     return work * (double)rows;
 }
 
+/* ---- a training batch in row blocks (fm_row_blocks) ----
+ * One job takes each block through gather, forward pass, output error and backward pass (a
+ * task per block, on the calling thread's cap of one so that its products and passes run
+ * there) and the penalty sums of the weights before the step (the other tasks); once the loss
+ * is known to be finite, a second job adds the blocks' gradients in block order and takes the
+ * optimizer step, a task per FM_STEP_TASK parameters. */
+typedef struct SUF(blocks_job) {
+    const fm_net *net;
+    const REAL *params, *x, *y, *sw; /* the batch's rows (x, y, sw: of the data when idx) */
+    const int64_t *idx;              /* the batch's rows in the data, or NULL */
+    fm_workspace *ws;
+    REAL *grad;
+    int64_t rows, n_blocks, block_rows;
+    uint64_t seed, stream;
+    int64_t row0;
+    double *sq_parts, *abs_parts;
+    const SUF(stepper) *st;
+    atomic_int err;
+} SUF(blocks_job);
+
+static void SUF(block_task)(void *ctx, int64_t task)
+{
+    SUF(blocks_job) *j = (SUF(blocks_job) *)ctx;
+    const fm_net *net = j->net;
+    fm_workspace *ws = j->ws;
+    if (task >= j->n_blocks) {
+        const int64_t slot = task - j->n_blocks;
+        int64_t lo = 0, hi = 0; /* set by penalty_slot: slot < n_penalty_slots */
+        SUF(penalty_slot)(net, slot, &lo, &hi);
+        SUF(chunk_penalty)(net, j->params, lo, hi, j->sq_parts + slot, j->abs_parts + slot);
+        return;
+    }
+    const int L = net->n_layers;
+    const int64_t n_in = net->units[0], n_out = net->units[L];
+    const int64_t r0 = task * j->block_rows;
+    const int64_t rows = task == j->n_blocks - 1 ? j->rows - r0 : j->block_rows;
+    REAL *x = (REAL *)ws->acts[0] + r0 * n_in, *y = (REAL *)ws->ybatch + r0 * n_out;
+    REAL *sw = j->sw ? (REAL *)ws->swbatch + r0 : NULL;
+    if (j->idx != NULL) {
+        for (int64_t i = 0; i < rows; i++) {
+            const int64_t src = j->idx[r0 + i];
+            memcpy(x + i * n_in, j->x + src * n_in, (size_t)n_in * sizeof(REAL));
+            memcpy(y + i * n_out, j->y + src * n_out, (size_t)n_out * sizeof(REAL));
+            if (sw)
+                sw[i] = j->sw[src];
+        }
+    } else {
+        x = (REAL *)j->x + r0 * n_in;
+        y = (REAL *)j->y + r0 * n_out;
+        sw = j->sw ? (REAL *)j->sw + r0 : NULL;
+    }
+    const int cap = fm_pool_set_cap(1);
+    REAL *pack = (REAL *)ws->block_pack + task * ws->block_pack_elems;
+    REAL *grad = task == 0 ? j->grad : (REAL *)ws->block_grads + (task - 1) * ws->block_grad_stride;
+    REAL *const *acts = (REAL *const *)ws->acts;
+    REAL *const *deltas = (REAL *const *)ws->deltas;
+    const int softmax_in_loss = net->output_activation == FM_ACT_SOFTMAX;
+    int err = SUF(forward)(net, j->params, NULL, NULL, NULL, x, acts + 1, ws, NULL, rows, pack,
+                           softmax_in_loss, 1, j->seed, j->stream, j->row0 + r0, r0);
+    if (err == FM_OK) {
+        /* each row's loss and score, in the batch's row_stats (summed in row order) */
+        SUF(loss_job) lj = {net,
+                            deltas[L] + r0 * n_out,
+                            acts[L] + r0 * n_out,
+                            y,
+                            sw,
+                            rows,
+                            softmax_in_loss,
+                            ws->row_stats + r0,
+                            ws->row_stats + j->rows + r0};
+        for (int64_t blk = 0; blk < FM_N_ROW_BLOCKS(rows); blk++)
+            SUF(output_loss_task)(&lj, blk);
+        err = SUF(rows_backward)(net, j->params, x, rows, ws, r0, pack, grad, 0, NULL);
+    }
+    fm_pool_set_cap(cap);
+    if (err) {
+        int none = FM_OK;
+        atomic_compare_exchange_strong(&j->err, &none, err);
+    }
+}
+
+/* Task of the second job: parameters [task FM_STEP_TASK, +FM_STEP_TASK) of the trainable ones:
+ * the blocks' gradients added in block order into grad, then the optimizer step. */
+static void SUF(block_step_task)(void *ctx, int64_t task)
+{
+    const SUF(blocks_job) *j = (const SUF(blocks_job) *)ctx;
+    const fm_workspace *ws = j->ws;
+    const int64_t n_trainable = fm_n_trainable(j->net), n_weights = fm_bias_offset(j->net, 0);
+    const int64_t lo = task * FM_STEP_TASK;
+    const int64_t hi = n_trainable - lo < FM_STEP_TASK ? n_trainable : lo + FM_STEP_TASK;
+    REAL *grad = j->grad;
+    for (int64_t b = 1; b < j->n_blocks; b++) {
+        const REAL *part = (const REAL *)ws->block_grads + (b - 1) * ws->block_grad_stride;
+        for (int64_t i = lo; i < hi; i++)
+            grad[i] += part[i];
+    }
+    const SUF(stepper) *st = j->st;
+    const int64_t w_hi = n_weights < lo ? lo : (n_weights > hi ? hi : n_weights);
+    if (w_hi > lo)
+        SUF(step_range)(st->opt, st->rates, st->params, st->m, st->v, grad, lo, w_hi, 1,
+                        st->alpha, st->l1, st->scale);
+    if (hi > w_hi)
+        SUF(step_range)(st->opt, st->rates, st->params, st->m, st->v, grad, w_hi, hi, 0,
+                        st->alpha, st->l1, st->scale);
+}
+
+/* A training batch of rows rows in n_blocks row blocks of block_rows (the last: the rest):
+ * gathered through idx unless it is NULL. Returns the unscaled weighted loss sum through
+ * *raw_loss, adds the running score to *score, and steps the parameters (the caller advances
+ * opt->step). FM_ERR_NONFINITE before any update when the loss is not finite. */
+static int SUF(blocks_train_batch)(const fm_net *net, SUF(stepper) *st, REAL *params,
+                                   const REAL *x, const REAL *y, const REAL *sw,
+                                   const int64_t *idx, int64_t rows, int64_t n_blocks,
+                                   int64_t block_rows, fm_workspace *ws, uint64_t seed,
+                                   uint64_t stream, int64_t row0, double *raw_loss,
+                                   double *score, double *sw_sum)
+{
+    SUF(blocks_job) j;
+    memset(&j, 0, sizeof(j));
+    j.net = net;
+    j.params = params;
+    j.x = x;
+    j.y = y;
+    j.sw = sw;
+    j.idx = idx;
+    j.ws = ws;
+    j.grad = (REAL *)ws->grad;
+    j.rows = rows;
+    j.n_blocks = n_blocks;
+    j.block_rows = block_rows;
+    j.seed = seed;
+    j.stream = stream;
+    j.row0 = row0;
+    j.sq_parts = st->sq_parts;
+    j.abs_parts = st->abs_parts;
+    j.st = st;
+    atomic_init(&j.err, FM_OK);
+    fm_parallel(1, n_blocks + st->n_parts, SUF(block_task), &j);
+    int err = atomic_load(&j.err);
+    if (err)
+        return err;
+    const REAL *swb = sw == NULL ? NULL : idx != NULL ? (const REAL *)ws->swbatch : sw;
+    *sw_sum = swb ? SUF(weight_sum)(swb, rows) : (double)rows;
+    st->scale = (REAL)*sw_sum;
+    st->sw_sum = *sw_sum;
+    double total = 0, right = 0;
+    for (int64_t i = 0; i < rows; i++) {
+        total += ws->row_stats[i];
+        right += ws->row_stats[rows + i];
+    }
+    *raw_loss = total;
+    if (!SUF(stepper_loss_ok)(net, st, total))
+        return FM_ERR_NONFINITE; /* before this batch's update */
+    *score += right;
+    const int64_t n_trainable = fm_n_trainable(net);
+    fm_parallel(1, (n_trainable + FM_STEP_TASK - 1) / FM_STEP_TASK, SUF(block_step_task), &j);
+    return FM_OK;
+}
+
 int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL *opt_state,
                         const REAL *x, const REAL *y, const REAL *sw, const fm_batches *batches,
                         fm_workspace *ws, fm_sums *sums)
@@ -1270,7 +1452,11 @@ int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL
     const int64_t n_in = net->units[0], n_out = net->units[net->n_layers];
     const int64_t run0 = fm_bn_offset(net, 0, 2), n_running = fm_n_params(net) - run0;
     REAL *grad = (REAL *)ws->grad;
-    const int adaptive = SUF(largest_product)(net, batch_size) >= 2 * FM_PAR_MIN_WORK;
+    /* batches in row blocks (fm_row_blocks), or whole: the products shared among threads when
+     * they are large enough, on the calling thread otherwise */
+    const int blocked = fm_row_blocks(net, fm_n_params(net), batch_size, NULL) > 1;
+    const int adaptive =
+        blocked || SUF(largest_product)(net, batch_size) >= 2 * FM_PAR_MIN_WORK;
     const uint64_t key = fm_work_key(1, fm_n_params(net), batch_size, sizeof(REAL));
     int err = FM_OK;
     for (int64_t start = 0; start < n_samples && err == FM_OK; start += batch_size) {
@@ -1281,6 +1467,26 @@ int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL
         const REAL *swb = sw ? sw + start : NULL;
         SUF(stepper) st = SUF(stepper_for)(net, opt, params, opt_state, 0, ws->partials,
                                            ws->n_partials);
+        int64_t block_rows;
+        const int64_t n_blocks = fm_row_blocks(net, fm_n_params(net), rows, &block_rows);
+        if (n_blocks > 1 && n_blocks <= ws->max_blocks) {
+            double raw, sw_sum, batch_score = 0;
+            err = SUF(blocks_train_batch)(net, &st, params, order ? x : xb, order ? y : yb,
+                                          order ? sw : swb, order ? order + start : NULL, rows,
+                                          n_blocks, block_rows, ws, seed, epoch_key,
+                                          position + start, &raw, &batch_score, &sw_sum);
+            if (err == FM_OK) {
+                opt->step += 1;
+                const double loss =
+                    SUF(data_loss)(net, raw, sw_sum) +
+                    SUF(penalty_sums)(net, st.sq_parts, st.abs_parts, st.n_parts, sw_sum);
+                sums->loss_sum = fma(loss, (double)rows, sums->loss_sum);
+                sums->score += batch_score;
+            }
+            fm_pool_set_cap(cap);
+            fm_adapt_record(choice, (double)rows);
+            continue;
+        }
         SUF(batch_job) bj = {net,  params, x,    y,    sw,           order ? order + start : NULL,
                              (REAL *)ws->acts[0], (REAL *)ws->ybatch, (REAL *)ws->swbatch, rows,
                              n_in, n_out, order ? FM_N_ROW_BLOCKS(rows) : 0, st.sq_parts,
@@ -1667,7 +1873,7 @@ int SUF(fm_predict_layers)(const fm_net *net, const REAL *params, const REAL *co
         outs[L - 1] = out + start * n_out;
         err = SUF(forward)(net, params, coefs, intercepts, NULL, x + start * n_in, outs, NULL,
                            pieces, rows, pack, 0,
-                           0, 0, 0, 0);
+                           0, 0, 0, 0, 0);
     }
     fm_pool_set_cap(cap);
     fm_adapt_record(choice, (double)n_samples);
