@@ -175,7 +175,10 @@ struct fm_workspace {
     void **bnx;         /* bnx[l]: batch norm's normalized values (x-hat), or NULL */
     void **bnstat;      /* bnstat[l]: the batch's means then 1 / sqrt(var + eps), or NULL */
     void **mask;        /* mask[l]: the dropout factors (0 or 1 / (1 - p)), or NULL */
-    void *gbuf;         /* a general layer's output gradient, before its backward pass */
+    void *gbuf;         /* a general layer's output gradient, before its backward pass: rows
+                         * gbuf_width apart (a row block's rows r0 onwards start at
+                         * r0 * gbuf_width, whichever layer it is at) */
+    int64_t gbuf_width; /* the widest hidden layer's units */
     void *ybatch;       /* gathered targets */
     void *swbatch;      /* gathered sample weights */
     void *grad;         /* n_params gradient values */
@@ -209,7 +212,7 @@ struct fm_workspace {
  * block would read all the weights), blocks of at least FM_ROW_BLOCKS_MIN_ROWS rows, at most
  * FM_ROW_BLOCKS_MAX of them, each a multiple of FM_ROW_BLOCKS_ALIGN rows but the last. */
 #define FM_ROW_BLOCKS_MAX_PARAMS 65536
-#define FM_ROW_BLOCKS_MIN_ROWS 16
+#define FM_ROW_BLOCKS_MIN_ROWS 32
 #define FM_ROW_BLOCKS_MAX 4
 #define FM_ROW_BLOCKS_ALIGN 4
 

@@ -305,6 +305,7 @@ fm_workspace *fm_workspace_new(const fm_net *net, int64_t max_rows, size_t elem_
     ws->n_params = n_params;
     ws->n_partials = n_partials;
     ws->max_blocks = max_blocks;
+    ws->gbuf_width = widest;
     ws->block_pack_elems = block_pack_elems;
     ws->block_grad_stride = (int64_t)(region(n_params, elem_size) / elem_size);
     (void)dummy;

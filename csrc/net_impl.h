@@ -1158,7 +1158,7 @@ static int SUF(rows_backward)(const fm_net *net, const REAL *params, const REAL 
             l > 0 && fm_layer_dropout(net, l - 1) ? 1.0 / (1.0 - net->dropout[l - 1]) : 0;
         const fm_epilogue ep = {FM_EPI_DERIV, net->hidden_activation, NULL, in, u[l], scale};
         REAL *d_in = l == 0           ? NULL
-                     : general_below ? (REAL *)ws->gbuf + r0 * u[l]
+                     : general_below ? (REAL *)ws->gbuf + r0 * ws->gbuf_width
                                      : deltas[l] + r0 * u[l];
         int err = SUF(dense_backward)(grad + fm_weight_offset(net, l),
                                       grad + fm_bias_offset(net, l), d_in,

@@ -76,7 +76,30 @@ def _configs():
             "reg", dtype, dict(base, solver="sgd", learning_rate_init=0.01), (200, 10), "fit")
         out["reg-poisson-%s" % dtype] = ("reg", dtype, dict(base, loss="poisson"), (200, 10),
                                          "fit")
-        # Large enough for the packed GEMM paths and for work shared among threads.
+        # Batches of 100 and 70 rows: cut into row blocks (3 and 2) whose gradients are added
+        # in block order (fm_row_blocks in csrc/internal.h).
+        blocks = dict(base, batch_size=100)
+        out["clf-blocks-adam-%s" % dtype] = ("clf", dtype, blocks, (200, 10), "fit")
+        out["clf-blocks-sgd-dropout-%s" % dtype] = (
+            "clf", dtype, dict(blocks, solver="sgd", dropout=0.3, learning_rate_init=0.05),
+            (200, 10), "fit")
+        out["clf-blocks-prelu-dropout-l1-%s" % dtype] = (
+            "clf", dtype, dict(blocks, activation="prelu", dropout=0.2, alpha_l1=1e-3,
+                               solver="adamw"), (200, 10), "fit")
+        out["clf-blocks-maxout-hinge-%s" % dtype] = (
+            "clf", dtype, dict(blocks, activation="maxout", loss="hinge", dropout=0.25,
+                               solver="rmsprop"), (200, 10), "fit")
+        out["reg-blocks-adadelta-%s" % dtype] = (
+            "reg", dtype, dict(blocks, solver="adadelta", learning_rate_init=1.0), (200, 10),
+            "fit")
+        out["clf-blocks-partial-fit-%s" % dtype] = (
+            "clf", dtype, dict(base, batch_size=70), (200, 10), "partial")
+        # Large enough for the packed GEMM paths; 140-160-96-3 trains in row blocks, the
+        # larger 140-480-3 with its products shared among threads.
+        out["clf-wider-%s" % dtype] = (
+            "clf", dtype,
+            dict(hidden_layer_sizes=(480,), max_iter=2, random_state=5, batch_size=150),
+            (600, 140), "fit")
         out["clf-wide-%s" % dtype] = (
             "clf", dtype,
             dict(hidden_layer_sizes=(160, 96), max_iter=2, random_state=5, batch_size=150),
