@@ -95,6 +95,74 @@ def test_oversubscribed_cpu_with_busy_competitors(undisturbed):
     assert result["digest"] == undisturbed
 
 
+# Small networks, whose batches are cut into row blocks taken by the threads as tasks, each
+# block's gradient added in block order (fm_row_blocks): every solver kind, float32 and float64,
+# dropout on fused (ReLU) and general (tanh, PReLU, maxout) layers of different widths, L1 and
+# L2 penalties, sample weights, partial_fit. The adaptive choice is off, so that every batch is
+# shared among the threads allowed.
+SMALL = textwrap.dedent("""
+    import hashlib, json, sys, warnings
+    import numpy as np
+    warnings.simplefilter("ignore")
+    from fastmlp import MLPClassifier, MLPRegressor, _core
+    delay_us, every = int(sys.argv[1]), int(sys.argv[2])
+    _core.set_adaptive_threading(False)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((600, 24))
+    y = rng.integers(0, 4, 600)
+    sw = rng.uniform(0.5, 2.0, 600)
+    _core.set_worker_delay(delay_us, every)
+    h = hashlib.sha256()
+    runs = [
+        (MLPClassifier, dict(hidden_layer_sizes=(40,), batch_size=200), np.float32, None),
+        (MLPClassifier, dict(hidden_layer_sizes=(33, 9), activation="tanh", dropout=0.3,
+                             solver="adamw", alpha_l1=1e-3, batch_size=150), np.float64, sw),
+        (MLPClassifier, dict(hidden_layer_sizes=(20, 31), activation="prelu", dropout=0.2,
+                             solver="sgd", batch_size=96), np.float32, sw),
+        (MLPClassifier, dict(hidden_layer_sizes=(17,), activation="maxout", loss="hinge",
+                             dropout=0.25, solver="rmsprop", batch_size=128), np.float64, None),
+        (MLPClassifier, dict(hidden_layer_sizes=(30, 30), dropout=0.3, solver="adadelta",
+                             learning_rate_init=1.0, batch_size=256), np.float32, None),
+        (MLPRegressor, dict(hidden_layer_sizes=(25,), solver="adagrad", batch_size=100),
+         np.float64, sw),
+    ]
+    for cls, params, dtype, weights in runs:
+        est = cls(max_iter=3, random_state=0, **params)
+        target = y if cls is MLPClassifier else X[:, 0] * 2 + y
+        est.fit(X.astype(dtype), target, sample_weight=weights)
+        est.partial_fit(X[:300].astype(dtype), target[:300])
+        for a in est.coefs_ + est.intercepts_ + list(getattr(est, "prelu_slopes_", None) or []):
+            h.update(np.ascontiguousarray(a).tobytes())
+        h.update(np.asarray(est.loss_curve_).tobytes())
+    print(json.dumps({"digest": h.hexdigest(), "stats": _core.threading_stats()}))
+""")
+
+
+def _train_small(delay_us=0, every=0, threads="2"):
+    env = dict(os.environ, OMP_NUM_THREADS=threads)
+    out = subprocess.run([sys.executable, "-c", SMALL, str(delay_us), str(every)], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+@pytest.fixture(scope="module")
+def small_undisturbed():
+    return _train_small(threads="1")["digest"]
+
+
+def test_small_nets_share_row_blocks(small_undisturbed):
+    result = _train_small(threads="2")
+    assert result["digest"] == small_undisturbed
+    assert result["stats"]["worker_tasks"] > 0  # the worker did take blocks
+
+
+@pytest.mark.parametrize("delay_us, every", [(3000, 1), (200, 3), (20000, 7)])
+def test_small_nets_descheduled_workers_give_the_same_bits(small_undisturbed, delay_us, every):
+    result = _train_small(delay_us, every, threads="3")
+    assert result["digest"] == small_undisturbed
+
+
 IDLE = textwrap.dedent("""
     import json, resource, time, warnings
     import numpy as np
