@@ -210,7 +210,9 @@ struct fm_workspace {
  * batches), no batch norm (it needs whole-batch statistics), at most FM_ROW_BLOCKS_MAX_PARAMS
  * parameters (larger nets share each product's output tiles among threads instead, and every
  * block would read all the weights), blocks of at least FM_ROW_BLOCKS_MIN_ROWS rows, at most
- * FM_ROW_BLOCKS_MAX of them, each a multiple of FM_ROW_BLOCKS_ALIGN rows but the last. */
+ * FM_ROW_BLOCKS_MAX of them, each but the last the same multiple of FM_ROW_BLOCKS_ALIGN rows
+ * (whole register tiles: the batch of 200 is 48 + 48 + 48 + 56, as 200 whole is 16 tiles of 12
+ * rows and one of 8 on AVX-512), the last one the rest. */
 #define FM_ROW_BLOCKS_MAX_PARAMS 65536
 #define FM_ROW_BLOCKS_MIN_ROWS 32
 #define FM_ROW_BLOCKS_MAX 4
@@ -228,11 +230,9 @@ static inline int64_t fm_row_blocks(const fm_net *net, int64_t n_params, int64_t
         return 1;
     int64_t n = rows / FM_ROW_BLOCKS_MIN_ROWS;
     n = n < FM_ROW_BLOCKS_MAX ? n : FM_ROW_BLOCKS_MAX;
-    int64_t per = (rows + n - 1) / n;
-    per = (per + FM_ROW_BLOCKS_ALIGN - 1) / FM_ROW_BLOCKS_ALIGN * FM_ROW_BLOCKS_ALIGN;
-    if (block_rows != NULL)
-        *block_rows = per;
-    return (rows + per - 1) / per;
+    if (block_rows != NULL) /* rounded down: the last block takes the rest */
+        *block_rows = rows / n / FM_ROW_BLOCKS_ALIGN * FM_ROW_BLOCKS_ALIGN;
+    return n;
 }
 
 /* Bytes of packing space the bfloat16 products of a network's batch of `rows` rows need (the

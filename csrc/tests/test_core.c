@@ -376,8 +376,8 @@ static void test_options(void)
  * x86-64; the portable kernels (any architecture, aarch64 included: csrc/tests/run_aarch64.sh),
  * AVX2 and AVX-512 must all reproduce them. A change that alters the core's numbers on purpose
  * updates them (the test prints the new values), as tests/guard_digests.json. */
-#define RECORDED_DIGEST_F32 0x505588067eaab751ULL
-#define RECORDED_DIGEST_F64 0xa330f4e982f18257ULL
+#define RECORDED_DIGEST_F32 0x4843e4e4fc05f9f1ULL
+#define RECORDED_DIGEST_F64 0xbd82054fd1f09eb5ULL
 
 /* FNV-1a over bytes. */
 static uint64_t fnv(uint64_t h, const void *data, size_t n)
@@ -524,7 +524,7 @@ static void digest_matrix(uint64_t *d32, uint64_t *d64)
             CHECK(e32 == FM_OK && e64 == FM_OK, "digest training act %d variant %d: %d %d",
                   hidden[a], variant, e32, e64);
         }
-    /* batches of all 90 rows, cut into row blocks (48 and 42 rows, fm_row_blocks): fused ReLU
+    /* batches of all 90 rows, cut into row blocks (44 and 46 rows, fm_row_blocks): fused ReLU
      * with dropout, general layers with dropout (tanh, PReLU, maxout), each solver */
     const int block_acts[] = {FM_ACT_RELU, FM_ACT_TANH, FM_ACT_PRELU, FM_ACT_MAXOUT};
     for (int solver = FM_SOLVER_SGD; solver <= FM_SOLVER_ADADELTA; solver++) {
