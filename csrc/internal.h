@@ -217,6 +217,12 @@ struct fm_workspace {
 #define FM_ROW_BLOCKS_MIN_ROWS 32
 #define FM_ROW_BLOCKS_MAX 4
 #define FM_ROW_BLOCKS_ALIGN 4
+/* The adaptive choice takes all the threads for batches in row blocks only when their timings
+ * are below this fraction of one thread's: a block is a quarter of a batch, and a worker that
+ * the operating system deschedules while it holds one makes the batch wait for it (timings
+ * that woke sleeping workers are not kept, so a busy machine's worst batches are not in the
+ * estimate). */
+#define FM_ROW_BLOCKS_GAIN 0.8
 
 /* Number of row blocks of a training batch of `rows` rows of the network (1: not cut), and the
  * rows of each block but the last (*block_rows, may be NULL). */

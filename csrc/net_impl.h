@@ -1461,7 +1461,10 @@ int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL
     int err = FM_OK;
     for (int64_t start = 0; start < n_samples && err == FM_OK; start += batch_size) {
         const int64_t rows = n_samples - start < batch_size ? n_samples - start : batch_size;
-        const fm_adapt_choice choice = adaptive ? fm_adapt_choose(key) : fm_adapt_none();
+        const fm_adapt_choice choice =
+            !adaptive ? fm_adapt_none()
+            : blocked ? fm_adapt_choose_gain(key, FM_ROW_BLOCKS_GAIN)
+                      : fm_adapt_choose(key);
         const int cap = fm_pool_set_cap(adaptive ? choice.threads : 1);
         const REAL *xb = x + start * n_in, *yb = y + start * n_out;
         const REAL *swb = sw ? sw + start : NULL;

@@ -392,6 +392,11 @@ static int adapt_find(uint64_t key)
 
 fm_adapt_choice fm_adapt_choose(uint64_t key)
 {
+    return fm_adapt_choose_gain(key, 1.0);
+}
+
+fm_adapt_choice fm_adapt_choose_gain(uint64_t key, double gain)
+{
     fm_adapt_choice c = {key, -1, 0, 1, 0, 0, 0, 0};
     const int threads = fm_pool_threads();
     if (threads <= 1)
@@ -435,7 +440,7 @@ fm_adapt_choice fm_adapt_choose(uint64_t key)
     } else {
         /* an option without a fair timing is judged by its last one */
         const double e0 = a->n[0] ? a->est[0] : a->any[0], e1 = a->n[1] ? a->est[1] : a->any[1];
-        const int best = e1 > 0 && (e0 <= 0 || e1 < e0) ? 1 : 0;
+        const int best = e1 > 0 && (e0 <= 0 || e1 < gain * e0) ? 1 : 0;
         if (a->explored) { /* an exploration just ended: back off while the other keeps losing */
             a->interval = best == a->explore_option ? FM_ADAPT_EXPLORE
                           : 2 * a->interval < FM_ADAPT_EXPLORE_MAX ? 2 * a->interval

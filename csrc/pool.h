@@ -58,6 +58,10 @@ typedef struct fm_adapt_choice {
 } fm_adapt_choice;
 
 fm_adapt_choice fm_adapt_choose(uint64_t key);
+/* The same, all the threads chosen only when their estimate is below gain times one thread's:
+ * for work whose timings on all threads miss costs they only sometimes pay (a worker
+ * descheduled while it holds a large task, which the calling thread then waits for). */
+fm_adapt_choice fm_adapt_choose_gain(uint64_t key, double gain);
 /* No choice: all the threads allowed, nothing recorded. */
 static inline fm_adapt_choice fm_adapt_none(void)
 {
