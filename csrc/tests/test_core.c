@@ -655,18 +655,23 @@ static void test_perceptron(void)
  * threads) gives each row the bits that predicting it among fewer rows gives (the per-layer path,
  * 100 rows at a time), a last chunk of fewer rows than a register tile included (5 rows past
  * 1024: the small path in both); a NaN in any block is refused. Layers of more than one KC
- * block of k, widths that are not multiples of the tile, one-unit and softmax outputs. */
+ * block of k, widths that are not multiples of the tile, one-unit and softmax outputs, and
+ * weights too large to be read in place (every sliver packed, each product asking for the next
+ * panel while it runs). */
 #define PREDICT_BLOCKS_TEST(REAL, SUF)                                                           \
     static void test_predict_blocks_##SUF(const char *isa)                                      \
     {                                                                                            \
         static const int64_t one_unit[4] = {300, 70, 33, 1}, softmax[3] = {300, 40, 10};       \
+        static const int64_t packed[4] = {300, 150, 70, 10};                                   \
         enum { N = 1029, PIECE = 100 };                                                          \
-        for (int s = 0; s < 2; s++) {                                                            \
-            const int L = s == 0 ? 3 : 2;                                                        \
-            fm_net net = s == 0 ? make_net(L, one_unit, FM_ACT_RELU, FM_ACT_LOGISTIC,            \
-                                           FM_LOSS_BINARY_LOG, 0)                                \
-                                : make_net(L, softmax, FM_ACT_TANH, FM_ACT_SOFTMAX, FM_LOSS_LOG, \
-                                           0);                                                   \
+        for (int s = 0; s < 3; s++) {                                                            \
+            const int L = s == 1 ? 2 : 3;                                                        \
+            fm_net net = s == 0   ? make_net(L, one_unit, FM_ACT_RELU, FM_ACT_LOGISTIC,          \
+                                             FM_LOSS_BINARY_LOG, 0)                              \
+                         : s == 1 ? make_net(L, softmax, FM_ACT_TANH, FM_ACT_SOFTMAX,            \
+                                             FM_LOSS_LOG, 0)                                     \
+                                  : make_net(L, packed, FM_ACT_RELU, FM_ACT_SOFTMAX,             \
+                                             FM_LOSS_LOG, 0);                                    \
             const int64_t n_params = fm_n_params(&net), n_in = 300;                              \
             const int64_t n_out = net.units[L];                                                  \
             REAL *params = malloc(sizeof(REAL) * (size_t)n_params);                              \
