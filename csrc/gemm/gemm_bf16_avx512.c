@@ -1,15 +1,17 @@
 /* fastmlp C core: the bfloat16 GEMM emulated with AVX-512F (bf16.h), for AVX-512 CPUs without
- * AVX512-BF16; compiled with -mavx512f -mavx2 -mfma. Register tile: 12 rows x 2 zmm, as the
- * float32 kernel's. The flush of subnormal results is the core's floating-point mode (MXCSR FTZ,
- * in force in every entry point: internal.h), which flushes exactly those results that bf16.h
- * flushes (x86 detects tininess after rounding). */
+ * AMX (or with it turned off); compiled with -mavx512f -mavx2 -mfma. Register tile: 6 rows x 2
+ * zmm (32 columns), each with two chains (the even and the odd k of a block, bf16.h): 24
+ * accumulators, 4 vectors of B, 1 broadcast of A. The sums across blocks are kept in the tile in
+ * memory. The flush of subnormal results is the core's floating-point mode (MXCSR FTZ, in force
+ * in every entry point: internal.h), which flushes exactly those results that bf16.h flushes
+ * (x86 detects tininess after rounding). */
 #include <immintrin.h>
 #include <stdlib.h>
 
 #include "bf16.h"
 
 #define BF_ISA avx512
-#define BF_MR 12
+#define BF_MR 6
 #define BF_NR 32
 #define BF_STORAGE float
 #define BF_KERNEL bf_kernel_avx512
@@ -64,9 +66,9 @@ static inline void bf_transpose16(__m512 r[16])
 /* A sliver whose lanes are rows of the source (value (p, i) at src[i * stride + p]: op(A)
  * row-major, op(B) column-major) into the float layout dst[p * lanes + i]: blocks of 16 lanes
  * x 16 k values, each row of the block read, rounded, and the block transposed in registers;
- * lanes past valid and k past k zero. */
+ * lanes past valid and k past k `pad`. */
 static void bf_pack_across_avx512(int64_t k, int64_t k_pairs, const float *src, int64_t stride,
-                                  int64_t valid, int64_t lanes, float *dst)
+                                  int64_t valid, int64_t lanes, float pad, float *dst)
 {
     for (int64_t i0 = 0; i0 < lanes; i0 += 16) {
         const int64_t n_lanes = lanes - i0 < 16 ? lanes - i0 : 16;
@@ -75,11 +77,14 @@ static void bf_pack_across_avx512(int64_t k, int64_t k_pairs, const float *src, 
             const int64_t n_steps = 2 * k_pairs - p0 < 16 ? 2 * k_pairs - p0 : 16;
             const int64_t left = k - p0;
             const __mmask16 load = (__mmask16)(left >= 16 ? 0xffffu : (1u << left) - 1u);
+            const __m512 padv = _mm512_set1_ps(pad);
             __m512 r[16];
             for (int l = 0; l < 16; l++)
                 r[l] = i0 + l < valid
-                           ? bf_round_ps(_mm512_maskz_loadu_ps(load, src + (i0 + l) * stride + p0))
-                           : _mm512_setzero_ps();
+                           ? _mm512_mask_mov_ps(padv, load,
+                                                bf_round_ps(_mm512_maskz_loadu_ps(
+                                                    load, src + (i0 + l) * stride + p0)))
+                           : padv;
             bf_transpose16(r);
             for (int64_t t = 0; t < n_steps; t++)
                 _mm512_mask_storeu_ps(dst + (p0 + t) * lanes + i0, store, r[t]);
@@ -87,39 +92,43 @@ static void bf_pack_across_avx512(int64_t k, int64_t k_pairs, const float *src, 
     }
 }
 
-#define BF_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#define BF_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
 static void bf_kernel_avx512(int64_t k_pairs, const float *ap, const float *bp, float *tile)
 {
-#define BF_DECL(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = _mm512_setzero_ps();
-    BF_ROWS(BF_DECL)
+    for (int i = 0; i < BF_MR * BF_NR; i++)
+        tile[i] = 0.0f;
+    for (int64_t q0 = 0; q0 < k_pairs; q0 += FM_BF16_BLOCK_PAIRS) {
+        const int64_t q_end = k_pairs - q0 < FM_BF16_BLOCK_PAIRS ? k_pairs : q0 + FM_BF16_BLOCK_PAIRS;
+#define BF_DECL(r)                                                                               \
+    __m512 e##r##0 = _mm512_setzero_ps(), e##r##1 = _mm512_setzero_ps();                         \
+    __m512 o##r##0 = _mm512_setzero_ps(), o##r##1 = _mm512_setzero_ps();
+        BF_ROWS(BF_DECL)
 #undef BF_DECL
-    for (int64_t q = 0; q < k_pairs; q++, ap += 2 * BF_MR, bp += 2 * BF_NR) {
-        /* the odd k of the pair first, as VDPBF16PS adds them */
-        __m512 b0 = _mm512_load_ps(bp + BF_NR), b1 = _mm512_load_ps(bp + BF_NR + 16);
-#define BF_ODD(r)                                                                                \
+        for (int64_t q = q0; q < q_end; q++, ap += 2 * BF_MR, bp += 2 * BF_NR) {
+            const __m512 be0 = _mm512_load_ps(bp), be1 = _mm512_load_ps(bp + 16);
+            const __m512 bo0 = _mm512_load_ps(bp + BF_NR), bo1 = _mm512_load_ps(bp + BF_NR + 16);
+#define BF_STEP(r)                                                                               \
     {                                                                                            \
-        const __m512 a = _mm512_set1_ps(ap[BF_MR + r]);                                          \
-        c##r##0 = _mm512_fmadd_ps(a, b0, c##r##0);                                               \
-        c##r##1 = _mm512_fmadd_ps(a, b1, c##r##1);                                               \
+        const __m512 ae = _mm512_set1_ps(ap[r]), ao = _mm512_set1_ps(ap[BF_MR + r]);              \
+        e##r##0 = _mm512_fmadd_ps(ae, be0, e##r##0);                                             \
+        e##r##1 = _mm512_fmadd_ps(ae, be1, e##r##1);                                             \
+        o##r##0 = _mm512_fmadd_ps(ao, bo0, o##r##0);                                             \
+        o##r##1 = _mm512_fmadd_ps(ao, bo1, o##r##1);                                             \
     }
-        BF_ROWS(BF_ODD)
-#undef BF_ODD
-        b0 = _mm512_load_ps(bp);
-        b1 = _mm512_load_ps(bp + 16);
-#define BF_EVEN(r)                                                                               \
+            BF_ROWS(BF_STEP)
+#undef BF_STEP
+        }
+        /* the block's sum E + O added to the tile's */
+#define BF_ADD(r)                                                                                \
     {                                                                                            \
-        const __m512 a = _mm512_set1_ps(ap[r]);                                                  \
-        c##r##0 = _mm512_fmadd_ps(a, b0, c##r##0);                                               \
-        c##r##1 = _mm512_fmadd_ps(a, b1, c##r##1);                                               \
+        float *t = tile + r * BF_NR;                                                             \
+        _mm512_store_ps(t, _mm512_add_ps(_mm512_load_ps(t), _mm512_add_ps(e##r##0, o##r##0)));   \
+        _mm512_store_ps(t + 16,                                                                  \
+                        _mm512_add_ps(_mm512_load_ps(t + 16), _mm512_add_ps(e##r##1, o##r##1))); \
     }
-        BF_ROWS(BF_EVEN)
-#undef BF_EVEN
+        BF_ROWS(BF_ADD)
+#undef BF_ADD
     }
-#define BF_OUT(r)                                                                                \
-    _mm512_store_ps(tile + r * BF_NR, c##r##0);                                                  \
-    _mm512_store_ps(tile + r * BF_NR + 16, c##r##1);
-    BF_ROWS(BF_OUT)
-#undef BF_OUT
 }
 
 #include "gemm_bf16_impl.h"
