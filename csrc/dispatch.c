@@ -3,6 +3,9 @@
  * compiled once per instruction set; the best set the CPU supports is chosen when the Python
  * module loads (or forced with the FASTMLP_ISA environment variable, through fm_set_isa), so one
  * build runs on any x86-64 CPU and, with the portable code, on other architectures. */
+#if defined(__linux__) && !defined(_DEFAULT_SOURCE)
+#define _DEFAULT_SOURCE /* syscall() in unistd.h (arch_prctl for the AMX tile state) */
+#endif
 #include <stdlib.h>
 #include <string.h>
 #if defined(FASTMLP_HAVE_AMX) && defined(__linux__) && defined(__GNUC__) && defined(__x86_64__)

@@ -84,6 +84,8 @@ static inline float fm_bf16_step_exact(float a, float b, float acc)
             u = ((err > 0) == (s > 0)) ? u + 1 : u - 1;
         memcpy(&s, &u, sizeof(u));
     }
+    if (fabs(s) >= 0x1.ffffffp127) /* FLT_MAX + half an ulp and above: infinite */
+        return copysignf(INFINITY, (float)(s > 0 ? 1 : -1));
     if (fabs(s) >= (double)FLT_MIN)
         return (float)s;
     /* below the normal range: round as if the exponent went on (scaled into float32's normal
