@@ -1,8 +1,8 @@
 /* fastmlp C core: the bfloat16 GEMM emulated with AVX-512F (bf16.h), for AVX-512 CPUs without
- * AMX (or with it turned off); compiled with -mavx512f -mavx2 -mfma. Register tile: 6 rows x 2
- * zmm (32 columns), each with two chains (the even and the odd k of a block, bf16.h): 24
- * accumulators, 4 vectors of B, 1 broadcast of A. The sums across blocks are kept in the tile in
- * memory. The flush of subnormal results is the core's floating-point mode (MXCSR FTZ, in force
+ * AMX (or with it turned off); compiled with -mavx512f -mavx2 -mfma. Register tile: 12 rows x 2
+ * zmm (32 columns), as the float32 kernel's: per block of k (bf16.h), one pass over its even k
+ * (the chains E, 24 accumulators, stored), one over its odd k (O), then E + O added to the
+ * tile's sums in memory. The flush of subnormal results is the core's floating-point mode (MXCSR FTZ, in force
  * in every entry point: internal.h), which flushes exactly those results that bf16.h flushes
  * (x86 detects tininess after rounding). */
 #include <immintrin.h>
@@ -11,7 +11,7 @@
 #include "bf16.h"
 
 #define BF_ISA avx512
-#define BF_MR 6
+#define BF_MR 12
 #define BF_NR 32
 #define BF_STORAGE float
 #define BF_KERNEL bf_kernel_avx512
@@ -92,42 +92,53 @@ static void bf_pack_across_avx512(int64_t k, int64_t k_pairs, const float *src, 
     }
 }
 
-#define BF_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#define BF_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
 static void bf_kernel_avx512(int64_t k_pairs, const float *ap, const float *bp, float *tile)
 {
+    _Alignas(64) float even[BF_MR * BF_NR];
     for (int i = 0; i < BF_MR * BF_NR; i++)
         tile[i] = 0.0f;
     for (int64_t q0 = 0; q0 < k_pairs; q0 += FM_BF16_BLOCK_PAIRS) {
-        const int64_t q_end = k_pairs - q0 < FM_BF16_BLOCK_PAIRS ? k_pairs : q0 + FM_BF16_BLOCK_PAIRS;
-#define BF_DECL(r)                                                                               \
-    __m512 e##r##0 = _mm512_setzero_ps(), e##r##1 = _mm512_setzero_ps();                         \
-    __m512 o##r##0 = _mm512_setzero_ps(), o##r##1 = _mm512_setzero_ps();
-        BF_ROWS(BF_DECL)
+        const int64_t steps = k_pairs - q0 < FM_BF16_BLOCK_PAIRS ? k_pairs - q0
+                                                                 : FM_BF16_BLOCK_PAIRS;
+        for (int e = 0; e < 2; e++) { /* the even k's chains, then the odd k's */
+            const float *a = ap + e * BF_MR, *b = bp + e * BF_NR;
+#define BF_DECL(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = _mm512_setzero_ps();
+            BF_ROWS(BF_DECL)
 #undef BF_DECL
-        for (int64_t q = q0; q < q_end; q++, ap += 2 * BF_MR, bp += 2 * BF_NR) {
-            const __m512 be0 = _mm512_load_ps(bp), be1 = _mm512_load_ps(bp + 16);
-            const __m512 bo0 = _mm512_load_ps(bp + BF_NR), bo1 = _mm512_load_ps(bp + BF_NR + 16);
+            for (int64_t q = 0; q < steps; q++, a += 2 * BF_MR, b += 2 * BF_NR) {
+                const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
 #define BF_STEP(r)                                                                               \
     {                                                                                            \
-        const __m512 ae = _mm512_set1_ps(ap[r]), ao = _mm512_set1_ps(ap[BF_MR + r]);              \
-        e##r##0 = _mm512_fmadd_ps(ae, be0, e##r##0);                                             \
-        e##r##1 = _mm512_fmadd_ps(ae, be1, e##r##1);                                             \
-        o##r##0 = _mm512_fmadd_ps(ao, bo0, o##r##0);                                             \
-        o##r##1 = _mm512_fmadd_ps(ao, bo1, o##r##1);                                             \
+        const __m512 av = _mm512_set1_ps(a[r]);                                                  \
+        c##r##0 = _mm512_fmadd_ps(av, b0, c##r##0);                                              \
+        c##r##1 = _mm512_fmadd_ps(av, b1, c##r##1);                                              \
     }
-            BF_ROWS(BF_STEP)
+                BF_ROWS(BF_STEP)
 #undef BF_STEP
-        }
-        /* the block's sum E + O added to the tile's */
+            }
+            if (e == 0) {
+#define BF_KEEP(r)                                                                               \
+    _mm512_store_ps(even + r * BF_NR, c##r##0);                                                  \
+    _mm512_store_ps(even + r * BF_NR + 16, c##r##1);
+                BF_ROWS(BF_KEEP)
+#undef BF_KEEP
+                continue;
+            }
+            /* the block's sum E + O added to the tile's */
 #define BF_ADD(r)                                                                                \
     {                                                                                            \
         float *t = tile + r * BF_NR;                                                             \
-        _mm512_store_ps(t, _mm512_add_ps(_mm512_load_ps(t), _mm512_add_ps(e##r##0, o##r##0)));   \
-        _mm512_store_ps(t + 16,                                                                  \
-                        _mm512_add_ps(_mm512_load_ps(t + 16), _mm512_add_ps(e##r##1, o##r##1))); \
+        const __m512 s0 = _mm512_add_ps(_mm512_load_ps(even + r * BF_NR), c##r##0);             \
+        const __m512 s1 = _mm512_add_ps(_mm512_load_ps(even + r * BF_NR + 16), c##r##1);        \
+        _mm512_store_ps(t, _mm512_add_ps(_mm512_load_ps(t), s0));                                \
+        _mm512_store_ps(t + 16, _mm512_add_ps(_mm512_load_ps(t + 16), s1));                      \
     }
-        BF_ROWS(BF_ADD)
+            BF_ROWS(BF_ADD)
 #undef BF_ADD
+        }
+        ap += 2 * BF_MR * steps;
+        bp += 2 * BF_NR * steps;
     }
 }
 
