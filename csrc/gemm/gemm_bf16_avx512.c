@@ -2,9 +2,9 @@
  * AMX (or with it turned off); compiled with -mavx512f -mavx2 -mfma. Register tile: 12 rows x 2
  * zmm (32 columns), as the float32 kernel's: per block of k (bf16.h), one pass over its even k
  * (the chains E, 24 accumulators, stored), one over its odd k (O), then E + O added to the
- * tile's sums in memory. The flush of subnormal results is the core's floating-point mode (MXCSR FTZ, in force
- * in every entry point: internal.h), which flushes exactly those results that bf16.h flushes
- * (x86 detects tininess after rounding). */
+ * tile's sums in memory. The flush of subnormal results is the core's floating-point mode
+ * (MXCSR FTZ, in force in every entry point: internal.h), which flushes exactly those results
+ * that bf16.h flushes (x86 detects tininess after rounding). */
 #include <immintrin.h>
 #include <stdlib.h>
 
@@ -108,31 +108,31 @@ static void bf_kernel_avx512(int64_t k_pairs, const float *ap, const float *bp, 
 #undef BF_DECL
             for (int64_t q = 0; q < steps; q++, a += 2 * BF_MR, b += 2 * BF_NR) {
                 const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-#define BF_STEP(r)                                                                               \
-    {                                                                                            \
-        const __m512 av = _mm512_set1_ps(a[r]);                                                  \
-        c##r##0 = _mm512_fmadd_ps(av, b0, c##r##0);                                              \
-        c##r##1 = _mm512_fmadd_ps(av, b1, c##r##1);                                              \
+#define BF_STEP(r)                                                                                 \
+    {                                                                                              \
+        const __m512 av = _mm512_set1_ps(a[r]);                                                    \
+        c##r##0 = _mm512_fmadd_ps(av, b0, c##r##0);                                                \
+        c##r##1 = _mm512_fmadd_ps(av, b1, c##r##1);                                                \
     }
                 BF_ROWS(BF_STEP)
 #undef BF_STEP
             }
             if (e == 0) {
-#define BF_KEEP(r)                                                                               \
-    _mm512_store_ps(even + r * BF_NR, c##r##0);                                                  \
+#define BF_KEEP(r)                                                                                 \
+    _mm512_store_ps(even + r * BF_NR, c##r##0);                                                    \
     _mm512_store_ps(even + r * BF_NR + 16, c##r##1);
                 BF_ROWS(BF_KEEP)
 #undef BF_KEEP
                 continue;
             }
             /* the block's sum E + O added to the tile's */
-#define BF_ADD(r)                                                                                \
-    {                                                                                            \
-        float *t = tile + r * BF_NR;                                                             \
-        const __m512 s0 = _mm512_add_ps(_mm512_load_ps(even + r * BF_NR), c##r##0);             \
-        const __m512 s1 = _mm512_add_ps(_mm512_load_ps(even + r * BF_NR + 16), c##r##1);        \
-        _mm512_store_ps(t, _mm512_add_ps(_mm512_load_ps(t), s0));                                \
-        _mm512_store_ps(t + 16, _mm512_add_ps(_mm512_load_ps(t + 16), s1));                      \
+#define BF_ADD(r)                                                                                  \
+    {                                                                                              \
+        float *t = tile + r * BF_NR;                                                               \
+        const __m512 s0 = _mm512_add_ps(_mm512_load_ps(even + r * BF_NR), c##r##0);                \
+        const __m512 s1 = _mm512_add_ps(_mm512_load_ps(even + r * BF_NR + 16), c##r##1);           \
+        _mm512_store_ps(t, _mm512_add_ps(_mm512_load_ps(t), s0));                                  \
+        _mm512_store_ps(t + 16, _mm512_add_ps(_mm512_load_ps(t + 16), s1));                        \
     }
             BF_ROWS(BF_ADD)
 #undef BF_ADD

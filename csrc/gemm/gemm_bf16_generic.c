@@ -54,7 +54,8 @@ static void bf_kernel_generic(int64_t k_pairs, const float *ap, const float *bp,
     for (int i = 0; i < BF_MR * BF_NR; i++)
         tile[i] = 0.0f;
     for (int64_t q0 = 0; q0 < k_pairs; q0 += FM_BF16_BLOCK_PAIRS) {
-        const int64_t q_end = k_pairs - q0 < FM_BF16_BLOCK_PAIRS ? k_pairs : q0 + FM_BF16_BLOCK_PAIRS;
+        const int64_t q_end =
+            k_pairs - q0 < FM_BF16_BLOCK_PAIRS ? k_pairs : q0 + FM_BF16_BLOCK_PAIRS;
         for (int r = 0; r < BF_MR; r++)
             for (int j = 0; j < BF_NR; j++)
                 e[r][j] = o[r][j] = 0.0f;

@@ -39,11 +39,11 @@
 
 /* A packed operand's value at pair q, element e (0: k = 2q, 1: k = 2q + 1), lane i of a sliver
  * `lanes` wide. */
-#define BF_INDEX(q, e, i, lanes)                                                                 \
+#define BF_INDEX(q, e, i, lanes)                                                                   \
     (sizeof(BF_STORAGE) == 2 ? ((q) * (lanes) + (i)) * 2 + (e) : ((q) * 2 + (e)) * (lanes) + (i))
 #ifdef BF_A_ROWS
-#define BF_A_INDEX(q, e, i, lanes)                                                               \
-    ((((q) / FM_BF16_BLOCK_PAIRS) * (lanes) + (i)) * 2 * FM_BF16_BLOCK_PAIRS +                   \
+#define BF_A_INDEX(q, e, i, lanes)                                                                 \
+    ((((q) / FM_BF16_BLOCK_PAIRS) * (lanes) + (i)) * 2 * FM_BF16_BLOCK_PAIRS +                     \
      ((q) % FM_BF16_BLOCK_PAIRS) * 2 + (e))
 #else
 #define BF_A_INDEX BF_INDEX
@@ -76,50 +76,50 @@ typedef struct BF_NAME(bf_args) {
 /* Packs a sliver `lanes` wide whose k steps are rows of the source (value (p, i) at
  * src[p * stride + i]: op(B) row-major, op(A) column-major) at INDEX, lanes past `valid` and k
  * past k PAD. LANES is the sliver's width as a constant, so that the rows vectorize. */
-#define BF_PACK_ALONG_ROWS(NAME, LANES, INDEX, PAD)                                              \
-    static void NAME(int64_t k, int64_t k_pairs, const float *src, int64_t stride,              \
-                     int64_t valid, BF_STORAGE *dst)                                             \
-    {                                                                                            \
-        for (int64_t q = 0; q < k_pairs; q++) {                                                  \
-            const int even = 2 * q < k, odd = 2 * q + 1 < k;                                     \
-            const float *r0 = even ? src + 2 * q * stride : src, *r1 = odd ? r0 + stride : r0;  \
-            if (valid == LANES && odd) {                                                         \
-                for (int64_t i = 0; i < LANES; i++) {                                            \
-                    dst[INDEX(q, 0, i, LANES)] = BF_NAME(bf_store)(r0[i]);                   \
-                    dst[INDEX(q, 1, i, LANES)] = BF_NAME(bf_store)(r1[i]);                   \
-                }                                                                                \
-            } else {                                                                             \
-                for (int64_t i = 0; i < LANES; i++) {                                            \
-                    dst[INDEX(q, 0, i, LANES)] =                                              \
-                        i < valid && even ? BF_NAME(bf_store)(r0[i]) : PAD;            \
-                    dst[INDEX(q, 1, i, LANES)] =                                              \
-                        i < valid && odd ? BF_NAME(bf_store)(r1[i]) : PAD;             \
-                }                                                                                \
-            }                                                                                    \
-        }                                                                                        \
+#define BF_PACK_ALONG_ROWS(NAME, LANES, INDEX, PAD)                                                \
+    static void NAME(int64_t k, int64_t k_pairs, const float *src, int64_t stride,                 \
+                     int64_t valid, BF_STORAGE *dst)                                               \
+    {                                                                                              \
+        for (int64_t q = 0; q < k_pairs; q++) {                                                    \
+            const int even = 2 * q < k, odd = 2 * q + 1 < k;                                       \
+            const float *r0 = even ? src + 2 * q * stride : src, *r1 = odd ? r0 + stride : r0;     \
+            if (valid == LANES && odd) {                                                           \
+                for (int64_t i = 0; i < LANES; i++) {                                              \
+                    dst[INDEX(q, 0, i, LANES)] = BF_NAME(bf_store)(r0[i]);                         \
+                    dst[INDEX(q, 1, i, LANES)] = BF_NAME(bf_store)(r1[i]);                         \
+                }                                                                                  \
+            } else {                                                                               \
+                for (int64_t i = 0; i < LANES; i++) {                                              \
+                    dst[INDEX(q, 0, i, LANES)] =                                                   \
+                        i < valid && even ? BF_NAME(bf_store)(r0[i]) : PAD;                        \
+                    dst[INDEX(q, 1, i, LANES)] =                                                   \
+                        i < valid && odd ? BF_NAME(bf_store)(r1[i]) : PAD;                         \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
     }
 
 /* Packs a sliver `lanes` wide whose lanes are rows of the source (value (p, i) at
  * src[i * stride + p]: op(A) row-major, op(B) column-major). */
-#define BF_PACK_ACROSS_ROWS(NAME, LANES, INDEX, PAD)                                             \
-    static void NAME(int64_t k, int64_t k_pairs, const float *src, int64_t stride,              \
-                     int64_t valid, BF_STORAGE *dst)                                             \
-    {                                                                                            \
-        for (int64_t i = 0; i < LANES; i++) {                                                    \
-            const int here = i < valid;                                                          \
-            const float *row = here ? src + i * stride : src;                                    \
-            int64_t q = 0;                                                                       \
-            if (here)                                                                            \
-                for (; 2 * q + 1 < k; q++) {                                                     \
-                    dst[INDEX(q, 0, i, LANES)] = BF_NAME(bf_store)(row[2 * q]);               \
-                    dst[INDEX(q, 1, i, LANES)] = BF_NAME(bf_store)(row[2 * q + 1]);           \
-                }                                                                                \
-            for (; q < k_pairs; q++) {                                                           \
-                dst[INDEX(q, 0, i, LANES)] =                                                  \
-                    here && 2 * q < k ? BF_NAME(bf_store)(row[2 * q]) : PAD;           \
-                dst[INDEX(q, 1, i, LANES)] = PAD;                                   \
-            }                                                                                    \
-        }                                                                                        \
+#define BF_PACK_ACROSS_ROWS(NAME, LANES, INDEX, PAD)                                               \
+    static void NAME(int64_t k, int64_t k_pairs, const float *src, int64_t stride,                 \
+                     int64_t valid, BF_STORAGE *dst)                                               \
+    {                                                                                              \
+        for (int64_t i = 0; i < LANES; i++) {                                                      \
+            const int here = i < valid;                                                            \
+            const float *row = here ? src + i * stride : src;                                      \
+            int64_t q = 0;                                                                         \
+            if (here)                                                                              \
+                for (; 2 * q + 1 < k; q++) {                                                       \
+                    dst[INDEX(q, 0, i, LANES)] = BF_NAME(bf_store)(row[2 * q]);                    \
+                    dst[INDEX(q, 1, i, LANES)] = BF_NAME(bf_store)(row[2 * q + 1]);                \
+                }                                                                                  \
+            for (; q < k_pairs; q++) {                                                             \
+                dst[INDEX(q, 0, i, LANES)] =                                                       \
+                    here && 2 * q < k ? BF_NAME(bf_store)(row[2 * q]) : PAD;                       \
+                dst[INDEX(q, 1, i, LANES)] = PAD;                                                  \
+            }                                                                                      \
+        }                                                                                          \
     }
 
 /* op(A)'s padding (-0) and op(B)'s (+0) in the packed storage. */
@@ -128,11 +128,11 @@ typedef struct BF_NAME(bf_args) {
 BF_PACK_ALONG_ROWS(BF_NAME(bf_pack_a_along), BF_MR, BF_A_INDEX, BF_PAD_A)
 BF_PACK_ALONG_ROWS(BF_NAME(bf_pack_b_along), BF_NR, BF_INDEX, BF_PAD_B)
 #ifdef BF_PACK_ACROSS
-#define BF_PACK_ACROSS_WITH(NAME, LANES, PAD)                                                    \
-    static void NAME(int64_t k, int64_t k_pairs, const float *src, int64_t stride,              \
-                     int64_t valid, BF_STORAGE *dst)                                             \
-    {                                                                                            \
-        BF_PACK_ACROSS(k, k_pairs, src, stride, valid, LANES, PAD, dst);                         \
+#define BF_PACK_ACROSS_WITH(NAME, LANES, PAD)                                                      \
+    static void NAME(int64_t k, int64_t k_pairs, const float *src, int64_t stride,                 \
+                     int64_t valid, BF_STORAGE *dst)                                               \
+    {                                                                                              \
+        BF_PACK_ACROSS(k, k_pairs, src, stride, valid, LANES, PAD, dst);                           \
     }
 BF_PACK_ACROSS_WITH(BF_NAME(bf_pack_a_across), BF_MR, -0.0f)
 BF_PACK_ACROSS_WITH(BF_NAME(bf_pack_b_across), BF_NR, 0.0f)
