@@ -1,7 +1,7 @@
 /* fastmlp C core: the bfloat16 GEMM emulated with AVX-512F (bf16.h), for AVX-512 CPUs without
  * AMX (or with it turned off); compiled with -mavx512f -mavx2 -mfma. Register tile: 12 rows x 2
  * zmm (32 columns), as the float32 kernel's: per block of k (bf16.h), one pass over its even k
- * (the chains E, 24 accumulators, stored), one over its odd k (O), then E + O added to the
+ * (the chains E, 24 accumulators, kept aside), one over its odd k (O), then E + O added to the
  * tile's sums in memory. The flush of subnormal results is the core's floating-point mode
  * (MXCSR FTZ, in force in every entry point: internal.h), which flushes exactly those results
  * that bf16.h flushes (x86 detects tininess after rounding). */
@@ -93,53 +93,62 @@ static void bf_pack_across_avx512(int64_t k, int64_t k_pairs, const float *src, 
 }
 
 #define BF_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
-static void bf_kernel_avx512(int64_t k_pairs, const float *ap, const float *bp, float *tile)
-{
-    _Alignas(64) float even[BF_MR * BF_NR];
-    for (int i = 0; i < BF_MR * BF_NR; i++)
-        tile[i] = 0.0f;
-    for (int64_t q0 = 0; q0 < k_pairs; q0 += FM_BF16_BLOCK_PAIRS) {
-        const int64_t steps = k_pairs - q0 < FM_BF16_BLOCK_PAIRS ? k_pairs - q0
-                                                                 : FM_BF16_BLOCK_PAIRS;
-        for (int e = 0; e < 2; e++) { /* the even k's chains, then the odd k's */
-            const float *a = ap + e * BF_MR, *b = bp + e * BF_NR;
-#define BF_DECL(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = _mm512_setzero_ps();
-            BF_ROWS(BF_DECL)
-#undef BF_DECL
-            for (int64_t q = 0; q < steps; q++, a += 2 * BF_MR, b += 2 * BF_NR) {
-                const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+#define BF_DECL(r) __m512 c##r##0, c##r##1;
+#define BF_ZERO(r)                                                                                 \
+    c##r##0 = _mm512_setzero_ps();                                                                 \
+    c##r##1 = _mm512_setzero_ps();
 #define BF_STEP(r)                                                                                 \
     {                                                                                              \
         const __m512 av = _mm512_set1_ps(a[r]);                                                    \
         c##r##0 = _mm512_fmadd_ps(av, b0, c##r##0);                                                \
         c##r##1 = _mm512_fmadd_ps(av, b1, c##r##1);                                                \
     }
-                BF_ROWS(BF_STEP)
-#undef BF_STEP
-            }
-            if (e == 0) {
+/* One chain per accumulator over `steps` k steps of one parity (a and b at that parity's first
+ * step; a step further is 2 MR values of A and 2 NR of B on). */
+#define BF_PASS(A, B)                                                                              \
+    {                                                                                              \
+        const float *a = (A), *b = (B);                                                            \
+        BF_ROWS(BF_ZERO)                                                                           \
+        for (int64_t q = 0; q < steps; q++, a += 2 * BF_MR, b += 2 * BF_NR) {                      \
+            const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);                      \
+            BF_ROWS(BF_STEP)                                                                       \
+        }                                                                                          \
+    }
 #define BF_KEEP(r)                                                                                 \
-    _mm512_store_ps(even + r * BF_NR, c##r##0);                                                    \
-    _mm512_store_ps(even + r * BF_NR + 16, c##r##1);
-                BF_ROWS(BF_KEEP)
-#undef BF_KEEP
-                continue;
-            }
-            /* the block's sum E + O added to the tile's */
+    e##r##0 = c##r##0;                                                                             \
+    e##r##1 = c##r##1;
+/* the block's sum E + O added to the tile's */
 #define BF_ADD(r)                                                                                  \
     {                                                                                              \
         float *t = tile + r * BF_NR;                                                               \
-        const __m512 s0 = _mm512_add_ps(_mm512_load_ps(even + r * BF_NR), c##r##0);                \
-        const __m512 s1 = _mm512_add_ps(_mm512_load_ps(even + r * BF_NR + 16), c##r##1);           \
-        _mm512_store_ps(t, _mm512_add_ps(_mm512_load_ps(t), s0));                                  \
-        _mm512_store_ps(t + 16, _mm512_add_ps(_mm512_load_ps(t + 16), s1));                        \
+        _mm512_store_ps(t, _mm512_add_ps(_mm512_load_ps(t), _mm512_add_ps(e##r##0, c##r##0)));     \
+        _mm512_store_ps(t + 16,                                                                    \
+                        _mm512_add_ps(_mm512_load_ps(t + 16), _mm512_add_ps(e##r##1, c##r##1)));   \
     }
-            BF_ROWS(BF_ADD)
-#undef BF_ADD
-        }
+#define BF_DECL_E(r) __m512 e##r##0, e##r##1;
+static void bf_kernel_avx512(int64_t k_pairs, const float *ap, const float *bp, float *tile)
+{
+    for (int i = 0; i < BF_MR * BF_NR; i++)
+        tile[i] = 0.0f;
+    BF_ROWS(BF_DECL)
+    BF_ROWS(BF_DECL_E) /* the even chains while the odd ones run (the compiler spills them) */
+    for (int64_t q0 = 0; q0 < k_pairs; q0 += FM_BF16_BLOCK_PAIRS) {
+        const int64_t steps = k_pairs - q0 < FM_BF16_BLOCK_PAIRS ? k_pairs - q0
+                                                                 : FM_BF16_BLOCK_PAIRS;
+        BF_PASS(ap, bp)
+        BF_ROWS(BF_KEEP)
+        BF_PASS(ap + BF_MR, bp + BF_NR)
+        BF_ROWS(BF_ADD)
         ap += 2 * BF_MR * steps;
         bp += 2 * BF_NR * steps;
     }
 }
+#undef BF_DECL
+#undef BF_DECL_E
+#undef BF_ZERO
+#undef BF_STEP
+#undef BF_PASS
+#undef BF_KEEP
+#undef BF_ADD
 
 #include "gemm_bf16_impl.h"

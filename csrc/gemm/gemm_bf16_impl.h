@@ -16,9 +16,6 @@
  *   BF_TASK_BEGIN, BF_TASK_END (optional) static void functions (void) run by a tile task
  *                 before its first kernel call and after its last (AMX: the tile
  *                 configuration);
- *   BF_PACK_B_ROWS (optional) static void BF_PACK_B_ROWS(int64_t k, int64_t k_pairs,
- *                 const float *b, int64_t b_rs, BF_STORAGE *bp): a whole-width sliver of a
- *                 row-major op(B);
  *   BF_PACK_SLIVER (optional) static void BF_PACK_SLIVER(int is_a, int64_t k, int64_t k_pairs,
  *                 const float *src, int64_t lane_stride, int64_t k_stride, int64_t valid,
  *                 BF_STORAGE *dst): packs every sliver (of A with is_a, of B without) whose
@@ -170,12 +167,6 @@ static void BF_NAME(bf_pack_b_task)(void *ctx, int64_t s)
     return;
 #endif
     if (g->b_cs == 1) { /* row-major op(B) */
-#ifdef BF_PACK_B_ROWS
-        if (cols == BF_NR) {
-            BF_PACK_B_ROWS(g->k, g->k_pairs, g->b + j0, g->b_rs, bp);
-            return;
-        }
-#endif
         BF_NAME(bf_pack_b_along)(g->k, g->k_pairs, g->b + j0 * g->b_cs, g->b_rs, cols, bp);
     } else { /* column-major op(B) (B^T) */
         BF_NAME(bf_pack_b_across)(g->k, g->k_pairs, g->b + j0 * g->b_cs, g->b_cs, cols, bp);
