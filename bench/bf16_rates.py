@@ -2,13 +2,13 @@
 
 Prints fastmlp's GEMM rate (GFLOP/s, best of many calls) for the three products of the
 784-512-256-10 net's first layers at batch 128 (forward X W, weight gradient X^T dY, input
-gradient dY W^T) in float32 and with every bfloat16 kernel this machine runs (VDPBF16PS where the
-CPU has AVX512-BF16, the AVX-512F, AVX2 and portable emulations), then the training throughput
+gradient dY W^T) in float32 and with every bfloat16 kernel this machine runs (AMX's TDPBF16PS
+where the CPU has AMX-BF16, the AVX-512F, AVX2 and portable emulations), then the training throughput
 of that net (Adam, batch 128, float32 data) in float32 and bfloat16, timed by the process's CPU
 time (best of --repeats fits), so that other processes on a shared machine do not count.
 
 Run (from the repository root): ``python bench/bf16_rates.py``. The CPU's peak instruction rates
-(VDPBF16PS against VFMADD231PS) are measured by ``bench/bf16_peak.c`` (see its header).
+(VDPBF16PS, VFMADD231PS, TDPBF16PS) are measured by ``bench/bf16_peak.c`` (see its header).
 """
 
 import argparse
@@ -67,8 +67,8 @@ def training(repeats, samples):
     flops = 6.0 * sum(a * b for a, b in zip(LAYERS[:-1], LAYERS[1:])) * samples * 2
     results = {}
     runs = [("float32", "float32", "auto"), ("bfloat16", "bfloat16", "auto")]
-    if "avx512bf16" in _core.available_bf16_kernels():
-        runs += [("bfloat16, VDPBF16PS", "bfloat16", "always"),
+    if "amx" in _core.available_bf16_kernels():
+        runs += [("bfloat16, AMX", "bfloat16", "always"),
                  ("bfloat16, AVX-512F emulation", "bfloat16", "never")]
     for label, precision, hardware in runs:
         previous = _core.set_bf16_hardware(hardware)

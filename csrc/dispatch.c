@@ -3,8 +3,16 @@
  * compiled once per instruction set; the best set the CPU supports is chosen when the Python
  * module loads (or forced with the FASTMLP_ISA environment variable, through fm_set_isa), so one
  * build runs on any x86-64 CPU and, with the portable code, on other architectures. */
+#if defined(__linux__) && !defined(_DEFAULT_SOURCE)
+#define _DEFAULT_SOURCE /* syscall() in unistd.h (arch_prctl for the AMX tile state) */
+#endif
 #include <stdlib.h>
 #include <string.h>
+#if defined(FASTMLP_HAVE_AMX) && defined(__linux__) && defined(__GNUC__) && defined(__x86_64__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "internal.h"
 #include "gemm/bf16.h"
@@ -89,35 +97,45 @@ int fm_isa_supported(const char *name)
     return strcmp(name, "generic") == 0;
 }
 
-/* Whether the CPU (and the operating system) runs AVX512-BF16 code: VDPBF16PS, VCVTNE2PS2BF16
- * and the AVX512BW permutes of its packing. */
+/* Whether the CPU (and the operating system) runs the AMX kernel: AMX-TILE and AMX-BF16 (CPUID
+ * leaf 7: EDX bits 24 and 22), the AVX-512 of its packing (AVX512BW permutes, AVX512-BF16's
+ * VCVTNE2PS2BF16), and, on Linux, the process's permission to use the tile state, asked for once
+ * (arch_prctl ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA; it holds for every thread). */
 static int bf16_hardware_supported(void)
 {
-#if defined(FASTMLP_HAVE_AVX512BF16) && defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#if defined(FASTMLP_HAVE_AMX) && defined(__linux__) && defined(__GNUC__) && defined(__x86_64__)
+    static int known = 0, supported = 0;
+    if (known)
+        return supported;
     __builtin_cpu_init();
-    return fm_isa_supported("avx512") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512bf16");
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    const int cpu = fm_isa_supported("avx512") && __builtin_cpu_supports("avx512bw") &&
+                    __builtin_cpu_supports("avx512bf16") &&
+                    __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) &&
+                    (edx & (1u << 24)) != 0 && (edx & (1u << 22)) != 0;
+    /* ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 */
+    supported = cpu && syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+    known = 1;
+    return supported;
 #else
     return 0;
 #endif
 }
 
-/* When bfloat16 products use VDPBF16PS on a CPU that has it (fm_bf16_hardware): 0 never,
- * 1 when it measured faster than the AVX-512F emulation (bf16_hardware_faster), 2 always. */
+/* When bfloat16 products use AMX on a CPU that has it (fm_bf16_hardware): 0 never, 1 when it
+ * measured faster than the AVX-512F emulation (bf16_hardware_faster), 2 always. */
 static int bf16_hardware_mode = 1;
 static int bf16_hardware_faster = 0;
 /* The networks' bfloat16 GEMM (fm_bf16_kernel's), chosen again when the choice changes. */
 static fm_gemm_bf16_fn bf16_active = fm_gemm_bf16_generic;
 static void bf16_choose(void);
 
-/* Whether VDPBF16PS runs a layer's product faster than the AVX-512F emulation (both give the
- * same bits: which one runs changes no result). On some CPUs VDPBF16PS issues at a quarter of
- * the rate of float32 FMAs, so that its 32 multiply-adds per instruction are slower than the
- * emulation's two FMAs per pair of 16. Timed on one thread, packing included, the best of a
+/* Whether AMX runs a layer's product faster than the AVX-512F emulation (both give the same
+ * bits: which one runs changes no result). Timed on one thread, packing included, the best of a
  * few alternating runs of each; static buffers, nothing allocated. */
 static int bf16_measure_hardware_faster(void)
 {
-#ifdef FASTMLP_HAVE_AVX512BF16
+#ifdef FASTMLP_HAVE_AMX
     enum { M = 48, N = 64, K = 384 };
     static float a[M * K], b[K * N], c[M * N];
     static _Alignas(64) char pack[(M + FM_BF16_MR_MAX + N + FM_BF16_NR_MAX) * K * 4 + 192];
@@ -125,7 +143,7 @@ static int bf16_measure_hardware_faster(void)
         a[i] = (float)(i % 13) * 0.125f - 0.75f;
     for (int i = 0; i < K * N; i++)
         b[i] = (float)(i % 7) * 0.25f - 0.5f;
-    const fm_gemm_bf16_fn kernels[2] = {fm_gemm_bf16_avx512bf16, fm_gemm_bf16_avx512};
+    const fm_gemm_bf16_fn kernels[2] = {fm_gemm_bf16_amx, fm_gemm_bf16_avx512};
     int64_t best[2] = {INT64_MAX, INT64_MAX};
     const unsigned saved_mode = fm_fpmode_enter();
     const int cap = fm_pool_set_cap(1);
@@ -171,15 +189,15 @@ const char *fm_isa_compiled(int index)
     return index >= 0 && index < N_ISAS ? isas[index].name : NULL;
 }
 
-/* The bfloat16 GEMM of an instruction set: VDPBF16PS for "avx512bf16", the emulation of the
- * others; NULL when this build or this CPU has none. */
+/* The bfloat16 GEMM of an instruction set: TDPBF16PS for "amx", the emulation of the others;
+ * NULL when this build or this CPU has none. */
 static fm_gemm_bf16_fn bf16_kernel_named(const char *name)
 {
     if (name == NULL)
         return NULL;
-#ifdef FASTMLP_HAVE_AVX512BF16
-    if (strcmp(name, "avx512bf16") == 0)
-        return bf16_hardware_supported() ? fm_gemm_bf16_avx512bf16 : NULL;
+#ifdef FASTMLP_HAVE_AMX
+    if (strcmp(name, "amx") == 0)
+        return bf16_hardware_supported() ? fm_gemm_bf16_amx : NULL;
 #endif
     for (int i = 0; i < N_ISAS; i++)
         if (strcmp(name, isas[i].name) == 0)
@@ -191,7 +209,7 @@ const char *fm_bf16_kernel(void)
 {
     const int use = bf16_hardware_mode == 2 || (bf16_hardware_mode == 1 && bf16_hardware_faster);
     if (use && strcmp(active->name, "avx512") == 0 && bf16_hardware_supported())
-        return "avx512bf16";
+        return "amx";
     return active->name;
 }
 

@@ -220,11 +220,11 @@ size_t fm_gemm_pack_size(void);
 /* bfloat16 products (matmul_precision "bfloat16"; csrc/gemm/bf16.h has the arithmetic):
  * C = alpha * op(A) . op(B) + beta * C with the operands rounded to bfloat16 and float32 sums,
  * the same bits from every kernel. kernel: NULL for the one the networks use (fm_bf16_kernel),
- * or "avx512bf16" (VDPBF16PS), "avx512", "avx2", "generic" (emulations); FM_ERR_ARG when this
- * build or this CPU lacks it. fm_bf16_kernel names the networks' kernel: the active
- * instruction set's emulation, or VDPBF16PS when the active set is AVX-512, the CPU has
- * AVX512-BF16 and (fm_set_isa measures it) it runs faster than the emulation, which is not
- * always so. fm_bf16_hardware(mode): 0 never VDPBF16PS, 1 when faster (the default), 2 always
+ * or "amx" (TDPBF16PS), "avx512", "avx2", "generic" (emulations); FM_ERR_ARG when this build
+ * or this CPU lacks it. fm_bf16_kernel names the networks' kernel: the active instruction set's
+ * emulation, or AMX when the active set is AVX-512, the CPU has AMX-BF16, the operating system
+ * grants the tile state and (fm_set_isa measures it) it runs faster than the emulation.
+ * fm_bf16_hardware(mode): 0 never AMX, 1 when faster (the default), 2 always
  * where the CPU has it (a testing hook; returns the previous mode). fm_bf16_supported(kernel):
  * whether fm_gemm_bf16 can run that kernel. */
 int fm_gemm_bf16(const char *kernel, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,

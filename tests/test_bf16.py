@@ -1,8 +1,8 @@
 """matmul_precision="bfloat16": the bfloat16 GEMM against a float64 reference with
-bfloat16-rounded operands (exact, bit for bit), every kernel the machine runs (VDPBF16PS and the
-emulations) giving the same bits, and networks trained with it: bitwise identical for any thread
-count and under every instruction set, close to float32 training, kept by persistence, refused
-for float64 models."""
+bfloat16-rounded operands (exact, bit for bit: the arithmetic of AMX's TDPBF16PS, csrc/gemm/bf16.h),
+every kernel the machine runs (AMX and the emulations) giving the same bits, and networks trained
+with it: bitwise identical for any thread count and under every instruction set, close to
+float32 training, kept by persistence, refused for float64 models."""
 
 import os
 import pickle
@@ -39,34 +39,51 @@ def flush(x):
     return np.where(np.abs(x) < FLT_MIN, np.copysign(np.float32(0), x), x).astype(np.float32)
 
 
+def fused_step(acc, y):
+    """acc + y rounded once to float32 with an unbounded exponent (to nearest, ties to even),
+    a result below 2**-126 flushed to a zero of its sign; acc float32, y float64 products of
+    two bfloat16 values (exact in float64)."""
+    x = acc.astype(np.float64)
+    s = x + y
+    bb = s - x
+    err = (x - (s - bb)) + (y - bb)  # TwoSum: the rounding error of s, exactly
+    # round to odd: an inexact s with an even last bit moves one ulp toward the exact sum, so
+    # that its rounding to float32 (24 bits < 53 - 1) is the exact sum's
+    even = (s.view(np.uint64) & 1) == 0
+    s = np.where((err != 0) & even, np.nextafter(s, np.where(err > 0, np.inf, -np.inf)), s)
+    with np.errstate(over="ignore"):
+        rounded = s.astype(np.float32)
+        # below the normal range: round as if the exponent went on (scaled by 2**64 into
+        # float32's normal range), then flush what stays below 2**-126
+        scaled = (s * 2.0**64).astype(np.float32)
+    tiny = np.abs(s) < FLT_MIN
+    low = np.where(np.abs(scaled) < np.float32(2.0**-62), np.copysign(np.float32(0), scaled),
+                   np.copysign(FLT_MIN, scaled))
+    return np.where(tiny, low, rounded).astype(np.float32)
+
+
 def reference(a, b, alpha=1.0, beta=0.0, c=None):
-    """alpha * a @ b + beta * c, the way bf16.h defines the bfloat16 product: operands rounded
-    to bfloat16, each k pair (2q, 2q + 1) added odd first, each step rounded once to float32
-    (the float64 sum rounded to odd, which float32 then rounds as the exact sum would be), a
-    subnormal sum flushed."""
+    """alpha * a @ b + beta * c, the way bf16.h defines the bfloat16 product (TDPBF16PS's
+    arithmetic): operands rounded to bfloat16; k in blocks of 32 from k = 0; in a block two
+    chains from +0, over the even and over the odd k, each step a fused multiply-add rounded
+    once to float32 (the float64 sum rounded to odd, which float32 then rounds as the exact
+    sum would be), a subnormal result flushed; then the sum plus (even + odd), each rounded,
+    a subnormal flushed."""
     a = bf16_round(a).astype(np.float64)
     b = bf16_round(b).astype(np.float64)
     m, k = a.shape
     n = b.shape[1]
-    if k % 2:
-        a = np.hstack([a, np.zeros((m, 1))])
-        b = np.vstack([b, np.zeros((1, n))])
-    acc = np.zeros((m, n), dtype=np.float32)
-    for q in range(0, a.shape[1], 2):
-        for p in (q + 1, q):
-            x = acc.astype(np.float64)
-            y = np.outer(a[:, p], b[p])  # a product of two bfloat16 values: exact in float64
-            s = x + y
-            bb = s - x
-            err = (x - (s - bb)) + (y - bb)  # TwoSum: the rounding error of s, exactly
-            # round to odd: an inexact s with an even last bit moves one ulp toward the exact
-            # sum, so that its rounding to float32 (24 bits < 53 - 1) is the exact sum's
-            even = (s.view(np.uint64) & 1) == 0
-            s = np.where((err != 0) & even, np.nextafter(s, np.where(err > 0, np.inf, -np.inf)), s)
-            acc = flush(s.astype(np.float32))
+    total = np.zeros((m, n), dtype=np.float32)
+    for k0 in range(0, k, 32):
+        chains = [np.zeros((m, n), dtype=np.float32) for _ in range(2)]
+        for p in range(k0, min(k0 + 32, k)):
+            # a product of two bfloat16 values: exact in float64
+            chains[p % 2] = fused_step(chains[p % 2], np.outer(a[:, p], b[p]))
+        block = flush(chains[0] + chains[1])
+        total = flush(total + block)
     if beta == 0:
-        return (np.float32(alpha) * acc).astype(np.float32)
-    return (np.float32(beta) * c + np.float32(alpha) * acc).astype(np.float32)
+        return (np.float32(alpha) * total).astype(np.float32)
+    return (np.float32(beta) * c + np.float32(alpha) * total).astype(np.float32)
 
 
 def operand(rng, shape, tiny=True):
@@ -133,6 +150,65 @@ def test_gemm_bf16_special_values():
         assert np.isnan(c[0]).all() and np.isposinf(c[1]).all() and np.isposinf(c[2]).all()
 
 
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("rows", range(1, 14))
+@pytest.mark.parametrize("trans", [(0, 0), (1, 1)])
+def test_gemm_bf16_few_rows(kernel, rows, trans):
+    """Row counts of one to thirteen (a predict's batch, the edge of every register tile) with k
+    neither a multiple of 32 nor even, and edge columns."""
+    m, n, k = rows, 37, 45
+    ta, tb = trans
+    rng = np.random.default_rng(rows)
+    a, b = operand(rng, (m, k)), operand(rng, (k, n))
+    c = np.full((m, n), np.nan, dtype=np.float32)
+    _core.gemm_bf16(ta, tb, 1.0, np.ascontiguousarray(a.T) if ta else a,
+                    np.ascontiguousarray(b.T) if tb else b, 0.0, c, kernel=kernel)
+    np.testing.assert_array_equal(c.view(np.uint32), reference(a, b).view(np.uint32))
+
+
+def _one_row(k, entries):
+    """A 1 x k row of A and a k x 1 column of B, zero but for {index: a value (B's 1) or a pair
+    (A's, B's)}, as float32 arrays."""
+    a = np.zeros((1, k), np.float32)
+    b = np.zeros((k, 1), np.float32)
+    for p, v in entries.items():
+        a[0, p], b[p, 0] = v if isinstance(v, tuple) else (v, 1.0)
+    return a, b
+
+
+# (k, {index: value}, expected): what TDPBF16PS gives (bench/amx_bf16_probe.c), against what
+# one sequence of float32 roundings would give
+CHAIN_CASES = [
+    # the even and the odd k are two chains: 1 - 1 in the even one, 2^-30 in the odd one
+    (3, {0: 1.0, 1: 2.0**-30, 2: -1.0}, 2.0**-30),
+    # one chain rounds step by step: 1 + 2^-30 is 1, then - 1
+    (5, {0: 1.0, 2: 2.0**-30, 4: -1.0}, 0.0),
+    # blocks of 32: the first block's 1 - 1, then the second block's 2^-30
+    (33, {0: 1.0, 2: -1.0, 32: 2.0**-30}, 2.0**-30),
+    # the first block's 1 + 2^-30 rounded to 1 before the second block's - 1
+    (33, {0: 1.0, 2: 2.0**-30, 32: -1.0}, 0.0),
+    # tininess after rounding with an unbounded exponent: 2^-126 - 1.5 * 2^-151 rounds to
+    # 2^-126 - 2^-150, below the normal range, so 0 (IEEE's subnormal rounding would give
+    # 2^-126)
+    (3, {0: (1.0, 2.0**-126), 2: (-1.5 * 2.0**-75, 2.0**-76)}, 0.0),
+    # a sum of the blocks below the normal range flushes to a zero of its sign
+    (33, {0: 2.0**-126, 32: -1.5 * 2.0**-126}, -0.0),
+]
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("case", range(len(CHAIN_CASES)))
+def test_gemm_bf16_chains_and_blocks(kernel, case):
+    """Hand-made sums whose bits tell the order of the additions and the flushes apart."""
+    k, entries, expected = CHAIN_CASES[case]
+    a, b = _one_row(k, entries)
+    c = np.full((1, 1), np.nan, np.float32)
+    _core.gemm_bf16(False, False, 1.0, a, b, 0.0, c, kernel=kernel)
+    want = np.float32(expected)
+    assert c[0, 0].tobytes() == want.tobytes(), (c[0, 0], want)
+    assert reference(a, b)[0, 0].tobytes() == want.tobytes()
+
+
 def test_gemm_bf16_bad_kernel():
     a = np.ones((2, 2), np.float32)
     with pytest.raises(ValueError, match="kernel"):
@@ -144,8 +220,8 @@ def test_kernel_choice():
     assert "generic" in KERNELS
     previous = _core.set_bf16_hardware("always")
     try:
-        if "avx512bf16" in KERNELS and _core.isa() == "avx512":
-            assert _core.bf16_kernel() == "avx512bf16"
+        if "amx" in KERNELS and _core.isa() == "avx512":
+            assert _core.bf16_kernel() == "amx"
         _core.set_bf16_hardware("never")
         assert _core.bf16_kernel() == _core.isa()
     finally:
@@ -206,8 +282,8 @@ def test_training_any_thread_count(name):
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_training_hardware_and_emulation_agree(name):
-    """Where the CPU has VDPBF16PS, training with it and with the AVX-512F emulation gives the
-    same bits; elsewhere the instruction set's emulation is what both runs use."""
+    """Where the CPU has AMX, training with it and with the AVX-512F emulation gives the same
+    bits; elsewhere the instruction set's emulation is what both runs use."""
     previous = _core.set_bf16_hardware("always")
     try:
         hardware = _bits(*_fit(name, matmul_precision="bfloat16"))

@@ -108,7 +108,7 @@ def _configs():
             "clf", dtype,
             dict(hidden_layer_sizes=(160,), max_iter=2, random_state=5, batch_size=150,
                  dropout=0.2), (600, 140), "fit")
-    # bfloat16 products (float32 models only): the same bits from VDPBF16PS and from the
+    # bfloat16 products (float32 models only): the same bits from AMX and from the
     # emulations (tests/test_bf16.py), recorded like the rest
     bf16 = dict(matmul_precision="bfloat16")
     out["clf-bf16-adam-float32"] = ("clf", "float32", dict(base, **bf16), (200, 10), "fit")

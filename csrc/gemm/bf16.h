@@ -4,18 +4,23 @@
  * C = alpha * op(A) . op(B) + beta * C in float32, where every operand is first rounded to
  * bfloat16 the way VCVTNE2PS2BF16 rounds it: to nearest, ties to even; zero and subnormal inputs
  * to a zero of their sign (they would be read as zero anyway); NaN stays a quiet NaN. Each
- * element of the product then adds its k products in float32 in the order of VDPBF16PS: for each
- * pair of k values (2q, 2q + 1), in ascending q, first the odd one, then the even one, each a
- * fused multiply-add (a product of two bfloat16 values is exact, so one rounding per step, to
- * nearest even), a subnormal result flushed to a zero of its sign (tininess after rounding, as
- * on x86). An odd k is padded with a zero product, which turns a -0 sum into +0. The sum starts
- * at +0 and then c = beta == 0 ? alpha * sum : beta * c + alpha * sum, in float32 (with
- * alpha == 1 and beta == 0, the sum itself).
+ * element of the product then adds its k products in float32 the way AMX's TDPBF16PS adds them
+ * (bench/amx_bf16_probe.c derives this from the hardware and checks it on 13 million results):
+ * k is cut into blocks of 32 (16 pairs), from k = 0; the last block may be shorter. In a block,
+ * two chains, E over the even k and O over the odd k, each start at +0 and add their products in
+ * ascending k, each step a fused multiply-add (the product of two bfloat16 values is exact)
+ * rounded once to nearest even, a result below 2^-126 flushed to a zero of its sign (tininess
+ * after rounding, as on x86). Then s = E + O and sum = sum + s (the sum starts at +0), each
+ * rounded to nearest even, a subnormal flushed to a zero of its sign. An odd k is padded with a
+ * product of -0 * +0, which changes no result; so does any padding of op(A) with -0 and op(B)
+ * with +0. Finally c = beta == 0 ? alpha * sum : beta * c + alpha * sum, in float32 (with
+ * alpha == 1 and beta == 0, the sum itself). A NaN operand gives a NaN (its payload may differ
+ * between kernels).
  *
- * The instruction sets that have VDPBF16PS (AVX512-BF16) compute this in hardware; the others
- * (AVX-512F, AVX2, the portable code) emulate it with the same operations in the same order, so
- * a product, and a network trained with it, has the same bits everywhere
- * (csrc/tests/test_core.c and tests/test_bf16.py check it). */
+ * Where the CPU has AMX-BF16 (and the operating system grants the tile state), TDPBF16PS
+ * computes this in hardware; the other kernels (AVX-512F, AVX2, the portable code) emulate it
+ * with the same operations in the same order, so a product, and a network trained with it, has
+ * the same bits everywhere (csrc/tests/test_core.c and tests/test_bf16.py check it). */
 #ifndef FASTMLP_BF16_H
 #define FASTMLP_BF16_H
 
@@ -60,16 +65,48 @@ static inline float fm_bf16_flush(float r)
     return fabsf(r) < FLT_MIN ? copysignf(0.0f, r) : r;
 }
 
+/* The fused step of a chain (above) for any float32 acc and bfloat16 values a and b (as
+ * float32, subnormals already zero), in portable C: exact for every input, whatever the
+ * floating-point mode, without an FMA instruction. The product is exact in double; the sum is
+ * rounded to odd in double (53 bits, so that rounding it again to float32's 24 is the single
+ * rounding of the exact sum), then to float32 with an unbounded exponent. */
+static inline float fm_bf16_step_exact(float a, float b, float acc)
+{
+    const double p = (double)a * (double)b, x = (double)acc;
+    double s = x + p;
+    if (!isfinite(s) || !isfinite(p) || !isfinite(x))
+        return (float)s; /* an infinity or NaN: no rounding to care about */
+    const double bv = s - x, err = (x - (s - bv)) + (p - bv); /* s + err == x + p exactly */
+    if (err != 0) {
+        uint64_t u;
+        memcpy(&u, &s, sizeof(u));
+        if ((u & 1u) == 0) /* round to odd: toward the exact sum, onto an odd last bit */
+            u = ((err > 0) == (s > 0)) ? u + 1 : u - 1;
+        memcpy(&s, &u, sizeof(u));
+    }
+    if (fabs(s) >= 0x1.ffffffp127) /* FLT_MAX + half an ulp and above: infinite */
+        return copysignf(INFINITY, (float)(s > 0 ? 1 : -1));
+    if (fabs(s) >= (double)FLT_MIN)
+        return (float)s;
+    /* below the normal range: round as if the exponent went on (scaled into float32's normal
+     * range), then flush what stays below 2^-126 */
+    const float scaled = (float)(s * 0x1p64);
+    return fabsf(scaled) < 0x1p-62f ? copysignf(0.0f, scaled) : scaled * 0x1p-64f;
+}
+
 /* Register tiles are at most FM_BF16_MR_MAX x FM_BF16_NR_MAX (the packing space's bound). */
-#define FM_BF16_MR_MAX 16
+#define FM_BF16_MR_MAX 32
 #define FM_BF16_NR_MAX 32
+/* k pairs per block of the sums (above). */
+#define FM_BF16_BLOCK_PAIRS 16
 
 /* Bytes of packing space a bfloat16 product of m x n x k needs (whole op(A) and op(B), packed
  * once each, in any instruction set's layout), 64-byte alignment included. */
 static inline size_t fm_gemm_bf16_pack_bytes(int64_t m, int64_t n, int64_t k)
 {
-    const size_t k_even = (size_t)(k + 1) / 2 * 2;
-    return ((size_t)(m + FM_BF16_MR_MAX) + (size_t)(n + FM_BF16_NR_MAX)) * k_even * 4 + 192;
+    const size_t k_blocks = (size_t)(k + 2 * FM_BF16_BLOCK_PAIRS - 1) / (2 * FM_BF16_BLOCK_PAIRS);
+    const size_t k_padded = k_blocks * 2 * FM_BF16_BLOCK_PAIRS;
+    return ((size_t)(m + FM_BF16_MR_MAX) + (size_t)(n + FM_BF16_NR_MAX)) * k_padded * 4 + 192;
 }
 
 /* One instruction set's bfloat16 GEMM (gemm_bf16_<isa>.c), with an optional epilogue applied to
@@ -83,10 +120,10 @@ typedef int(*fm_gemm_bf16_fn) FM_GEMM_BF16_PARAMS;
 int fm_gemm_bf16_generic FM_GEMM_BF16_PARAMS;
 int fm_gemm_bf16_avx2 FM_GEMM_BF16_PARAMS;
 int fm_gemm_bf16_avx512 FM_GEMM_BF16_PARAMS;
-int fm_gemm_bf16_avx512bf16 FM_GEMM_BF16_PARAMS;
+int fm_gemm_bf16_amx FM_GEMM_BF16_PARAMS;
 
-/* The bfloat16 GEMM of the active instruction set (dispatch.c): VDPBF16PS where the CPU has it
- * and the active set is AVX-512, the active set's emulation otherwise. */
+/* The bfloat16 GEMM of the active instruction set (dispatch.c): AMX where the CPU has it and
+ * the active set is AVX-512, the active set's emulation otherwise. */
 int fm_gemm_bf16_ex FM_GEMM_BF16_PARAMS;
 
 #endif /* FASTMLP_BF16_H */

@@ -28,6 +28,7 @@
 #define ZERO _mm512_setzero_ps
 #define KNAME kernel_avx512_f32
 #define KNAME_ROWS kernel_rows_avx512_f32
+#define KNAME_ROWS_AHEAD kernel_rows_ahead_avx512_f32
 #define KNAME_HALF kernel_half_avx512_f32
 #define KNAME_ROWS_HALF kernel_rows_half_avx512_f32
 #define KNAME_EDGE1 kernel_edge1_avx512_f32
@@ -48,6 +49,7 @@
 #define ZERO _mm512_setzero_pd
 #define KNAME kernel_avx512_f64
 #define KNAME_ROWS kernel_rows_avx512_f64
+#define KNAME_ROWS_AHEAD kernel_rows_ahead_avx512_f64
 #define KNAME_HALF kernel_half_avx512_f64
 #define KNAME_ROWS_HALF kernel_rows_half_avx512_f64
 #define KNAME_EDGE1 kernel_edge1_avx512_f64
@@ -64,6 +66,8 @@
 #define MUL _mm512_mul_pd
 #define SET1 _mm512_set1_pd
 #include "kernel_x86.h"
+/* gemm_impl.h's forward product for predict's blocks calls the kernel_rows_ahead kernels */
+#define FM_KERNEL_ROWS_AHEAD
 #undef MRK
 #undef ROWS
 #undef ROWS_EDGE1

@@ -1,8 +1,10 @@
 /* fastmlp C core: the bfloat16 GEMM emulated with AVX-512F (bf16.h), for AVX-512 CPUs without
- * AVX512-BF16; compiled with -mavx512f -mavx2 -mfma. Register tile: 12 rows x 2 zmm, as the
- * float32 kernel's. The flush of subnormal results is the core's floating-point mode (MXCSR FTZ,
- * in force in every entry point: internal.h), which flushes exactly those results that bf16.h
- * flushes (x86 detects tininess after rounding). */
+ * AMX (or with it turned off); compiled with -mavx512f -mavx2 -mfma. Register tile: 12 rows x 2
+ * zmm (32 columns), as the float32 kernel's: per block of k (bf16.h), one pass over its even k
+ * (the chains E, 24 accumulators, kept aside), one over its odd k (O), then E + O added to the
+ * tile's sums in memory. The flush of subnormal results is the core's floating-point mode
+ * (MXCSR FTZ, in force in every entry point: internal.h), which flushes exactly those results
+ * that bf16.h flushes (x86 detects tininess after rounding). */
 #include <immintrin.h>
 #include <stdlib.h>
 
@@ -64,9 +66,9 @@ static inline void bf_transpose16(__m512 r[16])
 /* A sliver whose lanes are rows of the source (value (p, i) at src[i * stride + p]: op(A)
  * row-major, op(B) column-major) into the float layout dst[p * lanes + i]: blocks of 16 lanes
  * x 16 k values, each row of the block read, rounded, and the block transposed in registers;
- * lanes past valid and k past k zero. */
+ * lanes past valid and k past k `pad`. */
 static void bf_pack_across_avx512(int64_t k, int64_t k_pairs, const float *src, int64_t stride,
-                                  int64_t valid, int64_t lanes, float *dst)
+                                  int64_t valid, int64_t lanes, float pad, float *dst)
 {
     for (int64_t i0 = 0; i0 < lanes; i0 += 16) {
         const int64_t n_lanes = lanes - i0 < 16 ? lanes - i0 : 16;
@@ -75,11 +77,14 @@ static void bf_pack_across_avx512(int64_t k, int64_t k_pairs, const float *src, 
             const int64_t n_steps = 2 * k_pairs - p0 < 16 ? 2 * k_pairs - p0 : 16;
             const int64_t left = k - p0;
             const __mmask16 load = (__mmask16)(left >= 16 ? 0xffffu : (1u << left) - 1u);
+            const __m512 padv = _mm512_set1_ps(pad);
             __m512 r[16];
             for (int l = 0; l < 16; l++)
                 r[l] = i0 + l < valid
-                           ? bf_round_ps(_mm512_maskz_loadu_ps(load, src + (i0 + l) * stride + p0))
-                           : _mm512_setzero_ps();
+                           ? _mm512_mask_mov_ps(padv, load,
+                                                bf_round_ps(_mm512_maskz_loadu_ps(
+                                                    load, src + (i0 + l) * stride + p0)))
+                           : padv;
             bf_transpose16(r);
             for (int64_t t = 0; t < n_steps; t++)
                 _mm512_mask_storeu_ps(dst + (p0 + t) * lanes + i0, store, r[t]);
@@ -88,38 +93,62 @@ static void bf_pack_across_avx512(int64_t k, int64_t k_pairs, const float *src, 
 }
 
 #define BF_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#define BF_DECL(r) __m512 c##r##0, c##r##1;
+#define BF_ZERO(r)                                                                                 \
+    c##r##0 = _mm512_setzero_ps();                                                                 \
+    c##r##1 = _mm512_setzero_ps();
+#define BF_STEP(r)                                                                                 \
+    {                                                                                              \
+        const __m512 av = _mm512_set1_ps(a[r]);                                                    \
+        c##r##0 = _mm512_fmadd_ps(av, b0, c##r##0);                                                \
+        c##r##1 = _mm512_fmadd_ps(av, b1, c##r##1);                                                \
+    }
+/* One chain per accumulator over `steps` k steps of one parity (a and b at that parity's first
+ * step; a step further is 2 MR values of A and 2 NR of B on). */
+#define BF_PASS(A, B)                                                                              \
+    {                                                                                              \
+        const float *a = (A), *b = (B);                                                            \
+        BF_ROWS(BF_ZERO)                                                                           \
+        for (int64_t q = 0; q < steps; q++, a += 2 * BF_MR, b += 2 * BF_NR) {                      \
+            const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);                      \
+            BF_ROWS(BF_STEP)                                                                       \
+        }                                                                                          \
+    }
+#define BF_KEEP(r)                                                                                 \
+    e##r##0 = c##r##0;                                                                             \
+    e##r##1 = c##r##1;
+/* the block's sum E + O added to the tile's */
+#define BF_ADD(r)                                                                                  \
+    {                                                                                              \
+        float *t = tile + r * BF_NR;                                                               \
+        _mm512_store_ps(t, _mm512_add_ps(_mm512_load_ps(t), _mm512_add_ps(e##r##0, c##r##0)));     \
+        _mm512_store_ps(t + 16,                                                                    \
+                        _mm512_add_ps(_mm512_load_ps(t + 16), _mm512_add_ps(e##r##1, c##r##1)));   \
+    }
+#define BF_DECL_E(r) __m512 e##r##0, e##r##1;
 static void bf_kernel_avx512(int64_t k_pairs, const float *ap, const float *bp, float *tile)
 {
-#define BF_DECL(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = _mm512_setzero_ps();
+    for (int i = 0; i < BF_MR * BF_NR; i++)
+        tile[i] = 0.0f;
     BF_ROWS(BF_DECL)
-#undef BF_DECL
-    for (int64_t q = 0; q < k_pairs; q++, ap += 2 * BF_MR, bp += 2 * BF_NR) {
-        /* the odd k of the pair first, as VDPBF16PS adds them */
-        __m512 b0 = _mm512_load_ps(bp + BF_NR), b1 = _mm512_load_ps(bp + BF_NR + 16);
-#define BF_ODD(r)                                                                                \
-    {                                                                                            \
-        const __m512 a = _mm512_set1_ps(ap[BF_MR + r]);                                          \
-        c##r##0 = _mm512_fmadd_ps(a, b0, c##r##0);                                               \
-        c##r##1 = _mm512_fmadd_ps(a, b1, c##r##1);                                               \
+    BF_ROWS(BF_DECL_E) /* the even chains while the odd ones run (the compiler spills them) */
+    for (int64_t q0 = 0; q0 < k_pairs; q0 += FM_BF16_BLOCK_PAIRS) {
+        const int64_t steps = k_pairs - q0 < FM_BF16_BLOCK_PAIRS ? k_pairs - q0
+                                                                 : FM_BF16_BLOCK_PAIRS;
+        BF_PASS(ap, bp)
+        BF_ROWS(BF_KEEP)
+        BF_PASS(ap + BF_MR, bp + BF_NR)
+        BF_ROWS(BF_ADD)
+        ap += 2 * BF_MR * steps;
+        bp += 2 * BF_NR * steps;
     }
-        BF_ROWS(BF_ODD)
-#undef BF_ODD
-        b0 = _mm512_load_ps(bp);
-        b1 = _mm512_load_ps(bp + 16);
-#define BF_EVEN(r)                                                                               \
-    {                                                                                            \
-        const __m512 a = _mm512_set1_ps(ap[r]);                                                  \
-        c##r##0 = _mm512_fmadd_ps(a, b0, c##r##0);                                               \
-        c##r##1 = _mm512_fmadd_ps(a, b1, c##r##1);                                               \
-    }
-        BF_ROWS(BF_EVEN)
-#undef BF_EVEN
-    }
-#define BF_OUT(r)                                                                                \
-    _mm512_store_ps(tile + r * BF_NR, c##r##0);                                                  \
-    _mm512_store_ps(tile + r * BF_NR + 16, c##r##1);
-    BF_ROWS(BF_OUT)
-#undef BF_OUT
 }
+#undef BF_DECL
+#undef BF_DECL_E
+#undef BF_ZERO
+#undef BF_STEP
+#undef BF_PASS
+#undef BF_KEEP
+#undef BF_ADD
 
 #include "gemm_bf16_impl.h"

@@ -6,13 +6,14 @@
 
 /* One fused step without relying on an FMA instruction: the product of two bfloat16 values is
  * exact in float32 unless it overflows or falls below the normal range, so then the sum rounded
- * once is the fused result; those rare cases take libm's fmaf, which is exact everywhere. */
+ * once is the fused result (and a sum below the normal range is exact, flushed as bf16.h says);
+ * those rare cases take bf16.h's exact step. */
 static inline float bf_step_generic(float a, float b, float acc)
 {
     const float p = a * b;
     const float ap = fabsf(p);
     const int exact = ap >= FLT_MIN ? ap <= FLT_MAX : (a == 0 || b == 0);
-    return fm_bf16_flush(exact ? p + acc : fmaf(a, b, acc));
+    return exact ? fm_bf16_flush(p + acc) : fm_bf16_step_exact(a, b, acc);
 }
 
 #define BF_ISA generic
@@ -49,20 +50,29 @@ static inline void bf_row_step(float a, const float *b, float *acc)
 
 static void bf_kernel_generic(int64_t k_pairs, const float *ap, const float *bp, float *tile)
 {
-    float acc[BF_MR][BF_NR];
-    for (int r = 0; r < BF_MR; r++)
-        for (int j = 0; j < BF_NR; j++)
-            acc[r][j] = 0;
-    for (int64_t q = 0; q < k_pairs; q++, ap += 2 * BF_MR, bp += 2 * BF_NR) {
-        /* the odd k of the pair first, as VDPBF16PS adds them */
+    float e[BF_MR][BF_NR], o[BF_MR][BF_NR];
+    for (int i = 0; i < BF_MR * BF_NR; i++)
+        tile[i] = 0.0f;
+    for (int64_t q0 = 0; q0 < k_pairs; q0 += FM_BF16_BLOCK_PAIRS) {
+        const int64_t q_end =
+            k_pairs - q0 < FM_BF16_BLOCK_PAIRS ? k_pairs : q0 + FM_BF16_BLOCK_PAIRS;
         for (int r = 0; r < BF_MR; r++)
-            bf_row_step(ap[BF_MR + r], bp + BF_NR, acc[r]);
+            for (int j = 0; j < BF_NR; j++)
+                e[r][j] = o[r][j] = 0.0f;
+        for (int64_t q = q0; q < q_end; q++, ap += 2 * BF_MR, bp += 2 * BF_NR) {
+            for (int r = 0; r < BF_MR; r++)
+                bf_row_step(ap[r], bp, e[r]);
+            for (int r = 0; r < BF_MR; r++)
+                bf_row_step(ap[BF_MR + r], bp + BF_NR, o[r]);
+        }
+        /* the block's sum E + O added to the tile's (sums of two floats: a result below the
+         * normal range is exact, then flushed) */
         for (int r = 0; r < BF_MR; r++)
-            bf_row_step(ap[r], bp, acc[r]);
+            for (int j = 0; j < BF_NR; j++) {
+                const float s = fm_bf16_flush(e[r][j] + o[r][j]);
+                tile[r * BF_NR + j] = fm_bf16_flush(tile[r * BF_NR + j] + s);
+            }
     }
-    for (int r = 0; r < BF_MR; r++)
-        for (int j = 0; j < BF_NR; j++)
-            tile[r * BF_NR + j] = acc[r][j];
 }
 
 #include "gemm_bf16_impl.h"

@@ -1,33 +1,50 @@
 /* fastmlp C core: the bfloat16 GEMM driver (bf16.h has the arithmetic it computes), included
  * once per instruction set by gemm_bf16_<isa>.c with:
- *   BF_ISA        the name suffix (generic, avx2, avx512, avx512bf16);
+ *   BF_ISA        the name suffix (generic, avx2, avx512, amx);
  *   BF_MR, BF_NR  the register tile (at most FM_BF16_MR_MAX x FM_BF16_NR_MAX);
- *   BF_STORAGE    uint16_t: operands packed as bfloat16 pairs (VDPBF16PS's layout: the two
- *                 values of a k pair side by side, A's pair of row r at ap[(q * MR + r) * 2 + e],
- *                 B's of column j at bp[(q * NR + j) * 2 + e]); float: as the float32 values of
- *                 the rounded operands, k step by k step (A's at ap[(2q + e) * MR + r], B's at
- *                 bp[(2q + e) * NR + j]), for the emulations;
+ *   BF_STORAGE    uint16_t: operands packed as bfloat16 pairs (the two values of a k pair side
+ *                 by side: B's pair of column j at bp[(q * NR + j) * 2 + e], A's of row r at
+ *                 ap[(q * MR + r) * 2 + e], or with BF_A_ROWS, at ap[((q / 16) * MR + r) * 32 +
+ *                 (q % 16) * 2 + e]: per block of 16 pairs, MR rows of 32 values, AMX's tiles);
+ *                 float: as the float32 values of the rounded operands, k step by k step (A's at
+ *                 ap[(2q + e) * MR + r], B's at bp[(2q + e) * NR + j]), for the emulations;
  *   BF_KERNEL     static void BF_KERNEL(int64_t k_pairs, const BF_STORAGE *ap,
  *                 const BF_STORAGE *bp, float *tile): the MR x NR tile of sums (row stride NR)
- *                 of one packed sliver of A and one of B over k_pairs pairs;
- *   BF_PACK_B_ROWS (optional) static void BF_PACK_B_ROWS(int64_t k, const float *b,
- *                 int64_t b_rs, BF_STORAGE *bp): a whole-width sliver of a row-major op(B);
+ *                 of one packed sliver of A and one of B over k_pairs pairs, in blocks of
+ *                 FM_BF16_BLOCK_PAIRS pairs (bf16.h);
+ *   BF_WHOLE_BLOCKS (optional) k padded to whole blocks (the padding changes no sum, bf16.h);
+ *   BF_TASK_BEGIN, BF_TASK_END (optional) static void functions (void) run by a tile task
+ *                 before its first kernel call and after its last (AMX: the tile
+ *                 configuration);
+ *   BF_PACK_SLIVER (optional) static void BF_PACK_SLIVER(int is_a, int64_t k, int64_t k_pairs,
+ *                 const float *src, int64_t lane_stride, int64_t k_stride, int64_t valid,
+ *                 BF_STORAGE *dst): packs every sliver (of A with is_a, of B without) whose
+ *                 value (p, i) is at src[p * k_stride + i * lane_stride], one of the strides 1,
+ *                 in place of the macros below;
  *   BF_PACK_ACROSS (optional) static void BF_PACK_ACROSS(int64_t k, int64_t k_pairs,
- *                 const float *src, int64_t stride, int64_t valid, int64_t lanes,
+ *                 const float *src, int64_t stride, int64_t valid, int64_t lanes, float pad,
  *                 BF_STORAGE *dst): what BF_PACK_ACROSS_ROWS below does, faster.
  *
  * The product is cut like the float GEMM's packed path, without KC blocking (each tile adds all
  * of k in registers): one job packs op(A) into MR-row slivers and op(B) into NR-column slivers,
  * a second computes the tiles (a task: one A sliver against a group of B slivers) and applies
  * the epilogue. Each element is computed by one thread in a fixed order, so the result
- * does not depend on the number of threads. */
+ * does not depend on the number of threads. op(A) is padded along k with -0 and op(B) with +0,
+ * so that a padded product is -0 * +0 = -0, which changes no sum (bf16.h). */
 
 #define BF_NAME(name) FM_XCAT2(name, BF_ISA)
 
 /* A packed operand's value at pair q, element e (0: k = 2q, 1: k = 2q + 1), lane i of a sliver
  * `lanes` wide. */
-#define BF_INDEX(q, e, i, lanes)                                                                 \
+#define BF_INDEX(q, e, i, lanes)                                                                   \
     (sizeof(BF_STORAGE) == 2 ? ((q) * (lanes) + (i)) * 2 + (e) : ((q) * 2 + (e)) * (lanes) + (i))
+#ifdef BF_A_ROWS
+#define BF_A_INDEX(q, e, i, lanes)                                                                 \
+    ((((q) / FM_BF16_BLOCK_PAIRS) * (lanes) + (i)) * 2 * FM_BF16_BLOCK_PAIRS +                     \
+     ((q) % FM_BF16_BLOCK_PAIRS) * 2 + (e))
+#else
+#define BF_A_INDEX BF_INDEX
+#endif
 
 static inline BF_STORAGE BF_NAME(bf_store)(float x)
 {
@@ -54,77 +71,84 @@ typedef struct BF_NAME(bf_args) {
 } BF_NAME(bf_args);
 
 /* Packs a sliver `lanes` wide whose k steps are rows of the source (value (p, i) at
- * src[p * stride + i]: op(B) row-major, op(A) column-major), lanes past `valid` and k past k
- * zero. LANES is the sliver's width as a constant, so that the rows vectorize. */
-#define BF_PACK_ALONG_ROWS(NAME, LANES)                                                          \
-    static void NAME(int64_t k, int64_t k_pairs, const float *src, int64_t stride,              \
-                     int64_t valid, BF_STORAGE *dst)                                             \
-    {                                                                                            \
-        for (int64_t q = 0; q < k_pairs; q++) {                                                  \
-            const int odd = 2 * q + 1 < k;                                                       \
-            const float *r0 = src + 2 * q * stride, *r1 = odd ? r0 + stride : r0;               \
-            if (valid == LANES && odd) {                                                         \
-                for (int64_t i = 0; i < LANES; i++) {                                            \
-                    dst[BF_INDEX(q, 0, i, LANES)] = BF_NAME(bf_store)(r0[i]);                   \
-                    dst[BF_INDEX(q, 1, i, LANES)] = BF_NAME(bf_store)(r1[i]);                   \
-                }                                                                                \
-            } else {                                                                             \
-                for (int64_t i = 0; i < LANES; i++) {                                            \
-                    dst[BF_INDEX(q, 0, i, LANES)] =                                              \
-                        i < valid ? BF_NAME(bf_store)(r0[i]) : (BF_STORAGE)0;                    \
-                    dst[BF_INDEX(q, 1, i, LANES)] =                                              \
-                        i < valid && odd ? BF_NAME(bf_store)(r1[i]) : (BF_STORAGE)0;             \
-                }                                                                                \
-            }                                                                                    \
-        }                                                                                        \
+ * src[p * stride + i]: op(B) row-major, op(A) column-major) at INDEX, lanes past `valid` and k
+ * past k PAD. LANES is the sliver's width as a constant, so that the rows vectorize. */
+#define BF_PACK_ALONG_ROWS(NAME, LANES, INDEX, PAD)                                                \
+    static void NAME(int64_t k, int64_t k_pairs, const float *src, int64_t stride,                 \
+                     int64_t valid, BF_STORAGE *dst)                                               \
+    {                                                                                              \
+        for (int64_t q = 0; q < k_pairs; q++) {                                                    \
+            const int even = 2 * q < k, odd = 2 * q + 1 < k;                                       \
+            const float *r0 = even ? src + 2 * q * stride : src, *r1 = odd ? r0 + stride : r0;     \
+            if (valid == LANES && odd) {                                                           \
+                for (int64_t i = 0; i < LANES; i++) {                                              \
+                    dst[INDEX(q, 0, i, LANES)] = BF_NAME(bf_store)(r0[i]);                         \
+                    dst[INDEX(q, 1, i, LANES)] = BF_NAME(bf_store)(r1[i]);                         \
+                }                                                                                  \
+            } else {                                                                               \
+                for (int64_t i = 0; i < LANES; i++) {                                              \
+                    dst[INDEX(q, 0, i, LANES)] =                                                   \
+                        i < valid && even ? BF_NAME(bf_store)(r0[i]) : PAD;                        \
+                    dst[INDEX(q, 1, i, LANES)] =                                                   \
+                        i < valid && odd ? BF_NAME(bf_store)(r1[i]) : PAD;                         \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
     }
 
 /* Packs a sliver `lanes` wide whose lanes are rows of the source (value (p, i) at
  * src[i * stride + p]: op(A) row-major, op(B) column-major). */
-#define BF_PACK_ACROSS_ROWS(NAME, LANES)                                                         \
-    static void NAME(int64_t k, int64_t k_pairs, const float *src, int64_t stride,              \
-                     int64_t valid, BF_STORAGE *dst)                                             \
-    {                                                                                            \
-        for (int64_t i = 0; i < LANES; i++) {                                                    \
-            const int here = i < valid;                                                          \
-            const float *row = here ? src + i * stride : src;                                    \
-            int64_t q = 0;                                                                       \
-            if (here)                                                                            \
-                for (; 2 * q + 1 < k; q++) {                                                     \
-                    dst[BF_INDEX(q, 0, i, LANES)] = BF_NAME(bf_store)(row[2 * q]);               \
-                    dst[BF_INDEX(q, 1, i, LANES)] = BF_NAME(bf_store)(row[2 * q + 1]);           \
-                }                                                                                \
-            for (; q < k_pairs; q++) {                                                           \
-                dst[BF_INDEX(q, 0, i, LANES)] =                                                  \
-                    here && 2 * q < k ? BF_NAME(bf_store)(row[2 * q]) : (BF_STORAGE)0;           \
-                dst[BF_INDEX(q, 1, i, LANES)] = (BF_STORAGE)0;                                   \
-            }                                                                                    \
-        }                                                                                        \
+#define BF_PACK_ACROSS_ROWS(NAME, LANES, INDEX, PAD)                                               \
+    static void NAME(int64_t k, int64_t k_pairs, const float *src, int64_t stride,                 \
+                     int64_t valid, BF_STORAGE *dst)                                               \
+    {                                                                                              \
+        for (int64_t i = 0; i < LANES; i++) {                                                      \
+            const int here = i < valid;                                                            \
+            const float *row = here ? src + i * stride : src;                                      \
+            int64_t q = 0;                                                                         \
+            if (here)                                                                              \
+                for (; 2 * q + 1 < k; q++) {                                                       \
+                    dst[INDEX(q, 0, i, LANES)] = BF_NAME(bf_store)(row[2 * q]);                    \
+                    dst[INDEX(q, 1, i, LANES)] = BF_NAME(bf_store)(row[2 * q + 1]);                \
+                }                                                                                  \
+            for (; q < k_pairs; q++) {                                                             \
+                dst[INDEX(q, 0, i, LANES)] =                                                       \
+                    here && 2 * q < k ? BF_NAME(bf_store)(row[2 * q]) : PAD;                       \
+                dst[INDEX(q, 1, i, LANES)] = PAD;                                                  \
+            }                                                                                      \
+        }                                                                                          \
     }
 
-BF_PACK_ALONG_ROWS(BF_NAME(bf_pack_a_along), BF_MR)
-BF_PACK_ALONG_ROWS(BF_NAME(bf_pack_b_along), BF_NR)
+/* op(A)'s padding (-0) and op(B)'s (+0) in the packed storage. */
+#define BF_PAD_A ((BF_STORAGE)(sizeof(BF_STORAGE) == 2 ? 0x8000 : -0.0f))
+#define BF_PAD_B ((BF_STORAGE)0)
+BF_PACK_ALONG_ROWS(BF_NAME(bf_pack_a_along), BF_MR, BF_A_INDEX, BF_PAD_A)
+BF_PACK_ALONG_ROWS(BF_NAME(bf_pack_b_along), BF_NR, BF_INDEX, BF_PAD_B)
 #ifdef BF_PACK_ACROSS
-#define BF_PACK_ACROSS_WITH(NAME, LANES)                                                         \
-    static void NAME(int64_t k, int64_t k_pairs, const float *src, int64_t stride,              \
-                     int64_t valid, BF_STORAGE *dst)                                             \
-    {                                                                                            \
-        BF_PACK_ACROSS(k, k_pairs, src, stride, valid, LANES, dst);                              \
+#define BF_PACK_ACROSS_WITH(NAME, LANES, PAD)                                                      \
+    static void NAME(int64_t k, int64_t k_pairs, const float *src, int64_t stride,                 \
+                     int64_t valid, BF_STORAGE *dst)                                               \
+    {                                                                                              \
+        BF_PACK_ACROSS(k, k_pairs, src, stride, valid, LANES, PAD, dst);                           \
     }
-BF_PACK_ACROSS_WITH(BF_NAME(bf_pack_a_across), BF_MR)
-BF_PACK_ACROSS_WITH(BF_NAME(bf_pack_b_across), BF_NR)
+BF_PACK_ACROSS_WITH(BF_NAME(bf_pack_a_across), BF_MR, -0.0f)
+BF_PACK_ACROSS_WITH(BF_NAME(bf_pack_b_across), BF_NR, 0.0f)
 #undef BF_PACK_ACROSS_WITH
 #else
-BF_PACK_ACROSS_ROWS(BF_NAME(bf_pack_a_across), BF_MR)
-BF_PACK_ACROSS_ROWS(BF_NAME(bf_pack_b_across), BF_NR)
+BF_PACK_ACROSS_ROWS(BF_NAME(bf_pack_a_across), BF_MR, BF_A_INDEX, BF_PAD_A)
+BF_PACK_ACROSS_ROWS(BF_NAME(bf_pack_b_across), BF_NR, BF_INDEX, BF_PAD_B)
 #endif
 
-/* Task of the A packing job: rows [s MR, s MR + MR) of op(A), rows past m and k past k zero. */
+/* Task of the A packing job: rows [s MR, s MR + MR) of op(A), rows past m and k past k -0. */
 static void BF_NAME(bf_pack_a_task)(void *ctx, int64_t s)
 {
     const BF_NAME(bf_args) *g = (const BF_NAME(bf_args) *)ctx;
     BF_STORAGE *ap = g->ap + s * BF_MR * 2 * g->k_pairs;
     const int64_t i0 = s * BF_MR, rows = g->m - i0 < BF_MR ? g->m - i0 : BF_MR;
+#ifdef BF_PACK_SLIVER
+    BF_PACK_SLIVER(1, g->k, g->k_pairs, g->a + i0 * g->a_rs, g->a_rs, g->a_cs, rows, ap);
+    return;
+#endif
     if (g->a_cs == 1) /* row-major op(A) */
         BF_NAME(bf_pack_a_across)(g->k, g->k_pairs, g->a + i0 * g->a_rs, g->a_rs, rows, ap);
     else /* column-major op(A) (A^T) */
@@ -138,13 +162,11 @@ static void BF_NAME(bf_pack_b_task)(void *ctx, int64_t s)
     const BF_NAME(bf_args) *g = (const BF_NAME(bf_args) *)ctx;
     BF_STORAGE *bp = g->bp + s * BF_NR * 2 * g->k_pairs;
     const int64_t j0 = s * BF_NR, cols = g->n - j0 < BF_NR ? g->n - j0 : BF_NR;
-    if (g->b_cs == 1) { /* row-major op(B) */
-#ifdef BF_PACK_B_ROWS
-        if (cols == BF_NR) {
-            BF_PACK_B_ROWS(g->k, g->b + j0, g->b_rs, bp);
-            return;
-        }
+#ifdef BF_PACK_SLIVER
+    BF_PACK_SLIVER(0, g->k, g->k_pairs, g->b + j0 * g->b_cs, g->b_cs, g->b_rs, cols, bp);
+    return;
 #endif
+    if (g->b_cs == 1) { /* row-major op(B) */
         BF_NAME(bf_pack_b_along)(g->k, g->k_pairs, g->b + j0 * g->b_cs, g->b_rs, cols, bp);
     } else { /* column-major op(B) (B^T) */
         BF_NAME(bf_pack_b_across)(g->k, g->k_pairs, g->b + j0 * g->b_cs, g->b_cs, cols, bp);
@@ -232,6 +254,9 @@ static void BF_NAME(bf_tiles_task)(void *ctx, int64_t task)
                                                                       : g->n_slivers;
     const BF_STORAGE *ap = g->ap + si * BF_MR * 2 * g->k_pairs;
     const float alpha = g->alpha, beta = g->beta;
+#ifdef BF_TASK_BEGIN
+    BF_TASK_BEGIN();
+#endif
     for (int64_t sj = group * g->col_group; sj < sj_end; sj++) {
         const int64_t j = sj * BF_NR, cols = g->n - j < BF_NR ? g->n - j : BF_NR;
         BF_KERNEL(g->k_pairs, ap, g->bp + sj * BF_NR * 2 * g->k_pairs, tile);
@@ -254,6 +279,9 @@ static void BF_NAME(bf_tiles_task)(void *ctx, int64_t task)
         }
         BF_NAME(bf_epilogue)(g->ep, ct, g->ldc, i, j, rows, cols);
     }
+#ifdef BF_TASK_END
+    BF_TASK_END();
+#endif
 }
 
 int BF_NAME(fm_gemm_bf16) FM_GEMM_BF16_PARAMS
@@ -268,6 +296,9 @@ int BF_NAME(fm_gemm_bf16) FM_GEMM_BF16_PARAMS
     g.n = n;
     g.k = k;
     g.k_pairs = (k + 1) / 2;
+#ifdef BF_WHOLE_BLOCKS
+    g.k_pairs = (g.k_pairs + FM_BF16_BLOCK_PAIRS - 1) / FM_BF16_BLOCK_PAIRS * FM_BF16_BLOCK_PAIRS;
+#endif
     g.alpha = alpha;
     g.beta = beta;
     g.a = a;
@@ -311,5 +342,8 @@ int BF_NAME(fm_gemm_bf16) FM_GEMM_BF16_PARAMS
 
 #undef BF_NAME
 #undef BF_INDEX
+#undef BF_A_INDEX
+#undef BF_PAD_A
+#undef BF_PAD_B
 #undef BF_PACK_ALONG_ROWS
 #undef BF_PACK_ACROSS_ROWS

@@ -2,10 +2,17 @@
  * FM_KERNEL_A_ROWS (0: A's value (r, p) at a[p * a_arg + r], a packed sliver or a column-major
  * A; 1: at a[r * a_arg + p], MRK rows of a row-major A read in place) and FM_KERNEL_WIDTH (2 or
  * 1 vectors of B per row) and FM_KERNEL_ROWS(X) (X(0) .. X(rows - 1), the tile's rows) defined;
- * all four are undefined again at the end.
+ * optionally FM_KERNEL_AHEAD (1: one more argument, ahead: at the start of each group of 4 k
+ * steps the kernel asks for the next cache line from ahead on, kc / 4 of them, so that a caller
+ * can bring the next B panel into L1 while this one is used; 0, the default: none);
+ * all of them are undefined again at the end.
  *
  * c = beta * c + alpha * sum_p A(r, p) * bp[p * b_step + j] for the MRK x (FM_KERNEL_WIDTH *
  * VLEN) tile (beta == 0: c is not read). */
+
+#ifndef FM_KERNEL_AHEAD
+#define FM_KERNEL_AHEAD 0
+#endif
 
 #if FM_KERNEL_A_ROWS
 #define FM_A_AT(r) (a + r * a_arg + p)
@@ -38,11 +45,31 @@
 #define FM_UPDATE(r) STOREU(c + r * ldc, FMA(vb, LOADU(c + r * ldc), MUL(va, acc##r##_0)));
 #endif
 
+#if FM_KERNEL_AHEAD
+FM_NOINLINE /* its caller's loop has no registers to spare for it */
+#endif
 static void FM_KERNEL_NAME(int64_t kc, const REAL *a, int64_t a_arg, const REAL *bp,
-                           int64_t b_step, REAL *c, int64_t ldc, REAL alpha, REAL beta)
+                           int64_t b_step, REAL *c, int64_t ldc, REAL alpha, REAL beta
+#if FM_KERNEL_AHEAD
+                           , const REAL *ahead
+#endif
+)
 {
     FM_KERNEL_ROWS(FM_DECL)
-    for (int64_t p = 0; p < kc; p++) {
+    int64_t p = 0;
+#if FM_KERNEL_AHEAD
+    /* groups of 4 k steps, each asking for the next cache line from ahead on */
+    for (const char *line = (const char *)ahead; p + 4 <= kc; line += 64) {
+        _mm_prefetch(line, _MM_HINT_T0);
+        for (int u = 0; u < 4; u++, p++) {
+            FM_LOAD_B
+            FM_KERNEL_ROWS(FM_STEP)
+            FM_A_NEXT
+            bp += b_step;
+        }
+    }
+#endif
+    for (; p < kc; p++) {
         FM_LOAD_B
         FM_KERNEL_ROWS(FM_STEP)
         FM_A_NEXT
@@ -67,3 +94,4 @@ static void FM_KERNEL_NAME(int64_t kc, const REAL *a, int64_t a_arg, const REAL 
 #undef FM_KERNEL_A_ROWS
 #undef FM_KERNEL_WIDTH
 #undef FM_KERNEL_ROWS
+#undef FM_KERNEL_AHEAD

@@ -14,6 +14,10 @@
  * many, e.g. 32 = 12 + 12 + 8 rows): such a sliver is then read in place and its tile written
  * straight to C instead of packed, computed with padding rows and copied from a scratch tile.
  *
+ * KNAME_ROWS_AHEAD, when defined, is KNAME_ROWS that also asks for the cache lines of a region
+ * given to it, a few at a time over its k loop (kernel_body_x86.h, FM_KERNEL_AHEAD): predict's
+ * forward products bring the next B panel into L1 while the tiles under the current one run.
+ *
  * Requires: KNAME, KNAME_ROWS, KNAME_HALF, KNAME_ROWS_HALF, KNAME_EDGE1, KNAME_ROWS_EDGE1,
  * KNAME_EDGE2, KNAME_ROWS_EDGE2, REAL, VEC, VLEN (elements per vector), MRK, ROWS(X) (X(0) ..
  * X(MRK - 1)), ROWS_EDGE1(X), ROWS_EDGE2(X) (likewise for MR_EDGE1, MR_EDGE2 rows), ZERO(),
@@ -68,6 +72,16 @@
 #define FM_KERNEL_WIDTH 2
 #define FM_KERNEL_ROWS ROWS_EDGE2
 #include "kernel_body_x86.h"
+
+#ifdef KNAME_ROWS_AHEAD
+#define FM_KERNEL_NAME KNAME_ROWS_AHEAD
+#define FM_KERNEL_A_ROWS 1
+#define FM_KERNEL_WIDTH 2
+#define FM_KERNEL_ROWS ROWS
+#define FM_KERNEL_AHEAD 1
+#include "kernel_body_x86.h"
+#undef KNAME_ROWS_AHEAD
+#endif
 
 #undef KNAME
 #undef KNAME_ROWS

@@ -41,11 +41,13 @@ if [ "$(uname -m)" = x86_64 ]; then
     -o "$out/gemm_bf16_avx512.o"
   native=("$out"/gemm_avx2.o "$out"/net_avx2.o "$out"/gemm_avx512.o "$out"/net_avx512.o
           "$out"/gemm_bf16_avx2.o "$out"/gemm_bf16_avx512.o)
-  if echo 'int x;' | "$CC" -mavx512bf16 -x c -c - -o /dev/null 2>/dev/null; then
-    defs+=(-DFASTMLP_HAVE_AVX512BF16)
-    "$CC" "${flags[@]}" "${defs[@]}" -mavx512f -mavx512bw -mavx512bf16 -mavx2 -mfma \
-      -c csrc/gemm/gemm_bf16_avx512bf16.c -o "$out/gemm_bf16_avx512bf16.o"
-    native+=("$out"/gemm_bf16_avx512bf16.o)
+  amx=(-mamx-tile -mamx-bf16 -mavx512f -mavx512bw -mavx512bf16 -mavx2 -mfma)
+  if printf '#include <immintrin.h>\nvoid f(void) { _tile_dpbf16ps(0, 1, 2); }\n' |
+     "$CC" "${amx[@]}" -x c -c - -o /dev/null 2>/dev/null; then
+    defs+=(-DFASTMLP_HAVE_AMX)
+    "$CC" "${flags[@]}" "${defs[@]}" "${amx[@]}" -c csrc/gemm/gemm_bf16_amx.c \
+      -o "$out/gemm_bf16_amx.o"
+    native+=("$out"/gemm_bf16_amx.o)
   fi
 fi
 "$CC" "${flags[@]}" "${defs[@]}" "${portable[@]}" "${native[@]}" -lm -lpthread \

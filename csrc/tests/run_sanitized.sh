@@ -25,9 +25,11 @@ if [ "$(uname -m)" = x86_64 ]; then
   compile csrc/net_avx512.c -mavx512f -mavx2 -mfma
   compile csrc/gemm/gemm_bf16_avx2.c -mavx2 -mfma
   compile csrc/gemm/gemm_bf16_avx512.c -mavx512f -mavx2 -mfma
-  if echo 'int x;' | "$CC" -mavx512bf16 -x c -c - -o /dev/null 2>/dev/null; then
-    defs+=(-DFASTMLP_HAVE_AVX512BF16)
-    compile csrc/gemm/gemm_bf16_avx512bf16.c -mavx512f -mavx512bw -mavx512bf16 -mavx2 -mfma
+  amx=(-mamx-tile -mamx-bf16 -mavx512f -mavx512bw -mavx512bf16 -mavx2 -mfma)
+  if printf '#include <immintrin.h>\nvoid f(void) { _tile_dpbf16ps(0, 1, 2); }\n' |
+     "$CC" "${amx[@]}" -x c -c - -o /dev/null 2>/dev/null; then
+    defs+=(-DFASTMLP_HAVE_AMX)
+    compile csrc/gemm/gemm_bf16_amx.c "${amx[@]}"
   fi
 fi
 for src in csrc/perceptron.c csrc/dispatch.c csrc/net.c csrc/pool.c csrc/rng.c csrc/net_generic.c \

@@ -378,6 +378,8 @@ static void test_options(void)
  * updates them (the test prints the new values), as tests/guard_digests.json. */
 #define RECORDED_DIGEST_F32 0x4843e4e4fc05f9f1ULL
 #define RECORDED_DIGEST_F64 0xbd82054fd1f09eb5ULL
+/* ... and of the bfloat16 trainings (digest_bf16), with AMX where the CPU has it and without */
+#define RECORDED_DIGEST_BF16 0x741d47d2ae0d15e7ULL
 
 /* FNV-1a over bytes. */
 static uint64_t fnv(uint64_t h, const void *data, size_t n)
@@ -556,29 +558,76 @@ static void digest_matrix(uint64_t *d32, uint64_t *d64)
     }
 }
 
+/* float32 trainings with bfloat16 products (bf16.h) hashed into *d16: a small net (k of 9, 13
+ * and 7: short blocks) and a wide one (300 inputs: ten blocks of 32, one short), two solvers
+ * each. */
+static void digest_bf16(uint64_t *d16)
+{
+    enum { N = 90, D = 9, C = 3, B = 16, NW = 48, DW = 300, CW = 4 };
+    static double x[NW * DW], y[N * C + NW * CW];
+    unsigned long long rng = 77;
+    *d16 = 0xcbf29ce484222325ULL;
+    for (int i = 0; i < NW * DW; i++)
+        x[i] = uniform(&rng);
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < C; j++)
+            y[i * C + j] = (i * 7 + i / 5) % C == j;
+    const int64_t units[] = {D, 13, 7, C};
+    for (int solver = FM_SOLVER_SGD; solver <= FM_SOLVER_ADAM; solver++) {
+        fm_net net = make_net(3, units, FM_ACT_RELU, FM_ACT_SOFTMAX, FM_LOSS_LOG, 1e-3);
+        net.matmul_precision = FM_MATMUL_BFLOAT16;
+        const int err = digest_train_f32(&net, solver, x, y, N, B, d16);
+        CHECK(err == FM_OK, "bfloat16 digest training solver %d: %d", solver, err);
+    }
+    for (int i = 0; i < NW; i++)
+        for (int j = 0; j < CW; j++)
+            y[i * CW + j] = (i * 3 + i / 7) % CW == j;
+    const int64_t wide[] = {DW, 70, CW};
+    for (int solver = FM_SOLVER_SGD; solver <= FM_SOLVER_ADAM; solver++) {
+        fm_net net = make_net(2, wide, solver % 2 ? FM_ACT_TANH : FM_ACT_RELU, FM_ACT_SOFTMAX,
+                              FM_LOSS_LOG, 1e-4);
+        net.matmul_precision = FM_MATMUL_BFLOAT16;
+        const int err = digest_train_f32(&net, solver, x, y, NW, 24, d16);
+        CHECK(err == FM_OK, "wide bfloat16 digest training solver %d: %d", solver, err);
+    }
+}
+
 /* The digest matrix under every instruction set: the same bits under each, equal to the
  * recorded ones. */
 static void test_digests(const char *const *names, int n_names)
 {
-    uint64_t first32 = 0, first64 = 0;
+    uint64_t first32 = 0, first64 = 0, first16 = 0;
     for (int i = 0; i < n_names; i++) {
-        uint64_t d32, d64;
+        uint64_t d32, d64, d16, d16_emulated;
         CHECK(fm_set_isa(names[i]) == FM_OK, "cannot select %s", names[i]);
         digest_matrix(&d32, &d64);
-        printf("training digest %s: float32 %016llx float64 %016llx\n", names[i],
-               (unsigned long long)d32, (unsigned long long)d64);
+        const int mode = fm_bf16_hardware(2); /* AMX where the CPU has it */
+        digest_bf16(&d16);
+        fm_bf16_hardware(0); /* the instruction set's emulation */
+        digest_bf16(&d16_emulated);
+        fm_bf16_hardware(mode);
+        printf("training digest %s: float32 %016llx float64 %016llx bfloat16 %016llx\n",
+               names[i], (unsigned long long)d32, (unsigned long long)d64,
+               (unsigned long long)d16);
+        CHECK(d16 == d16_emulated, "%s: bfloat16 training with AMX %016llx, emulated %016llx",
+              names[i], (unsigned long long)d16, (unsigned long long)d16_emulated);
         if (i == 0) {
             first32 = d32;
             first64 = d64;
+            first16 = d16;
         }
-        CHECK(d32 == first32 && d64 == first64, "%s trains other bits than %s", names[i],
-              names[0]);
+        CHECK(d32 == first32 && d64 == first64 && d16 == first16,
+              "%s trains other bits than %s", names[i], names[0]);
     }
     CHECK(first32 == RECORDED_DIGEST_F32 && first64 == RECORDED_DIGEST_F64,
           "training digests %016llx %016llx differ from the recorded %016llx %016llx (update "
           "RECORDED_DIGEST_F32 / _F64 in csrc/tests/test_core.c when the change is meant)",
           (unsigned long long)first32, (unsigned long long)first64,
           (unsigned long long)RECORDED_DIGEST_F32, (unsigned long long)RECORDED_DIGEST_F64);
+    CHECK(first16 == RECORDED_DIGEST_BF16,
+          "bfloat16 training digest %016llx differs from the recorded %016llx (update "
+          "RECORDED_DIGEST_BF16 in csrc/tests/test_core.c when the change is meant)",
+          (unsigned long long)first16, (unsigned long long)RECORDED_DIGEST_BF16);
     fm_set_isa(NULL);
 }
 
@@ -670,18 +719,23 @@ static void test_perceptron(void)
  * threads) gives each row the bits that predicting it among fewer rows gives (the per-layer path,
  * 100 rows at a time), a last chunk of fewer rows than a register tile included (5 rows past
  * 1024: the small path in both); a NaN in any block is refused. Layers of more than one KC
- * block of k, widths that are not multiples of the tile, one-unit and softmax outputs. */
+ * block of k, widths that are not multiples of the tile, one-unit and softmax outputs, and
+ * weights too large to be read in place (every sliver packed, each product asking for the next
+ * panel while it runs). */
 #define PREDICT_BLOCKS_TEST(REAL, SUF)                                                           \
     static void test_predict_blocks_##SUF(const char *isa)                                      \
     {                                                                                            \
         static const int64_t one_unit[4] = {300, 70, 33, 1}, softmax[3] = {300, 40, 10};       \
+        static const int64_t packed[4] = {300, 150, 70, 10};                                   \
         enum { N = 1029, PIECE = 100 };                                                          \
-        for (int s = 0; s < 2; s++) {                                                            \
-            const int L = s == 0 ? 3 : 2;                                                        \
-            fm_net net = s == 0 ? make_net(L, one_unit, FM_ACT_RELU, FM_ACT_LOGISTIC,            \
-                                           FM_LOSS_BINARY_LOG, 0)                                \
-                                : make_net(L, softmax, FM_ACT_TANH, FM_ACT_SOFTMAX, FM_LOSS_LOG, \
-                                           0);                                                   \
+        for (int s = 0; s < 3; s++) {                                                            \
+            const int L = s == 1 ? 2 : 3;                                                        \
+            fm_net net = s == 0   ? make_net(L, one_unit, FM_ACT_RELU, FM_ACT_LOGISTIC,          \
+                                             FM_LOSS_BINARY_LOG, 0)                              \
+                         : s == 1 ? make_net(L, softmax, FM_ACT_TANH, FM_ACT_SOFTMAX,            \
+                                             FM_LOSS_LOG, 0)                                     \
+                                  : make_net(L, packed, FM_ACT_RELU, FM_ACT_SOFTMAX,             \
+                                             FM_LOSS_LOG, 0);                                    \
             const int64_t n_params = fm_n_params(&net), n_in = 300;                              \
             const int64_t n_out = net.units[L];                                                  \
             REAL *params = malloc(sizeof(REAL) * (size_t)n_params);                              \
@@ -738,8 +792,8 @@ static void test_pool(void)
     CHECK(wrong == 0, "%ld tasks did not run exactly once", wrong);
 }
 
-/* bfloat16 reference (csrc/gemm/bf16.h), written independently of the kernels: the rounding by
- * integer arithmetic, each step a float32 fmaf, the odd k of each pair first. */
+/* bfloat16 reference (csrc/gemm/bf16.h, TDPBF16PS's arithmetic), written independently of the
+ * kernels: the rounding to bfloat16 and each sum by integer arithmetic. */
 static float bf16_ref_round(float x)
 {
     uint32_t u;
@@ -754,10 +808,81 @@ static float bf16_ref_round(float x)
     return x;
 }
 
-static float bf16_ref_step(float a, float b, float acc)
+static int bf16_ref_bits(unsigned __int128 v)
 {
-    const float r = fmaf(a, b, acc);
-    return fabsf(r) < 1.17549435e-38f ? copysignf(0.0f, r) : r;
+    int n = 0;
+    while (v != 0) {
+        v >>= 1;
+        n++;
+    }
+    return n;
+}
+
+/* acc + a * b for finite float32 values (normal or zero), exactly, then rounded once to 24 bits
+ * with an unbounded exponent (to nearest, ties to even), a result below 2^-126 flushed to a
+ * zero of its sign, above the float32 range infinite: the step of a chain (b = 1: a plain sum). */
+static float bf16_ref_fused(float acc, float a, float b)
+{
+    if (!isfinite(acc) || !isfinite(a) || !isfinite(b))
+        return (float)((double)acc + (double)a * (double)b);
+    int ea, eb, ec;
+    /* value = m * 2^e with integer m (24 bits each, 48 for the product) */
+    const int64_t ma = (int64_t)ldexpf(frexpf(a, &ea), 24);
+    const int64_t mb = (int64_t)ldexpf(frexpf(b, &eb), 24);
+    const int64_t mc = (int64_t)ldexpf(frexpf(acc, &ec), 24);
+    __int128 mp = (__int128)ma * mb, mq = mc;
+    int ep = ea + eb - 48, eq = ec - 24;
+    if (mp == 0 || mq == 0) {
+        if (mp == 0 && mq == 0) /* zeros: -0 only from -0 + -0 */
+            return signbit(acc) && signbit(a) != signbit(b) ? -0.0f : 0.0f;
+        if (mp == 0) { /* the sum is acc's value: rounded as any other */
+            mp = mq;
+            ep = eq;
+        }
+        mq = 0;
+        eq = ep;
+    }
+    /* the term of lower magnitude, more than 2^60 below, as a sticky 1 (it moves the exact sum
+     * within an interval that holds no rounding boundary) */
+    if (mq != 0) {
+        const int tp = ep + bf16_ref_bits(mp < 0 ? -mp : mp);
+        const int tq = eq + bf16_ref_bits(mq < 0 ? -mq : mq);
+        if (tp - tq > 60) {
+            mq = mq < 0 ? -1 : 1;
+            eq = tp - 61;
+        } else if (tq - tp > 60) {
+            mp = mp < 0 ? -1 : 1;
+            ep = tq - 61;
+        }
+    }
+    const int e0 = ep < eq ? ep : eq;
+    /* magnitudes at the common exponent e0 (< 2^110), then the signed sum */
+    const unsigned __int128 up = (unsigned __int128)(mp < 0 ? -mp : mp) << (ep - e0);
+    const unsigned __int128 uq = (unsigned __int128)(mq < 0 ? -mq : mq) << (eq - e0);
+    const int same = (mp < 0) == (mq < 0);
+    const int negative = same ? mp < 0 : (up > uq ? mp < 0 : mq < 0);
+    unsigned __int128 mag = same ? up + uq : (up > uq ? up - uq : uq - up);
+    if (mag == 0)
+        return 0.0f;
+    const int sum = negative ? -1 : 1;
+    int e = e0;
+    const int n = bf16_ref_bits(mag);
+    if (n > 24) {
+        const int shift = n - 24;
+        const unsigned __int128 rem = mag & (((unsigned __int128)1 << shift) - 1);
+        const unsigned __int128 half = (unsigned __int128)1 << (shift - 1);
+        mag >>= shift;
+        e += shift;
+        if (rem > half || (rem == half && (mag & 1)))
+            mag++;
+    }
+    /* the value mag * 2^e, mag < 2^25 */
+    const double value = ldexp((double)mag, e) * (sum < 0 ? -1.0 : 1.0);
+    if (fabs(value) < 0x1p-126)
+        return sum < 0 ? -0.0f : 0.0f;
+    if (fabs(value) >= 0x1p128)
+        return sum < 0 ? -INFINITY : INFINITY;
+    return (float)value; /* exact */
 }
 
 /* A value for the bfloat16 tests: mostly in [-1, 1), some tiny (near and below float32's
@@ -779,16 +904,16 @@ static float bf16_test_value(unsigned long long *state)
  * A and B, odd and even k, edge tiles, alpha and beta. */
 static void test_gemm_bf16(void)
 {
-    static const char *kernels[] = {"avx512bf16", "avx512", "avx2", "generic"};
+    static const char *kernels[] = {"amx", "avx512", "avx2", "generic"};
     static const int64_t shapes[][3] = {{1, 1, 1}, {13, 33, 7}, {30, 70, 64}, {25, 40, 129},
-                                        {12, 32, 0}};
+                                        {12, 32, 0}, {40, 33, 95}};
     unsigned long long state = 11;
     int n_kernels = 0;
     for (int ki = 0; ki < 4; ki++) {
         if (!fm_bf16_supported(kernels[ki]))
             continue;
         n_kernels++;
-        for (int si = 0; si < 5; si++) {
+        for (int si = 0; si < 6; si++) {
             for (int t = 0; t < 4; t++) {
                 const int ta = t & 1, tb = t >> 1;
                 const int64_t m = shapes[si][0], n = shapes[si][1], k = shapes[si][2];
@@ -806,16 +931,15 @@ static void test_gemm_bf16(void)
                 for (int64_t i = 0; i < m; i++) {
                     for (int64_t j = 0; j < n; j++) {
                         float acc = 0.0f;
-                        for (int64_t p = 0; p < k; p += 2) {
-                            const float a0 = bf16_ref_round(ta ? a[p * m + i] : a[i * k + p]);
-                            const float b0 = bf16_ref_round(tb ? b[j * k + p] : b[p * n + j]);
-                            float a1 = 0.0f, b1 = 0.0f;
-                            if (p + 1 < k) {
-                                a1 = bf16_ref_round(ta ? a[(p + 1) * m + i] : a[i * k + p + 1]);
-                                b1 = bf16_ref_round(tb ? b[j * k + p + 1] : b[(p + 1) * n + j]);
+                        for (int64_t p0 = 0; p0 < k; p0 += 32) { /* blocks of 32 k */
+                            float chain[2] = {0.0f, 0.0f}; /* the even and the odd k */
+                            for (int64_t p = p0; p < p0 + 32 && p < k; p++) {
+                                const float av = bf16_ref_round(ta ? a[p * m + i] : a[i * k + p]);
+                                const float bv = bf16_ref_round(tb ? b[j * k + p] : b[p * n + j]);
+                                chain[p % 2] = bf16_ref_fused(chain[p % 2], av, bv);
                             }
-                            acc = bf16_ref_step(a1, b1, acc);
-                            acc = bf16_ref_step(a0, b0, acc);
+                            acc = bf16_ref_fused(acc, bf16_ref_fused(chain[0], chain[1], 1.0f),
+                                                 1.0f);
                         }
                         if (beta == 0) {
                             ref[i * n + j] = alpha * acc;

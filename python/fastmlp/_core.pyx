@@ -851,14 +851,15 @@ cdef extern from "fastmlp.h":
     int fm_bf16_supported(const char *kernel)
 
 
-BF16_KERNELS = ("avx512bf16", "avx512", "avx2", "generic")
+BF16_KERNELS = ("amx", "avx512", "avx2", "generic")
 
 
 def bf16_kernel():
     """The bfloat16 GEMM kernel networks with matmul_precision="bfloat16" use: the instruction
-    set's emulation ("avx512", "avx2", "generic"), or "avx512bf16" (VDPBF16PS) when the
-    instruction set in use is AVX-512, the CPU has AVX512-BF16 and it measured faster than the
-    emulation (set_isa measures it). All of them give the same bits."""
+    set's emulation ("avx512", "avx2", "generic"), or "amx" (TDPBF16PS) when the instruction
+    set in use is AVX-512, the CPU has AMX-BF16, the operating system grants the tile state and
+    it measured faster than the emulation (set_isa measures it). All of them give the same
+    bits."""
     return fm_bf16_kernel().decode()
 
 
@@ -871,8 +872,8 @@ BF16_HARDWARE_MODES = ("never", "auto", "always")
 
 
 def set_bf16_hardware(mode):
-    """Testing and benchmarking hook: when AVX-512 uses VDPBF16PS where the CPU has it: "never"
-    (the AVX-512F emulation), "auto" (when it measured faster, the default) or "always".
+    """Testing and benchmarking hook: when AVX-512 uses AMX where the CPU has it: "never" (the
+    AVX-512F emulation), "auto" (when it measured faster, the default) or "always".
     Returns the previous mode. Not while another thread trains or predicts."""
     if mode not in BF16_HARDWARE_MODES:
         raise ValueError("set_bf16_hardware: mode must be one of %s, got %r"

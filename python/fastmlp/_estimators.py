@@ -1380,7 +1380,7 @@ CLASS_WEIGHT_DOC
         The arithmetic of the dense layers' matrix products in a float32 model (the forward
         pass and both gradients of training, and prediction). 'bfloat16' rounds each operand
         to bfloat16 (round to nearest even) once, as the product packs it, and adds the
-        products in float32: VDPBF16PS on CPUs with AVX512-BF16, an exact emulation elsewhere,
+        products in float32: AMX tiles on CPUs with AMX-BF16, an exact emulation elsewhere,
         so the same data and random_state give the same bits on every CPU and for any number
         of threads. The weights, the optimizer state, the loss and the elementwise maths stay
         float32. float64 models (float64 X) accept 'float32' only. Prediction uses the
