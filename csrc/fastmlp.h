@@ -262,6 +262,11 @@ void fm_threading_reset(void);
  * what threads give); fm_threading_adapt(1): the adaptive choice (the default). */
 void fm_threading_adapt(int on);
 
+/* 1 when the n values at x (float32 when f64 == 0, else float64) are all finite (no NaN, no
+ * infinity), 0 when one is not, FM_ERR_ARG for n < 0. Large arrays are read by the pool's
+ * threads, a share each (a pass bound by memory bandwidth, which one core does not saturate). */
+int fm_all_finite(const void *x, int64_t n, int f64);
+
 /* z[j] = exp(z[j]) for j < n in float32, as the core's softmax and logistic rows compute it
  * (correctly rounded, the same bits on every instruction set). A test hook; FM_ERR_ARG for
  * n < 0. */

@@ -1,5 +1,6 @@
 /* fastmlp C core: network bookkeeping and the workspace (the numerics are in net_impl.h,
  * compiled once per instruction set by net_<isa>.c). */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -318,4 +319,57 @@ void fm_workspace_free(fm_workspace *ws)
 {
     if (ws != NULL)
         free(ws->block);
+}
+
+/* ---- fm_all_finite: tasks of FM_FINITE_CHUNK bytes ---- */
+
+#define FM_FINITE_CHUNK (64 * 1024)
+
+typedef struct finite_job {
+    const char *x;
+    int64_t bytes;
+    int f64;
+    atomic_int bad;
+} finite_job;
+
+/* x - x is 0 for finite x and NaN for NaN or infinity: one subtraction, compare and or per
+ * value, a loop the compiler vectorizes. */
+static int finite_f32(const float *x, int64_t n)
+{
+    int bad = 0;
+    for (int64_t i = 0; i < n; i++)
+        bad |= !(x[i] - x[i] == 0);
+    return !bad;
+}
+
+static int finite_f64(const double *x, int64_t n)
+{
+    int bad = 0;
+    for (int64_t i = 0; i < n; i++)
+        bad |= !(x[i] - x[i] == 0);
+    return !bad;
+}
+
+static void finite_task(void *ctx, int64_t task)
+{
+    finite_job *job = (finite_job *)ctx;
+    if (atomic_load_explicit(&job->bad, memory_order_relaxed))
+        return;
+    const int64_t at = task * FM_FINITE_CHUNK;
+    const int64_t bytes = job->bytes - at < FM_FINITE_CHUNK ? job->bytes - at : FM_FINITE_CHUNK;
+    const int ok = job->f64 ? finite_f64((const double *)(job->x + at), bytes / 8)
+                            : finite_f32((const float *)(job->x + at), bytes / 4);
+    if (!ok)
+        atomic_store_explicit(&job->bad, 1, memory_order_relaxed);
+}
+
+int fm_all_finite(const void *x, int64_t n, int f64)
+{
+    if (n < 0 || (n > 0 && x == NULL))
+        return FM_ERR_ARG;
+    finite_job job = {(const char *)x, n * (f64 ? 8 : 4), f64, 0};
+    const int64_t tasks = (job.bytes + FM_FINITE_CHUNK - 1) / FM_FINITE_CHUNK;
+    /* FM_FINITE_CHUNK is a multiple of both element sizes: tasks split no value */
+    fm_parallel(job.bytes >= 8 * FM_FINITE_CHUNK, tasks, finite_task, &job);
+    return !atomic_load(&job.bad);
 }

@@ -506,6 +506,9 @@ def test_pipeline_on_digits():
         np.array([1.0, -1.0, 1.0, 2.0]),
         np.array(["only", "only", "only"]),
         np.array([True, False, False]),
+        np.array([0, 2, 3, 4, 6, 6, 2]),  # small non-negative labels: the lookup table
+        np.array([5, 1030, 5, 7], dtype=np.uint16),
+        np.array([4000, 9, 9], dtype=np.int32),  # too sparse for a table: the binary search
     ],
 )
 def test_target_encoding_matches_label_binarizer(labels):
@@ -523,6 +526,11 @@ def test_target_encoding_matches_label_binarizer(labels):
     unknown = np.concatenate([labels[:1], labels[:1]]).astype(object)
     unknown[0] = "never-seen"
     assert est._class_indices(unknown) is None
+    if labels.dtype.kind in "iu":  # unknown integers too: beyond, below and between
+        top = int(labels.max())
+        for other in ([top + 1], [top + 5000], [-1], sorted(set(range(top)) - set(labels))[:1]):
+            if other:
+                assert est._class_indices(np.concatenate([labels, np.array(other)])) is None
 
 
 @pytest.mark.parametrize("Est", [MLPClassifier, MLPRegressor])

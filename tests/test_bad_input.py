@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.neural_network import MLPClassifier as RefMLPClassifier
@@ -442,3 +443,57 @@ def test_predict_bridge_refuses_mismatched_buffers():
     readonly.flags.writeable = False
     with pytest.raises((ValueError, BufferError)):
         _core.predict_contiguous(network, params, X, readonly)
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["C", "F", "csr"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_X_message_is_scikit_learns(Est, dtype, layout, bad, data):
+    # fit's finiteness check of X runs in the C core for dense C-contiguous arrays (and
+    # scikit-learn's own otherwise): the message is scikit-learn's either way
+    from sklearn.utils import assert_all_finite
+
+    X = data[0].astype(dtype)
+    X[7, 1] = bad
+    X = sp.csr_matrix(X) if layout == "csr" else np.asarray(X, order=layout)
+    with pytest.raises(ValueError) as expected:
+        assert_all_finite(X, input_name="X", estimator_name=Est.__name__)
+    est = Est(**FAST)
+    with pytest.raises(ValueError) as got:
+        est.fit(X, _y(Est, data))
+    assert str(got.value) == str(expected.value)
+    assert not hasattr(est, "coefs_")
+    # partial_fit of a fitted model: refused before any batch, the weights untouched
+    fitted = Est(**FAST).fit(data[0].astype(dtype), _y(Est, data))
+    before = [c.copy() for c in fitted.coefs_]
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        fitted.partial_fit(X, _y(Est, data))
+    for b, c in zip(before, fitted.coefs_):
+        np.testing.assert_array_equal(b, c)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_core_all_finite(dtype):
+    from fastmlp import _core
+
+    rng = np.random.default_rng(0)
+    # sizes around the C core's 64 KiB tasks, threaded from 8 of them
+    for n in [0, 1, 7, 16383, 16384, 16385, 131072 + 3, 700001]:
+        x = rng.standard_normal(n).astype(dtype)
+        assert _core.all_finite(x)
+        for bad in (np.nan, np.inf, -np.inf):
+            for at in sorted({0, n // 2, n - 1}):
+                if n == 0:
+                    continue
+                y = x.copy()
+                y[at] = bad
+                assert not _core.all_finite(y), (n, at, bad)
+    # the largest finite values and subnormals are finite
+    edge = np.array([np.finfo(dtype).max, -np.finfo(dtype).max, np.finfo(dtype).tiny / 4, -0.0],
+                    dtype=dtype)
+    assert _core.all_finite(edge)
+    with pytest.raises(ValueError, match="float32 or float64"):
+        _core.all_finite(np.arange(4))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _core.all_finite(np.ones((4, 4), dtype=dtype)[:, ::2])

@@ -71,6 +71,7 @@ cdef extern from "fastmlp.h":
     fm_workspace *fm_workspace_new(const fm_net *net, int64_t max_rows, size_t elem_size)
     void fm_permutation(uint64_t seed, uint64_t epoch, int64_t n, int64_t *out) nogil
     void fm_workspace_free(fm_workspace *ws)
+    int fm_all_finite(const void *x, int64_t n, int f64) nogil
     int fm_max_threads()
     size_t fm_gemm_pack_size()
     int fm_set_isa(const char *name)
@@ -235,6 +236,29 @@ def set_adaptive_threading(bint on):
 def reset_adaptive_threading():
     """Forgets the adaptive thread choice's measurements (a testing and benchmarking hook)."""
     fm_threading_reset()
+
+
+def all_finite(X):
+    """Whether the float32 or float64 C-contiguous ndarray X holds no NaN and no infinity: one
+    pass, shared among the core's threads for large arrays (X's finiteness check in fit and
+    partial_fit). ValueError for other arrays."""
+    cdef const float[::1] x32
+    cdef const double[::1] x64
+    cdef int result = 1
+    kind = getattr(X, "dtype", None)
+    if kind is None or kind.kind != "f" or kind.itemsize not in (4, 8) or not X.flags.c_contiguous:
+        raise ValueError("all_finite: a C-contiguous float32 or float64 ndarray is needed")
+    if X.size == 0:
+        return True
+    if kind.itemsize == 4:
+        x32 = X.reshape(-1)
+        with nogil:
+            result = fm_all_finite(&x32[0], x32.shape[0], 0)
+    else:
+        x64 = X.reshape(-1)
+        with nogil:
+            result = fm_all_finite(&x64[0], x64.shape[0], 1)
+    return result == 1
 
 
 def max_threads():

@@ -30,7 +30,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils import check_random_state
+from sklearn.utils import assert_all_finite, check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import (
@@ -106,6 +106,22 @@ def _physical_memory_bytes():
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, ValueError, OSError):
         return None
+
+
+def _check_finite_X(estimator, X):
+    """scikit-learn's check that X (validated, dense or sparse) holds no NaN or infinity, with
+    its error message, the dense float arrays fit and partial_fit train on read in one pass by
+    the C core's threads: about a third of the time of check_array's own check (a sum of X),
+    which took 3% of a partial_fit epoch of the digits net."""
+    data = X.data if sp.issparse(X) else X
+    if (
+        type(data) is np.ndarray
+        and data.dtype in (np.float32, np.float64)
+        and data.flags.c_contiguous
+        and _core.all_finite(data)
+    ):
+        return
+    assert_all_finite(data, input_name="X", estimator_name=type(estimator).__name__)
 
 
 def _check_model_size(hidden_layer_sizes, layer_units, itemsize, maxout_pieces=1, prelu=False,
@@ -820,7 +836,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 "Got `batch_size` less than 1 or larger than "
                 "sample size. It is going to be clipped"
             )
-        return int(np.clip(self.batch_size, 1, n_samples))
+        return int(min(max(self.batch_size, 1), n_samples))
 
     def _shuffle_seed(self, model):
         """The key of shuffles and dropout masks: one draw per fit; each epoch's permutation and
@@ -1607,7 +1623,9 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             multi_output=True,
             dtype=(np.float64, np.float32),
             reset=reset,
+            ensure_all_finite=False,
         )
+        _check_finite_X(self, X)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
 
@@ -1663,6 +1681,21 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             # its own position; two reductions instead of a binary search per label
             known = y.size == 0 or (y.min() >= 0 and y.max() < len(classes))
             return y.astype(np.intp, copy=False) if known else None
+        if (
+            classes.dtype.kind in "iu"
+            and y.dtype.kind in "iu"
+            and y.size > 0
+            and classes[0] >= 0
+            and classes[-1] < 4 * len(classes) + 1024
+        ):
+            # small non-negative labels: a table from label to position, a few passes over y
+            # (a binary search per label took 2% of a partial_fit epoch of 20,000 rows)
+            if y.min() < 0 or y.max() > classes[-1]:
+                return None
+            table = np.full(int(classes[-1]) + 1, -1, dtype=np.intp)
+            table[classes] = np.arange(len(classes))
+            indices = table[y]
+            return indices if indices.min() >= 0 else None
         try:
             indices = np.minimum(np.searchsorted(classes, y), len(classes) - 1)
             known = bool(np.all(classes[indices] == y))
@@ -2135,7 +2168,9 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
             y_numeric=True,
             dtype=(np.float64, np.float32),
             reset=reset,
+            ensure_all_finite=False,
         )
+        _check_finite_X(self, X)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if self.loss == "poisson" and np.any(y < 0):
