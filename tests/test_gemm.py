@@ -73,6 +73,46 @@ def test_gemm_matches_numpy(m, n, k, trans_a, trans_b, dtype, isa):
         assert np.all(np.abs(out - expected) <= bound)
 
 
+# Products with few columns of C (an output layer of a few classes, its weight gradient): every
+# n from 1 to 17, rows around the AVX-512 narrow kernels' 16-row vectors and 32-row slivers (and
+# the 12-row tiles), k from 1 to across a KC boundary (256). Every instruction set gives the
+# generic build's bits (each element's arithmetic is the same on every path), and NumPy's values
+# within the rounding bound; with beta == 0, NaN in C does not survive.
+NARROW_M = (12, 13, 16, 17, 31, 33, 48, 56, 100)
+NARROW_K = (1, 10, 100, 300)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("trans_a,trans_b", [(False, False), (True, False), (False, True)])
+@pytest.mark.parametrize("n", range(1, 18))
+def test_narrow_products_agree_bitwise_across_isas(n, trans_a, trans_b, dtype):
+    isas = _core.available_isas()
+    previous = _core.isa()
+    rng = np.random.default_rng(n * 7 + 2 * trans_a + trans_b)
+    try:
+        for m, k in itertools.product(NARROW_M, NARROW_K):
+            A = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
+            B = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
+            C = rng.standard_normal((m, n)).astype(dtype)
+            for alpha, beta in [(1.0, 0.0), (0.5, 1.0), (-2.0, 0.25)]:
+                start = np.full_like(C, np.nan) if beta == 0 else C
+                outs = {}
+                for name in isas:
+                    _core.set_isa(name)
+                    out = start.copy()
+                    _core.gemm(trans_a, trans_b, alpha, A, B, beta, out)
+                    outs[name] = out
+                for name in isas:
+                    assert outs[name].tobytes() == outs["generic"].tobytes(), (name, m, k)
+                expected = _reference(trans_a, trans_b, alpha, A, B, beta, C)
+                magnitude = _reference(trans_a, trans_b, abs(alpha), np.abs(A), np.abs(B),
+                                       abs(beta), np.abs(C))
+                bound = (k + 4) * np.finfo(dtype).eps * magnitude
+                assert np.all(np.abs(outs["generic"] - expected) <= bound), (m, k)
+    finally:
+        _core.set_isa(previous)
+
+
 def test_gemm_beta_zero_overwrites_nan():
     A = np.ones((3, 2))
     B = np.ones((2, 5))

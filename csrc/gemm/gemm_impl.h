@@ -260,6 +260,26 @@ static void SUF(gemv_task)(void *ctx, int64_t blk)
     }
 }
 
+/* Products with few columns (an output layer of a few classes, its weight gradient): an
+ * instruction-set file may provide float32 kernels whose lanes run over rows of C
+ * (narrow_x86.h), with the packed path's arithmetic for every element. A task is a sliver of
+ * FM_NARROW_ROWS rows through every KC block, its epilogue applied once it is final. */
+#ifdef FM_NARROW
+#define FM_NARROW_F32_HERE (sizeof(REAL) == sizeof(float))
+static void SUF(narrow_task)(void *ctx, int64_t s)
+{
+    const SUF(gemm_args) *g = (const SUF(gemm_args) *)ctx;
+    const int64_t i0 = s * FM_NARROW_ROWS;
+    const int64_t rows = g->m - i0 < FM_NARROW_ROWS ? g->m - i0 : FM_NARROW_ROWS;
+    narrow_sliver_f32(rows, g->n, g->k, (float)g->alpha, (const float *)(g->a + i0 * g->a_rs),
+                      g->a_rs, g->a_cs, (const float *)g->b, g->b_rs, (float)g->beta,
+                      (float *)(g->c + i0 * g->ldc), g->ldc);
+    SUF(epilogue_tile)(g->ep, g->c + i0 * g->ldc, g->ldc, i0, 0, rows, g->n);
+}
+#else
+#define FM_NARROW_F32_HERE 0
+#endif
+
 /* Packs op(A)[0:mc, 0:kc] into MR-row slivers: ap[s][p][r], rows past mc zero. */
 static void SUF(pack_a_sliver)(int64_t mr, int64_t kc, const REAL *a, int64_t a_rs, int64_t a_cs,
                                REAL *ap)
@@ -563,6 +583,13 @@ int SUF(fm_gemm_ex)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, R
         SUF(epilogue_tile)(ep, c, ldc, 0, 0, m, n);
         return FM_OK;
     }
+#ifdef FM_NARROW
+    if (FM_NARROW_F32_HERE && n <= FM_NARROW_MAX_N && g.b_cs == 1 &&
+        (g.a_rs == 1 || g.a_cs == 1)) {
+        fm_pool_run((m + FM_NARROW_ROWS - 1) / FM_NARROW_ROWS, threads, SUF(narrow_task), &g);
+        return FM_OK;
+    }
+#endif
     void *own_pack = NULL;
     if (pack == NULL) {
         /* the B panel of this product only (a few rows predicted need far less than a
