@@ -271,10 +271,15 @@ static void SUF(narrow_task)(void *ctx, int64_t s)
     const SUF(gemm_args) *g = (const SUF(gemm_args) *)ctx;
     const int64_t i0 = s * FM_NARROW_ROWS;
     const int64_t rows = g->m - i0 < FM_NARROW_ROWS ? g->m - i0 : FM_NARROW_ROWS;
+    /* a forward layer's bias and ReLU in the kernel's last merge, as epilogue_tile does them */
+    const int bias_act = g->ep != NULL && g->ep->kind == FM_EPI_BIAS_ACT;
     narrow_sliver_f32(rows, g->n, g->k, (float)g->alpha, (const float *)(g->a + i0 * g->a_rs),
                       g->a_rs, g->a_cs, (const float *)g->b, g->b_rs, (float)g->beta,
-                      (float *)(g->c + i0 * g->ldc), g->ldc);
-    SUF(epilogue_tile)(g->ep, g->c + i0 * g->ldc, g->ldc, i0, 0, rows, g->n);
+                      (float *)(g->c + i0 * g->ldc), g->ldc,
+                      bias_act ? (const float *)g->ep->bias : NULL,
+                      bias_act && g->ep->activation == FM_ACT_RELU);
+    if (!bias_act)
+        SUF(epilogue_tile)(g->ep, g->c + i0 * g->ldc, g->ldc, i0, 0, rows, g->n);
 }
 #else
 #define FM_NARROW_F32_HERE 0

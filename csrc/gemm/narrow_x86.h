@@ -47,10 +47,13 @@ static inline __attribute__((always_inline)) void narrow_transpose_f32(const __m
 }
 
 /* Rows r0 .. r0 + n_rows - 1 of the sliver (n_rows <= 16; none when n_rows <= 0) from one
- * vector of accumulators per column: c = alpha * acc or fma(beta, c, alpha * acc). */
+ * vector of accumulators per column: c = alpha * acc or fma(beta, c, alpha * acc), then, with
+ * bias (the last KC block of a forward product), c = f(c + bias) for f ReLU (relu != 0) or the
+ * identity: gemm_impl.h's epilogue_tile, done here while the values are in registers (C's
+ * rows read back right after masked or scalar stores would wait on the stores). */
 static inline __attribute__((always_inline)) void
 narrow_merge_f32(const int ncol, const __m512 *acc, int64_t n_rows, float *c, int64_t ldc,
-                 float alpha, float beta)
+                 float alpha, float beta, const float *bias, int relu)
 {
     const __m512 va = _mm512_set1_ps(alpha);
     if (ncol <= 4) { /* a few columns: through a scratch tile */
@@ -58,9 +61,15 @@ narrow_merge_f32(const int ncol, const __m512 *acc, int64_t n_rows, float *c, in
         for (int j = 0; j < ncol; j++)
             _mm512_store_ps(tile + 16 * j, _mm512_mul_ps(va, acc[j]));
         for (int64_t r = 0; r < n_rows; r++)
-            for (int j = 0; j < ncol; j++)
-                c[r * ldc + j] = beta == 0 ? tile[16 * j + r]
-                                           : fmaf(beta, c[r * ldc + j], tile[16 * j + r]);
+            for (int j = 0; j < ncol; j++) {
+                float x = beta == 0 ? tile[16 * j + r] : fmaf(beta, c[r * ldc + j], tile[16 * j + r]);
+                if (bias != NULL) {
+                    x += bias[j];
+                    if (relu)
+                        x = x > 0 ? x : 0;
+                }
+                c[r * ldc + j] = x;
+            }
         return;
     }
     __m512 cols[16], out[16];
@@ -70,15 +79,18 @@ narrow_merge_f32(const int ncol, const __m512 *acc, int64_t n_rows, float *c, in
         cols[j] = _mm512_setzero_ps();
     narrow_transpose_f32(cols, out);
     const __mmask16 col_mask = (__mmask16)((1u << ncol) - 1);
-    if (beta == 0) {
-        for (int64_t r = 0; r < n_rows; r++)
-            _mm512_mask_storeu_ps(c + r * ldc, col_mask, out[r]);
-    } else {
-        const __m512 vb = _mm512_set1_ps(beta);
-        for (int64_t r = 0; r < n_rows; r++) {
-            const __m512 old = _mm512_maskz_loadu_ps(col_mask, c + r * ldc);
-            _mm512_mask_storeu_ps(c + r * ldc, col_mask, _mm512_fmadd_ps(vb, old, out[r]));
+    const __m512 vb = _mm512_set1_ps(beta);
+    const __m512 vbias = bias != NULL ? _mm512_maskz_loadu_ps(col_mask, bias) : vb;
+    for (int64_t r = 0; r < n_rows; r++) {
+        __m512 x = out[r];
+        if (beta != 0)
+            x = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(col_mask, c + r * ldc), x);
+        if (bias != NULL) {
+            x = _mm512_add_ps(x, vbias);
+            if (relu) /* x where x > 0, +0 elsewhere and for NaN: x > 0 ? x : 0 */
+                x = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ), x);
         }
+        _mm512_mask_storeu_ps(c + r * ldc, col_mask, x);
     }
 }
 
@@ -87,7 +99,7 @@ narrow_merge_f32(const int ncol, const __m512 *acc, int64_t n_rows, float *c, in
 static inline __attribute__((always_inline)) void
 narrow_pass_f32(const int ncol, const int rv, const int v0, int64_t kc, const float *a,
                 int64_t a_step, int64_t rows, const float *b, int64_t b_rs, float *c, int64_t ldc,
-                float alpha, float beta)
+                float alpha, float beta, const float *bias, int relu)
 {
     const int64_t left0 = rows - 16 * v0, left1 = left0 - 16;
     const __mmask16 mask0 = left0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left0) - 1);
@@ -123,31 +135,37 @@ narrow_pass_f32(const int ncol, const int rv, const int v0, int64_t kc, const fl
 #undef FM_NARROW_STEP
 #undef FM_NARROW_SAVE
     const int64_t r0 = 16 * v0;
-    narrow_merge_f32(ncol, acc0, rows - r0 < 16 ? rows - r0 : 16, c + r0 * ldc, ldc, alpha, beta);
+    narrow_merge_f32(ncol, acc0, rows - r0 < 16 ? rows - r0 : 16, c + r0 * ldc, ldc, alpha, beta,
+                     bias, relu);
     if (rv == 2)
         narrow_merge_f32(ncol, acc1, rows - r0 - 16 < 16 ? rows - r0 - 16 : 16,
-                         c + (r0 + 16) * ldc, ldc, alpha, beta);
+                         c + (r0 + 16) * ldc, ldc, alpha, beta, bias, relu);
 }
 
 /* C[0:rows, 0:ncol] = beta * C + alpha * A . B over one KC block (kc steps), rows <= 32, A's
- * column p (rows side by side) at a + p * a_step, B's row p at b + p * b_rs. */
+ * column p (rows side by side) at a + p * a_step, B's row p at b + p * b_rs; then, with bias,
+ * C = f(C + bias) (narrow_merge_f32). */
 typedef void (*narrow_kernel_f32_fn)(int64_t kc, const float *a, int64_t a_step, int64_t rows,
                                      const float *b, int64_t b_rs, float *c, int64_t ldc,
-                                     float alpha, float beta);
+                                     float alpha, float beta, const float *bias, int relu);
 
 /* Up to 12 columns: both vectors of rows in one k loop (2 * ncol accumulators); more: one
  * vector of rows at a time, within the 32 registers; one vector for a sliver of <= 16 rows. */
 #define FM_NARROW_KERNEL(N)                                                                      \
     static void narrow_kernel_##N##_avx512_f32(int64_t kc, const float *a, int64_t a_step,      \
                                                int64_t rows, const float *b, int64_t b_rs,      \
-                                               float *c, int64_t ldc, float alpha, float beta)  \
+                                               float *c, int64_t ldc, float alpha, float beta,  \
+                                               const float *bias, int relu)                     \
     {                                                                                            \
         if (N <= 12 && rows > 16) {                                                              \
-            narrow_pass_f32(N, 2, 0, kc, a, a_step, rows, b, b_rs, c, ldc, alpha, beta);         \
+            narrow_pass_f32(N, 2, 0, kc, a, a_step, rows, b, b_rs, c, ldc, alpha, beta, bias,    \
+                            relu);                                                               \
         } else {                                                                                 \
-            narrow_pass_f32(N, 1, 0, kc, a, a_step, rows, b, b_rs, c, ldc, alpha, beta);         \
+            narrow_pass_f32(N, 1, 0, kc, a, a_step, rows, b, b_rs, c, ldc, alpha, beta, bias,    \
+                            relu);                                                               \
             if (rows > 16)                                                                       \
-                narrow_pass_f32(N, 1, 1, kc, a, a_step, rows, b, b_rs, c, ldc, alpha, beta);     \
+                narrow_pass_f32(N, 1, 1, kc, a, a_step, rows, b, b_rs, c, ldc, alpha, beta,      \
+                                bias, relu);                                                     \
         }                                                                                        \
     }
 FM_NARROW_KERNEL(2)
@@ -209,22 +227,25 @@ static void narrow_pack_rows_f32(int64_t rows, int64_t kc, const float *a, int64
 }
 
 /* One sliver of rows (rows <= FM_NARROW_ROWS) of C = alpha * op(A) . B + beta * C, n columns,
- * through every KC block: op(A)(i, p) = a[i * a_rs + p * a_cs], B(p, j) = b[p * b_rs + j]. */
-static void narrow_sliver_f32(int64_t rows, int64_t n, int64_t k, float alpha,
-                                     const float *a, int64_t a_rs, int64_t a_cs, const float *b,
-                                     int64_t b_rs, float beta, float *c, int64_t ldc)
+ * through every KC block: op(A)(i, p) = a[i * a_rs + p * a_cs], B(p, j) = b[p * b_rs + j]; with
+ * bias (not NULL), C = f(C + bias) once final, f ReLU (relu != 0) or the identity. */
+static void narrow_sliver_f32(int64_t rows, int64_t n, int64_t k, float alpha, const float *a,
+                              int64_t a_rs, int64_t a_cs, const float *b, int64_t b_rs,
+                              float beta, float *c, int64_t ldc, const float *bias, int relu)
 {
     const narrow_kernel_f32_fn kernel = narrow_kernels_avx512_f32[n];
     _Alignas(64) float a_buf[FM_NARROW_ROWS * FM_GEMM_KC];
     for (int64_t pc = 0; pc < k; pc += FM_GEMM_KC) {
         const int64_t kc = k - pc < FM_GEMM_KC ? k - pc : FM_GEMM_KC;
         const float beta_block = pc == 0 ? beta : 1;
+        const float *bias_here = pc + kc >= k ? bias : NULL;
         if (a_rs == 1) {
-            kernel(kc, a + pc * a_cs, a_cs, rows, b + pc * b_rs, b_rs, c, ldc, alpha, beta_block);
+            kernel(kc, a + pc * a_cs, a_cs, rows, b + pc * b_rs, b_rs, c, ldc, alpha, beta_block,
+                   bias_here, relu);
         } else {
             narrow_pack_rows_f32(rows, kc, a + pc * a_cs, a_rs, a_buf);
             kernel(kc, a_buf, FM_NARROW_ROWS, rows, b + pc * b_rs, b_rs, c, ldc, alpha,
-                   beta_block);
+                   beta_block, bias_here, relu);
         }
     }
 }
