@@ -73,8 +73,9 @@ def test_gemm_matches_numpy(m, n, k, trans_a, trans_b, dtype, isa):
         assert np.all(np.abs(out - expected) <= bound)
 
 
-# Products with few columns of C (an output layer of a few classes, its weight gradient): every
-# n from 1 to 17, rows around the AVX-512 narrow kernels' 16-row vectors and 32-row slivers (and
+# Products with few columns of C (an output layer of a few classes, its weight gradient), and
+# wider ones whose last n % 32 columns the AVX-512 narrow kernels compute: every n from 1 to 17
+# and a few past 32, rows around the AVX-512 narrow kernels' 16-row vectors and 32-row slivers (and
 # the 12-row tiles), k from 1 to across a KC boundary (256). Every instruction set gives the
 # generic build's bits (each element's arithmetic is the same on every path), and NumPy's values
 # within the rounding bound; with beta == 0, NaN in C does not survive.
@@ -84,7 +85,7 @@ NARROW_K = (1, 10, 100, 300)
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("trans_a,trans_b", [(False, False), (True, False), (False, True)])
-@pytest.mark.parametrize("n", range(1, 18))
+@pytest.mark.parametrize("n", [*range(1, 18), 33, 40, 48, 49, 63, 100])
 def test_narrow_products_agree_bitwise_across_isas(n, trans_a, trans_b, dtype):
     isas = _core.available_isas()
     previous = _core.isa()

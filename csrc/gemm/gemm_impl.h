@@ -128,6 +128,8 @@ typedef struct SUF(gemm_args) {
     const fm_epilogue *ep;
     /* the packed path's current block and task grid */
     int64_t jc, nc, pc, kc, n_slivers, m_slivers, col_group, n_col_groups, first_packed;
+    /* the narrow kernels' columns: narrow_n of them from column narrow_col on */
+    int64_t narrow_col, narrow_n;
 } SUF(gemm_args);
 
 /* Small path for row-major op(B) (b_cs == 1): each row of C accumulates a_ip * B[p, :] over p
@@ -286,10 +288,12 @@ static void SUF(gemv_task)(void *ctx, int64_t blk)
     }
 }
 
-/* Products with few columns (an output layer of a few classes, its weight gradient): an
- * instruction-set file may provide float32 kernels whose lanes run over rows of C
- * (narrow_x86.h), with the packed path's arithmetic for every element. A task is a sliver of
- * FM_NARROW_ROWS rows through every KC block, its epilogue applied once it is final. */
+/* Products with few columns (an output layer of a few classes, its weight gradient), and the
+ * last few columns of a wider one (the 4 past 96 of a 100-unit layer, which the packed path
+ * computes in tiles of 16 or 32 columns): an instruction-set file may provide float32 kernels
+ * whose lanes run over rows of C (narrow_x86.h), with the packed path's arithmetic for every
+ * element. A task is a sliver of FM_NARROW_ROWS rows of those columns through every KC block,
+ * its epilogue applied once it is final. */
 #ifdef FM_NARROW
 #define FM_NARROW_F32_HERE (sizeof(REAL) == sizeof(float))
 static void SUF(narrow_task)(void *ctx, int64_t s)
@@ -299,13 +303,15 @@ static void SUF(narrow_task)(void *ctx, int64_t s)
     const int64_t rows = g->m - i0 < FM_NARROW_ROWS ? g->m - i0 : FM_NARROW_ROWS;
     /* a forward layer's bias and ReLU in the kernel's last merge, as epilogue_tile does them */
     const int bias_act = g->ep != NULL && g->ep->kind == FM_EPI_BIAS_ACT;
-    narrow_sliver_f32(rows, g->n, g->k, (float)g->alpha, (const float *)(g->a + i0 * g->a_rs),
-                      g->a_rs, g->a_cs, (const float *)g->b, g->b_rs, (float)g->beta,
-                      (float *)(g->c + i0 * g->ldc), g->ldc,
-                      bias_act ? (const float *)g->ep->bias : NULL,
+    const int64_t j0 = g->narrow_col;
+    REAL *c = g->c + i0 * g->ldc + j0;
+    narrow_sliver_f32(rows, g->narrow_n, g->k, (float)g->alpha,
+                      (const float *)(g->a + i0 * g->a_rs), g->a_rs, g->a_cs,
+                      (const float *)(g->b + j0), g->b_rs, (float)g->beta, (float *)c, g->ldc,
+                      bias_act ? (const float *)g->ep->bias + j0 : NULL,
                       bias_act && g->ep->activation == FM_ACT_RELU);
     if (!bias_act)
-        SUF(epilogue_tile)(g->ep, g->c + i0 * g->ldc, g->ldc, i0, 0, rows, g->n);
+        SUF(epilogue_tile)(g->ep, c, g->ldc, i0, j0, rows, g->narrow_n);
 }
 #else
 #define FM_NARROW_F32_HERE 0
@@ -616,10 +622,17 @@ int SUF(fm_gemm_ex)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, R
         return FM_OK;
     }
 #ifdef FM_NARROW
-    if (FM_NARROW_F32_HERE && n <= FM_NARROW_MAX_N && g.b_cs == 1 &&
-        (g.a_rs == 1 || g.a_cs == 1)) {
-        fm_pool_run((m + FM_NARROW_ROWS - 1) / FM_NARROW_ROWS, threads, SUF(narrow_task), &g);
-        return FM_OK;
+    if (FM_NARROW_F32_HERE && g.b_cs == 1 && (g.a_rs == 1 || g.a_cs == 1)) {
+        /* the whole product, or its last n % NR columns; the packed path does the rest */
+        g.narrow_n = n <= FM_NARROW_MAX_N ? n : n % NR <= FM_NARROW_MAX_N ? n % NR : 0;
+        if (g.narrow_n > 0) {
+            g.narrow_col = n - g.narrow_n;
+            fm_pool_run((m + FM_NARROW_ROWS - 1) / FM_NARROW_ROWS, threads, SUF(narrow_task),
+                        &g);
+            if (g.narrow_col == 0)
+                return FM_OK;
+            g.n = n = g.narrow_col;
+        }
     }
 #endif
     void *own_pack = NULL;

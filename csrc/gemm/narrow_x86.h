@@ -1,5 +1,5 @@
-/* fastmlp C core: float32 products with few columns of C (2 <= n <= FM_NARROW_MAX_N: an output
- * layer of a few classes, its weight gradient), AVX-512, included by gemm_avx512.c (which
+/* fastmlp C core: float32 products with few columns of C (n <= FM_NARROW_MAX_N: an output layer
+ * of a few classes, its weight gradient; the last n % 32 columns of a wider one), AVX-512, included by gemm_avx512.c (which
  * defines FM_LANES_4X4).
  *
  * The register tile is turned around: vector lanes run over 16 rows of C, one accumulator per
@@ -168,6 +168,7 @@ typedef void (*narrow_kernel_f32_fn)(int64_t kc, const float *a, int64_t a_step,
                                 bias, relu);                                                     \
         }                                                                                        \
     }
+FM_NARROW_KERNEL(1)
 FM_NARROW_KERNEL(2)
 FM_NARROW_KERNEL(3)
 FM_NARROW_KERNEL(4)
@@ -187,7 +188,7 @@ FM_NARROW_KERNEL(16)
 
 static const narrow_kernel_f32_fn narrow_kernels_avx512_f32[FM_NARROW_MAX_N + 1] = {
     NULL,
-    NULL,
+    narrow_kernel_1_avx512_f32,
     narrow_kernel_2_avx512_f32,
     narrow_kernel_3_avx512_f32,
     narrow_kernel_4_avx512_f32,
