@@ -73,6 +73,48 @@ def test_gemm_matches_numpy(m, n, k, trans_a, trans_b, dtype, isa):
         assert np.all(np.abs(out - expected) <= bound)
 
 
+# Products with few columns of C (an output layer of a few classes, its weight gradient), and
+# wider ones whose last n % 32 columns the AVX-512 narrow kernels compute: every n from 1 to 17
+# and a few past 32, rows around the AVX-512 narrow kernels' 16-row vectors and 32-row slivers (and
+# the 12-row tiles), k from 1 to across a KC boundary (256). Every instruction set gives the
+# generic build's bits (each element's arithmetic is the same on every path), and NumPy's values
+# within the rounding bound; with beta == 0, NaN in C does not survive.
+NARROW_M = (12, 13, 16, 17, 31, 33, 48, 56, 100)
+NARROW_K = (1, 10, 100, 300)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("trans_a,trans_b", [(False, False), (True, False), (False, True)])
+@pytest.mark.parametrize("n", [*range(1, 18), 33, 40, 48, 49, 63, 100])
+def test_narrow_products_agree_bitwise_across_isas(n, trans_a, trans_b, dtype):
+    isas = _core.available_isas()
+    previous = _core.isa()
+    rng = np.random.default_rng(n * 7 + 2 * trans_a + trans_b)
+    try:
+        for m, k in itertools.product(NARROW_M, NARROW_K):
+            A = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
+            B = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
+            C = rng.standard_normal((m, n)).astype(dtype)
+            # factors that are not powers of 2, so that a product's rounding shows
+            for alpha, beta in [(1.0, 0.0), (0.7, 0.0), (0.5, 1.0), (-1.5, 0.3)]:
+                start = np.full_like(C, np.nan) if beta == 0 else C
+                outs = {}
+                for name in isas:
+                    _core.set_isa(name)
+                    out = start.copy()
+                    _core.gemm(trans_a, trans_b, alpha, A, B, beta, out)
+                    outs[name] = out
+                for name in isas:
+                    assert outs[name].tobytes() == outs["generic"].tobytes(), (name, m, k)
+                expected = _reference(trans_a, trans_b, alpha, A, B, beta, C)
+                magnitude = _reference(trans_a, trans_b, abs(alpha), np.abs(A), np.abs(B),
+                                       abs(beta), np.abs(C))
+                bound = (k + 4) * np.finfo(dtype).eps * magnitude
+                assert np.all(np.abs(outs["generic"] - expected) <= bound), (m, k)
+    finally:
+        _core.set_isa(previous)
+
+
 def test_gemm_beta_zero_overwrites_nan():
     A = np.ones((3, 2))
     B = np.ones((2, 5))
@@ -155,6 +197,38 @@ def test_training_agrees_across_instruction_sets(dtype):
         np.testing.assert_array_equal(proba, reference[1], err_msg=name)
 
 
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_training_of_narrow_layers_agrees_across_instruction_sets(activation):
+    # Layers of at most 16 units (forward products with a layer's bias and ReLU applied in the
+    # AVX-512 narrow kernels' merge, their weight gradients) in row blocks and whole batches:
+    # the same weights, bit for bit, on every instruction set.
+    from sklearn.exceptions import ConvergenceWarning
+
+    from fastmlp import MLPClassifier, MLPRegressor
+
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((600, 64)).astype(np.float32)
+    y = rng.integers(0, 5, 600)
+    Y = rng.standard_normal((600, 3)).astype(np.float32)
+    previous = _core.isa()
+    results = {}
+    try:
+        for name in _core.available_isas():
+            _core.set_isa(name)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                clf = MLPClassifier(hidden_layer_sizes=(10, 7), activation=activation, batch_size=200, max_iter=3,
+                                    random_state=0).fit(X, y)
+                reg = MLPRegressor(hidden_layer_sizes=(13,), activation=activation, batch_size=32, max_iter=2,
+                                   random_state=0).fit(X, Y)
+            results[name] = clf.coefs_ + clf.intercepts_ + reg.coefs_ + reg.intercepts_
+    finally:
+        _core.set_isa(previous)
+    for name, arrays in results.items():
+        for got, want in zip(arrays, results["generic"]):
+            assert got.tobytes() == want.tobytes(), name
+
+
 X86 = __import__("platform").machine().lower() in ("x86_64", "amd64", "i386", "i686")
 AARCH64 = __import__("platform").machine().lower() in ("aarch64", "arm64")
 
@@ -205,7 +279,7 @@ for isa in _core.available_isas():
     _core.set_isa(isa)
     for (m, n, k), (ta, tb), dtype in itertools.product(
             [(300, 130, 300), (130, 300, 300), (130, 128, 600), (130, 70, 1030),
-             (784, 512, 128), (296, 130, 300), (140, 128, 600)],
+             (784, 512, 128), (296, 130, 300), (140, 128, 600), (4100, 10, 300)],
             itertools.product([False, True], repeat=2), [np.float32, np.float64]):
         rng = np.random.default_rng(m + n + k)
         A = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
@@ -218,7 +292,8 @@ print(h.hexdigest())
 
 
 def test_gemm_does_not_depend_on_number_of_threads():
-    # The shared products (split by rows or by columns, any team size) give the same bits.
+    # The shared products (split by rows or by columns, any team size; a 10-column one in the
+    # AVX-512 narrow kernels' row slivers, and the last columns of wider ones) give the same bits.
     digests = set()
     for threads in (1, 2, 3, 4):
         env = {**os.environ, "OMP_NUM_THREADS": str(threads)}

@@ -151,6 +151,10 @@ static void pack_b_columns_avx512_f64(int64_t nr, int64_t kc, const double *b, i
     }
 }
 
+/* Float32 products with few columns of C, lanes over rows (narrow_x86.h). */
+#define FM_NARROW
+#include "narrow_x86.h"
+
 /* The epilogue's row operations (epilogue_x86.h) with AVX-512 lane masks. */
 #define FM_EPILOGUE_ROWS
 #define BIAS_ACT_ROW bias_act_row_avx512_f32

@@ -111,6 +111,10 @@ static void SUF(epilogue_tile)(const fm_epilogue *ep, REAL *c, int64_t ldc, int6
     }
 }
 
+/* k up to which a one-thread packed product applies its epilogue after the whole product
+ * rather than to each tile (fm_gemm_ex). */
+#define FM_EPILOGUE_AFTER_K 32
+
 /* The arguments of a product, shared by the tasks that compute its parts. */
 typedef struct SUF(gemm_args) {
     int64_t m, n, k;
@@ -124,6 +128,8 @@ typedef struct SUF(gemm_args) {
     const fm_epilogue *ep;
     /* the packed path's current block and task grid */
     int64_t jc, nc, pc, kc, n_slivers, m_slivers, col_group, n_col_groups, first_packed;
+    /* the narrow kernels' columns: narrow_n of them from column narrow_col on */
+    int64_t narrow_col, narrow_n;
 } SUF(gemm_args);
 
 /* Small path for row-major op(B) (b_cs == 1): each row of C accumulates a_ip * B[p, :] over p
@@ -218,6 +224,13 @@ static void SUF(gemm_dots)(const SUF(gemm_args) *g)
 #define FM_DOT_ROWS_F32_HERE 0
 #define FM_DOT_ROWS_F32(args)
 #endif
+/* Whether gemv_task applies the epilogue itself (a bias and identity or ReLU); its callers apply
+ * any other after it. */
+static int SUF(gemv_bias_act)(const fm_epilogue *ep)
+{
+    return ep != NULL && ep->kind == FM_EPI_BIAS_ACT;
+}
+
 static void SUF(gemv_task)(void *ctx, int64_t blk)
 {
     const SUF(gemm_args) *g = (const SUF(gemm_args) *)ctx;
@@ -254,11 +267,55 @@ static void SUF(gemv_task)(void *ctx, int64_t blk)
             acc[i] = sum;
         }
     }
+    if (SUF(gemv_bias_act)(g->ep)) {
+        /* a forward layer's bias and activation, as epilogue_tile applies them (per row, it
+         * read each value back right after its store) */
+        const REAL bias = *(const REAL *)g->ep->bias;
+        const int relu = g->ep->activation == FM_ACT_RELU;
+        for (int64_t i = 0; i < rows; i++) {
+            REAL *ci = g->c + (i0 + i) * g->ldc;
+            REAL v = FM_MERGE(g->alpha, acc[i], g->beta, *ci);
+            v += bias;
+            if (relu)
+                v = v > 0 ? v : 0;
+            *ci = v;
+        }
+        return;
+    }
     for (int64_t i = 0; i < rows; i++) {
         REAL *ci = g->c + (i0 + i) * g->ldc;
         *ci = FM_MERGE(g->alpha, acc[i], g->beta, *ci);
     }
 }
+
+/* Products with few columns (an output layer of a few classes, its weight gradient), and the
+ * last few columns of a wider one (the 4 past 96 of a 100-unit layer, which the packed path
+ * computes in tiles of 16 or 32 columns): an instruction-set file may provide float32 kernels
+ * whose lanes run over rows of C (narrow_x86.h), with the packed path's arithmetic for every
+ * element. A task is a sliver of FM_NARROW_ROWS rows of those columns through every KC block,
+ * its epilogue applied once it is final. */
+#ifdef FM_NARROW
+#define FM_NARROW_F32_HERE (sizeof(REAL) == sizeof(float))
+static void SUF(narrow_task)(void *ctx, int64_t s)
+{
+    const SUF(gemm_args) *g = (const SUF(gemm_args) *)ctx;
+    const int64_t i0 = s * FM_NARROW_ROWS;
+    const int64_t rows = g->m - i0 < FM_NARROW_ROWS ? g->m - i0 : FM_NARROW_ROWS;
+    /* a forward layer's bias and ReLU in the kernel's last merge, as epilogue_tile does them */
+    const int bias_act = g->ep != NULL && g->ep->kind == FM_EPI_BIAS_ACT;
+    const int64_t j0 = g->narrow_col;
+    REAL *c = g->c + i0 * g->ldc + j0;
+    narrow_sliver_f32(rows, g->narrow_n, g->k, (float)g->alpha,
+                      (const float *)(g->a + i0 * g->a_rs), g->a_rs, g->a_cs,
+                      (const float *)(g->b + j0), g->b_rs, (float)g->beta, (float *)c, g->ldc,
+                      bias_act ? (const float *)g->ep->bias + j0 : NULL,
+                      bias_act && g->ep->activation == FM_ACT_RELU);
+    if (!bias_act)
+        SUF(epilogue_tile)(g->ep, c, g->ldc, i0, j0, rows, g->narrow_n);
+}
+#else
+#define FM_NARROW_F32_HERE 0
+#endif
 
 /* Packs op(A)[0:mc, 0:kc] into MR-row slivers: ap[s][p][r], rows past mc zero. */
 static void SUF(pack_a_sliver)(int64_t mr, int64_t kc, const REAL *a, int64_t a_rs, int64_t a_cs,
@@ -546,7 +603,8 @@ int SUF(fm_gemm_ex)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, R
      * registers, where row updates would wait on store-to-load forwarding at every k step. */
     if (n == 1 && k > 0) {
         fm_pool_run((m + FM_GEMV_ROWS - 1) / FM_GEMV_ROWS, threads, SUF(gemv_task), &g);
-        SUF(epilogue_tile)(ep, c, ldc, 0, 0, m, n);
+        if (!SUF(gemv_bias_act)(ep))
+            SUF(epilogue_tile)(ep, c, ldc, 0, 0, m, n);
         return FM_OK;
     }
     if (k == 0 || m < MR) {
@@ -563,6 +621,20 @@ int SUF(fm_gemm_ex)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, R
         SUF(epilogue_tile)(ep, c, ldc, 0, 0, m, n);
         return FM_OK;
     }
+#ifdef FM_NARROW
+    if (FM_NARROW_F32_HERE && g.b_cs == 1 && (g.a_rs == 1 || g.a_cs == 1)) {
+        /* the whole product, or its last n % NR columns; the packed path does the rest */
+        g.narrow_n = n <= FM_NARROW_MAX_N ? n : n % NR <= FM_NARROW_MAX_N ? n % NR : 0;
+        if (g.narrow_n > 0) {
+            g.narrow_col = n - g.narrow_n;
+            fm_pool_run((m + FM_NARROW_ROWS - 1) / FM_NARROW_ROWS, threads, SUF(narrow_task),
+                        &g);
+            if (g.narrow_col == 0)
+                return FM_OK;
+            g.n = n = g.narrow_col;
+        }
+    }
+#endif
     void *own_pack = NULL;
     if (pack == NULL) {
         /* the B panel of this product only (a few rows predicted need far less than a
@@ -574,7 +646,17 @@ int SUF(fm_gemm_ex)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, R
         pack = (REAL *)own_pack;
     }
     g.pack = pack;
+    /* Few k steps (the input gradient through an output layer of a few classes, a first layer
+     * of few features) on one thread: the tiles follow each other so quickly that the epilogue
+     * of each, reading its rows back right after the kernel stored them, cost more than one
+     * pass over C once the product is done (a 48 x 100 product of 10 k steps: about 13%).
+     * Each element gets the same epilogue after its final value either way. */
+    const int epilogue_after = threads == 1 && k <= FM_EPILOGUE_AFTER_K;
+    if (epilogue_after)
+        g.ep = NULL;
     SUF(gemm_packed)(&g, threads);
+    if (epilogue_after)
+        SUF(epilogue_tile)(ep, c, ldc, 0, 0, m, n);
     fm_aligned_free(own_pack);
     return FM_OK;
 }
@@ -655,7 +737,8 @@ int SUF(fm_gemm_forward)(int64_t m, int64_t n, int64_t k, const REAL *a, int64_t
     if (n == 1) { /* fm_gemm_ex's gemv */
         for (int64_t blk = 0; blk < (m + FM_GEMV_ROWS - 1) / FM_GEMV_ROWS; blk++)
             SUF(gemv_task)(&g, blk);
-        SUF(epilogue_tile)(ep, c, ldc, 0, 0, m, n);
+        if (!SUF(gemv_bias_act)(ep))
+            SUF(epilogue_tile)(ep, c, ldc, 0, 0, m, n);
         return FM_OK;
     }
     if (m < MR) { /* fm_gemm_ex's small path */
