@@ -719,69 +719,111 @@ typedef struct SUF(loss_job) {
     double *row_loss, *row_score;
 } SUF(loss_job);
 
-static void SUF(output_loss_task)(void *ctx, int64_t blk)
+/* The output error of row i of a loss job (see above): the scalar code, which the row groups of
+ * LOSS_ROWS reproduce bit for bit. */
+static void SUF(loss_row)(const SUF(loss_job) *job, int64_t i)
 {
-    const SUF(loss_job) *job = (const SUF(loss_job) *)ctx;
     const fm_net *net = job->net;
     const int64_t cols = net->units[net->n_layers];
     const REAL lo = REAL_EPS, hi = (REAL)1 - REAL_EPS;
     const int regression = net->loss == FM_LOSS_SQUARED || net->loss == FM_LOSS_POISSON;
     const int margin = net->loss == FM_LOSS_HINGE || net->loss == FM_LOSS_PERCEPTRON;
     const REAL *sw = job->sw;
+    REAL *pi = job->p + i * cols;
+    const REAL *yi = job->y + i * cols;
+    REAL *di = job->delta + i * cols;
+    double li = 0, ri = 0;
+    if (job->softmax_rows)
+        SUF(softmax_row)(pi, cols);
+    if (margin) {
+        li = SUF(margin_row)(net->loss, di, pi, yi, cols);
+    } else {
+        for (int64_t j = 0; j < cols; j++) {
+            const REAL pj = pi[j], yj = yi[j];
+            const REAL pc = pj < lo ? lo : (pj > hi ? hi : pj); /* scikit-learn's clip */
+            switch (net->loss) {
+            case FM_LOSS_LOG:
+                if (yj != 0)
+                    li -= (double)yj * LOG(pc);
+                break;
+            case FM_LOSS_BINARY_LOG:
+                if (yj != 0)
+                    li -= (double)yj * LOG(pc);
+                if ((REAL)1 - yj != 0)
+                    li -= (double)((REAL)1 - yj) * LOG((REAL)1 - pc);
+                break;
+            case FM_LOSS_POISSON:
+                li += (yj != 0 ? (double)yj * LOG(yj / pj) : 0.0) - (double)yj + (double)pj;
+                break;
+            default: /* FM_LOSS_SQUARED */
+                break;
+            }
+            di[j] = pj - yj;
+        }
+    }
+    if (regression) {
+        for (int64_t j = 0; j < cols; j++) {
+            const double e = (double)yi[j] - (double)pi[j];
+            ri += e * e;
+        }
+        if (net->loss == FM_LOSS_SQUARED)
+            li = ri;
+    } else {
+        ri = SUF(row_correct)(net->loss, pi, yi, cols);
+    }
+    if (sw) {
+        for (int64_t j = 0; j < cols; j++)
+            di[j] *= sw[i];
+        li *= (double)sw[i];
+        ri *= (double)sw[i];
+    }
+    job->row_loss[i] = li;
+    job->row_score[i] = ri;
+}
+
+static void SUF(output_loss_task)(void *ctx, int64_t blk)
+{
+    const SUF(loss_job) *job = (const SUF(loss_job) *)ctx;
     int64_t i0, i1;
     SUF(row_block)(blk, job->rows, &i0, &i1);
-    for (int64_t i = i0; i < i1; i++) {
-        REAL *pi = job->p + i * cols;
-        const REAL *yi = job->y + i * cols;
-        REAL *di = job->delta + i * cols;
-        double li = 0, ri = 0;
-        if (job->softmax_rows)
-            SUF(softmax_row)(pi, cols);
-        if (margin) {
-            li = SUF(margin_row)(net->loss, di, pi, yi, cols);
-        } else {
-            for (int64_t j = 0; j < cols; j++) {
-                const REAL pj = pi[j], yj = yi[j];
-                const REAL pc = pj < lo ? lo : (pj > hi ? hi : pj); /* scikit-learn's clip */
-                switch (net->loss) {
-                case FM_LOSS_LOG:
-                    if (yj != 0)
-                        li -= (double)yj * LOG(pc);
-                    break;
-                case FM_LOSS_BINARY_LOG:
-                    if (yj != 0)
-                        li -= (double)yj * LOG(pc);
-                    if ((REAL)1 - yj != 0)
-                        li -= (double)((REAL)1 - yj) * LOG((REAL)1 - pc);
-                    break;
-                case FM_LOSS_POISSON:
-                    li += (yj != 0 ? (double)yj * LOG(yj / pj) : 0.0) - (double)yj + (double)pj;
-                    break;
-                default: /* FM_LOSS_SQUARED */
-                    break;
-                }
-                di[j] = pj - yj;
-            }
+#ifdef LOSS_ROWS
+    /* the log losses in groups of LOSS_ROWS_LANES rows; a group LOSS_ROWS declines (a value
+     * that is not finite) takes the scalar rows */
+    const fm_net *net = job->net;
+    const int64_t cols = net->units[net->n_layers];
+    if ((net->loss == FM_LOSS_LOG || net->loss == FM_LOSS_BINARY_LOG) &&
+        cols <= LOSS_ROWS_MAX_COLS) {
+        for (int64_t i = i0; i < i1; i += LOSS_ROWS_LANES) {
+            const int64_t n = i1 - i < LOSS_ROWS_LANES ? i1 - i : LOSS_ROWS_LANES;
+            if (!LOSS_ROWS(net->loss == FM_LOSS_BINARY_LOG, job->softmax_rows, cols, n,
+                           job->p + i * cols, job->y + i * cols, job->sw ? job->sw + i : NULL,
+                           job->delta + i * cols, job->row_loss + i, job->row_score + i))
+                for (int64_t k = i; k < i + n; k++)
+                    SUF(loss_row)(job, k);
         }
-        if (regression) {
-            for (int64_t j = 0; j < cols; j++) {
-                const double e = (double)yi[j] - (double)pi[j];
-                ri += e * e;
-            }
-            if (net->loss == FM_LOSS_SQUARED)
-                li = ri;
-        } else {
-            ri = SUF(row_correct)(net->loss, pi, yi, cols);
-        }
-        if (sw) {
-            for (int64_t j = 0; j < cols; j++)
-                di[j] *= sw[i];
-            li *= (double)sw[i];
-            ri *= (double)sw[i];
-        }
-        job->row_loss[i] = li;
-        job->row_score[i] = ri;
+        return;
     }
+#endif
+    for (int64_t i = i0; i < i1; i++)
+        SUF(loss_row)(job, i);
+}
+
+/* The output error of rows p, y, sw (rows x the output width; sw may be NULL), as training
+ * computes it (softmax rows for a softmax output layer, whose logits p holds on entry): writes
+ * p (softmax rows), delta and each row's weighted loss and score. A test hook: the row groups
+ * of LOSS_ROWS against the scalar rows (the generic instruction set). */
+int SUF(fm_output_loss)(const fm_net *net, REAL *p, const REAL *y, const REAL *sw, int64_t rows,
+                        REAL *delta, double *row_loss, double *row_score)
+{
+    if (fm_net_check(net) || rows < 0 || (rows > 0 && (p == NULL || y == NULL ||
+                                                       delta == NULL || row_loss == NULL ||
+                                                       row_score == NULL)))
+        return FM_ERR_ARG;
+    SUF(loss_job) job = {net, delta, p, y, sw, rows, net->output_activation == FM_ACT_SOFTMAX,
+                         row_loss, row_score};
+    for (int64_t blk = 0; blk < FM_N_ROW_BLOCKS(rows); blk++)
+        SUF(output_loss_task)(&job, blk);
+    return FM_OK;
 }
 
 /* The output error of rows (output_loss_task, rows shared among threads), then the sums in row
@@ -1896,6 +1938,7 @@ int SUF(fm_predict)(const fm_net *net, const REAL *params, const REAL *x, int64_
 #undef SUF
 #undef EXP
 #undef EXP_ROW
+#undef LOSS_ROWS
 #undef LOG
 #undef TANH
 #undef SQRT
