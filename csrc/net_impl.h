@@ -1153,13 +1153,15 @@ static SUF(stepper) SUF(stepper_for)(const fm_net *net, const fm_optimizer *opt,
     st.rates.bc2_sqrt = 1;
     st.rates.bc1 = 1;
     /* beta ** t: fm_powi (fm_math.h), the same bits on every platform */
+    double pow1 = 0, pow2 = 0;
+    if (opt->solver == FM_SOLVER_ADAM || opt->solver == FM_SOLVER_ADAMW)
+        fm_powi2(opt->beta_1, opt->beta_2, t, &pow1, &pow2);
     if (opt->solver == FM_SOLVER_ADAM)
-        st.rates.lr = (REAL)(opt->learning_rate * sqrt(1 - fm_powi(opt->beta_2, t)) /
-                             (1 - fm_powi(opt->beta_1, t)));
+        st.rates.lr = (REAL)(opt->learning_rate * sqrt(1 - pow2) / (1 - pow1));
     if (opt->solver == FM_SOLVER_ADAMW) {
         st.rates.decay = (REAL)(1 - opt->learning_rate * opt->weight_decay);
-        st.rates.bc2_sqrt = (REAL)sqrt(1 - fm_powi(opt->beta_2, t));
-        st.rates.bc1 = (REAL)(1 - fm_powi(opt->beta_1, t));
+        st.rates.bc2_sqrt = (REAL)sqrt(1 - pow2);
+        st.rates.bc1 = (REAL)(1 - pow1);
     }
     st.params = params;
     st.m = state;

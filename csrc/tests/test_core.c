@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "fastmlp.h"
+#include "fm_math.h"
 #include "pool.h"
 
 static int n_passed, n_failed;
@@ -1041,9 +1042,28 @@ static void test_training_bf16(void)
     free(outd);
 }
 
+/* fm_powi2 (both bias corrections of a step at once) gives fm_powi's bits for each power. */
+static void test_powi2(void)
+{
+    const double bases[] = {0.9, 0.999, 0.99, 0.5, 1.0, 0.0, 1.5, -0.7, 0.9999999};
+    const int n_bases = (int)(sizeof(bases) / sizeof(bases[0]));
+    for (int i = 0; i < n_bases; i++)
+        for (int k = 0; k < n_bases; k++)
+            for (int64_t n = 0; n < 5000; n = n < 40 ? n + 1 : n * 3 + 7) {
+                double pa = -1, pb = -1;
+                fm_powi2(bases[i], bases[k], n, &pa, &pb);
+                const double ra = fm_powi(bases[i], n), rb = fm_powi(bases[k], n);
+                CHECK(memcmp(&pa, &ra, sizeof(double)) == 0 &&
+                          memcmp(&pb, &rb, sizeof(double)) == 0,
+                      "fm_powi2(%g, %g, %lld) = %a, %a; fm_powi %a, %a", bases[i], bases[k],
+                      (long long)n, pa, pb, ra, rb);
+            }
+}
+
 int main(void)
 {
     test_pool();
+    test_powi2();
     const char *names[8];
     int n_names = 0;
     for (int i = 0; fm_isa_compiled(i) != NULL && n_names < 8; i++)
