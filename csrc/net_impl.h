@@ -1098,6 +1098,11 @@ typedef struct SUF(stepper) {
     double sw_sum;
     double *sq_parts, *abs_parts; /* per penalty slot */
     int64_t n_parts;
+    /* step_layer steps each penalty slot's weights on the calling thread and replaces the
+     * slot's sums with those of the stepped weights: the next batch's penalty sums, taken while
+     * the step waits on its divisions and square roots (the caller takes this batch's penalty
+     * from the sums before the backward pass) */
+    int fuse_penalty;
 } SUF(stepper);
 
 /* Elements per task of the optimizer step: elementwise, so the split never changes a value. */
@@ -1129,12 +1134,69 @@ static void SUF(step_params)(const SUF(stepper) *st, const REAL *grad, int64_t l
                 SUF(step_task), &job);
 }
 
-/* Dense layer l's weights, then its biases. */
+/* Weights per piece of step_penalty_range: a piece's sums (chains of dependent additions) run
+ * while the next piece's step waits on the divider. A multiple of 8. */
+#define FM_PENALTY_PIECE 128
+
+/* Steps the weights params[lo:hi) (one penalty slot), then writes the penalty sums of the
+ * stepped weights to *sq and *abs_sum: chunk_penalty's values (sum_lanes's 8 lanes, added in
+ * the same order), computed a piece at a time behind the step. */
+static void SUF(step_penalty_range)(const fm_net *net, const SUF(stepper) *st, const REAL *grad,
+                                    int64_t lo, int64_t hi, double *sq, double *abs_sum)
+{
+    const int want_sq = net->alpha != 0, want_abs = net->alpha_l1 != 0;
+    const REAL *w = st->params;
+    double lsq[8] = {0, 0, 0, 0, 0, 0, 0, 0}, labs[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    const int64_t whole = lo + (hi - lo) / 8 * 8; /* the lanes' part; the rest is the tail */
+    for (int64_t i = lo; i < hi; i += FM_PENALTY_PIECE) {
+        const int64_t e = hi - i < FM_PENALTY_PIECE ? hi : i + FM_PENALTY_PIECE;
+        SUF(step_range)(st->opt, st->rates, st->params, st->m, st->v, grad, i, e, 1, st->alpha,
+                        st->l1, st->scale);
+        const int64_t e8 = e < whole ? e : whole;
+        if (want_sq)
+            for (int64_t k = i; k + 8 <= e8; k += 8)
+                for (int l = 0; l < 8; l++) {
+                    const double x = (double)w[k + l];
+                    lsq[l] += x * x;
+                }
+        if (want_abs)
+            for (int64_t k = i; k + 8 <= e8; k += 8)
+                for (int l = 0; l < 8; l++)
+                    labs[l] += fabs((double)w[k + l]);
+    }
+    double total_sq = 0, total_abs = 0;
+    for (int l = 0; l < 8; l++) {
+        total_sq += lsq[l];
+        total_abs += labs[l];
+    }
+    for (int64_t k = whole; k < hi; k++) {
+        const double x = (double)w[k];
+        total_sq += x * x;
+        total_abs += fabs(x);
+    }
+    *sq = want_sq ? total_sq : 0.0;
+    *abs_sum = want_abs ? total_abs : 0.0;
+}
+
+/* Dense layer l's weights, then its biases; with fuse_penalty, the weights slot by slot on the
+ * calling thread, each slot's sums replaced by the stepped weights' (penalty_slot order: the
+ * layers from the last to the first, each in chunks of FM_PARAM_CHUNK). */
 static void SUF(step_layer)(const fm_net *net, const SUF(stepper) *st, const REAL *grad, int l)
 {
     const int64_t w0 = fm_weight_offset(net, l), width = fm_dense_width(net, l);
-    const int64_t b0 = fm_bias_offset(net, l);
-    SUF(step_params)(st, grad, w0, w0 + net->units[l] * width, 1);
+    const int64_t b0 = fm_bias_offset(net, l), count = net->units[l] * width;
+    if (st->fuse_penalty) {
+        int64_t slot = 0; /* the first slot of layer l */
+        for (int k = net->n_layers - 1; k > l; k--)
+            slot += (net->units[k] * fm_dense_width(net, k) + FM_PARAM_CHUNK - 1) / FM_PARAM_CHUNK;
+        for (int64_t lo = w0; lo < w0 + count; lo += FM_PARAM_CHUNK, slot++) {
+            const int64_t hi = w0 + count - lo < FM_PARAM_CHUNK ? w0 + count : lo + FM_PARAM_CHUNK;
+            SUF(step_penalty_range)(net, st, grad, lo, hi, st->sq_parts + slot,
+                                    st->abs_parts + slot);
+        }
+    } else {
+        SUF(step_params)(st, grad, w0, w0 + count, 1);
+    }
     SUF(step_params)(st, grad, b0, b0 + width, 0);
 }
 
@@ -1173,6 +1235,7 @@ static SUF(stepper) SUF(stepper_for)(const fm_net *net, const fm_optimizer *opt,
     st.sq_parts = partials;
     st.abs_parts = partials + n_slots;
     st.n_parts = SUF(n_penalty_slots)(net);
+    st.fuse_penalty = 0;
     return st;
 }
 
@@ -1533,6 +1596,9 @@ int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL
         blocked || SUF(largest_product)(net, batch_size) >= 2 * FM_PAR_MIN_WORK;
     const uint64_t key = fm_work_key(1, fm_n_params(net), batch_size, sizeof(REAL));
     int err = FM_OK;
+    /* whether ws->partials holds the penalty sums of the current weights (stepper's
+     * fuse_penalty: the whole-batch path on the calling thread, from its second batch) */
+    int penalty_ready = 0;
     for (int64_t start = 0; start < n_samples && err == FM_OK; start += batch_size) {
         const int64_t rows = n_samples - start < batch_size ? n_samples - start : batch_size;
         const fm_adapt_choice choice =
@@ -1560,6 +1626,7 @@ int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL
                 sums->loss_sum = fma(loss, (double)rows, sums->loss_sum);
                 sums->score += batch_score;
             }
+            penalty_ready = 0;
             fm_pool_set_cap(cap);
             fm_adapt_record(choice, (double)rows);
             continue;
@@ -1570,7 +1637,7 @@ int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL
                              st.abs_parts};
         fm_parallel(order != NULL ? rows * n_in >= FM_PAR_MIN_ELEMS
                                   : st.n_parts * FM_PARAM_CHUNK >= 2 * FM_PAR_MIN_ELEMS,
-                    bj.n_gather + st.n_parts, SUF(batch_start_task), &bj);
+                    bj.n_gather + (penalty_ready ? 0 : st.n_parts), SUF(batch_start_task), &bj);
         if (order != NULL) {
             xb = bj.xg;
             yb = bj.yg;
@@ -1579,9 +1646,15 @@ int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL
         const double sw_sum = swb ? SUF(weight_sum)(swb, rows) : (double)rows;
         st.scale = (REAL)sw_sum;
         st.sw_sum = sw_sum;
+        /* the penalty of the weights before the step, taken before the step replaces the sums
+         * (fuse_penalty on a batch on the calling thread alone) */
+        const double penalty = SUF(penalty_sums)(net, st.sq_parts, st.abs_parts, st.n_parts,
+                                                 sw_sum);
+        st.fuse_penalty = !adaptive;
         double raw, batch_score = 0;
         err = SUF(chunk_loss_grad)(net, params, xb, yb, swb, rows, ws, grad, 0, &raw,
                                    &batch_score, seed, epoch_key, position + start, &st);
+        penalty_ready = err == FM_OK && st.fuse_penalty;
         if (err == FM_OK) {
             /* the PReLU slopes and batch-norm parameters, past the dense layers' biases; then
              * the running statistics the batch computed */
@@ -1590,9 +1663,7 @@ int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL
             if (n_running > 0)
                 memcpy(params + run0, ws->bn_running, (size_t)n_running * sizeof(REAL));
             opt->step += 1;
-            const double loss =
-                SUF(data_loss)(net, raw, sw_sum) +
-                SUF(penalty_sums)(net, st.sq_parts, st.abs_parts, st.n_parts, sw_sum);
+            const double loss = SUF(data_loss)(net, raw, sw_sum) + penalty;
             /* one fused multiply-add, on every instruction set (fma() is one instruction
              * where the hardware has it) */
             sums->loss_sum = fma(loss, (double)rows, sums->loss_sum);
