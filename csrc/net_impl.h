@@ -1348,28 +1348,43 @@ static double SUF(weight_sum)(const REAL *sw, int64_t rows)
  * themselves are short. */
 #define FM_GATHER_AHEAD 4
 
+/* Asks for the first cache lines (at most 8) of a row of bytes bytes at row, and of its target
+ * row. */
+static inline void SUF(prefetch_row)(const REAL *row, size_t bytes, const REAL *target)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    for (size_t b = 0; b < bytes && b < 512; b += 64)
+        __builtin_prefetch((const char *)row + b);
+    __builtin_prefetch(target);
+#else
+    (void)row;
+    (void)bytes;
+    (void)target;
+#endif
+}
+
 /* dst[i] = src[idx[i]] for the rows i < rows of n values (and of n_y values for y, and one
- * weight when sw is not NULL). */
+ * weight when sw is not NULL); asks for the rows later[0:n_later) on the way (the next
+ * gather's: they arrive while this block is computed). */
 static void SUF(gather_rows)(REAL *dst, REAL *ydst, REAL *swdst, const REAL *src, const REAL *y,
                              const REAL *sw, const int64_t *idx, int64_t rows, int64_t n,
-                             int64_t n_y)
+                             int64_t n_y, const int64_t *later, int64_t n_later)
 {
     const size_t bytes = (size_t)n * sizeof(REAL);
     for (int64_t i = 0; i < rows; i++) {
-#if defined(__GNUC__) || defined(__clang__)
-        if (i + FM_GATHER_AHEAD < rows) {
-            const char *ahead = (const char *)(src + idx[i + FM_GATHER_AHEAD] * n);
-            for (size_t b = 0; b < bytes && b < 512; b += 64)
-                __builtin_prefetch(ahead + b);
-            __builtin_prefetch(y + idx[i + FM_GATHER_AHEAD] * n_y);
-        }
-#endif
+        if (i + FM_GATHER_AHEAD < rows)
+            SUF(prefetch_row)(src + idx[i + FM_GATHER_AHEAD] * n, bytes,
+                              y + idx[i + FM_GATHER_AHEAD] * n_y);
+        if (i < n_later)
+            SUF(prefetch_row)(src + later[i] * n, bytes, y + later[i] * n_y);
         const int64_t r = idx[i];
         memcpy(dst + i * n, src + r * n, bytes);
         memcpy(ydst + i * n_y, y + r * n_y, (size_t)n_y * sizeof(REAL));
         if (sw)
             swdst[i] = sw[r];
     }
+    for (int64_t i = rows; i < n_later; i++)
+        SUF(prefetch_row)(src + later[i] * n, bytes, y + later[i] * n_y);
 }
 
 /* The first job of a training batch: its rows gathered (tasks [0, n_gather)), and the penalty
@@ -1391,7 +1406,7 @@ static void SUF(batch_start_task)(void *ctx, int64_t task)
         SUF(row_block)(task, j->rows, &i0, &i1);
         const int64_t n_in = j->n_in, n_out = j->n_out;
         SUF(gather_rows)(j->xg + i0 * n_in, j->yg + i0 * n_out, j->sw ? j->swg + i0 : NULL, j->x,
-                         j->y, j->sw, j->idx + i0, i1 - i0, n_in, n_out);
+                         j->y, j->sw, j->idx + i0, i1 - i0, n_in, n_out, NULL, 0);
         return;
     }
     const int64_t slot = task - j->n_gather;
@@ -1423,6 +1438,7 @@ typedef struct SUF(blocks_job) {
     const fm_net *net;
     const REAL *params, *x, *y, *sw; /* the batch's rows (x, y, sw: of the data when idx) */
     const int64_t *idx;              /* the batch's rows in the data, or NULL */
+    int64_t n_after;                 /* rows of the order after the batch's (at idx + rows) */
     fm_workspace *ws;
     REAL *grad;
     int64_t rows, n_blocks, block_rows;
@@ -1452,7 +1468,13 @@ static void SUF(block_task)(void *ctx, int64_t task)
     REAL *x = (REAL *)ws->acts[0] + r0 * n_in, *y = (REAL *)ws->ybatch + r0 * n_out;
     REAL *sw = j->sw ? (REAL *)ws->swbatch + r0 : NULL;
     if (j->idx != NULL) {
-        SUF(gather_rows)(x, y, sw, j->x, j->y, j->sw, j->idx + r0, rows, n_in, n_out);
+        /* the next block's rows, or the next batch's first block's, asked for on the way */
+        const int64_t next0 = r0 + rows;
+        const int64_t n_next = task + 1 < j->n_blocks
+                                   ? (task + 1 == j->n_blocks - 1 ? j->rows - next0 : j->block_rows)
+                                   : (j->n_after < j->block_rows ? j->n_after : j->block_rows);
+        SUF(gather_rows)(x, y, sw, j->x, j->y, j->sw, j->idx + r0, rows, n_in, n_out,
+                         j->idx + next0, n_next);
     } else {
         x = (REAL *)j->x + r0 * n_in;
         y = (REAL *)j->y + r0 * n_out;
@@ -1498,10 +1520,18 @@ static void SUF(block_step_task)(void *ctx, int64_t task)
     const int64_t lo = task * FM_STEP_TASK;
     const int64_t hi = n_trainable - lo < FM_STEP_TASK ? n_trainable : lo + FM_STEP_TASK;
     REAL *grad = j->grad;
-    for (int64_t b = 1; b < j->n_blocks; b++) {
-        const REAL *part = (const REAL *)ws->block_grads + (b - 1) * ws->block_grad_stride;
+    const REAL *parts = (const REAL *)ws->block_grads;
+    const int64_t stride = ws->block_grad_stride;
+    if (j->n_blocks == 4) { /* one pass, each sum's additions in block order as below */
+        const REAL *p1 = parts, *p2 = parts + stride, *p3 = parts + 2 * stride;
         for (int64_t i = lo; i < hi; i++)
-            grad[i] += part[i];
+            grad[i] = ((grad[i] + p1[i]) + p2[i]) + p3[i];
+    } else {
+        for (int64_t b = 1; b < j->n_blocks; b++) {
+            const REAL *part = parts + (b - 1) * stride;
+            for (int64_t i = lo; i < hi; i++)
+                grad[i] += part[i];
+        }
     }
     const SUF(stepper) *st = j->st;
     const int64_t w_hi = n_weights < lo ? lo : (n_weights > hi ? hi : n_weights);
@@ -1514,18 +1544,20 @@ static void SUF(block_step_task)(void *ctx, int64_t task)
 }
 
 /* A training batch of rows rows in n_blocks row blocks of block_rows (the last: the rest):
- * gathered through idx unless it is NULL. Returns the unscaled weighted loss sum through
+ * gathered through idx unless it is NULL (n_after rows of the order follow at idx + rows: the
+ * last block asks for the next batch's first rows). Returns the unscaled weighted loss sum through
  * *raw_loss, adds the running score to *score, and steps the parameters (the caller advances
  * opt->step). FM_ERR_NONFINITE before any update when the loss is not finite. */
 static int SUF(blocks_train_batch)(const fm_net *net, SUF(stepper) *st, REAL *params,
                                    const REAL *x, const REAL *y, const REAL *sw,
-                                   const int64_t *idx, int64_t rows, int64_t n_blocks,
-                                   int64_t block_rows, fm_workspace *ws, uint64_t seed,
-                                   uint64_t stream, int64_t row0, double *raw_loss,
-                                   double *score, double *sw_sum)
+                                   const int64_t *idx, int64_t n_after, int64_t rows,
+                                   int64_t n_blocks, int64_t block_rows, fm_workspace *ws,
+                                   uint64_t seed, uint64_t stream, int64_t row0,
+                                   double *raw_loss, double *score, double *sw_sum)
 {
     SUF(blocks_job) j;
     memset(&j, 0, sizeof(j));
+    j.n_after = idx != NULL ? n_after : 0;
     j.net = net;
     j.params = params;
     j.x = x;
@@ -1615,8 +1647,9 @@ int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL
         if (n_blocks > 1 && n_blocks <= ws->max_blocks) {
             double raw, sw_sum, batch_score = 0;
             err = SUF(blocks_train_batch)(net, &st, params, order ? x : xb, order ? y : yb,
-                                          order ? sw : swb, order ? order + start : NULL, rows,
-                                          n_blocks, block_rows, ws, seed, epoch_key,
+                                          order ? sw : swb, order ? order + start : NULL,
+                                          n_samples - start - rows, rows, n_blocks, block_rows,
+                                          ws, seed, epoch_key,
                                           position + start, &raw, &batch_score, &sw_sum);
             if (err == FM_OK) {
                 opt->step += 1;
