@@ -1379,7 +1379,10 @@ static void SUF(gather_rows)(REAL *dst, REAL *ydst, REAL *swdst, const REAL *src
             SUF(prefetch_row)(src + later[i] * n, bytes, y + later[i] * n_y);
         const int64_t r = idx[i];
         memcpy(dst + i * n, src + r * n, bytes);
-        memcpy(ydst + i * n_y, y + r * n_y, (size_t)n_y * sizeof(REAL));
+        if (n_y == 1) /* one output (binary targets, one regression target): no call */
+            ydst[i] = y[r];
+        else
+            memcpy(ydst + i * n_y, y + r * n_y, (size_t)n_y * sizeof(REAL));
         if (sw)
             swdst[i] = sw[r];
     }
@@ -1396,6 +1399,7 @@ typedef struct SUF(batch_job) {
     REAL *xg, *yg, *swg;
     int64_t rows, n_in, n_out, n_gather;
     double *sq_parts, *abs_parts;
+    int64_t n_after; /* rows of the order after the batch's (at idx + rows): the next batch's */
 } SUF(batch_job);
 
 static void SUF(batch_start_task)(void *ctx, int64_t task)
@@ -1405,8 +1409,11 @@ static void SUF(batch_start_task)(void *ctx, int64_t task)
         int64_t i0, i1;
         SUF(row_block)(task, j->rows, &i0, &i1);
         const int64_t n_in = j->n_in, n_out = j->n_out;
+        /* the next batch's rows of the same positions, asked for on the way */
+        const int64_t later = j->n_after < i0 ? 0 : j->n_after - i0;
         SUF(gather_rows)(j->xg + i0 * n_in, j->yg + i0 * n_out, j->sw ? j->swg + i0 : NULL, j->x,
-                         j->y, j->sw, j->idx + i0, i1 - i0, n_in, n_out, NULL, 0);
+                         j->y, j->sw, j->idx + i0, i1 - i0, n_in, n_out, j->idx + j->rows + i0,
+                         later < i1 - i0 ? later : i1 - i0);
         return;
     }
     const int64_t slot = task - j->n_gather;
@@ -1667,7 +1674,7 @@ int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL
         SUF(batch_job) bj = {net,  params, x,    y,    sw,           order ? order + start : NULL,
                              (REAL *)ws->acts[0], (REAL *)ws->ybatch, (REAL *)ws->swbatch, rows,
                              n_in, n_out, order ? FM_N_ROW_BLOCKS(rows) : 0, st.sq_parts,
-                             st.abs_parts};
+                             st.abs_parts, n_samples - start - rows};
         fm_parallel(order != NULL ? rows * n_in >= FM_PAR_MIN_ELEMS
                                   : st.n_parts * FM_PARAM_CHUNK >= 2 * FM_PAR_MIN_ELEMS,
                     bj.n_gather + (penalty_ready ? 0 : st.n_parts), SUF(batch_start_task), &bj);
