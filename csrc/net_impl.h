@@ -1103,6 +1103,7 @@ typedef struct SUF(stepper) {
      * the step waits on its divisions and square roots (the caller takes this batch's penalty
      * from the sums before the backward pass) */
     int fuse_penalty;
+    int sums_ready; /* the sums already hold the current weights' (the last step's) */
 } SUF(stepper);
 
 /* Elements per task of the optimizer step: elementwise, so the split never changes a value. */
@@ -1236,6 +1237,7 @@ static SUF(stepper) SUF(stepper_for)(const fm_net *net, const fm_optimizer *opt,
     st.abs_parts = partials + n_slots;
     st.n_parts = SUF(n_penalty_slots)(net);
     st.fuse_penalty = 0;
+    st.sums_ready = 0;
     return st;
 }
 
@@ -1519,16 +1521,12 @@ static void SUF(block_task)(void *ctx, int64_t task)
 
 /* Task of the second job: parameters [task FM_STEP_TASK, +FM_STEP_TASK) of the trainable ones:
  * the blocks' gradients added in block order into grad, then the optimizer step. */
-static void SUF(block_step_task)(void *ctx, int64_t task)
+/* The blocks' gradients of parameters [lo, hi) added into grad in block order. */
+static void SUF(add_block_grads)(const SUF(blocks_job) *j, int64_t lo, int64_t hi)
 {
-    const SUF(blocks_job) *j = (const SUF(blocks_job) *)ctx;
-    const fm_workspace *ws = j->ws;
-    const int64_t n_trainable = fm_n_trainable(j->net), n_weights = fm_bias_offset(j->net, 0);
-    const int64_t lo = task * FM_STEP_TASK;
-    const int64_t hi = n_trainable - lo < FM_STEP_TASK ? n_trainable : lo + FM_STEP_TASK;
     REAL *grad = j->grad;
-    const REAL *parts = (const REAL *)ws->block_grads;
-    const int64_t stride = ws->block_grad_stride;
+    const REAL *parts = (const REAL *)j->ws->block_grads;
+    const int64_t stride = j->ws->block_grad_stride;
     if (j->n_blocks == 4) { /* one pass, each sum's additions in block order as below */
         const REAL *p1 = parts, *p2 = parts + stride, *p3 = parts + 2 * stride;
         for (int64_t i = lo; i < hi; i++)
@@ -1540,6 +1538,16 @@ static void SUF(block_step_task)(void *ctx, int64_t task)
                 grad[i] += part[i];
         }
     }
+}
+
+static void SUF(block_step_task)(void *ctx, int64_t task)
+{
+    const SUF(blocks_job) *j = (const SUF(blocks_job) *)ctx;
+    const int64_t n_trainable = fm_n_trainable(j->net), n_weights = fm_bias_offset(j->net, 0);
+    const int64_t lo = task * FM_STEP_TASK;
+    const int64_t hi = n_trainable - lo < FM_STEP_TASK ? n_trainable : lo + FM_STEP_TASK;
+    REAL *grad = j->grad;
+    SUF(add_block_grads)(j, lo, hi);
     const SUF(stepper) *st = j->st;
     const int64_t w_hi = n_weights < lo ? lo : (n_weights > hi ? hi : n_weights);
     if (w_hi > lo)
@@ -1548,6 +1556,26 @@ static void SUF(block_step_task)(void *ctx, int64_t task)
     if (hi > w_hi)
         SUF(step_range)(st->opt, st->rates, st->params, st->m, st->v, grad, w_hi, hi, 0,
                         st->alpha, st->l1, st->scale);
+}
+
+/* The second job's work on the calling thread alone, with fuse_penalty: each penalty slot's
+ * weights (the blocks' gradients added, then stepped), whose sums are replaced by the stepped
+ * weights' (step_penalty_range), then the other trainable parameters. The same values as
+ * block_step_task's. */
+static void SUF(blocks_step_fused)(const SUF(blocks_job) *j)
+{
+    const fm_net *net = j->net;
+    const SUF(stepper) *st = j->st;
+    const int64_t n_trainable = fm_n_trainable(net), n_weights = fm_bias_offset(net, 0);
+    int64_t lo = 0, hi = 0;
+    for (int64_t slot = 0; SUF(penalty_slot)(net, slot, &lo, &hi); slot++) {
+        SUF(add_block_grads)(j, lo, hi);
+        SUF(step_penalty_range)(net, st, j->grad, lo, hi, st->sq_parts + slot,
+                                st->abs_parts + slot);
+    }
+    SUF(add_block_grads)(j, n_weights, n_trainable);
+    SUF(step_range)(st->opt, st->rates, st->params, st->m, st->v, j->grad, n_weights, n_trainable,
+                    0, st->alpha, st->l1, st->scale);
 }
 
 /* A training batch of rows rows in n_blocks row blocks of block_rows (the last: the rest):
@@ -1560,7 +1588,8 @@ static int SUF(blocks_train_batch)(const fm_net *net, SUF(stepper) *st, REAL *pa
                                    const int64_t *idx, int64_t n_after, int64_t rows,
                                    int64_t n_blocks, int64_t block_rows, fm_workspace *ws,
                                    uint64_t seed, uint64_t stream, int64_t row0,
-                                   double *raw_loss, double *score, double *sw_sum)
+                                   double *raw_loss, double *score, double *sw_sum,
+                                   double *penalty)
 {
     SUF(blocks_job) j;
     memset(&j, 0, sizeof(j));
@@ -1583,7 +1612,7 @@ static int SUF(blocks_train_batch)(const fm_net *net, SUF(stepper) *st, REAL *pa
     j.abs_parts = st->abs_parts;
     j.st = st;
     atomic_init(&j.err, FM_OK);
-    fm_parallel(1, n_blocks + st->n_parts, SUF(block_task), &j);
+    fm_parallel(1, n_blocks + (st->sums_ready ? 0 : st->n_parts), SUF(block_task), &j);
     int err = atomic_load(&j.err);
     if (err)
         return err;
@@ -1600,8 +1629,14 @@ static int SUF(blocks_train_batch)(const fm_net *net, SUF(stepper) *st, REAL *pa
     if (!SUF(stepper_loss_ok)(net, st, total))
         return FM_ERR_NONFINITE; /* before this batch's update */
     *score += right;
+    /* the penalty of the weights before the step (which may replace the sums) */
+    *penalty = SUF(penalty_sums)(net, st->sq_parts, st->abs_parts, st->n_parts, *sw_sum);
     const int64_t n_trainable = fm_n_trainable(net);
-    fm_parallel(1, (n_trainable + FM_STEP_TASK - 1) / FM_STEP_TASK, SUF(block_step_task), &j);
+    if (st->fuse_penalty)
+        SUF(blocks_step_fused)(&j);
+    else
+        fm_parallel(1, (n_trainable + FM_STEP_TASK - 1) / FM_STEP_TASK, SUF(block_step_task),
+                    &j);
     return FM_OK;
 }
 
@@ -1635,8 +1670,8 @@ int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL
         blocked || SUF(largest_product)(net, batch_size) >= 2 * FM_PAR_MIN_WORK;
     const uint64_t key = fm_work_key(1, fm_n_params(net), batch_size, sizeof(REAL));
     int err = FM_OK;
-    /* whether ws->partials holds the penalty sums of the current weights (stepper's
-     * fuse_penalty: the whole-batch path on the calling thread, from its second batch) */
+    /* whether ws->partials holds the penalty sums of the current weights (the stepper's
+     * fuse_penalty: a batch on the calling thread alone took them in its step) */
     int penalty_ready = 0;
     for (int64_t start = 0; start < n_samples && err == FM_OK; start += batch_size) {
         const int64_t rows = n_samples - start < batch_size ? n_samples - start : batch_size;
@@ -1649,24 +1684,24 @@ int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL
         const REAL *swb = sw ? sw + start : NULL;
         SUF(stepper) st = SUF(stepper_for)(net, opt, params, opt_state, 0, ws->partials,
                                            ws->n_partials);
+        st.sums_ready = penalty_ready;
+        st.fuse_penalty = (adaptive ? choice.threads : 1) <= 1;
         int64_t block_rows;
         const int64_t n_blocks = fm_row_blocks(net, fm_n_params(net), rows, &block_rows);
         if (n_blocks > 1 && n_blocks <= ws->max_blocks) {
-            double raw, sw_sum, batch_score = 0;
+            double raw, sw_sum, penalty, batch_score = 0;
             err = SUF(blocks_train_batch)(net, &st, params, order ? x : xb, order ? y : yb,
                                           order ? sw : swb, order ? order + start : NULL,
                                           n_samples - start - rows, rows, n_blocks, block_rows,
-                                          ws, seed, epoch_key,
-                                          position + start, &raw, &batch_score, &sw_sum);
+                                          ws, seed, epoch_key, position + start, &raw,
+                                          &batch_score, &sw_sum, &penalty);
             if (err == FM_OK) {
                 opt->step += 1;
-                const double loss =
-                    SUF(data_loss)(net, raw, sw_sum) +
-                    SUF(penalty_sums)(net, st.sq_parts, st.abs_parts, st.n_parts, sw_sum);
+                const double loss = SUF(data_loss)(net, raw, sw_sum) + penalty;
                 sums->loss_sum = fma(loss, (double)rows, sums->loss_sum);
                 sums->score += batch_score;
             }
-            penalty_ready = 0;
+            penalty_ready = err == FM_OK && st.fuse_penalty;
             fm_pool_set_cap(cap);
             fm_adapt_record(choice, (double)rows);
             continue;
@@ -1687,10 +1722,9 @@ int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL
         st.scale = (REAL)sw_sum;
         st.sw_sum = sw_sum;
         /* the penalty of the weights before the step, taken before the step replaces the sums
-         * (fuse_penalty on a batch on the calling thread alone) */
+         * (fuse_penalty) */
         const double penalty = SUF(penalty_sums)(net, st.sq_parts, st.abs_parts, st.n_parts,
                                                  sw_sum);
-        st.fuse_penalty = !adaptive;
         double raw, batch_score = 0;
         err = SUF(chunk_loss_grad)(net, params, xb, yb, swb, rows, ws, grad, 0, &raw,
                                    &batch_score, seed, epoch_key, position + start, &st);

@@ -1060,14 +1060,14 @@ static void test_powi2(void)
             }
 }
 
-/* The penalty sums a whole-batch step takes for the next batch (several slots of a layer, a
- * tail of fewer than 8 weights, L1 and L2) give the batch losses of sums taken afresh: an epoch
- * in one call against the same epoch a batch per call (each call's first batch takes them
- * afresh), for both precisions, with and without L1. */
+/* The penalty sums a step takes for the next batch (several slots of a layer, a tail of fewer
+ * than 8 weights, L1 and L2; whole batches and row blocks) give the batch losses of sums taken
+ * afresh: an epoch in one call against the same epoch a batch per call (each call's first batch
+ * takes them afresh), for both precisions, with and without L1. */
 #define PENALTY_SPLIT_TEST(REAL, SUF)                                                            \
-    static void test_penalty_split_##SUF(double alpha_l1)                                       \
+    static void test_penalty_split_##SUF(double alpha_l1, int B)                                \
     {                                                                                            \
-        enum { N = 96, D = 101, H = 90, C = 3, B = 16 };                                         \
+        enum { N = 192, D = 101, H = 90, C = 3 };                                                \
         const int64_t units[] = {D, H, 7, C};                                                   \
         fm_net net = make_net(3, units, FM_ACT_RELU, FM_ACT_SOFTMAX, FM_LOSS_LOG, 1e-3);        \
         net.alpha_l1 = alpha_l1;                                                                 \
@@ -1096,8 +1096,9 @@ static void test_powi2(void)
                                    start, ws, &l2, &c2);                                         \
         }                                                                                        \
         CHECK(!err && memcmp(p1, p2, sizeof(REAL) * n_params) == 0 && l1 == l2 && c1 == c2,     \
-              #SUF " penalty sums from the step differ from fresh ones (l1 %g): %.17g vs %.17g", \
-              alpha_l1, l1, l2);                                                                 \
+              #SUF " penalty sums from the step differ from fresh ones (l1 %g, batch %d): "      \
+                   "%.17g vs %.17g",                                                             \
+              alpha_l1, B, l1, l2);                                                              \
         fm_workspace_free(ws);                                                                   \
         free(x);                                                                                 \
         free(y);                                                                                 \
@@ -1125,10 +1126,12 @@ int main(void)
         test_options();
         test_predict_blocks_f32(names[i]);
         test_predict_blocks_f64(names[i]);
-        test_penalty_split_f32(0.0);
-        test_penalty_split_f32(1e-3);
-        test_penalty_split_f64(0.0);
-        test_penalty_split_f64(1e-3);
+        for (int b = 16; b <= 64; b *= 4) { /* whole batches; row blocks */
+            test_penalty_split_f32(0.0, b);
+            test_penalty_split_f32(1e-3, b);
+            test_penalty_split_f64(0.0, b);
+            test_penalty_split_f64(1e-3, b);
+        }
     }
     CHECK(fm_set_isa("no-such-isa") == FM_ERR_ARG, "unknown ISA accepted");
     test_digests(names, n_names);
