@@ -1098,10 +1098,11 @@ typedef struct SUF(stepper) {
     double sw_sum;
     double *sq_parts, *abs_parts; /* per penalty slot */
     int64_t n_parts;
-    /* step_layer steps each penalty slot's weights on the calling thread and replaces the
-     * slot's sums with those of the stepped weights: the next batch's penalty sums, taken while
-     * the step waits on its divisions and square roots (the caller takes this batch's penalty
-     * from the sums before the backward pass) */
+    /* the batch runs on the calling thread alone: step_layer (whole batches) or
+     * blocks_step_fused (row blocks) steps each penalty slot's weights and replaces the slot's
+     * sums with those of the stepped weights, the next batch's penalty sums, taken while the
+     * step waits on its divisions and square roots (this batch's penalty is taken from the sums
+     * before the step) */
     int fuse_penalty;
     int sums_ready; /* the sums already hold the current weights' (the last step's) */
 } SUF(stepper);
