@@ -182,7 +182,11 @@ typedef struct fm_sums {
  * predict_layers: predict with dense layer l's weights (fan_in x width, row-major) at coefs[l]
  *   and biases at intercepts[l], wherever they are (arrays a user assigned), the other
  *   parameters (PReLU slopes, batch norm) from params, which may be NULL when the network has
- *   none; coefs and intercepts NULL: predict. */
+ *   none; coefs and intercepts NULL: predict.
+ * output_loss: a test hook, training's output error of rows rows of outputs p (logits for a
+ *   softmax output layer, whose softmax it writes to p) and targets y (sw: sample weights or
+ *   NULL): writes delta (rows x n_outputs) and each row's weighted loss and score (row_loss,
+ *   row_score: rows values each), the same bits under every instruction set. */
 #define FM_NUMERIC_ENTRY_POINTS(X, REAL, SUF)                                                    \
     X(gemm, SUF,                                                                                 \
       (int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, REAL alpha, const REAL *a,    \
@@ -203,7 +207,11 @@ typedef struct fm_sums {
     X(predict_layers, SUF,                                                                       \
       (const fm_net *net, const REAL *params, const REAL *const *coefs,                         \
        const REAL *const *intercepts, const REAL *x, int64_t n_samples, REAL *out),             \
-      (net, params, coefs, intercepts, x, n_samples, out))
+      (net, params, coefs, intercepts, x, n_samples, out))                                      \
+    X(output_loss, SUF,                                                                          \
+      (const fm_net *net, REAL *p, const REAL *y, const REAL *sw, int64_t rows, REAL *delta,     \
+       double *row_loss, double *row_score),                                                     \
+      (net, p, y, sw, rows, delta, row_loss, row_score))
 
 #define FM_DECLARE_PUBLIC(name, SUF, params, args) int fm_##name##_##SUF params;
 FM_NUMERIC_ENTRY_POINTS(FM_DECLARE_PUBLIC, float, f32)

@@ -511,6 +511,27 @@ static inline double fm_powi(double b, int64_t n)
     return rh + rl;
 }
 
+/* fm_powi(a, n) and fm_powi(b, n) at once: the same operations, the two chains interleaved (the
+ * optimizer's bias corrections take both powers of the step number every batch). */
+static inline void fm_powi2(double a, double b, int64_t n, double *pa, double *pb)
+{
+    double rh = 1, rl = 0, ah = a, al = 0;
+    double sh = 1, sl = 0, bh = b, bl = 0;
+    while (n > 0) {
+        if (n & 1) {
+            fm_dd_mul(rh, rl, ah, al, &rh, &rl);
+            fm_dd_mul(sh, sl, bh, bl, &sh, &sl);
+        }
+        n >>= 1;
+        if (n > 0) {
+            fm_dd_mul(ah, al, ah, al, &ah, &al);
+            fm_dd_mul(bh, bl, bh, bl, &bh, &bl);
+        }
+    }
+    *pa = rh + rl;
+    *pb = sh + sl;
+}
+
 /* ---- float: the double functions rounded once (exp: fm_expf above) ---- */
 static inline float fm_logf(float x)
 {

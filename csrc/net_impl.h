@@ -539,8 +539,19 @@ static void SUF(bias_grad_task)(void *ctx, int64_t blk)
     if (!j->accumulate)
         for (int64_t c = j0; c < j1; c++)
             gb[c] = 0;
-    for (int64_t i = 0; i < j->rows; i++) {
-        const REAL *di = j->delta + i * j->width;
+    /* four rows per pass over gb, added in row order: each sum's additions as one row at a
+     * time makes them, with a quarter of the loads and stores of gb (gb may alias nothing, but
+     * the compiler cannot know) */
+    const int64_t width = j->width;
+    int64_t i = 0;
+    for (; i + 4 <= j->rows; i += 4) {
+        const REAL *d0 = j->delta + i * width, *d1 = d0 + width, *d2 = d1 + width;
+        const REAL *d3 = d2 + width;
+        for (int64_t c = j0; c < j1; c++)
+            gb[c] = (((gb[c] + d0[c]) + d1[c]) + d2[c]) + d3[c];
+    }
+    for (; i < j->rows; i++) {
+        const REAL *di = j->delta + i * width;
         for (int64_t c = j0; c < j1; c++)
             gb[c] += di[c];
     }
@@ -719,69 +730,111 @@ typedef struct SUF(loss_job) {
     double *row_loss, *row_score;
 } SUF(loss_job);
 
-static void SUF(output_loss_task)(void *ctx, int64_t blk)
+/* The output error of row i of a loss job (see above): the scalar code, which the row groups of
+ * LOSS_ROWS reproduce bit for bit. */
+static void SUF(loss_row)(const SUF(loss_job) *job, int64_t i)
 {
-    const SUF(loss_job) *job = (const SUF(loss_job) *)ctx;
     const fm_net *net = job->net;
     const int64_t cols = net->units[net->n_layers];
     const REAL lo = REAL_EPS, hi = (REAL)1 - REAL_EPS;
     const int regression = net->loss == FM_LOSS_SQUARED || net->loss == FM_LOSS_POISSON;
     const int margin = net->loss == FM_LOSS_HINGE || net->loss == FM_LOSS_PERCEPTRON;
     const REAL *sw = job->sw;
+    REAL *pi = job->p + i * cols;
+    const REAL *yi = job->y + i * cols;
+    REAL *di = job->delta + i * cols;
+    double li = 0, ri = 0;
+    if (job->softmax_rows)
+        SUF(softmax_row)(pi, cols);
+    if (margin) {
+        li = SUF(margin_row)(net->loss, di, pi, yi, cols);
+    } else {
+        for (int64_t j = 0; j < cols; j++) {
+            const REAL pj = pi[j], yj = yi[j];
+            const REAL pc = pj < lo ? lo : (pj > hi ? hi : pj); /* scikit-learn's clip */
+            switch (net->loss) {
+            case FM_LOSS_LOG:
+                if (yj != 0)
+                    li -= (double)yj * LOG(pc);
+                break;
+            case FM_LOSS_BINARY_LOG:
+                if (yj != 0)
+                    li -= (double)yj * LOG(pc);
+                if ((REAL)1 - yj != 0)
+                    li -= (double)((REAL)1 - yj) * LOG((REAL)1 - pc);
+                break;
+            case FM_LOSS_POISSON:
+                li += (yj != 0 ? (double)yj * LOG(yj / pj) : 0.0) - (double)yj + (double)pj;
+                break;
+            default: /* FM_LOSS_SQUARED */
+                break;
+            }
+            di[j] = pj - yj;
+        }
+    }
+    if (regression) {
+        for (int64_t j = 0; j < cols; j++) {
+            const double e = (double)yi[j] - (double)pi[j];
+            ri += e * e;
+        }
+        if (net->loss == FM_LOSS_SQUARED)
+            li = ri;
+    } else {
+        ri = SUF(row_correct)(net->loss, pi, yi, cols);
+    }
+    if (sw) {
+        for (int64_t j = 0; j < cols; j++)
+            di[j] *= sw[i];
+        li *= (double)sw[i];
+        ri *= (double)sw[i];
+    }
+    job->row_loss[i] = li;
+    job->row_score[i] = ri;
+}
+
+static void SUF(output_loss_task)(void *ctx, int64_t blk)
+{
+    const SUF(loss_job) *job = (const SUF(loss_job) *)ctx;
     int64_t i0, i1;
     SUF(row_block)(blk, job->rows, &i0, &i1);
-    for (int64_t i = i0; i < i1; i++) {
-        REAL *pi = job->p + i * cols;
-        const REAL *yi = job->y + i * cols;
-        REAL *di = job->delta + i * cols;
-        double li = 0, ri = 0;
-        if (job->softmax_rows)
-            SUF(softmax_row)(pi, cols);
-        if (margin) {
-            li = SUF(margin_row)(net->loss, di, pi, yi, cols);
-        } else {
-            for (int64_t j = 0; j < cols; j++) {
-                const REAL pj = pi[j], yj = yi[j];
-                const REAL pc = pj < lo ? lo : (pj > hi ? hi : pj); /* scikit-learn's clip */
-                switch (net->loss) {
-                case FM_LOSS_LOG:
-                    if (yj != 0)
-                        li -= (double)yj * LOG(pc);
-                    break;
-                case FM_LOSS_BINARY_LOG:
-                    if (yj != 0)
-                        li -= (double)yj * LOG(pc);
-                    if ((REAL)1 - yj != 0)
-                        li -= (double)((REAL)1 - yj) * LOG((REAL)1 - pc);
-                    break;
-                case FM_LOSS_POISSON:
-                    li += (yj != 0 ? (double)yj * LOG(yj / pj) : 0.0) - (double)yj + (double)pj;
-                    break;
-                default: /* FM_LOSS_SQUARED */
-                    break;
-                }
-                di[j] = pj - yj;
-            }
+#ifdef LOSS_ROWS
+    /* the log losses in groups of LOSS_ROWS_LANES rows; a group LOSS_ROWS declines (a value
+     * that is not finite) takes the scalar rows */
+    const fm_net *net = job->net;
+    const int64_t cols = net->units[net->n_layers];
+    if ((net->loss == FM_LOSS_LOG || net->loss == FM_LOSS_BINARY_LOG) &&
+        cols <= LOSS_ROWS_MAX_COLS) {
+        for (int64_t i = i0; i < i1; i += LOSS_ROWS_LANES) {
+            const int64_t n = i1 - i < LOSS_ROWS_LANES ? i1 - i : LOSS_ROWS_LANES;
+            if (!LOSS_ROWS(net->loss == FM_LOSS_BINARY_LOG, job->softmax_rows, cols, n,
+                           job->p + i * cols, job->y + i * cols, job->sw ? job->sw + i : NULL,
+                           job->delta + i * cols, job->row_loss + i, job->row_score + i))
+                for (int64_t k = i; k < i + n; k++)
+                    SUF(loss_row)(job, k);
         }
-        if (regression) {
-            for (int64_t j = 0; j < cols; j++) {
-                const double e = (double)yi[j] - (double)pi[j];
-                ri += e * e;
-            }
-            if (net->loss == FM_LOSS_SQUARED)
-                li = ri;
-        } else {
-            ri = SUF(row_correct)(net->loss, pi, yi, cols);
-        }
-        if (sw) {
-            for (int64_t j = 0; j < cols; j++)
-                di[j] *= sw[i];
-            li *= (double)sw[i];
-            ri *= (double)sw[i];
-        }
-        job->row_loss[i] = li;
-        job->row_score[i] = ri;
+        return;
     }
+#endif
+    for (int64_t i = i0; i < i1; i++)
+        SUF(loss_row)(job, i);
+}
+
+/* The output error of rows p, y, sw (rows x the output width; sw may be NULL), as training
+ * computes it (softmax rows for a softmax output layer, whose logits p holds on entry): writes
+ * p (softmax rows), delta and each row's weighted loss and score. A test hook: the row groups
+ * of LOSS_ROWS against the scalar rows (the generic instruction set). */
+int SUF(fm_output_loss)(const fm_net *net, REAL *p, const REAL *y, const REAL *sw, int64_t rows,
+                        REAL *delta, double *row_loss, double *row_score)
+{
+    if (fm_net_check(net) || rows < 0 || (rows > 0 && (p == NULL || y == NULL ||
+                                                       delta == NULL || row_loss == NULL ||
+                                                       row_score == NULL)))
+        return FM_ERR_ARG;
+    SUF(loss_job) job = {net, delta, p, y, sw, rows, net->output_activation == FM_ACT_SOFTMAX,
+                         row_loss, row_score};
+    for (int64_t blk = 0; blk < FM_N_ROW_BLOCKS(rows); blk++)
+        SUF(output_loss_task)(&job, blk);
+    return FM_OK;
 }
 
 /* The output error of rows (output_loss_task, rows shared among threads), then the sums in row
@@ -1045,6 +1098,13 @@ typedef struct SUF(stepper) {
     double sw_sum;
     double *sq_parts, *abs_parts; /* per penalty slot */
     int64_t n_parts;
+    /* the batch runs on the calling thread alone: step_layer (whole batches) or
+     * blocks_step_fused (row blocks) steps each penalty slot's weights and replaces the slot's
+     * sums with those of the stepped weights, the next batch's penalty sums, taken while the
+     * step waits on its divisions and square roots (this batch's penalty is taken from the sums
+     * before the step) */
+    int fuse_penalty;
+    int sums_ready; /* the sums already hold the current weights' (the last step's) */
 } SUF(stepper);
 
 /* Elements per task of the optimizer step: elementwise, so the split never changes a value. */
@@ -1076,12 +1136,69 @@ static void SUF(step_params)(const SUF(stepper) *st, const REAL *grad, int64_t l
                 SUF(step_task), &job);
 }
 
-/* Dense layer l's weights, then its biases. */
+/* Weights per piece of step_penalty_range: a piece's sums (chains of dependent additions) run
+ * while the next piece's step waits on the divider. A multiple of 8. */
+#define FM_PENALTY_PIECE 128
+
+/* Steps the weights params[lo:hi) (one penalty slot), then writes the penalty sums of the
+ * stepped weights to *sq and *abs_sum: chunk_penalty's values (sum_lanes's 8 lanes, added in
+ * the same order), computed a piece at a time behind the step. */
+static void SUF(step_penalty_range)(const fm_net *net, const SUF(stepper) *st, const REAL *grad,
+                                    int64_t lo, int64_t hi, double *sq, double *abs_sum)
+{
+    const int want_sq = net->alpha != 0, want_abs = net->alpha_l1 != 0;
+    const REAL *w = st->params;
+    double lsq[8] = {0, 0, 0, 0, 0, 0, 0, 0}, labs[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    const int64_t whole = lo + (hi - lo) / 8 * 8; /* the lanes' part; the rest is the tail */
+    for (int64_t i = lo; i < hi; i += FM_PENALTY_PIECE) {
+        const int64_t e = hi - i < FM_PENALTY_PIECE ? hi : i + FM_PENALTY_PIECE;
+        SUF(step_range)(st->opt, st->rates, st->params, st->m, st->v, grad, i, e, 1, st->alpha,
+                        st->l1, st->scale);
+        const int64_t e8 = e < whole ? e : whole;
+        if (want_sq)
+            for (int64_t k = i; k + 8 <= e8; k += 8)
+                for (int l = 0; l < 8; l++) {
+                    const double x = (double)w[k + l];
+                    lsq[l] += x * x;
+                }
+        if (want_abs)
+            for (int64_t k = i; k + 8 <= e8; k += 8)
+                for (int l = 0; l < 8; l++)
+                    labs[l] += fabs((double)w[k + l]);
+    }
+    double total_sq = 0, total_abs = 0;
+    for (int l = 0; l < 8; l++) {
+        total_sq += lsq[l];
+        total_abs += labs[l];
+    }
+    for (int64_t k = whole; k < hi; k++) {
+        const double x = (double)w[k];
+        total_sq += x * x;
+        total_abs += fabs(x);
+    }
+    *sq = want_sq ? total_sq : 0.0;
+    *abs_sum = want_abs ? total_abs : 0.0;
+}
+
+/* Dense layer l's weights, then its biases; with fuse_penalty, the weights slot by slot on the
+ * calling thread, each slot's sums replaced by the stepped weights' (penalty_slot order: the
+ * layers from the last to the first, each in chunks of FM_PARAM_CHUNK). */
 static void SUF(step_layer)(const fm_net *net, const SUF(stepper) *st, const REAL *grad, int l)
 {
     const int64_t w0 = fm_weight_offset(net, l), width = fm_dense_width(net, l);
-    const int64_t b0 = fm_bias_offset(net, l);
-    SUF(step_params)(st, grad, w0, w0 + net->units[l] * width, 1);
+    const int64_t b0 = fm_bias_offset(net, l), count = net->units[l] * width;
+    if (st->fuse_penalty) {
+        int64_t slot = 0; /* the first slot of layer l */
+        for (int k = net->n_layers - 1; k > l; k--)
+            slot += (net->units[k] * fm_dense_width(net, k) + FM_PARAM_CHUNK - 1) / FM_PARAM_CHUNK;
+        for (int64_t lo = w0; lo < w0 + count; lo += FM_PARAM_CHUNK, slot++) {
+            const int64_t hi = w0 + count - lo < FM_PARAM_CHUNK ? w0 + count : lo + FM_PARAM_CHUNK;
+            SUF(step_penalty_range)(net, st, grad, lo, hi, st->sq_parts + slot,
+                                    st->abs_parts + slot);
+        }
+    } else {
+        SUF(step_params)(st, grad, w0, w0 + count, 1);
+    }
     SUF(step_params)(st, grad, b0, b0 + width, 0);
 }
 
@@ -1100,13 +1217,15 @@ static SUF(stepper) SUF(stepper_for)(const fm_net *net, const fm_optimizer *opt,
     st.rates.bc2_sqrt = 1;
     st.rates.bc1 = 1;
     /* beta ** t: fm_powi (fm_math.h), the same bits on every platform */
+    double pow1 = 0, pow2 = 0;
+    if (opt->solver == FM_SOLVER_ADAM || opt->solver == FM_SOLVER_ADAMW)
+        fm_powi2(opt->beta_1, opt->beta_2, t, &pow1, &pow2);
     if (opt->solver == FM_SOLVER_ADAM)
-        st.rates.lr = (REAL)(opt->learning_rate * sqrt(1 - fm_powi(opt->beta_2, t)) /
-                             (1 - fm_powi(opt->beta_1, t)));
+        st.rates.lr = (REAL)(opt->learning_rate * sqrt(1 - pow2) / (1 - pow1));
     if (opt->solver == FM_SOLVER_ADAMW) {
         st.rates.decay = (REAL)(1 - opt->learning_rate * opt->weight_decay);
-        st.rates.bc2_sqrt = (REAL)sqrt(1 - fm_powi(opt->beta_2, t));
-        st.rates.bc1 = (REAL)(1 - fm_powi(opt->beta_1, t));
+        st.rates.bc2_sqrt = (REAL)sqrt(1 - pow2);
+        st.rates.bc1 = (REAL)(1 - pow1);
     }
     st.params = params;
     st.m = state;
@@ -1118,6 +1237,8 @@ static SUF(stepper) SUF(stepper_for)(const fm_net *net, const fm_optimizer *opt,
     st.sq_parts = partials;
     st.abs_parts = partials + n_slots;
     st.n_parts = SUF(n_penalty_slots)(net);
+    st.fuse_penalty = 0;
+    st.sums_ready = 0;
     return st;
 }
 
@@ -1225,6 +1346,53 @@ static double SUF(weight_sum)(const REAL *sw, int64_t rows)
 
 /* ---- the epoch driver ---- */
 
+/* Rows ahead of the copy whose first cache lines the gather asks for (at most 8 lines a row):
+ * the batch's rows lie anywhere in the data, mostly beyond the private caches, and the copies
+ * themselves are short. */
+#define FM_GATHER_AHEAD 4
+
+/* Asks for the first cache lines (at most 8) of a row of bytes bytes at row, and of its target
+ * row. */
+static inline void SUF(prefetch_row)(const REAL *row, size_t bytes, const REAL *target)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    for (size_t b = 0; b < bytes && b < 512; b += 64)
+        __builtin_prefetch((const char *)row + b);
+    __builtin_prefetch(target);
+#else
+    (void)row;
+    (void)bytes;
+    (void)target;
+#endif
+}
+
+/* dst[i] = src[idx[i]] for the rows i < rows of n values (and of n_y values for y, and one
+ * weight when sw is not NULL); asks for the rows later[0:n_later) on the way (the next
+ * gather's: they arrive while this block is computed). */
+static void SUF(gather_rows)(REAL *dst, REAL *ydst, REAL *swdst, const REAL *src, const REAL *y,
+                             const REAL *sw, const int64_t *idx, int64_t rows, int64_t n,
+                             int64_t n_y, const int64_t *later, int64_t n_later)
+{
+    const size_t bytes = (size_t)n * sizeof(REAL);
+    for (int64_t i = 0; i < rows; i++) {
+        if (i + FM_GATHER_AHEAD < rows)
+            SUF(prefetch_row)(src + idx[i + FM_GATHER_AHEAD] * n, bytes,
+                              y + idx[i + FM_GATHER_AHEAD] * n_y);
+        if (i < n_later)
+            SUF(prefetch_row)(src + later[i] * n, bytes, y + later[i] * n_y);
+        const int64_t r = idx[i];
+        memcpy(dst + i * n, src + r * n, bytes);
+        if (n_y == 1) /* one output (binary targets, one regression target): no call */
+            ydst[i] = y[r];
+        else
+            memcpy(ydst + i * n_y, y + r * n_y, (size_t)n_y * sizeof(REAL));
+        if (sw)
+            swdst[i] = sw[r];
+    }
+    for (int64_t i = rows; i < n_later; i++)
+        SUF(prefetch_row)(src + later[i] * n, bytes, y + later[i] * n_y);
+}
+
 /* The first job of a training batch: its rows gathered (tasks [0, n_gather)), and the penalty
  * sums of the weights before the step (the rest: one task per penalty slot). */
 typedef struct SUF(batch_job) {
@@ -1234,6 +1402,7 @@ typedef struct SUF(batch_job) {
     REAL *xg, *yg, *swg;
     int64_t rows, n_in, n_out, n_gather;
     double *sq_parts, *abs_parts;
+    int64_t n_after; /* rows of the order after the batch's (at idx + rows): the next batch's */
 } SUF(batch_job);
 
 static void SUF(batch_start_task)(void *ctx, int64_t task)
@@ -1243,12 +1412,11 @@ static void SUF(batch_start_task)(void *ctx, int64_t task)
         int64_t i0, i1;
         SUF(row_block)(task, j->rows, &i0, &i1);
         const int64_t n_in = j->n_in, n_out = j->n_out;
-        for (int64_t i = i0; i < i1; i++) {
-            memcpy(j->xg + i * n_in, j->x + j->idx[i] * n_in, (size_t)n_in * sizeof(REAL));
-            memcpy(j->yg + i * n_out, j->y + j->idx[i] * n_out, (size_t)n_out * sizeof(REAL));
-            if (j->sw)
-                j->swg[i] = j->sw[j->idx[i]];
-        }
+        /* the next batch's rows of the same positions, asked for on the way */
+        const int64_t later = j->n_after < i0 ? 0 : j->n_after - i0;
+        SUF(gather_rows)(j->xg + i0 * n_in, j->yg + i0 * n_out, j->sw ? j->swg + i0 : NULL, j->x,
+                         j->y, j->sw, j->idx + i0, i1 - i0, n_in, n_out, j->idx + j->rows + i0,
+                         later < i1 - i0 ? later : i1 - i0);
         return;
     }
     const int64_t slot = task - j->n_gather;
@@ -1280,6 +1448,7 @@ typedef struct SUF(blocks_job) {
     const fm_net *net;
     const REAL *params, *x, *y, *sw; /* the batch's rows (x, y, sw: of the data when idx) */
     const int64_t *idx;              /* the batch's rows in the data, or NULL */
+    int64_t n_after;                 /* rows of the order after the batch's (at idx + rows) */
     fm_workspace *ws;
     REAL *grad;
     int64_t rows, n_blocks, block_rows;
@@ -1309,13 +1478,13 @@ static void SUF(block_task)(void *ctx, int64_t task)
     REAL *x = (REAL *)ws->acts[0] + r0 * n_in, *y = (REAL *)ws->ybatch + r0 * n_out;
     REAL *sw = j->sw ? (REAL *)ws->swbatch + r0 : NULL;
     if (j->idx != NULL) {
-        for (int64_t i = 0; i < rows; i++) {
-            const int64_t src = j->idx[r0 + i];
-            memcpy(x + i * n_in, j->x + src * n_in, (size_t)n_in * sizeof(REAL));
-            memcpy(y + i * n_out, j->y + src * n_out, (size_t)n_out * sizeof(REAL));
-            if (sw)
-                sw[i] = j->sw[src];
-        }
+        /* the next block's rows, or the next batch's first block's, asked for on the way */
+        const int64_t next0 = r0 + rows;
+        const int64_t n_next = task + 1 < j->n_blocks
+                                   ? (task + 1 == j->n_blocks - 1 ? j->rows - next0 : j->block_rows)
+                                   : (j->n_after < j->block_rows ? j->n_after : j->block_rows);
+        SUF(gather_rows)(x, y, sw, j->x, j->y, j->sw, j->idx + r0, rows, n_in, n_out,
+                         j->idx + next0, n_next);
     } else {
         x = (REAL *)j->x + r0 * n_in;
         y = (REAL *)j->y + r0 * n_out;
@@ -1353,19 +1522,33 @@ static void SUF(block_task)(void *ctx, int64_t task)
 
 /* Task of the second job: parameters [task FM_STEP_TASK, +FM_STEP_TASK) of the trainable ones:
  * the blocks' gradients added in block order into grad, then the optimizer step. */
+/* The blocks' gradients of parameters [lo, hi) added into grad in block order. */
+static void SUF(add_block_grads)(const SUF(blocks_job) *j, int64_t lo, int64_t hi)
+{
+    REAL *grad = j->grad;
+    const REAL *parts = (const REAL *)j->ws->block_grads;
+    const int64_t stride = j->ws->block_grad_stride;
+    if (j->n_blocks == 4) { /* one pass, each sum's additions in block order as below */
+        const REAL *p1 = parts, *p2 = parts + stride, *p3 = parts + 2 * stride;
+        for (int64_t i = lo; i < hi; i++)
+            grad[i] = ((grad[i] + p1[i]) + p2[i]) + p3[i];
+    } else {
+        for (int64_t b = 1; b < j->n_blocks; b++) {
+            const REAL *part = parts + (b - 1) * stride;
+            for (int64_t i = lo; i < hi; i++)
+                grad[i] += part[i];
+        }
+    }
+}
+
 static void SUF(block_step_task)(void *ctx, int64_t task)
 {
     const SUF(blocks_job) *j = (const SUF(blocks_job) *)ctx;
-    const fm_workspace *ws = j->ws;
     const int64_t n_trainable = fm_n_trainable(j->net), n_weights = fm_bias_offset(j->net, 0);
     const int64_t lo = task * FM_STEP_TASK;
     const int64_t hi = n_trainable - lo < FM_STEP_TASK ? n_trainable : lo + FM_STEP_TASK;
     REAL *grad = j->grad;
-    for (int64_t b = 1; b < j->n_blocks; b++) {
-        const REAL *part = (const REAL *)ws->block_grads + (b - 1) * ws->block_grad_stride;
-        for (int64_t i = lo; i < hi; i++)
-            grad[i] += part[i];
-    }
+    SUF(add_block_grads)(j, lo, hi);
     const SUF(stepper) *st = j->st;
     const int64_t w_hi = n_weights < lo ? lo : (n_weights > hi ? hi : n_weights);
     if (w_hi > lo)
@@ -1376,19 +1559,42 @@ static void SUF(block_step_task)(void *ctx, int64_t task)
                         st->alpha, st->l1, st->scale);
 }
 
+/* The second job's work on the calling thread alone, with fuse_penalty: each penalty slot's
+ * weights (the blocks' gradients added, then stepped), whose sums are replaced by the stepped
+ * weights' (step_penalty_range), then the other trainable parameters. The same values as
+ * block_step_task's. */
+static void SUF(blocks_step_fused)(const SUF(blocks_job) *j)
+{
+    const fm_net *net = j->net;
+    const SUF(stepper) *st = j->st;
+    const int64_t n_trainable = fm_n_trainable(net), n_weights = fm_bias_offset(net, 0);
+    int64_t lo = 0, hi = 0;
+    for (int64_t slot = 0; SUF(penalty_slot)(net, slot, &lo, &hi); slot++) {
+        SUF(add_block_grads)(j, lo, hi);
+        SUF(step_penalty_range)(net, st, j->grad, lo, hi, st->sq_parts + slot,
+                                st->abs_parts + slot);
+    }
+    SUF(add_block_grads)(j, n_weights, n_trainable);
+    SUF(step_range)(st->opt, st->rates, st->params, st->m, st->v, j->grad, n_weights, n_trainable,
+                    0, st->alpha, st->l1, st->scale);
+}
+
 /* A training batch of rows rows in n_blocks row blocks of block_rows (the last: the rest):
- * gathered through idx unless it is NULL. Returns the unscaled weighted loss sum through
+ * gathered through idx unless it is NULL (n_after rows of the order follow at idx + rows: the
+ * last block asks for the next batch's first rows). Returns the unscaled weighted loss sum through
  * *raw_loss, adds the running score to *score, and steps the parameters (the caller advances
  * opt->step). FM_ERR_NONFINITE before any update when the loss is not finite. */
 static int SUF(blocks_train_batch)(const fm_net *net, SUF(stepper) *st, REAL *params,
                                    const REAL *x, const REAL *y, const REAL *sw,
-                                   const int64_t *idx, int64_t rows, int64_t n_blocks,
-                                   int64_t block_rows, fm_workspace *ws, uint64_t seed,
-                                   uint64_t stream, int64_t row0, double *raw_loss,
-                                   double *score, double *sw_sum)
+                                   const int64_t *idx, int64_t n_after, int64_t rows,
+                                   int64_t n_blocks, int64_t block_rows, fm_workspace *ws,
+                                   uint64_t seed, uint64_t stream, int64_t row0,
+                                   double *raw_loss, double *score, double *sw_sum,
+                                   double *penalty)
 {
     SUF(blocks_job) j;
     memset(&j, 0, sizeof(j));
+    j.n_after = idx != NULL ? n_after : 0;
     j.net = net;
     j.params = params;
     j.x = x;
@@ -1407,7 +1613,7 @@ static int SUF(blocks_train_batch)(const fm_net *net, SUF(stepper) *st, REAL *pa
     j.abs_parts = st->abs_parts;
     j.st = st;
     atomic_init(&j.err, FM_OK);
-    fm_parallel(1, n_blocks + st->n_parts, SUF(block_task), &j);
+    fm_parallel(1, n_blocks + (st->sums_ready ? 0 : st->n_parts), SUF(block_task), &j);
     int err = atomic_load(&j.err);
     if (err)
         return err;
@@ -1424,8 +1630,14 @@ static int SUF(blocks_train_batch)(const fm_net *net, SUF(stepper) *st, REAL *pa
     if (!SUF(stepper_loss_ok)(net, st, total))
         return FM_ERR_NONFINITE; /* before this batch's update */
     *score += right;
+    /* the penalty of the weights before the step (which may replace the sums) */
+    *penalty = SUF(penalty_sums)(net, st->sq_parts, st->abs_parts, st->n_parts, *sw_sum);
     const int64_t n_trainable = fm_n_trainable(net);
-    fm_parallel(1, (n_trainable + FM_STEP_TASK - 1) / FM_STEP_TASK, SUF(block_step_task), &j);
+    if (st->fuse_penalty)
+        SUF(blocks_step_fused)(&j);
+    else
+        fm_parallel(1, (n_trainable + FM_STEP_TASK - 1) / FM_STEP_TASK, SUF(block_step_task),
+                    &j);
     return FM_OK;
 }
 
@@ -1459,6 +1671,9 @@ int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL
         blocked || SUF(largest_product)(net, batch_size) >= 2 * FM_PAR_MIN_WORK;
     const uint64_t key = fm_work_key(1, fm_n_params(net), batch_size, sizeof(REAL));
     int err = FM_OK;
+    /* whether ws->partials holds the penalty sums of the current weights (the stepper's
+     * fuse_penalty: a batch on the calling thread alone took them in its step) */
+    int penalty_ready = 0;
     for (int64_t start = 0; start < n_samples && err == FM_OK; start += batch_size) {
         const int64_t rows = n_samples - start < batch_size ? n_samples - start : batch_size;
         const fm_adapt_choice choice =
@@ -1470,22 +1685,24 @@ int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL
         const REAL *swb = sw ? sw + start : NULL;
         SUF(stepper) st = SUF(stepper_for)(net, opt, params, opt_state, 0, ws->partials,
                                            ws->n_partials);
+        st.sums_ready = penalty_ready;
+        st.fuse_penalty = (adaptive ? choice.threads : 1) <= 1;
         int64_t block_rows;
         const int64_t n_blocks = fm_row_blocks(net, fm_n_params(net), rows, &block_rows);
         if (n_blocks > 1 && n_blocks <= ws->max_blocks) {
-            double raw, sw_sum, batch_score = 0;
+            double raw, sw_sum, penalty, batch_score = 0;
             err = SUF(blocks_train_batch)(net, &st, params, order ? x : xb, order ? y : yb,
-                                          order ? sw : swb, order ? order + start : NULL, rows,
-                                          n_blocks, block_rows, ws, seed, epoch_key,
-                                          position + start, &raw, &batch_score, &sw_sum);
+                                          order ? sw : swb, order ? order + start : NULL,
+                                          n_samples - start - rows, rows, n_blocks, block_rows,
+                                          ws, seed, epoch_key, position + start, &raw,
+                                          &batch_score, &sw_sum, &penalty);
             if (err == FM_OK) {
                 opt->step += 1;
-                const double loss =
-                    SUF(data_loss)(net, raw, sw_sum) +
-                    SUF(penalty_sums)(net, st.sq_parts, st.abs_parts, st.n_parts, sw_sum);
+                const double loss = SUF(data_loss)(net, raw, sw_sum) + penalty;
                 sums->loss_sum = fma(loss, (double)rows, sums->loss_sum);
                 sums->score += batch_score;
             }
+            penalty_ready = err == FM_OK && st.fuse_penalty;
             fm_pool_set_cap(cap);
             fm_adapt_record(choice, (double)rows);
             continue;
@@ -1493,10 +1710,10 @@ int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL
         SUF(batch_job) bj = {net,  params, x,    y,    sw,           order ? order + start : NULL,
                              (REAL *)ws->acts[0], (REAL *)ws->ybatch, (REAL *)ws->swbatch, rows,
                              n_in, n_out, order ? FM_N_ROW_BLOCKS(rows) : 0, st.sq_parts,
-                             st.abs_parts};
+                             st.abs_parts, n_samples - start - rows};
         fm_parallel(order != NULL ? rows * n_in >= FM_PAR_MIN_ELEMS
                                   : st.n_parts * FM_PARAM_CHUNK >= 2 * FM_PAR_MIN_ELEMS,
-                    bj.n_gather + st.n_parts, SUF(batch_start_task), &bj);
+                    bj.n_gather + (penalty_ready ? 0 : st.n_parts), SUF(batch_start_task), &bj);
         if (order != NULL) {
             xb = bj.xg;
             yb = bj.yg;
@@ -1505,9 +1722,14 @@ int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL
         const double sw_sum = swb ? SUF(weight_sum)(swb, rows) : (double)rows;
         st.scale = (REAL)sw_sum;
         st.sw_sum = sw_sum;
+        /* the penalty of the weights before the step, taken before the step replaces the sums
+         * (fuse_penalty) */
+        const double penalty = SUF(penalty_sums)(net, st.sq_parts, st.abs_parts, st.n_parts,
+                                                 sw_sum);
         double raw, batch_score = 0;
         err = SUF(chunk_loss_grad)(net, params, xb, yb, swb, rows, ws, grad, 0, &raw,
                                    &batch_score, seed, epoch_key, position + start, &st);
+        penalty_ready = err == FM_OK && st.fuse_penalty;
         if (err == FM_OK) {
             /* the PReLU slopes and batch-norm parameters, past the dense layers' biases; then
              * the running statistics the batch computed */
@@ -1516,9 +1738,7 @@ int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL
             if (n_running > 0)
                 memcpy(params + run0, ws->bn_running, (size_t)n_running * sizeof(REAL));
             opt->step += 1;
-            const double loss =
-                SUF(data_loss)(net, raw, sw_sum) +
-                SUF(penalty_sums)(net, st.sq_parts, st.abs_parts, st.n_parts, sw_sum);
+            const double loss = SUF(data_loss)(net, raw, sw_sum) + penalty;
             /* one fused multiply-add, on every instruction set (fma() is one instruction
              * where the hardware has it) */
             sums->loss_sum = fma(loss, (double)rows, sums->loss_sum);
@@ -1896,6 +2116,7 @@ int SUF(fm_predict)(const fm_net *net, const REAL *params, const REAL *x, int64_
 #undef SUF
 #undef EXP
 #undef EXP_ROW
+#undef LOSS_ROWS
 #undef LOG
 #undef TANH
 #undef SQRT

@@ -104,6 +104,11 @@ int FM_XCAT2(fm_math_rows, ISA)(int fn, int f64, void *z, int64_t n)
 #define REAL float
 #define SUF(name) FM_XCAT3(name, ISA, f32)
 #define EXP_ROW FM_EXP_ROW_F32
+#ifdef FM_HAVE_LOSS_ROWS_F32 /* the log losses' rows in groups (loss_x86.h) */
+#define LOSS_ROWS fm_loss_rows_f32
+#define LOSS_ROWS_LANES FM_LOSS_LANES
+#define LOSS_ROWS_MAX_COLS FM_LOSS_MAX_COLS
+#endif
 #define EXP fm_expf
 #define LOG fm_logf
 #define TANH fm_tanhf

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "fastmlp.h"
+#include "fm_math.h"
 #include "pool.h"
 
 static int n_passed, n_failed;
@@ -1041,9 +1042,78 @@ static void test_training_bf16(void)
     free(outd);
 }
 
+/* fm_powi2 (both bias corrections of a step at once) gives fm_powi's bits for each power. */
+static void test_powi2(void)
+{
+    const double bases[] = {0.9, 0.999, 0.99, 0.5, 1.0, 0.0, 1.5, -0.7, 0.9999999};
+    const int n_bases = (int)(sizeof(bases) / sizeof(bases[0]));
+    for (int i = 0; i < n_bases; i++)
+        for (int k = 0; k < n_bases; k++)
+            for (int64_t n = 0; n < 5000; n = n < 40 ? n + 1 : n * 3 + 7) {
+                double pa = -1, pb = -1;
+                fm_powi2(bases[i], bases[k], n, &pa, &pb);
+                const double ra = fm_powi(bases[i], n), rb = fm_powi(bases[k], n);
+                CHECK(memcmp(&pa, &ra, sizeof(double)) == 0 &&
+                          memcmp(&pb, &rb, sizeof(double)) == 0,
+                      "fm_powi2(%g, %g, %lld) = %a, %a; fm_powi %a, %a", bases[i], bases[k],
+                      (long long)n, pa, pb, ra, rb);
+            }
+}
+
+/* The penalty sums a step takes for the next batch (several slots of a layer, a tail of fewer
+ * than 8 weights, L1 and L2; whole batches and row blocks) give the batch losses of sums taken
+ * afresh: an epoch in one call against the same epoch a batch per call (each call's first batch
+ * takes them afresh), for both precisions, with and without L1. */
+#define PENALTY_SPLIT_TEST(REAL, SUF)                                                            \
+    static void test_penalty_split_##SUF(double alpha_l1, int B)                                \
+    {                                                                                            \
+        enum { N = 192, D = 101, H = 90, C = 3 };                                                \
+        const int64_t units[] = {D, H, 7, C};                                                   \
+        fm_net net = make_net(3, units, FM_ACT_RELU, FM_ACT_SOFTMAX, FM_LOSS_LOG, 1e-3);        \
+        net.alpha_l1 = alpha_l1;                                                                 \
+        const int64_t n_params = fm_n_params(&net);                                             \
+        unsigned long long rng = 11;                                                             \
+        REAL *x = malloc(sizeof(REAL) * N * D), *y = calloc(N * C, sizeof(REAL));               \
+        REAL *p1 = malloc(sizeof(REAL) * n_params), *p2 = malloc(sizeof(REAL) * n_params);      \
+        REAL *s1 = calloc(2 * n_params, sizeof(REAL)), *s2 = calloc(2 * n_params, sizeof(REAL)); \
+        int64_t order[N];                                                                        \
+        for (int i = 0; i < N * D; i++)                                                          \
+            x[i] = (REAL)uniform(&rng);                                                          \
+        for (int i = 0; i < N; i++)                                                              \
+            y[i * C + i % C] = 1;                                                                \
+        for (int64_t i = 0; i < n_params; i++)                                                   \
+            p1[i] = p2[i] = (REAL)(0.2 * uniform(&rng));                                         \
+        fm_permutation(5, 1, N, order);                                                          \
+        fm_workspace *ws = fm_workspace_new(&net, B, sizeof(REAL));                              \
+        fm_optimizer o1 = make_opt(FM_SOLVER_ADAM, 0.01, 0.9, 1), o2 = o1;                      \
+        double l1 = 0, c1 = 0, l2 = 0, c2 = 0;                                                   \
+        int err = ws == NULL;                                                                    \
+        for (int epoch = 0; epoch < 2 && !err; epoch++) {                                        \
+            err |= train_##SUF(&net, &o1, p1, s1, x, y, NULL, N, order, N, B, 5, 1, 0, ws, &l1,  \
+                               &c1);                                                             \
+            for (int start = 0; start < N && !err; start += B)                                   \
+                err |= train_##SUF(&net, &o2, p2, s2, x, y, NULL, N, order + start, B, B, 5, 1,  \
+                                   start, ws, &l2, &c2);                                         \
+        }                                                                                        \
+        CHECK(!err && memcmp(p1, p2, sizeof(REAL) * n_params) == 0 && l1 == l2 && c1 == c2,     \
+              #SUF " penalty sums from the step differ from fresh ones (l1 %g, batch %d): "      \
+                   "%.17g vs %.17g",                                                             \
+              alpha_l1, B, l1, l2);                                                              \
+        fm_workspace_free(ws);                                                                   \
+        free(x);                                                                                 \
+        free(y);                                                                                 \
+        free(p1);                                                                                \
+        free(p2);                                                                                \
+        free(s1);                                                                                \
+        free(s2);                                                                                \
+    }
+PENALTY_SPLIT_TEST(float, f32)
+PENALTY_SPLIT_TEST(double, f64)
+
 int main(void)
 {
     test_pool();
+    test_powi2();
     const char *names[8];
     int n_names = 0;
     for (int i = 0; fm_isa_compiled(i) != NULL && n_names < 8; i++)
@@ -1056,6 +1126,12 @@ int main(void)
         test_options();
         test_predict_blocks_f32(names[i]);
         test_predict_blocks_f64(names[i]);
+        for (int b = 16; b <= 64; b *= 4) { /* whole batches; row blocks */
+            test_penalty_split_f32(0.0, b);
+            test_penalty_split_f32(1e-3, b);
+            test_penalty_split_f64(0.0, b);
+            test_penalty_split_f64(1e-3, b);
+        }
     }
     CHECK(fm_set_isa("no-such-isa") == FM_ERR_ARG, "unknown ISA accepted");
     test_digests(names, n_names);

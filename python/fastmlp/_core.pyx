@@ -116,6 +116,12 @@ cdef extern from "fastmlp.h":
     int fm_predict_layers_f64(const fm_net *net, const double *params, const double **coefs,
                               const double **intercepts, const double *x, int64_t n_samples,
                               double *out) nogil
+    int fm_output_loss_f32(const fm_net *net, float *p, const float *y, const float *sw,
+                           int64_t rows, float *delta, double *row_loss,
+                           double *row_score) nogil
+    int fm_output_loss_f64(const fm_net *net, double *p, const double *y, const double *sw,
+                           int64_t rows, double *delta, double *row_loss,
+                           double *row_score) nogil
 
 ctypedef fused floating:
     float
@@ -564,6 +570,37 @@ def loss_grad(Workspace ws, const floating[::1] params, const floating[:, ::1] X
                                    ws.ws, &grad[0], &loss)
     _check(err)
     return loss
+
+
+def output_loss(Network network, floating[:, ::1] P, const floating[:, ::1] Y,
+                const floating[::1] sw, floating[:, ::1] delta, double[::1] row_loss,
+                double[::1] row_score):
+    """Training's output error of the rows of P (logits for a softmax output layer, replaced by
+    their softmax) and targets Y, sample weights sw or None: writes delta and each row's
+    weighted loss and score (a test hook)."""
+    cdef int err
+    cdef int64_t n = P.shape[0]
+    cdef const floating *sw_ptr = NULL
+    cdef int64_t n_out = network.n_out
+    if (P.shape[1] != n_out or Y.shape[0] != n or Y.shape[1] != n_out
+            or delta.shape[0] != n or delta.shape[1] != n_out
+            or row_loss.shape[0] != n or row_score.shape[0] != n):
+        raise ValueError("output_loss: array shapes do not match the network")
+    if n == 0:
+        return
+    if sw is not None:
+        if sw.shape[0] != n:
+            raise ValueError("output_loss: sample_weight length does not match the rows")
+        sw_ptr = &sw[0]
+    if floating is float:
+        with nogil:
+            err = fm_output_loss_f32(&network.net, &P[0, 0], &Y[0, 0], sw_ptr, n, &delta[0, 0],
+                                     &row_loss[0], &row_score[0])
+    else:
+        with nogil:
+            err = fm_output_loss_f64(&network.net, &P[0, 0], &Y[0, 0], sw_ptr, n, &delta[0, 0],
+                                     &row_loss[0], &row_score[0])
+    _check(err)
 
 
 cdef int _predict_impl(Network network, const floating[::1] params, const floating[:, ::1] X,
