@@ -24,7 +24,9 @@ What is measured, per workload (all classifiers, Adam, default learning rate):
   One warm-up epoch, then ``--epochs`` timed epochs.
 
 The timed epochs of the three libraries are interleaved (fastmlp, sklearn,
-torch, fastmlp, ...) with a short untimed pause before each, so background
+torch, fastmlp, ...) with a short pause and one untimed epoch before each
+(so that a library's idle threads stop spinning before the next one runs, and
+each timed epoch finds the caches as a fit's epochs do), so background
 load on a shared machine hits all of them alike.  The table reports the best
 (minimum) epoch time and the median.  ``samples/s``
 and ``GFLOP/s`` use the best time.  Training FLOPs per sample are counted as
@@ -518,7 +520,12 @@ def time_round_robin(epoch_fns, epochs):
     whose epoch raises is dropped from later rounds.  Interleaving spreads the
     machine's background noise evenly over the libraries, and the pause before
     each timed call lets the previous library's idle worker threads (OpenMP,
-    BLAS) stop spinning.
+    BLAS) stop spinning.  After the pause one epoch runs untimed, then the
+    timed one: a fit runs its epochs back to back, and the first epoch after an
+    idle pause finds its data and weights out of the core's caches (on the
+    development machine a 12 ms epoch of the tabular net took 15-16 ms right
+    after a 0.1 s sleep, a 250 ms scikit-learn epoch nearly what it takes
+    without the pause).
     """
     times = {name: [] for name in epoch_fns}
     errors = {}
@@ -529,6 +536,7 @@ def time_round_robin(epoch_fns, epochs):
             gc.collect()
             time.sleep(PAUSE_S)
             try:
+                fn()  # untimed: caches and worker threads as during a fit
                 t0 = time.perf_counter_ns()
                 fn()
                 times[name].append((time.perf_counter_ns() - t0) * 1e-9)
