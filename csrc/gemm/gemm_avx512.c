@@ -91,6 +91,28 @@
         o3 = SHUF(v1, v3, 0xDD);                                                                 \
     }
 
+/* out[q] lane j = in[j] lane q: a 16 x 16 transpose in registers (pack_b_columns_avx512_f32
+ * and the narrow kernels of narrow_x86.h). */
+static inline __attribute__((always_inline)) void transpose16_f32(const __m512 *in, __m512 *out)
+{
+    __m512 t[16], u[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(in[2 * i], in[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(in[2 * i], in[2 * i + 1]);
+    }
+    for (int g = 0; g < 4; g++) {
+        const __m512d a0 = _mm512_castps_pd(t[4 * g]), a1 = _mm512_castps_pd(t[4 * g + 1]);
+        const __m512d a2 = _mm512_castps_pd(t[4 * g + 2]), a3 = _mm512_castps_pd(t[4 * g + 3]);
+        u[4 * g] = _mm512_castpd_ps(_mm512_unpacklo_pd(a0, a2));
+        u[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a0, a2));
+        u[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(a1, a3));
+        u[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(a1, a3));
+    }
+    for (int c = 0; c < 4; c++)
+        FM_LANES_4X4(_mm512_shuffle_f32x4, u[c], u[4 + c], u[8 + c], u[12 + c], out[c],
+                     out[4 + c], out[8 + c], out[12 + c])
+}
+
 static void pack_b_columns_avx512_f32(int64_t nr, int64_t kc, const float *b, int64_t b_cs,
                                       float *bp)
 {
@@ -98,28 +120,11 @@ static void pack_b_columns_avx512_f32(int64_t nr, int64_t kc, const float *b, in
         const int rem = kc - p0 < 16 ? (int)(kc - p0) : 16;
         const __mmask16 mask = (__mmask16)((1u << rem) - 1);
         for (int h = 0; h < 2; h++) {
-            __m512 r[16], t[16], u[16], o[16];
+            __m512 r[16], o[16];
             for (int j = 0; j < 16; j++)
                 r[j] = h * 16 + j < nr ? _mm512_maskz_loadu_ps(mask, b + (h * 16 + j) * b_cs + p0)
                                        : _mm512_setzero_ps();
-            /* t[2i + c] lane L: rows 2i, 2i + 1 of columns 4L + 2c, 4L + 2c + 1 */
-            for (int i = 0; i < 8; i++) {
-                t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-                t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-            }
-            /* u[4g + c] lane L: column 4L + c of rows 4g .. 4g + 3 */
-            for (int g = 0; g < 4; g++) {
-                const __m512d a0 = _mm512_castps_pd(t[4 * g]), a1 = _mm512_castps_pd(t[4 * g + 1]);
-                const __m512d a2 = _mm512_castps_pd(t[4 * g + 2]);
-                const __m512d a3 = _mm512_castps_pd(t[4 * g + 3]);
-                u[4 * g] = _mm512_castpd_ps(_mm512_unpacklo_pd(a0, a2));
-                u[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a0, a2));
-                u[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(a1, a3));
-                u[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(a1, a3));
-            }
-            for (int c = 0; c < 4; c++)
-                FM_LANES_4X4(_mm512_shuffle_f32x4, u[c], u[4 + c], u[8 + c], u[12 + c], o[c],
-                             o[4 + c], o[8 + c], o[12 + c])
+            transpose16_f32(r, o);
             for (int p = 0; p < rem; p++)
                 _mm512_storeu_ps(bp + (p0 + p) * NR_F32 + h * 16, o[p]);
         }

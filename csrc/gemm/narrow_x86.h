@@ -1,6 +1,6 @@
 /* fastmlp C core: float32 products with few columns of C (n <= FM_NARROW_MAX_N: an output layer
- * of a few classes, its weight gradient; the last n % 32 columns of a wider one), AVX-512, included by gemm_avx512.c (which
- * defines FM_LANES_4X4).
+ * of a few classes, its weight gradient; the last n % 32 columns of a wider one), AVX-512,
+ * included by gemm_avx512.c (which defines FM_LANES_4X4 and transpose16_f32).
  *
  * The register tile is turned around: vector lanes run over 16 rows of C, one accumulator per
  * column (ncol of them), and each k step loads a column of op(A) (16 rows) and broadcasts op(B)'s
@@ -23,28 +23,6 @@
 #define FM_NARROW_ROWS 32
 #define FM_NARROW_COLUMNS(X)                                                                     \
     X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15)
-
-/* out[q] lane j = in[j] lane q: a 16 x 16 transpose in registers (as pack_b_columns does). */
-static inline __attribute__((always_inline)) void narrow_transpose_f32(const __m512 *in,
-                                                                       __m512 *out)
-{
-    __m512 t[16], u[16];
-    for (int i = 0; i < 8; i++) {
-        t[2 * i] = _mm512_unpacklo_ps(in[2 * i], in[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(in[2 * i], in[2 * i + 1]);
-    }
-    for (int g = 0; g < 4; g++) {
-        const __m512d a0 = _mm512_castps_pd(t[4 * g]), a1 = _mm512_castps_pd(t[4 * g + 1]);
-        const __m512d a2 = _mm512_castps_pd(t[4 * g + 2]), a3 = _mm512_castps_pd(t[4 * g + 3]);
-        u[4 * g] = _mm512_castpd_ps(_mm512_unpacklo_pd(a0, a2));
-        u[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a0, a2));
-        u[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(a1, a3));
-        u[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(a1, a3));
-    }
-    for (int c = 0; c < 4; c++)
-        FM_LANES_4X4(_mm512_shuffle_f32x4, u[c], u[4 + c], u[8 + c], u[12 + c], out[c],
-                     out[4 + c], out[8 + c], out[12 + c])
-}
 
 /* Rows r0 .. r0 + n_rows - 1 of the sliver (n_rows <= 16; none when n_rows <= 0) from one
  * vector of accumulators per column: c = alpha * acc or fma(beta, c, alpha * acc), then, with
@@ -77,7 +55,7 @@ narrow_merge_f32(const int ncol, const __m512 *acc, int64_t n_rows, float *c, in
         cols[j] = _mm512_mul_ps(va, acc[j]);
     for (int j = ncol; j < 16; j++)
         cols[j] = _mm512_setzero_ps();
-    narrow_transpose_f32(cols, out);
+    transpose16_f32(cols, out);
     const __mmask16 col_mask = (__mmask16)((1u << ncol) - 1);
     const __m512 vb = _mm512_set1_ps(beta);
     const __m512 vbias = bias != NULL ? _mm512_maskz_loadu_ps(col_mask, bias) : vb;
@@ -220,7 +198,7 @@ static void narrow_pack_rows_f32(int64_t rows, int64_t kc, const float *a, int64
             for (int j = 0; j < 16; j++)
                 r[j] = h * 16 + j < rows ? _mm512_maskz_loadu_ps(mask, a + (h * 16 + j) * a_rs + p0)
                                          : _mm512_setzero_ps();
-            narrow_transpose_f32(r, o);
+            transpose16_f32(r, o);
             for (int p = 0; p < rem; p++)
                 _mm512_storeu_ps(buf + (p0 + p) * FM_NARROW_ROWS + h * 16, o[p]);
         }
