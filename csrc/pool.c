@@ -354,20 +354,32 @@ void fm_pool_test_delay(int us, int every)
  * running mean that the option in use is judged by (against which the minimum of two had made
  * one thread look 10-15% faster than it is, and win a third of a small net's batches). */
 #define FM_ADAPT_EXPLORE_FAIR 3
+/* Stalls: the time that the estimate leaves out (fm_adapt_record) is charged to its option as a
+ * mean over about this many of its timings. On a busy machine threaded batches wait for workers that
+ * were descheduled (a time slice: milliseconds, against tens of microseconds a batch) or that
+ * slept meanwhile: with two or three competing processes on two cores, a small net's threaded
+ * batches took 270 us on average and one thread's 125 us, while the fair timings alone (5 in 6
+ * threaded batches had woken a worker) put the threaded ones at 121 us. */
+#define FM_ADAPT_STALL_WINDOW 64.0
 
 typedef struct adapt_slot {
     uint64_t key;
     int used;
     double est[2];  /* ns per unit of work: one thread, all threads */
-    int64_t n[2];   /* measurements of each */
+    int64_t n[2];   /* fair measurements of each */
+    int64_t n_woke[2]; /* woken ones, which stand in while there is no fair one */
     double any[2];  /* the last timing of each, fair or not (a wake-up in it) */
+    double stall[2]; /* the stalls' cost per unit of work (FM_ADAPT_STALL_WINDOW) */
     int64_t tries[2]; /* choices of each while it had fewer than two fair timings */
     int64_t choices;
     int64_t interval, next_explore; /* exploration schedule */
     int explore_left, explore_option, explored, explore_tries;
     int explore_fair; /* fair timings the current exploration has had */
     double explore_x[FM_ADAPT_EXPLORE_FAIR]; /* and their values */
+    int explore_timed;     /* its timings (fair or woken) */
+    double explore_excess; /* and their stalls' sum */
     int last_best;    /* the option judged best at the previous choice (-1: none yet) */
+    int64_t best_since; /* the choice at which it became the best */
     int last_option; /* of the previous choice (-1: none) */
     int64_t last;   /* for replacing the least recently used entry */
 } adapt_slot;
@@ -459,21 +471,27 @@ fm_adapt_choice fm_adapt_choose_gain(uint64_t key, double gain)
         a->explore_left--;
         c.exploring = 1; /* the timed one of the two */
     } else {
-        /* an option without a fair timing is judged by its last one */
-        const double e0 = a->n[0] ? a->est[0] : a->any[0], e1 = a->n[1] ? a->est[1] : a->any[1];
+        /* an option without a timing of the estimate's is judged by its last one; stalls count */
+        const double e0 = a->n[0] || a->n_woke[0] ? a->est[0] + a->stall[0] : a->any[0];
+        const double e1 = a->n[1] || a->n_woke[1] ? a->est[1] + a->stall[1] : a->any[1];
         const int best = e1 > 0 && (e0 <= 0 || e1 < gain * e0) ? 1 : 0;
+        const int64_t doubled =
+            2 * a->interval < FM_ADAPT_EXPLORE_MAX ? 2 * a->interval : FM_ADAPT_EXPLORE_MAX;
         if (a->explored) { /* an exploration just ended: back off while the other keeps losing */
-            a->interval = best == a->explore_option ? FM_ADAPT_EXPLORE
-                          : 2 * a->interval < FM_ADAPT_EXPLORE_MAX ? 2 * a->interval
-                                                                   : FM_ADAPT_EXPLORE_MAX;
+            if (best != a->explore_option)
+                a->interval = doubled;
             a->explored = 0;
+        } else if (a->last_best >= 0 && best != a->last_best) {
+            /* the option in use lost its lead to its own timings: after a long use (the
+             * machine's load changed, or an outlier) check the other one again soon; soon after
+             * an exploration chose it (a lucky run of timings on a busy machine) back off as if
+             * the exploration had lost */
+            a->interval = a->choices - a->best_since < 4 * FM_ADAPT_EXPLORE ? doubled
+                                                                           : FM_ADAPT_EXPLORE;
+            a->next_explore = a->choices + a->interval;
         }
-        if (a->last_best >= 0 && best != a->last_best && !a->explored) {
-            /* the option in use lost its lead to its own timings (the machine's load changed,
-             * or an outlier): check the other one again soon */
-            a->interval = FM_ADAPT_EXPLORE;
-            a->next_explore = a->choices + FM_ADAPT_EXPLORE;
-        }
+        if (best != a->last_best)
+            a->best_since = a->choices;
         a->last_best = best;
         option = best;
         if (a->choices >= a->next_explore) {
@@ -481,6 +499,8 @@ fm_adapt_choice fm_adapt_choose_gain(uint64_t key, double gain)
             a->explore_left = 1;
             a->explore_tries = 0;
             a->explore_fair = 0;
+            a->explore_timed = 0;
+            a->explore_excess = 0;
             a->explored = 1;
             a->next_explore = a->choices + a->interval;
         }
@@ -497,38 +517,71 @@ fm_adapt_choice fm_adapt_choose_gain(uint64_t key, double gain)
     return c;
 }
 
+static void adapt_update(fm_adapt_choice c, double x, int woke);
+
 void fm_adapt_record(fm_adapt_choice c, double units)
 {
     if (c.slot < 0 || !(units > 0))
         return;
-    const double x = (double)(fm_now_ns() - c.start_ns) / units;
-    const int woke = thread_wakes != c.wakes;
+    adapt_update(c, (double)(fm_now_ns() - c.start_ns) / units, thread_wakes != c.wakes);
+}
+
+void fm_adapt_test_record(fm_adapt_choice c, double x, int woke)
+{
+    if (c.slot >= 0)
+        adapt_update(c, x, woke);
+}
+
+/* Adds timing x (ns per unit of work) of choice c, whose jobs woke sleeping workers if woke. */
+static void adapt_update(fm_adapt_choice c, double x, int woke)
+{
+    const int fair = c.warm && !woke;
     ADAPT_LOCK();
     adapt_slot *a = &adapt_table[c.slot];
-    if (a->used && a->key == c.key)
-        a->any[c.option] = x;
-    if (a->used && a->key == c.key && c.exploring && (woke || !c.warm) &&
-        ++a->explore_tries < 4) {
+    if (!a->used || a->key != c.key) {
+        ADAPT_UNLOCK();
+        return;
+    }
+    const int o = c.option;
+    a->any[o] = x;
+    /* The estimate takes fair timings only: not the first choice after the other option (it
+     * pays for the switch: the exploration's cost), nor one whose jobs woke sleeping workers.
+     * An exploration's fair timings replace it (the old one is as old as the last exploration,
+     * and the machine's load may have changed since) by their median (adapt_median: one
+     * interrupted or preempted timing would otherwise keep the option out for a whole
+     * exploration interval); the fair timings of the choice in use move it a quarter of the
+     * way, each counted at most twice the estimate (a lone outlier moves it a quarter, a
+     * changed load in a few steps). */
+    if (c.exploring && fair && a->explore_fair < FM_ADAPT_EXPLORE_FAIR) {
+        const int k = a->explore_fair++;
+        a->explore_x[k] = x;
+        a->est[o] = adapt_median(a->explore_x, k + 1);
+        a->n[o]++;
+        if (k + 1 < FM_ADAPT_EXPLORE_FAIR)
+            a->explore_left = 1; /* one more fair timing of the explored option */
+    } else if (c.exploring && !fair && ++a->explore_tries < 4) {
         a->explore_left = 1; /* not a fair timing: the exploration goes on (up to 4 tries) */
-    } else if (a->used && a->key == c.key && c.warm && !woke) {
-        /* An exploration's timings replace the estimate (the old one is as old as the last
-         * exploration, and the machine's load may have changed since) by their median
-         * (adapt_median: one interrupted or preempted timing would otherwise keep the option
-         * out for a whole exploration interval); the timings of the
-         * choice in use move it a quarter of the way, each counted at most twice the estimate
-         * (a lone outlier moves it a quarter, a changed load in a few steps). */
-        const int64_t n = a->n[c.option]++;
-        double *est = &a->est[c.option];
-        if (c.exploring && a->explore_fair < FM_ADAPT_EXPLORE_FAIR) {
-            const int k = a->explore_fair++;
-            a->explore_x[k] = x;
-            *est = adapt_median(a->explore_x, k + 1);
-            if (k + 1 < FM_ADAPT_EXPLORE_FAIR)
-                a->explore_left = 1; /* one more fair timing of the explored option */
-        } else if (n == 0) {
-            *est = x;
+    } else if (!c.exploring && fair) {
+        const double e = a->est[o];
+        a->est[o] = a->n[o]++ == 0 ? x : 0.75 * e + 0.25 * (x < 2 * e ? x : 2 * e);
+    }
+    if (c.warm && woke && a->n[o] == 0) {
+        /* no fair timing yet: the woken ones stand in (on a busy machine a threaded option may
+         * never have another kind) */
+        const double e = a->est[o];
+        a->est[o] = a->n_woke[o]++ == 0 ? x : 0.75 * e + 0.25 * (x < 2 * e ? x : 2 * e);
+    }
+    /* What the estimate leaves out is charged as stalls (FM_ADAPT_STALL_WINDOW): a timing that
+     * woke workers beyond the estimate of fair ones, another beyond the twice the estimate it
+     * counts at most; not a switch. An exploration's timings replace the charge by their mean. */
+    if (c.warm && (a->n[o] > 0 || a->n_woke[o] > 0)) {
+        const double typical = (woke && a->n[o] > 0 ? 1 : 2) * a->est[o];
+        const double excess = x > typical ? x - typical : 0;
+        if (c.exploring) {
+            a->explore_excess += excess;
+            a->stall[o] = a->explore_excess / ++a->explore_timed;
         } else {
-            *est = 0.75 * *est + 0.25 * (x < 2 * *est ? x : 2 * *est);
+            a->stall[o] += (excess - a->stall[o]) / FM_ADAPT_STALL_WINDOW;
         }
     }
     ADAPT_UNLOCK();

@@ -69,6 +69,9 @@ static inline fm_adapt_choice fm_adapt_none(void)
     return c;
 }
 void fm_adapt_record(fm_adapt_choice choice, double units);
+/* Test hook: records x nanoseconds per unit of work as choice's timing, as if its jobs had
+ * (woke) or had not woken sleeping workers. */
+void fm_adapt_test_record(fm_adapt_choice choice, double x, int woke);
 
 /* Statistics and test hooks (fastmlp._core): jobs run, tasks run by workers, workers started;
  * fm_pool_test_delay(us, every) makes a worker sleep `us` microseconds before every `every`-th

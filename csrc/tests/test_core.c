@@ -14,6 +14,9 @@
 #include "fastmlp.h"
 #include "fm_math.h"
 #include "pool.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 static int n_passed, n_failed;
 
@@ -793,6 +796,80 @@ static void test_pool(void)
     CHECK(wrong == 0, "%ld tasks did not run exactly once", wrong);
 }
 
+/* The adaptive thread choice fed synthetic timings (ns per unit) through its test hook: one
+ * thread (option 0) against all of them (option 1) on an idle machine, then on a busy one where
+ * every threaded timing wakes sleeping workers and some wait out a descheduled worker, then idle
+ * again. Deterministic: the timings come from a fixed generator, not from a clock. */
+static double adapt_timing(unsigned long long *state, double typical, double stall_rate,
+                           double stall)
+{
+    *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
+    const double u = (double)(*state >> 11) / 9007199254740992.0;
+    *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
+    const double v = (double)(*state >> 11) / 9007199254740992.0;
+    return typical * (0.95 + 0.1 * u) + (v < stall_rate ? stall : 0);
+}
+
+typedef struct adapt_phase {
+    double typical[2], stall_rate[2], stall;
+    int threaded_woke; /* every threaded timing woke workers (else: the first of every 100) */
+} adapt_phase;
+
+/* Runs n choices of phase p; returns the mean timing of the last `counted` over the mean of the
+ * option that is faster on average in p (1: as good as always choosing it). */
+static double adapt_run(uint64_t key, const adapt_phase *p, int n, int counted,
+                        unsigned long long *state)
+{
+    double sum = 0;
+    for (int i = 0; i < n; i++) {
+        const fm_adapt_choice c = fm_adapt_choose_gain(key, 0.8);
+        const int o = c.option;
+        const int woke = o == 1 && (p->threaded_woke || i % 100 == 0);
+        double x = adapt_timing(state, p->typical[o], p->stall_rate[o], p->stall);
+        if (woke && !p->threaded_woke)
+            x += 0.5 * p->typical[1]; /* waking a worker after a pause */
+        fm_adapt_test_record(c, x, woke);
+        if (i >= n - counted)
+            sum += x;
+    }
+    const double mean0 = p->typical[0] + p->stall_rate[0] * p->stall;
+    const double mean1 = p->typical[1] + p->stall_rate[1] * p->stall;
+    return sum / counted / (mean0 < mean1 ? mean0 : mean1);
+}
+
+/* The choices cost at most 1/0.9 of the better option's mean (the thread count that pays, at
+ * 0.9 of its speed or better, exploring the other included). */
+static void test_adapt(void)
+{
+#ifdef _OPENMP
+    omp_set_num_threads(2);
+#endif
+    if (fm_pool_threads() < 2)
+        return; /* a serial build: every choice is one thread */
+    fm_adapt_reset();
+    const uint64_t key = 12345;
+    unsigned long long state = 99;
+    const adapt_phase idle = {{100, 65}, {0, 0}, 0, 0};
+    /* threaded timings typically faster, but 5% of them wait 3,000 (means 100, 216) */
+    const adapt_phase busy_tails = {{100, 70}, {0, 0.05}, 3000, 1};
+    /* both options stall now and then (the calling thread descheduled too): means 220, 300 */
+    const adapt_phase busy_both = {{120, 150}, {0.02, 0.03}, 5000, 1};
+    const struct {
+        const char *name;
+        const adapt_phase *phase;
+        int n, counted;
+    } runs[4] = {{"idle", &idle, 5000, 4000},
+                 {"busy, threaded stalls", &busy_tails, 10000, 8000},
+                 {"idle again", &idle, 3000, 1000},
+                 {"busy, stalls in both", &busy_both, 10000, 8000}};
+    for (int r = 0; r < 4; r++) {
+        const double cost = adapt_run(key, runs[r].phase, runs[r].n, runs[r].counted, &state);
+        CHECK(cost <= 1 / 0.9, "adaptive threads, %s: %.3f times the better option's mean",
+              runs[r].name, cost);
+    }
+    fm_adapt_reset();
+}
+
 /* bfloat16 reference (csrc/gemm/bf16.h, TDPBF16PS's arithmetic), written independently of the
  * kernels: the rounding to bfloat16 and each sum by integer arithmetic. */
 static float bf16_ref_round(float x)
@@ -1113,6 +1190,7 @@ PENALTY_SPLIT_TEST(double, f64)
 int main(void)
 {
     test_pool();
+    test_adapt();
     test_powi2();
     const char *names[8];
     int n_names = 0;
