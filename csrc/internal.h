@@ -271,7 +271,8 @@ static inline uint64_t fm_mix64(uint64_t z)
 
 /* Key of the adaptive thread choice (pool.h) for a kind of work: training batches of `rows` rows
  * (train = 1) or predictions of about `rows` rows (train = 0: fm_rows_bucket of the count) of
- * a network of n_params parameters in one precision. */
+ * a network of n_params parameters in one precision; train = 2: fm_all_finite's pass over about
+ * `rows` bytes (n_params 0). */
 static inline uint64_t fm_work_key(int train, int64_t n_params, int64_t rows, size_t elem_size)
 {
     return fm_mix64((uint64_t)n_params * 0x9e3779b97f4a7c15ULL ^ (uint64_t)rows << 8 ^

@@ -370,6 +370,17 @@ int fm_all_finite(const void *x, int64_t n, int f64)
     finite_job job = {(const char *)x, n * (f64 ? 8 : 4), f64, 0};
     const int64_t tasks = (job.bytes + FM_FINITE_CHUNK - 1) / FM_FINITE_CHUNK;
     /* FM_FINITE_CHUNK is a multiple of both element sizes: tasks split no value */
-    fm_parallel(job.bytes >= 8 * FM_FINITE_CHUNK, tasks, finite_task, &job);
+    if (job.bytes < 8 * FM_FINITE_CHUNK) {
+        fm_parallel(0, tasks, finite_task, &job);
+        return !atomic_load(&job.bad);
+    }
+    /* on the threads that pay now (on a busy machine a pass this short loses to one descheduled
+     * worker) */
+    const fm_adapt_choice choice =
+        fm_adapt_choose(fm_work_key(2, 0, fm_rows_bucket(job.bytes), (size_t)(f64 ? 8 : 4)));
+    const int cap = fm_pool_set_cap(choice.threads);
+    fm_parallel(1, tasks, finite_task, &job);
+    fm_pool_set_cap(cap);
+    fm_adapt_record(choice, (double)job.bytes);
     return !atomic_load(&job.bad);
 }
