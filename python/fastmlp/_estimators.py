@@ -40,6 +40,7 @@ from sklearn.utils.multiclass import (
     unique_labels,
 )
 from sklearn.utils.validation import (
+    _check_n_features,
     _check_sample_weight,
     check_is_fitted,
     column_or_1d,
@@ -158,7 +159,8 @@ def _validate_arrays(estimator, X, y, reset, y_kinds):
     _check_finite_X). A 2-D float32 / float64 ndarray X with a 1-D or 2-D ndarray y whose dtype
     kind is in y_kinds is what check_X_y returns unchanged: it skips check_array's dataframe
     sniffing (a fifth of a millisecond per call) and keeps its checks of y's finiteness, the
-    shapes and the feature names and counts."""
+    shapes and the feature names and counts (the names only where there are some: an ndarray
+    has none, so for a model fitted without names only the count is checked)."""
     if (
         type(X) is np.ndarray
         and type(y) is np.ndarray
@@ -170,7 +172,12 @@ def _validate_arrays(estimator, X, y, reset, y_kinds):
         and (y.ndim == 1 or (y.ndim == 2 and y.shape[1] >= 1))
         and y.shape[0] == X.shape[0]
     ):
-        X, y = validate_data(estimator, X, y, reset=reset, skip_check_array=True)
+        if reset or getattr(estimator, "feature_names_in_", None) is not None:
+            X, y = validate_data(estimator, X, y, reset=reset, skip_check_array=True)
+        else:
+            # what validate_data checks of an ndarray (no feature names) for a model fitted
+            # without feature names: the number of features
+            _check_n_features(estimator, X, reset=False)
         if y.dtype.kind == "f":
             assert_all_finite(y, input_name="y", estimator_name=type(estimator).__name__)
         return X, y
