@@ -1641,6 +1641,22 @@ static int SUF(blocks_train_batch)(const fm_net *net, SUF(stepper) *st, REAL *pa
     return FM_OK;
 }
 
+static int SUF(all_finite)(const REAL *x, int64_t count);
+
+/* Whether the rows of a batch hold only finite values: the rows idx[0:rows) of x, or rows rows
+ * from row start when idx is NULL, of n values (the batch's rows, read just before its gather
+ * reads them again from cache). */
+static int SUF(batch_finite)(const REAL *x, const int64_t *idx, int64_t start, int64_t rows,
+                             int64_t n)
+{
+    if (idx == NULL)
+        return SUF(all_finite)(x + start * n, rows * n);
+    int ok = 1;
+    for (int64_t i = 0; i < rows; i++)
+        ok &= SUF(all_finite)(x + idx[i] * n, n);
+    return ok;
+}
+
 int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL *opt_state,
                         const REAL *x, const REAL *y, const REAL *sw, const fm_batches *batches,
                         fm_workspace *ws, fm_sums *sums)
@@ -1676,6 +1692,11 @@ int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL
     int penalty_ready = 0;
     for (int64_t start = 0; start < n_samples && err == FM_OK; start += batch_size) {
         const int64_t rows = n_samples - start < batch_size ? n_samples - start : batch_size;
+        if (batches->check_x &&
+            !SUF(batch_finite)(x, order ? order + start : NULL, start, rows, n_in)) {
+            err = FM_ERR_INPUT; /* before this batch's update */
+            break;
+        }
         const fm_adapt_choice choice =
             !adaptive ? fm_adapt_none()
             : blocked ? fm_adapt_choose_gain(key, FM_ROW_BLOCKS_GAIN)

@@ -181,3 +181,173 @@ def test_ndarray_and_list_input_train_alike(dtype):
     if dtype == np.float64:
         for ca, cb in zip(a.coefs_, b.coefs_):
             assert ca.tobytes() == cb.tobytes()
+
+
+# ---------------------------------------------------------------------- X's deferred check
+# A call that continues a model on a C-contiguous float X may leave X's finiteness check to the
+# first epoch's batches: a NaN or infinity found there undoes everything the call did, and X is
+# refused with scikit-learn's error, exactly as when X is checked before training.
+
+
+def _expected_message(est, X):
+    from sklearn.utils import assert_all_finite
+
+    with pytest.raises(ValueError) as info:
+        assert_all_finite(X, input_name="X", estimator_name=type(est).__name__)
+    return str(info.value)
+
+
+def _snapshot(est):
+    """Everything pickling keeps of the estimator, and its fitted arrays' bytes."""
+    return pickle.dumps(est), [a.tobytes() for a in est.coefs_ + est.intercepts_]
+
+
+def _count_separate_checks(monkeypatch):
+    from fastmlp import _core
+
+    calls = []
+    original = _core.all_finite
+
+    def counting(X):
+        calls.append(X.shape)
+        return original(X)
+
+    monkeypatch.setattr(_core, "all_finite", counting)
+    return calls
+
+
+N_ROWS, BATCH = 1000, 100
+
+
+def _bad_rows():
+    # first batch, a middle batch, the last row (last batch)
+    return [0, 437, N_ROWS - 1]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shuffle", [True, False])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("how", ["partial_fit", "warm_fit"])
+def test_non_finite_X_leaves_the_model_unchanged(dtype, shuffle, bad, how, monkeypatch):
+    X, y = _data(n=N_ROWS, d=8, dtype=dtype)
+    classes = np.unique(y)
+    est = MLPClassifier(hidden_layer_sizes=(6,), random_state=1, batch_size=BATCH,
+                        shuffle=shuffle, max_iter=3, warm_start=how == "warm_fit")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.partial_fit(X, y, classes=classes)
+        est.partial_fit(X, y)
+        if how == "warm_fit":
+            est.fit(X, y)
+    calls = _count_separate_checks(monkeypatch)
+    for row in _bad_rows():
+        before = _snapshot(est)
+        generator = est._random_state
+        Xb = X.copy()
+        Xb[row, row % 8] = bad
+        with pytest.raises(ValueError) as info:
+            if how == "partial_fit":
+                est.partial_fit(Xb, y)
+            else:
+                est.fit(Xb, y)
+        assert str(info.value) == _expected_message(est, Xb)
+        assert info.type is ValueError
+        assert _snapshot(est) == before
+        assert est._random_state is generator
+    # and the model goes on as if the refused calls had not happened
+    twin = pickle.loads(pickle.dumps(est))
+    calls.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for model in (est, twin):
+            if how == "partial_fit":
+                model.partial_fit(X, y)
+            else:
+                model.fit(X, y)
+    # the check was deferred: no separate pass over X (the C core found the values above)
+    assert calls == []
+    for a, b in zip(est.coefs_ + est.intercepts_, twin.coefs_ + twin.intercepts_):
+        assert a.tobytes() == b.tobytes()
+    assert est.n_iter_ == twin.n_iter_ and est.t_ == twin.t_
+    assert est.loss_curve_ == twin.loss_curve_
+
+
+def test_deferred_and_separate_checks_train_the_same(monkeypatch):
+    """A finite X trains the same bits whether its check is deferred or separate."""
+    X, y = _data(n=N_ROWS, d=8)
+    runs = []
+    for defer in (True, False):
+        est = MLPClassifier(hidden_layer_sizes=(6,), random_state=2, batch_size=BATCH)
+        if not defer:
+            monkeypatch.setattr(type(est), "_can_defer_finite_check",
+                                lambda self, *a: False)
+        for _ in range(4):
+            est.partial_fit(X, y, classes=np.unique(y))
+        runs.append(_snapshot(est)[1] + [pickle.dumps(est.loss_curve_)])
+        monkeypatch.undo()
+    assert runs[0] == runs[1]
+
+
+@pytest.mark.parametrize("bad_row", _bad_rows())
+def test_non_finite_X_with_early_stopping_split(bad_row):
+    """Early stopping's validation rows are not read by training: X is checked first there,
+    a NaN in either split refused before anything changes."""
+    X, y = _data(n=N_ROWS, d=8)
+    est = MLPClassifier(hidden_layer_sizes=(6,), random_state=1, batch_size=BATCH,
+                        early_stopping=True, warm_start=True, max_iter=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y)
+    before = _snapshot(est)
+    Xb = X.copy()
+    Xb[bad_row, 2] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        est.fit(Xb, y)
+    assert _snapshot(est) == before
+
+
+def test_non_finite_X_regressor_and_doubly_bad_input():
+    """The regressor defers too; a call whose X is not finite and whose other input is bad as
+    well reports X, as the check before training did, and changes nothing."""
+    X, y = _data(n=N_ROWS, d=8, dtype=np.float64)
+    reg = MLPRegressor(hidden_layer_sizes=(5,), random_state=0, batch_size=BATCH)
+    target = y * 0.5
+    reg.partial_fit(X, target)
+    before = _snapshot(reg)
+    Xb = X.copy()
+    Xb[N_ROWS // 2, 0] = np.inf
+    with pytest.raises(ValueError, match=re.escape(_expected_message(reg, Xb))):
+        reg.partial_fit(Xb, target)
+    assert _snapshot(reg) == before
+    with pytest.raises(ValueError, match=re.escape(_expected_message(reg, Xb))):
+        reg.partial_fit(Xb, target, sample_weight=np.ones(3))  # wrong length as well
+    assert _snapshot(reg) == before
+
+    clf = MLPClassifier(hidden_layer_sizes=(5,), random_state=0, batch_size=BATCH)
+    clf.partial_fit(X, y, classes=np.unique(y))
+    before = _snapshot(clf)
+    Xb[0, 0] = np.nan
+    unseen = y.copy()
+    unseen[5] = 99  # a class not in classes_
+    with pytest.raises(ValueError, match=re.escape(_expected_message(clf, Xb))):
+        clf.partial_fit(Xb, unseen)
+    assert _snapshot(clf) == before
+    # with X finite, the other error as before
+    with pytest.raises(ValueError, match="has classes not in"):
+        clf.partial_fit(X, unseen)
+
+
+def test_large_model_on_little_data_checks_first(monkeypatch):
+    """Where copying the parameters and optimizer state would cost more than reading X, X is
+    checked first; the outcome is the same."""
+    X, y = _data(n=40, d=8)
+    est = MLPClassifier(hidden_layer_sizes=(64,), random_state=0, batch_size=10)
+    est.partial_fit(X, y, classes=np.unique(y))
+    calls = _count_separate_checks(monkeypatch)
+    before = _snapshot(est)
+    Xb = X.copy()
+    Xb[20, 1] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        est.partial_fit(Xb, y)
+    assert calls  # the separate check ran
+    assert _snapshot(est) == before
