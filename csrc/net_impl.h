@@ -1579,18 +1579,21 @@ static void SUF(blocks_step_fused)(const SUF(blocks_job) *j)
                     0, st->alpha, st->l1, st->scale);
 }
 
+static int SUF(all_finite)(const REAL *x, int64_t count);
+
 /* A training batch of rows rows in n_blocks row blocks of block_rows (the last: the rest):
  * gathered through idx unless it is NULL (n_after rows of the order follow at idx + rows: the
  * last block asks for the next batch's first rows). Returns the unscaled weighted loss sum through
  * *raw_loss, adds the running score to *score, and steps the parameters (the caller advances
- * opt->step). FM_ERR_NONFINITE before any update when the loss is not finite. */
+ * opt->step). FM_ERR_NONFINITE before any update when the loss is not finite; with check_x,
+ * FM_ERR_INPUT before any update when the batch's rows of x are not (checked once gathered). */
 static int SUF(blocks_train_batch)(const fm_net *net, SUF(stepper) *st, REAL *params,
                                    const REAL *x, const REAL *y, const REAL *sw,
                                    const int64_t *idx, int64_t n_after, int64_t rows,
                                    int64_t n_blocks, int64_t block_rows, fm_workspace *ws,
                                    uint64_t seed, uint64_t stream, int64_t row0,
                                    double *raw_loss, double *score, double *sw_sum,
-                                   double *penalty)
+                                   double *penalty, int check_x)
 {
     SUF(blocks_job) j;
     memset(&j, 0, sizeof(j));
@@ -1614,6 +1617,9 @@ static int SUF(blocks_train_batch)(const fm_net *net, SUF(stepper) *st, REAL *pa
     j.st = st;
     atomic_init(&j.err, FM_OK);
     fm_parallel(1, n_blocks + (st->sums_ready ? 0 : st->n_parts), SUF(block_task), &j);
+    if (check_x && !SUF(all_finite)(idx != NULL ? (const REAL *)ws->acts[0] : x,
+                                    rows * net->units[0]))
+        return FM_ERR_INPUT;
     int err = atomic_load(&j.err);
     if (err)
         return err;
@@ -1639,22 +1645,6 @@ static int SUF(blocks_train_batch)(const fm_net *net, SUF(stepper) *st, REAL *pa
         fm_parallel(1, (n_trainable + FM_STEP_TASK - 1) / FM_STEP_TASK, SUF(block_step_task),
                     &j);
     return FM_OK;
-}
-
-static int SUF(all_finite)(const REAL *x, int64_t count);
-
-/* Whether the rows of a batch hold only finite values: the rows idx[0:rows) of x, or rows rows
- * from row start when idx is NULL, of n values (the batch's rows, read just before its gather
- * reads them again from cache). */
-static int SUF(batch_finite)(const REAL *x, const int64_t *idx, int64_t start, int64_t rows,
-                             int64_t n)
-{
-    if (idx == NULL)
-        return SUF(all_finite)(x + start * n, rows * n);
-    int ok = 1;
-    for (int64_t i = 0; i < rows; i++)
-        ok &= SUF(all_finite)(x + idx[i] * n, n);
-    return ok;
 }
 
 int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL *opt_state,
@@ -1692,11 +1682,6 @@ int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL
     int penalty_ready = 0;
     for (int64_t start = 0; start < n_samples && err == FM_OK; start += batch_size) {
         const int64_t rows = n_samples - start < batch_size ? n_samples - start : batch_size;
-        if (batches->check_x &&
-            !SUF(batch_finite)(x, order ? order + start : NULL, start, rows, n_in)) {
-            err = FM_ERR_INPUT; /* before this batch's update */
-            break;
-        }
         const fm_adapt_choice choice =
             !adaptive ? fm_adapt_none()
             : blocked ? fm_adapt_choose_gain(key, FM_ROW_BLOCKS_GAIN)
@@ -1716,7 +1701,7 @@ int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL
                                           order ? sw : swb, order ? order + start : NULL,
                                           n_samples - start - rows, rows, n_blocks, block_rows,
                                           ws, seed, epoch_key, position + start, &raw,
-                                          &batch_score, &sw_sum, &penalty);
+                                          &batch_score, &sw_sum, &penalty, batches->check_x);
             if (err == FM_OK) {
                 opt->step += 1;
                 const double loss = SUF(data_loss)(net, raw, sw_sum) + penalty;
@@ -1739,6 +1724,11 @@ int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL
             xb = bj.xg;
             yb = bj.yg;
             swb = sw ? bj.swg : NULL;
+        }
+        if (batches->check_x && !SUF(all_finite)(xb, rows * n_in)) {
+            err = FM_ERR_INPUT; /* before this batch's update */
+            fm_pool_set_cap(cap);
+            break;
         }
         const double sw_sum = swb ? SUF(weight_sum)(swb, rows) : (double)rows;
         st.scale = (REAL)sw_sum;
