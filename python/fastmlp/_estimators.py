@@ -773,8 +773,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         model's precision (trained on as it is), whose parameters and optimizer state (what
         undoing the call copies back) are smaller than X (what the separate check reads), and
         that says nothing before training (no progress bar, no verbose line, no warning about
-        y's shape or the batch size) and has no early-stopping split (rows of X that training
-        does not read)."""
+        y's shape or the batch size, no validation_data to check) and has no early-stopping
+        split (rows of X that training does not read)."""
         if deferral is not None and self._can_defer_finite_check(X, y, incremental, reset):
             deferral.append(X)
             return
@@ -782,7 +782,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
 
     def _can_defer_finite_check(self, X, y, incremental, reset):
         if (reset or self.solver not in _STOCHASTIC_SOLVERS or self.early_stopping
-                or self.verbose):
+                or self.verbose or self.validation_data is not None):
             return False
         if (type(X) is not np.ndarray or X.dtype not in (np.float32, np.float64)
                 or not X.flags.c_contiguous or X.ndim != 2):
