@@ -149,6 +149,8 @@ typedef struct fm_batches {
     uint64_t seed;
     uint64_t epoch_key; /* the estimators pass the samples seen before the epoch (t_) */
     int64_t position;
+    int check_x; /* nonzero: FM_ERR_INPUT, before its update, for a batch whose rows of x hold
+                  * NaN or infinity (x's finiteness checked on the way instead of before) */
 } fm_batches;
 
 /* Sums over the batches of an epoch, continued from call to call (start at zero): loss_sum adds
@@ -171,7 +173,8 @@ typedef struct fm_sums {
  * train_epoch: mini-batch training (fm_batches): per batch, gather, forward, loss, backward,
  *   optimizer step; sums continue (fm_sums). A batch whose loss (data term and penalty, at the
  *   weights before its update) is not finite returns FM_ERR_NONFINITE with params, opt_state,
- *   opt->step, the batch-norm running statistics and sums as after the batch before it.
+ *   opt->step, the batch-norm running statistics and sums as after the batch before it; with
+ *   batches->check_x, FM_ERR_INPUT in the same way for a batch whose rows of x are not finite.
  * loss_grad: full-batch loss and gradient (writes grad, n_params values), processed in chunks
  *   of the workspace's max_rows; the objective scikit-learn's _backprop computes. With dropout,
  *   masks keyed by net->dropout_seed; with batch norm, the statistics of the whole batch, which

@@ -1558,18 +1558,21 @@ static void SUF(blocks_step_fused)(const SUF(blocks_job) *j)
                     0, st->alpha, st->l1, st->scale);
 }
 
+static int SUF(all_finite)(const REAL *x, int64_t count);
+
 /* A training batch of rows rows in n_blocks row blocks of block_rows (the last: the rest):
  * gathered through idx unless it is NULL (n_after rows of the order follow at idx + rows: the
  * last block asks for the next batch's first rows). Returns the unscaled weighted loss sum through
  * *raw_loss, adds the running score to *score, and steps the parameters (the caller advances
- * opt->step). FM_ERR_NONFINITE before any update when the loss is not finite. */
+ * opt->step). FM_ERR_NONFINITE before any update when the loss is not finite; with check_x,
+ * FM_ERR_INPUT before any update when the batch's rows of x are not (checked once gathered). */
 static int SUF(blocks_train_batch)(const fm_net *net, SUF(stepper) *st, REAL *params,
                                    const REAL *x, const REAL *y, const REAL *sw,
                                    const int64_t *idx, int64_t n_after, int64_t rows,
                                    int64_t n_blocks, int64_t block_rows, fm_workspace *ws,
                                    uint64_t seed, uint64_t stream, int64_t row0,
                                    double *raw_loss, double *score, double *sw_sum,
-                                   double *penalty)
+                                   double *penalty, int check_x)
 {
     SUF(blocks_job) j;
     memset(&j, 0, sizeof(j));
@@ -1593,6 +1596,9 @@ static int SUF(blocks_train_batch)(const fm_net *net, SUF(stepper) *st, REAL *pa
     j.st = st;
     atomic_init(&j.err, FM_OK);
     fm_parallel(1, n_blocks + (st->sums_ready ? 0 : st->n_parts), SUF(block_task), &j);
+    if (check_x && !SUF(all_finite)(idx != NULL ? (const REAL *)ws->acts[0] : x,
+                                    rows * net->units[0]))
+        return FM_ERR_INPUT;
     int err = atomic_load(&j.err);
     if (err)
         return err;
@@ -1673,7 +1679,7 @@ int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL
                                           order ? sw : swb, order ? order + start : NULL,
                                           n_samples - start - rows, rows, n_blocks, block_rows,
                                           ws, seed, epoch_key, position + start, &raw,
-                                          &batch_score, &sw_sum, &penalty);
+                                          &batch_score, &sw_sum, &penalty, batches->check_x);
             if (err == FM_OK) {
                 opt->step += 1;
                 const double loss = SUF(data_loss)(net, raw, sw_sum) + penalty;
@@ -1696,6 +1702,11 @@ int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL
             xb = bj.xg;
             yb = bj.yg;
             swb = sw ? bj.swg : NULL;
+        }
+        if (batches->check_x && !SUF(all_finite)(xb, rows * n_in)) {
+            err = FM_ERR_INPUT; /* before this batch's update */
+            fm_pool_set_cap(cap);
+            break;
         }
         const double sw_sum = swb ? SUF(weight_sum)(swb, rows) : (double)rows;
         st.scale = (REAL)sw_sum;

@@ -40,7 +40,7 @@ static int n_passed, n_failed;
                            uint64_t seed, uint64_t epoch_key, int64_t position,                 \
                            fm_workspace *ws, double *loss_sum, double *score)                   \
     {                                                                                            \
-        const fm_batches b = {n_rows, order, n_samples, batch_size, seed, epoch_key, position};  \
+        const fm_batches b = {n_rows, order, n_samples, batch_size, seed, epoch_key, position, 0};  \
         fm_sums sums = {*loss_sum, *score};                                                      \
         const int err = fm_train_epoch_##SUF(net, opt, params, state, x, y, sw, &b, ws, &sums);  \
         *loss_sum = sums.loss_sum;                                                               \
@@ -222,6 +222,61 @@ static void test_training(void)
         CHECK(memcmp(p2, params, sizeof(double) * n_params) == 0 && l1 == l2 && c1 == c2 &&
                   o1.step == o2.step,
               "an epoch split in two calls differs from one call");
+        free(p2);
+        free(s2);
+    }
+
+    /* check_x: the call ends with FM_ERR_INPUT at the first batch whose rows of x are not
+     * finite, before its update: the state as after the batches before it (those rows in order
+     * or gathered); on finite x it trains the same bits as without the check. */
+    {
+        const size_t pb = sizeof(double) * n_params;
+        double *p1 = malloc(pb), *s1 = malloc(2 * pb), *p2 = malloc(pb), *s2 = malloc(2 * pb);
+        for (int with_order = 0; with_order < 2; with_order++) {
+            const int64_t *ord = with_order ? order : NULL;
+            fm_permutation(5, 3, N, order);
+            for (int bad_batch = 0; bad_batch < 3; bad_batch++) {
+                const int64_t pos = bad_batch == 2 ? N - 1 : bad_batch * 2 * B + 3;
+                const int64_t done = pos / B * B; /* rows of the batches before */
+                const int64_t bad_row = with_order ? order[pos] : pos;
+                memcpy(p1, params, pb);
+                memcpy(p2, params, pb);
+                memcpy(s1, state, 2 * pb);
+                memcpy(s2, state, 2 * pb);
+                fm_optimizer o1 = opt, o2 = opt;
+                double l1 = 0, c1 = 0;
+                int e1 = done == 0 ? FM_OK
+                                   : train_f64(&net, &o1, p1, s1, x, y, NULL, N, ord, done, B,
+                                               5, 3, 0, ws, &l1, &c1);
+                const double saved = x[bad_row * D + 4];
+                x[bad_row * D + 4] = bad_batch == 1 ? INFINITY : NAN;
+                const fm_batches b = {N, ord, N, B, 5, 3, 0, 1};
+                fm_sums sums = {0, 0};
+                int e2 = fm_train_epoch_f64(&net, &o2, p2, s2, x, y, NULL, &b, ws, &sums);
+                x[bad_row * D + 4] = saved;
+                CHECK(e1 == FM_OK && e2 == FM_ERR_INPUT, "check_x: err %d %d", e1, e2);
+                CHECK(memcmp(p1, p2, pb) == 0 && memcmp(s1, s2, 2 * pb) == 0 &&
+                          o1.step == o2.step && sums.loss_sum == l1 && sums.score == c1,
+                      "check_x: the state differs from after the batches before (batch %d)",
+                      bad_batch);
+            }
+            memcpy(p1, params, pb);
+            memcpy(p2, params, pb);
+            memcpy(s1, state, 2 * pb);
+            memcpy(s2, state, 2 * pb);
+            fm_optimizer o1 = opt, o2 = opt;
+            double l1 = 0, c1 = 0;
+            int e1 = train_f64(&net, &o1, p1, s1, x, y, NULL, N, ord, N, B, 5, 3, 0, ws, &l1,
+                               &c1);
+            const fm_batches b = {N, ord, N, B, 5, 3, 0, 1};
+            fm_sums sums = {0, 0};
+            int e2 = fm_train_epoch_f64(&net, &o2, p2, s2, x, y, NULL, &b, ws, &sums);
+            CHECK(e1 == FM_OK && e2 == FM_OK && memcmp(p1, p2, pb) == 0 &&
+                      memcmp(s1, s2, 2 * pb) == 0 && sums.loss_sum == l1 && sums.score == c1,
+                  "check_x on finite x changed the training");
+        }
+        free(p1);
+        free(s1);
         free(p2);
         free(s2);
     }

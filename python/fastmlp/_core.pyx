@@ -55,6 +55,7 @@ cdef extern from "fastmlp.h":
         uint64_t seed
         uint64_t epoch_key
         int64_t position
+        int check_x
 
     ctypedef struct fm_sums:
         double loss_sum
@@ -467,10 +468,11 @@ def train_epoch(Workspace ws, floating[::1] params, floating[::1] opt_state,
                 int64_t batch_size, uint64_t seed, uint64_t epoch, int64_t position, *,
                 str solver, double learning_rate, double momentum=0.9, bint nesterov=True,
                 double beta_1=0.9, double beta_2=0.999, double epsilon=1e-8,
-                double weight_decay=0.0, double rho=0.9):
+                double weight_decay=0.0, double rho=0.9, bint check_x=False):
     """Trains on the rows order[i] of X, Y, sw (all rows in order when order is None), in
     batches of batch_size: an epoch, or consecutive batches of one starting at epoch position
-    `position`.
+    `position`. check_x: each batch's rows of X are checked first, NonFiniteInputError (with
+    the state as after the batch before) for one that holds NaN or infinity.
 
     Updated in place, whatever happens (also when the call raises: DivergenceError, or a
     KeyboardInterrupt delivered right after it): params and opt_state; step[0], the optimizer's
@@ -524,6 +526,7 @@ def train_epoch(Workspace ws, floating[::1] params, floating[::1] opt_state,
     batches.seed = seed
     batches.epoch_key = epoch
     batches.position = position
+    batches.check_x = check_x
     totals.loss_sum = sums[0]
     totals.score = sums[1]
     with nogil:

@@ -12,6 +12,7 @@ import copy
 import functools
 import os
 import warnings
+import weakref
 from abc import ABC, abstractmethod
 from numbers import Integral, Real
 from types import MethodType
@@ -39,6 +40,7 @@ from sklearn.utils.multiclass import (
     unique_labels,
 )
 from sklearn.utils.validation import (
+    _check_n_features,
     _check_sample_weight,
     check_is_fitted,
     column_or_1d,
@@ -122,6 +124,81 @@ def _check_finite_X(estimator, X):
     ):
         return
     assert_all_finite(data, input_name="X", estimator_name=type(estimator).__name__)
+
+
+# The RandomStates each estimator derived from an integer random_state: [the one it holds, the
+# one it held before]. The next fit or partial_fit re-seeds the one held before in place (what
+# numpy.random.RandomState(seed) gives, in a microsecond) instead of building a new one (about
+# 80 microseconds, mostly the entropy seeding RandomState() does before the seed replaces it),
+# so the generator the estimator holds is left as it was until the call succeeds. Weak keys:
+# an entry lives as long as its estimator; a copy or a clone is not in it and builds its own.
+_SEEDED_GENERATORS = weakref.WeakKeyDictionary()
+
+
+def _seeded_random_state(estimator):
+    """check_random_state(estimator.random_state): for an integer random_state the generator
+    the estimator held the call before is re-seeded in place (same state, same draws)."""
+    seed = estimator.random_state
+    if not isinstance(seed, Integral) or isinstance(seed, bool):
+        return check_random_state(seed)
+    try:
+        pair = _SEEDED_GENERATORS.get(estimator)
+    except TypeError:  # an unhashable estimator subclass: no reuse
+        return check_random_state(seed)
+    held = estimator.__dict__.get("_random_state")
+    if pair is not None and held is not None and held is pair[0] and 0 <= seed <= 2**32 - 1:
+        generator = pair[1]
+        if generator is None:
+            generator = check_random_state(seed)
+        else:
+            generator.seed(seed)
+        _SEEDED_GENERATORS[estimator] = (generator, held)
+        return generator
+    generator = check_random_state(seed)
+    _SEEDED_GENERATORS[estimator] = (generator, None)
+    return generator
+
+
+def _validate_arrays(estimator, X, y, reset, y_kinds):
+    """validate_data(estimator, X, y, ...) of fit and partial_fit (dense or sparse X converted
+    to float64 unless float32, labels or targets as check_X_y gives them, X's finiteness left to
+    _check_finite_X). A 2-D float32 / float64 ndarray X with a 1-D or 2-D ndarray y whose dtype
+    kind is in y_kinds is what check_X_y returns unchanged: it skips check_array's dataframe
+    sniffing (a fifth of a millisecond per call) and keeps its checks of y's finiteness, the
+    shapes and the feature names and counts (the names only where there are some: an ndarray
+    has none, so for a model fitted without names only the count is checked)."""
+    if (
+        type(X) is np.ndarray
+        and type(y) is np.ndarray
+        and X.ndim == 2
+        and X.dtype in (np.float32, np.float64)
+        and X.shape[0] >= 1
+        and X.shape[1] >= 1
+        and y.dtype.kind in y_kinds
+        and (y.ndim == 1 or (y.ndim == 2 and y.shape[1] >= 1))
+        and y.shape[0] == X.shape[0]
+    ):
+        if reset or getattr(estimator, "feature_names_in_", None) is not None:
+            X, y = validate_data(estimator, X, y, reset=reset, skip_check_array=True)
+        else:
+            # what validate_data checks of an ndarray (no feature names) for a model fitted
+            # without feature names: the number of features
+            _check_n_features(estimator, X, reset=False)
+        if y.dtype.kind == "f":
+            assert_all_finite(y, input_name="y", estimator_name=type(estimator).__name__)
+        return X, y
+    extra = {"y_numeric": True} if "f" in y_kinds else {}
+    return validate_data(
+        estimator,
+        X,
+        y,
+        accept_sparse=["csr", "csc"],
+        multi_output=True,
+        dtype=(np.float64, np.float32),
+        reset=reset,
+        ensure_all_finite=False,
+        **extra,
+    )
 
 
 def _check_model_size(hidden_layer_sizes, layer_units, itemsize, maxout_pieces=1, prelu=False,
@@ -668,7 +745,98 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             return self._fit_dask(X, y, sample_weight, incremental, first_pass,
                                   hidden_layer_sizes)
 
-        X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        # X's finiteness check may be left to the first epoch (see _check_finite_or_defer):
+        # then, if X holds NaN or infinity, everything the call did is undone before X is
+        # refused with scikit-learn's error, as if it had been checked first
+        deferral = []
+        before = dict(self.__dict__)
+        snapshot = None
+        try:
+            X, y = self._validate_input(X, y, incremental, reset=first_pass, deferral=deferral)
+            if deferral:
+                snapshot = self._training_snapshot()
+            return self._fit_validated(X, y, sample_weight, incremental, first_pass,
+                                       hidden_layer_sizes, check_x=bool(deferral))
+        except Exception as exc:
+            if not deferral or (not isinstance(exc, _core.NonFiniteInputError)
+                                and _core.all_finite(deferral[0])):
+                raise
+        self._restore_training_snapshot(before, snapshot)
+        _check_finite_X(self, deferral[0])
+        raise RuntimeError("fastmlp: the C core found NaN or infinity in X that "
+                           "numpy's check does not see")
+
+    def _check_finite_or_defer(self, X, y, incremental, reset, deferral):
+        """_check_finite_X(X), or, when deferral (a list) is given and the first epoch's batches
+        can check X's rows as they read them, X appended to deferral: a call that trains an
+        existing model with a stochastic solver on a C-contiguous float ndarray X of the
+        model's precision (trained on as it is), whose parameters and optimizer state (what
+        undoing the call copies back) are smaller than X (what the separate check reads), and
+        that says nothing before training (no progress bar, no verbose line, no warning about
+        y's shape or the batch size, no validation_data to check) and has no early-stopping
+        split (rows of X that training does not read)."""
+        if deferral is not None and self._can_defer_finite_check(X, y, incremental, reset):
+            deferral.append(X)
+            return
+        _check_finite_X(self, X)
+
+    def _can_defer_finite_check(self, X, y, incremental, reset):
+        if (reset or self.solver not in _STOCHASTIC_SOLVERS or self.early_stopping
+                or self.verbose or self.validation_data is not None):
+            return False
+        if (type(X) is not np.ndarray or X.dtype not in (np.float32, np.float64)
+                or not X.flags.c_contiguous or X.ndim != 2):
+            return False
+        if y.ndim == 2 and y.shape[1] == 1:
+            return False
+        n_samples = X.shape[0]
+        if self.batch_size != "auto" and not 1 <= self.batch_size <= n_samples:
+            return False
+        model = self.__dict__.get("_model")
+        if model is None:
+            return False
+        try:
+            dtype = arrays_dtype(self.coefs_, self.intercepts_)
+        except (AttributeError, TypeError, ValueError):
+            return False
+        if dtype != X.dtype:
+            return False
+        n_params = model.params.size
+        if self.progress is not False and self.progress is not None and (
+                self.progress != "auto"
+                or n_samples * float(n_params) >= _options.ProgressBar.LONG_EPOCH_WORK):
+            return False
+        return (1 + _core.STATE_FACTOR) * n_params <= X.size
+
+    def _training_snapshot(self):
+        """What training changes in place: the parameters and the optimizer it continues."""
+        params = self._model.params
+        optimizer = self.__dict__.get("_optimizer")
+        saved_optimizer = None
+        if optimizer is not None:
+            saved_optimizer = (dict(optimizer.__dict__), optimizer.state.copy(),
+                               optimizer.step_count.copy())
+        return params, params.copy(), optimizer, saved_optimizer
+
+    def _restore_training_snapshot(self, attributes, snapshot):
+        """The estimator as it was: its attributes (attributes: a copy of its __dict__) and
+        the contents of the arrays training changes in place (snapshot, or None before any)."""
+        self.__dict__.clear()
+        self.__dict__.update(attributes)
+        if snapshot is None:
+            return
+        params, saved_params, optimizer, saved_optimizer = snapshot
+        params[...] = saved_params
+        if optimizer is not None:
+            fields, state, step_count = saved_optimizer
+            optimizer.__dict__.clear()
+            optimizer.__dict__.update(fields)
+            optimizer.state[...] = state
+            optimizer.step_count[...] = step_count
+
+    def _fit_validated(self, X, y, sample_weight, incremental, first_pass, hidden_layer_sizes,
+                       check_x):
+        """fit / partial_fit on validated X, y (check_x: the first epoch checks X's rows)."""
         if sp.issparse(X):
             # stochastic solvers densify one block of rows at a time; lbfgs's full-batch
             # gradient needs all of X at once
@@ -694,7 +862,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             sample_weight = np.ascontiguousarray(sample_weight, dtype=dtype)
 
         if self.solver in _STOCHASTIC_SOLVERS:
-            self._fit_stochastic(X, Y, sample_weight, incremental)
+            self._fit_stochastic(X, Y, sample_weight, incremental, check_x)
         elif self.solver == "lbfgs":
             self._fit_lbfgs(X, Y, sample_weight)
 
@@ -726,7 +894,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         _check_model_size(self.hidden_layer_sizes, layer_units, np.dtype(in_dtype).itemsize,
                           self._maxout_pieces(), self.activation == "prelu", self.batch_norm)
 
-        self._random_state = check_random_state(self.random_state)
+        self._random_state = _seeded_random_state(self)
         if first_pass:
             self._initialize(n_outputs, layer_units, in_dtype)
             dtype = in_dtype
@@ -875,7 +1043,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         if best is None or best.shape != params.shape or best.dtype != params.dtype:
             self._best_params = params.copy()
 
-    def _fit_stochastic(self, X, Y, sample_weight, incremental):
+    def _fit_stochastic(self, X, Y, sample_weight, incremental, check_x=False):
         model = self._model
         params = model.params
         optimizer = self._stochastic_optimizer(incremental)
@@ -914,7 +1082,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         workspace = _core.Workspace(model.network, batch_size, params.dtype.itemsize)
         runner = _training.EpochRunner(
             optimizer, workspace, params, X, Y, sample_weight, train_rows, batch_size, seed,
-            self.shuffle, self._progress_bar(n_samples),
+            self.shuffle, self._progress_bar(n_samples), check_x=check_x,
         )
         if split is not None:
             X_val, Y_val, y_val, sample_weight_val = split
@@ -1614,18 +1782,9 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         )
         self.class_weight = class_weight
 
-    def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            accept_sparse=["csr", "csc"],
-            multi_output=True,
-            dtype=(np.float64, np.float32),
-            reset=reset,
-            ensure_all_finite=False,
-        )
-        _check_finite_X(self, X)
+    def _validate_input(self, X, y, incremental, reset, deferral=None):
+        X, y = _validate_arrays(self, X, y, reset, y_kinds="iub")
+        self._check_finite_or_defer(X, y, incremental, reset, deferral)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
 
@@ -2158,19 +2317,9 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         """Targets from the target matrix (the validation split of early stopping)."""
         return Y.ravel() if Y.shape[1] == 1 else Y
 
-    def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            accept_sparse=["csr", "csc"],
-            multi_output=True,
-            y_numeric=True,
-            dtype=(np.float64, np.float32),
-            reset=reset,
-            ensure_all_finite=False,
-        )
-        _check_finite_X(self, X)
+    def _validate_input(self, X, y, incremental, reset, deferral=None):
+        X, y = _validate_arrays(self, X, y, reset, y_kinds="iubf")
+        self._check_finite_or_defer(X, y, incremental, reset, deferral)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if self.loss == "poisson" and np.any(y < 0):

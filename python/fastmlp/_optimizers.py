@@ -173,16 +173,17 @@ class Optimizer:
     # ------------------------------------------------------------------ update
 
     def train(self, workspace, params, sums, X, Y, sample_weight, rows, batch_size, seed, epoch,
-              position):
+              position, check_x=False):
         """Trains params on the rows ``rows`` of X, Y (all in order when None) in batches of
         batch_size through the C core, at the epoch's learning_rate; updates params, the state,
-        the step count and sums in place, also when it raises (see ``_core.train_epoch``)."""
+        the step count and sums in place, also when it raises (see ``_core.train_epoch``, also
+        for check_x)."""
         _core.train_epoch(
             workspace, params, self.state, self.step_count, sums, X, Y, sample_weight, rows,
             batch_size, seed, epoch, position, solver=self.solver,
             learning_rate=self.learning_rate, momentum=self.momentum, nesterov=self.nesterov,
             beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
-            weight_decay=self.weight_decay, rho=self.rho,
+            weight_decay=self.weight_decay, rho=self.rho, check_x=check_x,
         )
 
     # ------------------------------------------------------------------ persistence

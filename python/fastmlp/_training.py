@@ -53,10 +53,12 @@ class EpochRunner:
     and sparse X is densified one block of rows at a time. The calls train exactly as one call
     over the epoch would: the loss and score sums carry over, and dropout masks are keyed by
     each row's position in the epoch. progress: an object with start(), update(n), finish()
-    and close()."""
+    and close(). check_x: the first epoch checks each batch's rows of X (dense X) before
+    training on them (``_core.NonFiniteInputError`` for NaN or infinity), the later ones
+    need not."""
 
     def __init__(self, optimizer, workspace, params, X, Y, sample_weight, rows, batch_size,
-                 seed, shuffle, progress):
+                 seed, shuffle, progress, check_x=False):
         self.optimizer, self.workspace, self.params = optimizer, workspace, params
         self.X, self.Y, self.sample_weight = X, Y, sample_weight
         self.rows, self.batch_size, self.seed, self.shuffle = rows, batch_size, seed, shuffle
@@ -66,6 +68,7 @@ class EpochRunner:
             workspace.network.n_params, X.shape[1], batch_size, Y.dtype.itemsize, self.sparse
         )
         self.progress = progress
+        self.check_x = check_x and not self.sparse
 
     def _order(self, epoch):
         """Rows of X in this epoch's order (None: all rows in order)."""
@@ -95,8 +98,9 @@ class EpochRunner:
             else:
                 X, Y, sw, rows = self.X, self.Y, self.sample_weight, order[start:stop]
             self.optimizer.train(self.workspace, self.params, sums, X, Y, sw, rows,
-                                 self.batch_size, self.seed, epoch, start)
+                                 self.batch_size, self.seed, epoch, start, self.check_x)
             self.progress.update(stop - start)
+        self.check_x = False  # every row of X has been read: finite
         self.progress.finish()
 
     def close(self):
