@@ -1442,8 +1442,8 @@ static double SUF(largest_product)(const fm_net *net, int64_t rows)
  * One job takes each block through gather, forward pass, output error and backward pass (a
  * task per block, on the calling thread's cap of one so that its products and passes run
  * there) and the penalty sums of the weights before the step (the other tasks); once the loss
- * is known to be finite, the calling thread adds the blocks' gradients in block order and takes
- * the optimizer step (blocks_step_fused), which also takes the next batch's penalty sums. */
+ * is known to be finite, a second job adds the blocks' gradients in block order and takes the
+ * optimizer step, a task per FM_STEP_TASK parameters. */
 typedef struct SUF(blocks_job) {
     const fm_net *net;
     const REAL *params, *x, *y, *sw; /* the batch's rows (x, y, sw: of the data when idx) */
@@ -1520,6 +1520,8 @@ static void SUF(block_task)(void *ctx, int64_t task)
     }
 }
 
+/* Task of the second job: parameters [task FM_STEP_TASK, +FM_STEP_TASK) of the trainable ones:
+ * the blocks' gradients added in block order into grad, then the optimizer step. */
 /* The blocks' gradients of parameters [lo, hi) added into grad in block order. */
 static void SUF(add_block_grads)(const SUF(blocks_job) *j, int64_t lo, int64_t hi)
 {
@@ -1539,9 +1541,28 @@ static void SUF(add_block_grads)(const SUF(blocks_job) *j, int64_t lo, int64_t h
     }
 }
 
-/* The step after the blocks, on the calling thread (fuse_penalty): each penalty slot's weights
- * (the blocks' gradients added in block order, then stepped), whose sums are replaced by the
- * stepped weights' (step_penalty_range), then the other trainable parameters. */
+static void SUF(block_step_task)(void *ctx, int64_t task)
+{
+    const SUF(blocks_job) *j = (const SUF(blocks_job) *)ctx;
+    const int64_t n_trainable = fm_n_trainable(j->net), n_weights = fm_bias_offset(j->net, 0);
+    const int64_t lo = task * FM_STEP_TASK;
+    const int64_t hi = n_trainable - lo < FM_STEP_TASK ? n_trainable : lo + FM_STEP_TASK;
+    REAL *grad = j->grad;
+    SUF(add_block_grads)(j, lo, hi);
+    const SUF(stepper) *st = j->st;
+    const int64_t w_hi = n_weights < lo ? lo : (n_weights > hi ? hi : n_weights);
+    if (w_hi > lo)
+        SUF(step_range)(st->opt, st->rates, st->params, st->m, st->v, grad, lo, w_hi, 1,
+                        st->alpha, st->l1, st->scale);
+    if (hi > w_hi)
+        SUF(step_range)(st->opt, st->rates, st->params, st->m, st->v, grad, w_hi, hi, 0,
+                        st->alpha, st->l1, st->scale);
+}
+
+/* The second job's work on the calling thread alone, with fuse_penalty: each penalty slot's
+ * weights (the blocks' gradients added, then stepped), whose sums are replaced by the stepped
+ * weights' (step_penalty_range), then the other trainable parameters. The same values as
+ * block_step_task's. */
 static void SUF(blocks_step_fused)(const SUF(blocks_job) *j)
 {
     const fm_net *net = j->net;
@@ -1615,9 +1636,14 @@ static int SUF(blocks_train_batch)(const fm_net *net, SUF(stepper) *st, REAL *pa
     if (!SUF(stepper_loss_ok)(net, st, total))
         return FM_ERR_NONFINITE; /* before this batch's update */
     *score += right;
-    /* the penalty of the weights before the step (which replaces the sums) */
+    /* the penalty of the weights before the step (which may replace the sums) */
     *penalty = SUF(penalty_sums)(net, st->sq_parts, st->abs_parts, st->n_parts, *sw_sum);
-    SUF(blocks_step_fused)(&j);
+    const int64_t n_trainable = fm_n_trainable(net);
+    if (st->fuse_penalty)
+        SUF(blocks_step_fused)(&j);
+    else
+        fm_parallel(1, (n_trainable + FM_STEP_TASK - 1) / FM_STEP_TASK, SUF(block_step_task),
+                    &j);
     return FM_OK;
 }
 
@@ -1666,14 +1692,10 @@ int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL
         SUF(stepper) st = SUF(stepper_for)(net, opt, params, opt_state, 0, ws->partials,
                                            ws->n_partials);
         st.sums_ready = penalty_ready;
+        st.fuse_penalty = (adaptive ? choice.threads : 1) <= 1;
         int64_t block_rows;
         const int64_t n_blocks = fm_row_blocks(net, fm_n_params(net), rows, &block_rows);
-        const int in_blocks = n_blocks > 1 && n_blocks <= ws->max_blocks;
-        /* a batch in row blocks takes its step on the calling thread whatever the choice: the
-         * step of a net small enough for blocks takes a few microseconds, about what sharing it
-         * costs (and a step on one thread takes the next penalty sums on the way) */
-        st.fuse_penalty = in_blocks || (adaptive ? choice.threads : 1) <= 1;
-        if (in_blocks) {
+        if (n_blocks > 1 && n_blocks <= ws->max_blocks) {
             double raw, sw_sum, penalty, batch_score = 0;
             err = SUF(blocks_train_batch)(net, &st, params, order ? x : xb, order ? y : yb,
                                           order ? sw : swb, order ? order + start : NULL,
