@@ -361,6 +361,11 @@ void fm_pool_test_delay(int us, int every)
  * batches took 270 us on average and one thread's 125 us, while the fair timings alone (5 in 6
  * threaded batches had woken a worker) put the threaded ones at 121 us. */
 #define FM_ADAPT_STALL_WINDOW 64.0
+/* The estimate of the option in use moves 1/FM_ADAPT_EST_WINDOW of the way to each fair timing,
+ * counted at most FM_ADAPT_CAP times the estimate: a lone slow batch (the first after a pause,
+ * with its data out of the caches, took 2-3 times the others) must not undo a lead of 20-30%. */
+#define FM_ADAPT_EST_WINDOW 8.0
+#define FM_ADAPT_CAP 1.5
 
 typedef struct adapt_slot {
     uint64_t key;
@@ -407,6 +412,13 @@ static int adapt_find(uint64_t key)
         if (adapt_table[i].used && adapt_table[i].key == key)
             return i;
     return -1;
+}
+
+/* A timing as the estimate takes it: at most FM_ADAPT_CAP times the estimate e (the rest is
+ * charged as stalls). */
+static double adapt_cap(double x, double e)
+{
+    return x < FM_ADAPT_CAP * e ? x : FM_ADAPT_CAP * e;
 }
 
 /* The median of x[0 .. k), k = 1, 2 or 3 (of two: their mean). */
@@ -563,19 +575,19 @@ static void adapt_update(fm_adapt_choice c, double x, int woke)
         a->explore_left = 1; /* not a fair timing: the exploration goes on (up to 4 tries) */
     } else if (!c.exploring && fair) {
         const double e = a->est[o];
-        a->est[o] = a->n[o]++ == 0 ? x : 0.75 * e + 0.25 * (x < 2 * e ? x : 2 * e);
+        a->est[o] = a->n[o]++ == 0 ? x : e + (adapt_cap(x, e) - e) / FM_ADAPT_EST_WINDOW;
     }
     if (c.warm && woke && a->n[o] == 0) {
         /* no fair timing yet: the woken ones stand in (on a busy machine a threaded option may
          * never have another kind) */
         const double e = a->est[o];
-        a->est[o] = a->n_woke[o]++ == 0 ? x : 0.75 * e + 0.25 * (x < 2 * e ? x : 2 * e);
+        a->est[o] = a->n_woke[o]++ == 0 ? x : e + (adapt_cap(x, e) - e) / FM_ADAPT_EST_WINDOW;
     }
     /* What the estimate leaves out is charged as stalls (FM_ADAPT_STALL_WINDOW): a timing that
      * woke workers beyond the estimate of fair ones, another beyond the twice the estimate it
      * counts at most; not a switch. An exploration's timings replace the charge by their mean. */
     if (c.warm && (a->n[o] > 0 || a->n_woke[o] > 0)) {
-        const double typical = (woke && a->n[o] > 0 ? 1 : 2) * a->est[o];
+        const double typical = (woke && a->n[o] > 0 ? 1 : FM_ADAPT_CAP) * a->est[o];
         const double excess = x > typical ? x - typical : 0;
         if (c.exploring) {
             a->explore_excess += excess;
