@@ -1800,9 +1800,7 @@ static size_t SUF(aligned_bytes)(size_t count, size_t size)
  * then blocks of rows (FM_PREDICT_BLOCK_BYTES of the largest layer's input and output) go
  * through all the layers, a block's hidden values in two buffers of its own (in L2), the
  * softmax or other activation applied while the block is there. The blocks are the threads'
- * tasks: each thread (a slot with its own buffers) takes the next block until none are left,
- * reserving the one after it, whose inputs the later layers' products bring into L2 for the
- * block's finiteness check (which otherwise waited on memory for them).
+ * tasks: each thread (a slot with its own buffers) takes the next block until none are left.
  * Each row's values are those of the per-layer path (fm_gemm_forward does fm_gemm_ex's
  * arithmetic; every block has at least a register tile's height), and the rows of a last
  * FM_PREDICT_CHUNK chunk too short for the register tile, which take the GEMM's small path
@@ -1828,8 +1826,6 @@ typedef struct SUF(predict_job) {
     REAL *buf;              /* per slot, two buffers of buf_elems */
     int64_t buf_elems;
     atomic_llong next;      /* the next block to take */
-    atomic_llong *reserved; /* per slot (a cache line each), the block it takes next, or -1 */
-    int64_t slots;
     atomic_int err;
 } SUF(predict_job);
 
@@ -1850,23 +1846,15 @@ static void SUF(predict_block_rows)(const SUF(predict_job) *j, int64_t blk, int6
 }
 
 /* Output-layer values of rows rows at x to out, through every layer, the hidden values in
- * bufs[0] and bufs[1]; the products after the first bring the next block's inputs
- * [ahead, ahead + ahead_bytes) into L2 on the way. FM_ERR_INPUT (nothing computed) when x holds
- * NaN or infinity. */
+ * bufs[0] and bufs[1]. FM_ERR_INPUT (nothing computed) when x holds NaN or infinity. */
 static int SUF(predict_block)(const SUF(predict_job) *j, const REAL *x, REAL *out, int64_t rows,
-                              REAL *const *bufs, const REAL *ahead, int64_t ahead_bytes)
+                              REAL *const *bufs)
 {
     const fm_net *net = j->net;
     const int64_t *u = net->units;
     /* the check reads the block that the first product reads next, from cache */
     if (!SUF(all_finite)(x, rows * u[0]))
         return FM_ERR_INPUT;
-    /* The next block's inputs come from memory: asked for while the later layers run (in
-     * shares of their work), they wait in L2 for its check. While the first layer runs, its
-     * weights stream through L2 and would push them out again. */
-    double later_work = 0, work_before = 0;
-    for (int l = 1; l < net->n_layers; l++)
-        later_work += (double)u[l] * (double)u[l + 1];
     const REAL *in = x;
     int64_t ld_in = u[0];
     for (int l = 0; l < net->n_layers; l++) {
@@ -1876,18 +1864,8 @@ static int SUF(predict_block)(const SUF(predict_job) *j, const REAL *x, REAL *ou
         const int activation = last ? net->output_activation : net->hidden_activation;
         const int fused = activation == FM_ACT_IDENTITY || activation == FM_ACT_RELU;
         const fm_epilogue ep = {FM_EPI_BIAS_ACT, activation, j->b[l], NULL, 0, 0};
-        /* this layer's share of the region ahead, in whole cache lines */
-        int64_t from = 0, to = 0;
-        if (l > 0 && ahead_bytes > 0) {
-            const int64_t lines = (ahead_bytes + 63) / 64;
-            from = (int64_t)((double)lines * (work_before / later_work));
-            work_before += (double)u[l] * (double)u[l + 1];
-            to = l == net->n_layers - 1 ? lines
-                                        : (int64_t)((double)lines * (work_before / later_work));
-        }
         const int err = SUF(fm_gemm_forward)(rows, u[l + 1], u[l], in, ld_in, j->w[l], u[l + 1],
-                                             j->packed[l], o, ld_out, fused ? &ep : NULL,
-                                             (const char *)ahead + from * 64, (to - from) * 64);
+                                             j->packed[l], o, ld_out, fused ? &ep : NULL);
         if (err)
             return err;
         if (!fused && ld_out == u[l + 1])
@@ -1901,82 +1879,40 @@ static int SUF(predict_block)(const SUF(predict_job) *j, const REAL *x, REAL *ou
     return FM_OK;
 }
 
-/* Slot stride of the reserved blocks: a cache line each. */
-#define FM_PREDICT_RESERVED_STRIDE (64 / (int64_t)sizeof(atomic_llong))
-
-/* Task of the blocked path: slot takes blocks until none are left. Each block reserves the
- * slot's next one, whose inputs it brings into cache; a slot that finds no block left takes
- * the others' reservations, so that a thread the operating system has descheduled holds back
- * only the block it has started. */
+/* Task of the blocked path: slot takes blocks until none are left. */
 static void SUF(predict_slot_task)(void *ctx, int64_t slot)
 {
     SUF(predict_job) *j = (SUF(predict_job) *)ctx;
     REAL *const bufs[2] = {j->buf + 2 * slot * j->buf_elems,
                            j->buf + (2 * slot + 1) * j->buf_elems};
     const int64_t n_in = j->net->units[0], n_out = j->net->units[j->net->n_layers];
-    atomic_llong *mine = j->reserved + slot * FM_PREDICT_RESERVED_STRIDE;
-    int64_t blk = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
     for (;;) {
-        if (blk >= j->n_blocks) {
-            /* none left to take: a reservation of this slot or of another one */
-            blk = -1;
-            for (int64_t s = 0; s < j->slots && blk < 0; s++)
-                blk = atomic_exchange(j->reserved + ((slot + s) % j->slots) *
-                                                        FM_PREDICT_RESERVED_STRIDE,
-                                      (long long)-1);
-            if (blk < 0)
-                return;
-        }
-        const int64_t next = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
-        int64_t n0 = 0, n1 = 0;
-        if (next < j->n_blocks) {
-            atomic_store(mine, (long long)next);
-            SUF(predict_block_rows)(j, next, &n0, &n1);
-        }
+        const int64_t blk = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (blk >= j->n_blocks)
+            return;
         int64_t i0, i1;
         SUF(predict_block_rows)(j, blk, &i0, &i1);
         const int err = SUF(predict_block)(j, j->x + i0 * n_in, j->out + i0 * n_out, i1 - i0,
-                                           bufs, j->x + n0 * n_in,
-                                           (n1 - n0) * n_in * (int64_t)sizeof(REAL));
+                                           bufs);
         if (err) {
             int none = FM_OK;
             atomic_compare_exchange_strong(&j->err, &none, err);
         }
-        /* the reserved block, unless another slot took it */
-        blk = next < j->n_blocks ? (int64_t)atomic_exchange(mine, (long long)-1) : j->n_blocks;
-        if (blk < 0)
-            blk = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
     }
 }
 
-/* Rows of a layer's weights in a task of the blocked path's packing. */
-#define FM_PREDICT_PACK_ROWS 64
-
-/* Tasks of the blocked path's packing of layer l's weights (none when they are read in
- * place). */
-static int64_t SUF(predict_pack_tasks)(const fm_net *net, int l)
-{
-    const int64_t *u = net->units;
-    return SUF(fm_gemm_forward_slivers)(u[l], u[l + 1]) > 0
-               ? (u[l] + FM_PREDICT_PACK_ROWS - 1) / FM_PREDICT_PACK_ROWS
-               : 0;
-}
-
-/* Task of the blocked path's packing: FM_PREDICT_PACK_ROWS rows of a layer's weights into
- * its slivers, task q counted over all layers. */
+/* Task of the blocked path's packing: the weights' packed sliver q, counted over all layers. */
 static void SUF(predict_pack_task)(void *ctx, int64_t q)
 {
     const SUF(predict_job) *j = (const SUF(predict_job) *)ctx;
     const int64_t *u = j->net->units;
     for (int l = 0; l < j->net->n_layers; l++) {
-        const int64_t tasks = SUF(predict_pack_tasks)(j->net, l);
-        if (q < tasks) {
-            const int64_t p0 = q * FM_PREDICT_PACK_ROWS,
-                          p1 = p0 + FM_PREDICT_PACK_ROWS < u[l] ? p0 + FM_PREDICT_PACK_ROWS : u[l];
-            SUF(fm_gemm_forward_pack)(u[l], u[l + 1], j->w[l], u[l + 1], j->packed[l], p0, p1);
+        const int64_t slivers = SUF(fm_gemm_forward_slivers)(u[l], u[l + 1]);
+        if (q < slivers) {
+            SUF(fm_gemm_forward_pack)(u[l], u[l + 1], j->w[l], u[l + 1], j->packed[l], q, q + 1);
             return;
         }
-        q -= tasks;
+        q -= slivers;
     }
 }
 
@@ -2049,15 +1985,13 @@ static int SUF(predict_blocked)(const fm_net *net, const REAL *params, const REA
     const int64_t buf_elems = (int64_t)SUF(aligned_bytes)((size_t)(buf_rows * widest),
                                                           sizeof(REAL)) / (int64_t)sizeof(REAL);
     bytes += (size_t)(2 * slots) * (size_t)buf_elems * sizeof(REAL);
-    const size_t reserved_at = bytes;
-    bytes += (size_t)slots * 64;
     char *mem = (char *)fm_aligned_alloc(bytes);
     if (mem == NULL)
         return FM_ERR_NOMEM;
     REAL **packed = (REAL **)mem;
     const REAL **w = (const REAL **)(packed + L), **b = w + L;
     size_t at = table;
-    int64_t n_pack_tasks = 0;
+    int64_t n_slivers = 0;
     for (int l = 0; l < L; l++) {
         /* the flat array's, or (arrays a user assigned) the layer's own */
         w[l] = coefs ? coefs[l] : params + fm_weight_offset(net, l);
@@ -2065,16 +1999,13 @@ static int SUF(predict_blocked)(const fm_net *net, const REAL *params, const REA
         const int64_t size = SUF(fm_gemm_forward_pack_size)(u[l], u[l + 1]);
         packed[l] = size > 0 ? (REAL *)(mem + at) : NULL;
         at += SUF(aligned_bytes)((size_t)size, sizeof(REAL));
-        n_pack_tasks += SUF(predict_pack_tasks)(net, l);
+        n_slivers += SUF(fm_gemm_forward_slivers)(u[l], u[l + 1]);
     }
     SUF(predict_job) job = {net, (const REAL *const *)w, (const REAL *const *)b,
                             (REAL *const *)packed, x, out, rows, n_blocks, block_rows,
-                            (REAL *)(mem + buf_at), buf_elems, 0,
-                            (atomic_llong *)(mem + reserved_at), slots, FM_OK};
-    for (int s = 0; s < slots; s++)
-        atomic_init(job.reserved + s * FM_PREDICT_RESERVED_STRIDE, (long long)-1);
-    /* the weights' rows, shared among the threads that then share the blocks */
-    fm_parallel(slots > 1, n_pack_tasks, SUF(predict_pack_task), &job);
+                            (REAL *)(mem + buf_at), buf_elems, 0, FM_OK};
+    /* the weights' slivers, shared among the threads that then share the blocks */
+    fm_parallel(slots > 1, n_slivers, SUF(predict_pack_task), &job);
     if (slots > 1)
         fm_pool_run(slots, slots, SUF(predict_slot_task), &job);
     else
@@ -2082,7 +2013,7 @@ static int SUF(predict_blocked)(const fm_net *net, const REAL *params, const REA
     int err = atomic_load(&job.err);
     if (err == FM_OK && tail > 0) {
         REAL *const bufs[2] = {job.buf, job.buf + buf_elems};
-        err = SUF(predict_block)(&job, x + rows * u[0], out + rows * u[L], tail, bufs, x, 0);
+        err = SUF(predict_block)(&job, x + rows * u[0], out + rows * u[L], tail, bufs);
     }
     fm_aligned_free(mem);
     return err;

@@ -39,20 +39,18 @@ int FM_XCAT3(fm_gemm_ex, ISA, f64)(int trans_a, int trans_b, int64_t m, int64_t 
 
 /* This instruction set's forward product for predict's row blocks (gemm/gemm_impl.h): B's
  * slivers packed once (fm_gemm_forward_pack_size elements, fm_gemm_forward_slivers slivers,
- * fm_gemm_forward_pack packing rows [p0, p1) of B into them), then C = A . B with the epilogue
- * on the calling thread, each element's arithmetic fm_gemm_ex's, asking on the way for the
- * cache lines of [ahead, ahead + ahead_bytes) (none when ahead_bytes is 0). */
+ * fm_gemm_forward_pack packing slivers [s0, s1)), then C = A . B with the epilogue on the
+ * calling thread, each element's arithmetic fm_gemm_ex's. */
 #define FM_FORWARD_DECLS(REAL, suf)                                                              \
     int64_t FM_XCAT3(fm_gemm_forward_pack_size, ISA, suf)(int64_t k, int64_t n);                \
     int64_t FM_XCAT3(fm_gemm_forward_slivers, ISA, suf)(int64_t k, int64_t n);                  \
     void FM_XCAT3(fm_gemm_forward_pack, ISA, suf)(int64_t k, int64_t n, const REAL *b,          \
-                                                  int64_t ldb, REAL *bp, int64_t p0,            \
-                                                  int64_t p1);                                  \
+                                                  int64_t ldb, REAL *bp, int64_t s0,            \
+                                                  int64_t s1);                                  \
     int FM_XCAT3(fm_gemm_forward, ISA, suf)(int64_t m, int64_t n, int64_t k, const REAL *a,     \
                                             int64_t lda, const REAL *b, int64_t ldb,            \
                                             const REAL *packed, REAL *c, int64_t ldc,           \
-                                            const fm_epilogue *ep, const void *ahead,           \
-                                            int64_t ahead_bytes);
+                                            const fm_epilogue *ep);
 FM_FORWARD_DECLS(float, f32)
 FM_FORWARD_DECLS(double, f64)
 #undef FM_FORWARD_DECLS

@@ -423,10 +423,9 @@ def test_predict_rows_do_not_depend_on_blocks_or_threads(dtype):
 
 
 def test_blocked_predict_with_a_descheduled_worker():
-    # Each thread takes a row block and reserves its next one, whose inputs it brings into
-    # cache; a thread left without blocks takes the other's reservation. With a worker that
-    # loses the CPU before its tasks, every block still runs once: the rows get the bits of a
-    # one-thread prediction, and a NaN in any block is still refused.
+    # Many rows go through the layers in row blocks that the threads take one at a time. With
+    # a worker that loses the CPU before its tasks, every block still runs once: the rows get
+    # the bits of a one-thread prediction, and a NaN in any block is still refused.
     import threadpoolctl
 
     from fastmlp import _core

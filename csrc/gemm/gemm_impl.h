@@ -666,10 +666,7 @@ int SUF(fm_gemm_ex)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, R
  * weights, row-major) on the calling thread, with B's slivers packed once per prediction
  * (fm_gemm_forward_pack) instead of by every product. Each element of C gets the arithmetic
  * fm_gemm_ex gives it (the same kernels, KC blocks, small-row and one-column paths, epilogue),
- * so a row's values do not depend on the blocks of rows nor on which thread computes them.
- * A region given as ahead (the next block's inputs) is asked for into L2 in even shares over
- * the tiles: inside the kernel where it asks for the next B panel (one line every 4 k steps,
- * which keeps the memory requests from queueing up), a few lines after the tile otherwise. */
+ * so a row's values do not depend on the blocks of rows nor on which thread computes them. */
 
 /* Whether fm_gemm_ex reads B's whole slivers in place (small B), as gemm_packed decides. */
 _Static_assert(MR <= FM_PREDICT_MR_MAX, "predict's blocks assume tiles of at most FM_PREDICT_MR_MAX rows");
@@ -694,7 +691,7 @@ int64_t SUF(fm_gemm_forward_slivers)(int64_t k, int64_t n)
 }
 
 void SUF(fm_gemm_forward_pack)(int64_t k, int64_t n, const REAL *b, int64_t ldb, REAL *bp,
-                               int64_t p0, int64_t p1)
+                               int64_t s0, int64_t s1)
 {
     if (SUF(fm_gemm_forward_pack_size)(k, n) == 0)
         return;
@@ -702,31 +699,19 @@ void SUF(fm_gemm_forward_pack)(int64_t k, int64_t n, const REAL *b, int64_t ldb,
     const int64_t n_slivers = (n + NR - 1) / NR;
     const int64_t first = n_slivers - SUF(fm_gemm_forward_slivers)(k, n);
     /* packed sliver q (B's sliver first + q) at q * k * NR, its KC block at pc a further
-     * pc * NR on: row p of B at q * k * NR + p * NR, whichever KC block holds it. Row by row,
-     * B is read in order (a sliver at a time, its rows ldb apart, defeated the hardware's
-     * prefetchers). */
-    for (int64_t p = p0; p < p1; p++)
-        for (int64_t q = 0; q < n_slivers - first; q++) {
-            const int64_t s = first + q, nr = n - s * NR < NR ? n - s * NR : NR;
-            SUF(pack_b_sliver)(nr, 1, b + p * ldb + s * NR, ldb, 1, bp + q * k * NR + p * NR);
+     * pc * NR on */
+    for (int64_t q = s0; q < s1; q++) {
+        const int64_t s = first + q, nr = n - s * NR < NR ? n - s * NR : NR;
+        for (int64_t pc = 0; pc < k; pc += FM_GEMM_KC) {
+            const int64_t kc = k - pc < FM_GEMM_KC ? k - pc : FM_GEMM_KC;
+            SUF(pack_b_sliver)(nr, kc, b + pc * ldb + s * NR, ldb, 1, bp + q * k * NR + pc * NR);
         }
-}
-
-/* Asks for the cache lines [*line, end) into L2, at most count of them, *line moved on. */
-static inline void SUF(prefetch_l2)(const char **line, const char *end, int64_t count)
-{
-#if defined(__GNUC__) || defined(__clang__)
-    for (; count > 0 && *line < end; count--, *line += 64)
-        __builtin_prefetch(*line, 0, 2);
-#else
-    (void)count;
-    *line = end;
-#endif
+    }
 }
 
 int SUF(fm_gemm_forward)(int64_t m, int64_t n, int64_t k, const REAL *a, int64_t lda,
                          const REAL *b, int64_t ldb, const REAL *packed, REAL *c, int64_t ldc,
-                         const fm_epilogue *ep, const void *ahead, int64_t ahead_bytes)
+                         const fm_epilogue *ep)
 {
     if (m < 0 || n < 0 || k < 1 || ldc < n || lda < k || ldb < n ||
         (packed == NULL && SUF(fm_gemm_forward_pack_size)(k, n) > 0))
@@ -770,12 +755,9 @@ int SUF(fm_gemm_forward)(int64_t m, int64_t n, int64_t k, const REAL *a, int64_t
     const int64_t n_slivers = (n + NR - 1) / NR;
     const int64_t first_packed = direct_b ? n_slivers - 1 : 0;
     _Alignas(64) REAL a_buf[MR * FM_GEMM_KC];
+#ifdef FM_KERNEL_ROWS_AHEAD
     const int64_t m_tiles = (m + MR - 1) / MR;
-    /* the region ahead: its lines shared evenly among the tiles, asked for after each one */
-    const char *ahead_line = (const char *)ahead,
-               *ahead_end = ahead_bytes > 0 ? ahead_line + ahead_bytes : ahead_line;
-    const int64_t n_tiles = n_slivers * ((k + FM_GEMM_KC - 1) / FM_GEMM_KC) * m_tiles;
-    const int64_t ahead_per_tile = ((ahead_bytes + 63) / 64 + n_tiles - 1) / n_tiles;
+#endif
     for (int64_t sj = 0; sj < n_slivers; sj++) {
         const int64_t j = sj * NR, nr = n - j < NR ? n - j : NR;
         const int b_here = direct_b && nr == NR;
@@ -814,14 +796,9 @@ int SUF(fm_gemm_forward)(int64_t m, int64_t n, int64_t k, const REAL *a, int64_t
                     g.direct_a == FM_DIRECT_ROWS) {
                     /* tile()'s first case, with this tile's share of the next panel */
                     const int64_t l0 = next_lines * (i / MR) / m_tiles;
-                    int64_t far = (ahead_end - ahead_line + 63) / 64;
-                    far = far < ahead_per_tile ? far : ahead_per_tile;
-                    far = far < kc / 4 ? far : kc / 4;
                     SUF(kernel_rows_ahead)(kc, ap, g.a_rs, bp, NR, c + i * ldc + j, ldc, 1,
                                            beta_block,
-                                           bp + kc * NR + l0 * (64 / (int64_t)sizeof(REAL)),
-                                           ahead_line, far);
-                    ahead_line += 64 * far;
+                                           bp + kc * NR + l0 * (64 / (int64_t)sizeof(REAL)));
                     if (last_block)
                         SUF(epilogue_tile)(ep, c + i * ldc + j, ldc, i, j, MR, NR);
                     continue;
@@ -830,7 +807,6 @@ int SUF(fm_gemm_forward)(int64_t m, int64_t n, int64_t k, const REAL *a, int64_t
                 SUF(tile)(kc, mr, nr, 1, ap, a_here, g.direct_a, g.a_rs, a_here ? g.a_cs : MR,
                           bp, b_here ? ldb : NR, beta_block, c + i * ldc + j, ldc, last_block,
                           ep, i, j);
-                SUF(prefetch_l2)(&ahead_line, ahead_end, ahead_per_tile);
             }
         }
     }

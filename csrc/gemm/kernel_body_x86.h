@@ -2,10 +2,9 @@
  * FM_KERNEL_A_ROWS (0: A's value (r, p) at a[p * a_arg + r], a packed sliver or a column-major
  * A; 1: at a[r * a_arg + p], MRK rows of a row-major A read in place) and FM_KERNEL_WIDTH (2 or
  * 1 vectors of B per row) and FM_KERNEL_ROWS(X) (X(0) .. X(rows - 1), the tile's rows) defined;
- * optionally FM_KERNEL_AHEAD (1: three more arguments, ahead, far and far_lines: at the start
- * of each group of 4 k steps the kernel asks for the next cache line from ahead on into L1, kc /
- * 4 of them, so that a caller can bring the next B panel into L1 while this one is used, and
- * while far_lines last, for the next one from far on into L2; 0, the default: none);
+ * optionally FM_KERNEL_AHEAD (1: one more argument, ahead: at the start of each group of 4 k
+ * steps the kernel asks for the next cache line from ahead on, kc / 4 of them, so that a caller
+ * can bring the next B panel into L1 while this one is used; 0, the default: none);
  * all of them are undefined again at the end.
  *
  * c = beta * c + alpha * sum_p A(r, p) * bp[p * b_step + j] for the MRK x (FM_KERNEL_WIDTH *
@@ -52,7 +51,7 @@ FM_NOINLINE /* its caller's loop has no registers to spare for it */
 static void FM_KERNEL_NAME(int64_t kc, const REAL *a, int64_t a_arg, const REAL *bp,
                            int64_t b_step, REAL *c, int64_t ldc, REAL alpha, REAL beta
 #if FM_KERNEL_AHEAD
-                           , const REAL *ahead, const char *far, int64_t far_lines
+                           , const REAL *ahead
 #endif
 )
 {
@@ -62,11 +61,6 @@ static void FM_KERNEL_NAME(int64_t kc, const REAL *a, int64_t a_arg, const REAL 
     /* groups of 4 k steps, each asking for the next cache line from ahead on */
     for (const char *line = (const char *)ahead; p + 4 <= kc; line += 64) {
         _mm_prefetch(line, _MM_HINT_T0);
-        if (far_lines > 0) {
-            _mm_prefetch(far, _MM_HINT_T1);
-            far += 64;
-            far_lines--;
-        }
         for (int u = 0; u < 4; u++, p++) {
             FM_LOAD_B
             FM_KERNEL_ROWS(FM_STEP)

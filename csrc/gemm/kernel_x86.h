@@ -16,8 +16,7 @@
  *
  * KNAME_ROWS_AHEAD, when defined, is KNAME_ROWS that also asks for the cache lines of a region
  * given to it, a few at a time over its k loop (kernel_body_x86.h, FM_KERNEL_AHEAD): predict's
- * forward products bring the next B panel into L1 while the tiles under the current one run,
- * and the next row block's inputs into L2.
+ * forward products bring the next B panel into L1 while the tiles under the current one run.
  *
  * Requires: KNAME, KNAME_ROWS, KNAME_HALF, KNAME_ROWS_HALF, KNAME_EDGE1, KNAME_ROWS_EDGE1,
  * KNAME_EDGE2, KNAME_ROWS_EDGE2, REAL, VEC, VLEN (elements per vector), MRK, ROWS(X) (X(0) ..
