@@ -420,3 +420,39 @@ def test_predict_rows_do_not_depend_on_blocks_or_threads(dtype):
                                            err_msg=f"{isa}, {threads} threads")
     finally:
         _core.set_isa(previous)
+
+
+def test_blocked_predict_with_a_descheduled_worker():
+    # Many rows go through the layers in row blocks that the threads take one at a time. With
+    # a worker that loses the CPU before its tasks, every block still runs once: the rows get
+    # the bits of a one-thread prediction, and a NaN in any block is still refused.
+    import threadpoolctl
+
+    from fastmlp import _core
+
+    if not _core.openmp_enabled():
+        pytest.skip("a serial build has no thread pool")
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((3000, 200)).astype(np.float32)
+    y = rng.integers(0, 3, len(X))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = MLPClassifier((96, 40), max_iter=1, random_state=0).fit(X[:500], y[:500])
+    with threadpoolctl.threadpool_limits(limits=1):
+        expected = model.predict_proba(X)
+    _core.set_adaptive_threading(False)
+    try:
+        with threadpoolctl.threadpool_limits(limits=2):
+            for delay_us, every in ((0, 0), (3000, 1), (500, 2)):
+                _core.set_worker_delay(delay_us, every)
+                for _ in range(3):
+                    assert_array_equal(model.predict_proba(X), expected,
+                                       err_msg=f"worker delay {delay_us} us")
+                for row in (0, 1500, 2999):
+                    bad = X.copy()
+                    bad[row, 7] = np.nan
+                    with pytest.raises(ValueError):
+                        model.predict_proba(bad)
+    finally:
+        _core.set_worker_delay(0, 0)
+        _core.set_adaptive_threading(True)
