@@ -130,6 +130,10 @@ typedef struct SUF(gemm_args) {
     int64_t jc, nc, pc, kc, n_slivers, m_slivers, col_group, n_col_groups, first_packed;
     /* the narrow kernels' columns: narrow_n of them from column narrow_col on */
     int64_t narrow_col, narrow_n;
+    /* the small path's KC-block sums when it splits k: row i's sum over block kb at
+     * partial[(i * n_kb + kb) * n] */
+    REAL *partial;
+    int64_t n_kb;
 } SUF(gemm_args);
 
 /* Small path for row-major op(B) (b_cs == 1): each row of C accumulates a_ip * B[p, :] over p
@@ -189,6 +193,47 @@ static void SUF(gemm_rows_task)(void *ctx, int64_t task)
     const int64_t j0 = task * g->col_group;
     SUF(gemm_rows)(g, j0, g->n - j0 < g->col_group ? g->n : j0 + g->col_group);
 }
+
+/* A task of the small path when it is shared by KC blocks of k as well as by columns: the sum
+ * of KC block task / n_col_groups over column group task % n_col_groups, stored (alpha 1, beta
+ * 0: the sum itself) for merge_k_blocks. Each thread then reads whole rows of B, which a split
+ * by columns alone does not: half of every row of a 512-column float32 layer covers half of
+ * each 4 KB page's cache lines, so half of L2's sets, and one row's share of the 784-512-256-10
+ * net's weights (1 MB) missed L2 call after call where whole rows of the same size stayed in
+ * it (2x the time). */
+static void SUF(gemm_rows_k_task)(void *ctx, int64_t task)
+{
+    const SUF(gemm_args) *g = (const SUF(gemm_args) *)ctx;
+    const int64_t kb = task / g->n_col_groups, j0 = task % g->n_col_groups * g->col_group;
+    const int64_t pc = kb * FM_GEMM_KC;
+    SUF(gemm_args) part = *g;
+    part.k = g->k - pc < FM_GEMM_KC ? g->k - pc : FM_GEMM_KC;
+    part.a = g->a + pc * g->a_cs;
+    part.b = g->b + pc * g->b_rs;
+    part.alpha = 1;
+    part.beta = 0;
+    part.c = g->partial + kb * g->n;
+    part.ldc = g->n_kb * g->n;
+    SUF(gemm_rows)(&part, j0, g->n - j0 < g->col_group ? g->n : j0 + g->col_group);
+}
+
+/* C from the KC-block sums of gemm_rows_k_task, merged in k order as gemm_rows merges them:
+ * the same bits. */
+static void SUF(merge_k_blocks)(const SUF(gemm_args) *g)
+{
+    for (int64_t i = 0; i < g->m; i++) {
+        REAL *ci = g->c + i * g->ldc;
+        for (int64_t kb = 0; kb < g->n_kb; kb++) {
+            const REAL *s = g->partial + (i * g->n_kb + kb) * g->n;
+            const REAL beta = kb == 0 ? g->beta : 1;
+            for (int64_t j = 0; j < g->n; j++)
+                ci[j] = FM_MERGE(g->alpha, s[j], beta, ci[j]);
+        }
+    }
+}
+
+/* Elements of the KC-block sums a shared small product keeps on the calling thread's stack. */
+#define FM_SPLIT_K_BYTES 32768
 
 /* Small path for column-major op(B) (op(B) = B^T): dot products along k, in KC blocks merged
  * as the microkernels do. */
@@ -613,8 +658,24 @@ int SUF(fm_gemm_ex)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, R
         if (g.b_cs == 1) {
             const int team = fm_team_size(work, FM_GEMM_PAR_MIN_WORK / 4);
             const int64_t blocks = (n + FM_ROWS_BLOCK - 1) / FM_ROWS_BLOCK;
-            g.col_group = (blocks + team - 1) / team * FM_ROWS_BLOCK;
-            fm_pool_run((n + g.col_group - 1) / g.col_group, team, SUF(gemm_rows_task), &g);
+            g.n_kb = (k + FM_GEMM_KC - 1) / FM_GEMM_KC;
+            REAL partial[FM_SPLIT_K_BYTES / sizeof(REAL)];
+            if (team > 1 && g.n_kb > 1 &&
+                (double)m * (double)g.n_kb * (double)n <= (double)(FM_SPLIT_K_BYTES / sizeof(REAL))) {
+                /* whole KC blocks of rows of B per task, each split into enough column groups
+                 * for four tasks a thread: the caller claims the first tasks and the other
+                 * threads the last, so that each keeps reading the same rows */
+                int64_t groups = (4 * (int64_t)team + g.n_kb - 1) / g.n_kb;
+                groups = groups < blocks ? groups : blocks;
+                g.col_group = (blocks + groups - 1) / groups * FM_ROWS_BLOCK;
+                g.n_col_groups = (n + g.col_group - 1) / g.col_group;
+                g.partial = partial;
+                fm_pool_run(g.n_kb * g.n_col_groups, team, SUF(gemm_rows_k_task), &g);
+                SUF(merge_k_blocks)(&g);
+            } else {
+                g.col_group = (blocks + team - 1) / team * FM_ROWS_BLOCK;
+                fm_pool_run((n + g.col_group - 1) / g.col_group, team, SUF(gemm_rows_task), &g);
+            }
         }
         else
             SUF(gemm_dots)(&g);

@@ -771,6 +771,54 @@ static void test_perceptron(void)
     free(perm);
 }
 
+/* Products of fewer rows than a register tile (one-row predictions) shared among threads by KC
+ * blocks of k as well as by columns give the bits of the one-thread path: k of one to eight KC
+ * blocks (the last one short), alpha and beta that are not powers of 2, and KC-block sums too
+ * many for the stack scratch (the split by columns alone). */
+#define SMALL_SPLIT_TEST(REAL, SUF)                                                              \
+    static void test_gemm_small_split_##SUF(const char *isa)                                    \
+    {                                                                                            \
+        static const int shapes[][3] = {{1, 512, 784}, {1, 256, 512}, {3, 300, 600},             \
+                                        {2, 130, 257}, {5, 40, 2000}, {1, 4000, 1100},           \
+                                        {1, 100, 300}};                                          \
+        unsigned long long rng = 7;                                                              \
+        for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {                        \
+            const int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];                      \
+            REAL *a = malloc(sizeof(REAL) * (size_t)(m * k));                                    \
+            REAL *b = malloc(sizeof(REAL) * (size_t)(k * n));                                    \
+            REAL *c1 = malloc(sizeof(REAL) * (size_t)(m * n));                                   \
+            REAL *c = malloc(sizeof(REAL) * (size_t)(m * n));                                    \
+            for (int i = 0; i < m * k; i++)                                                      \
+                a[i] = (REAL)uniform(&rng);                                                      \
+            for (int i = 0; i < k * n; i++)                                                      \
+                b[i] = (REAL)uniform(&rng);                                                      \
+            for (int beta = 0; beta < 2; beta++) {                                               \
+                for (int threads = 1; threads <= 3; threads++) {                                 \
+                    REAL *out = threads == 1 ? c1 : c;                                           \
+                    for (int i = 0; i < m * n; i++)                                              \
+                        out[i] = (REAL)(0.25 + 0.001 * i);                                       \
+                    const int cap = fm_pool_set_cap(threads);                                    \
+                    const int err = fm_gemm_##SUF(0, 0, m, n, k, (REAL)0.7, a, k, b, n,          \
+                                                  beta ? (REAL)0.3 : (REAL)0, out, n, NULL);     \
+                    fm_pool_set_cap(cap);                                                        \
+                    CHECK(err == FM_OK, "%s small split " #SUF " %dx%dx%d: error %d", isa, m,   \
+                          n, k, err);                                                            \
+                    if (threads > 1)                                                             \
+                        CHECK(memcmp(c, c1, sizeof(REAL) * (size_t)(m * n)) == 0,                \
+                              "%s small split " #SUF " %dx%dx%d beta=%d: %d threads differ from " \
+                              "one",                                                             \
+                              isa, m, n, k, beta, threads);                                      \
+                }                                                                                \
+            }                                                                                    \
+            free(a);                                                                             \
+            free(b);                                                                             \
+            free(c1);                                                                            \
+            free(c);                                                                             \
+        }                                                                                        \
+    }
+SMALL_SPLIT_TEST(float, f32)
+SMALL_SPLIT_TEST(double, f64)
+
 /* The pool runs every task of a job exactly once, before fm_pool_run returns, however the jobs
  * follow each other: the same context and task function for jobs of varying sizes (a claim
  * made against an exhausted job's ticket once ran a task of the next job twice). */
@@ -1255,6 +1303,8 @@ int main(void)
     for (int i = 0; i < n_names; i++) {
         CHECK(fm_set_isa(names[i]) == FM_OK, "cannot select %s", names[i]);
         test_gemm(names[i]);
+        test_gemm_small_split_f32(names[i]);
+        test_gemm_small_split_f64(names[i]);
         test_training();
         test_options();
         test_predict_blocks_f32(names[i]);
