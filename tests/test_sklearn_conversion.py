@@ -147,9 +147,10 @@ def test_converted_model_uses_the_flat_parameter_array(tmp_path):
     intercepts_ are views of one flat array, as after a fit; it pickles, saves and loads."""
     sk, X, y = _sklearn_model("multiclass", "adam")
     fast = fastmlp.from_sklearn(sk)
-    bases = [a.base for a in fast.coefs_ + fast.intercepts_]
-    assert bases[0] is not None and all(base is bases[0] for base in bases)
-    assert bases[0].size == sum(a.size for a in fast.coefs_ + fast.intercepts_)
+    state = fast._model
+    assert all(a.base is state.owner for a in fast.coefs_ + fast.intercepts_)
+    assert state.params.size == sum(a.size for a in fast.coefs_ + fast.intercepts_)
+    assert state.views_in(fast.__dict__)
     restored = pickle.loads(pickle.dumps(fast))
     np.testing.assert_array_equal(restored.predict_proba(X), fast.predict_proba(X))
     fast.save(tmp_path / "model.npz")

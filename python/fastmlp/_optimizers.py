@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from . import _core
+from ._model_state import aligned, aligned_zeros
 
 STOCHASTIC_SOLVERS = ("sgd", "adam", "adamw", "adagrad", "rmsprop", "adadelta")
 EPOCH_SCHEDULES = ("step", "exponential", "cosine")
@@ -121,7 +122,7 @@ class Optimizer:
         self.rate = self.learning_rate_init
         self.epoch = 0
         self.step_count = np.zeros(1, dtype=np.int64)
-        self.state = np.zeros(_core.STATE_FACTOR * n_params, dtype=dtype)
+        self.state = aligned_zeros(_core.STATE_FACTOR * n_params, dtype)
 
     @property
     def step(self):
@@ -229,7 +230,7 @@ class Optimizer:
         state = fields["state"]
         if not isinstance(state, np.ndarray) or state.ndim != 1:
             raise TypeError("optimizer state is not a 1-D array")
-        obj.state = state
+        obj.state = aligned(state)
         return obj
 
     def __setstate__(self, state):
@@ -238,3 +239,5 @@ class Optimizer:
         self.__dict__.update(state)
         if "step_count" not in self.__dict__:
             self.step_count = np.array([step or 0], dtype=np.int64)
+        if isinstance(self.__dict__.get("state"), np.ndarray):
+            self.state = aligned(self.state)
