@@ -1441,7 +1441,7 @@ static double SUF(largest_product)(const fm_net *net, int64_t rows)
 /* ---- a training batch in row blocks (fm_row_blocks) ----
  * One job takes each block through gather, forward pass, output error and backward pass (a
  * task per block, on the calling thread's cap of one so that its products and passes run
- * there) and the penalty sums of the weights before the step (the other tasks); once the loss
+ * there) and the penalty sums of the weights before the step (the first tasks); once the loss
  * is known to be finite, a second job adds the blocks' gradients in block order and takes the
  * optimizer step, a task per FM_STEP_TASK parameters. */
 typedef struct SUF(blocks_job) {
@@ -1455,22 +1455,29 @@ typedef struct SUF(blocks_job) {
     uint64_t seed, stream;
     int64_t row0;
     double *sq_parts, *abs_parts;
+    int64_t n_slots; /* penalty slots whose sums the first job takes */
     const SUF(stepper) *st;
     atomic_int err;
 } SUF(blocks_job);
 
+/* Task of the first job: the penalty slots' sums first (n_slots of them, 0 when the sums are
+ * ready), then the blocks. The calling thread claims tasks from the front and the other thread
+ * from the back (pool.c), so the caller takes the sums before its first block while the other
+ * thread starts on the last block at once: with the sums last, the other thread took them
+ * first and started its blocks 3 us late, and the caller then waited for it at the end of
+ * every batch (64-100-10 net, two threads). */
 static void SUF(block_task)(void *ctx, int64_t task)
 {
     SUF(blocks_job) *j = (SUF(blocks_job) *)ctx;
     const fm_net *net = j->net;
     fm_workspace *ws = j->ws;
-    if (task >= j->n_blocks) {
-        const int64_t slot = task - j->n_blocks;
-        int64_t lo = 0, hi = 0; /* set by penalty_slot: slot < n_penalty_slots */
-        SUF(penalty_slot)(net, slot, &lo, &hi);
-        SUF(chunk_penalty)(net, j->params, lo, hi, j->sq_parts + slot, j->abs_parts + slot);
+    if (task < j->n_slots) {
+        int64_t lo = 0, hi = 0; /* set by penalty_slot: task < n_penalty_slots */
+        SUF(penalty_slot)(net, task, &lo, &hi);
+        SUF(chunk_penalty)(net, j->params, lo, hi, j->sq_parts + task, j->abs_parts + task);
         return;
     }
+    task -= j->n_slots;
     const int L = net->n_layers;
     const int64_t n_in = net->units[0], n_out = net->units[L];
     const int64_t r0 = task * j->block_rows;
@@ -1615,8 +1622,9 @@ static int SUF(blocks_train_batch)(const fm_net *net, SUF(stepper) *st, REAL *pa
     j.sq_parts = st->sq_parts;
     j.abs_parts = st->abs_parts;
     j.st = st;
+    j.n_slots = st->sums_ready ? 0 : st->n_parts;
     atomic_init(&j.err, FM_OK);
-    fm_parallel(1, n_blocks + (st->sums_ready ? 0 : st->n_parts), SUF(block_task), &j);
+    fm_parallel(1, j.n_slots + n_blocks, SUF(block_task), &j);
     if (check_x && !SUF(all_finite)(idx != NULL ? (const REAL *)ws->acts[0] : x,
                                     rows * net->units[0]))
         return FM_ERR_INPUT;
