@@ -1457,8 +1457,12 @@ typedef struct SUF(blocks_job) {
     double *sq_parts, *abs_parts;
     int64_t n_slots; /* penalty slots whose sums the first job takes */
     const SUF(stepper) *st;
+    int check_x;       /* each block checks its rows of x once gathered (in its core's cache) */
+    atomic_int x_bad;  /* and one that found NaN or infinity says so here */
     atomic_int err;
 } SUF(blocks_job);
+
+static int SUF(all_finite)(const REAL *x, int64_t count);
 
 /* Task of the first job: the penalty slots' sums first (n_slots of them, 0 when the sums are
  * ready), then the blocks. The calling thread claims tasks from the front and the other thread
@@ -1497,6 +1501,8 @@ static void SUF(block_task)(void *ctx, int64_t task)
         y = (REAL *)j->y + r0 * n_out;
         sw = j->sw ? (REAL *)j->sw + r0 : NULL;
     }
+    if (j->check_x && !SUF(all_finite)(x, rows * n_in))
+        atomic_store(&j->x_bad, 1); /* the batch ends before its update; the rest is unused */
     const int cap = fm_pool_set_cap(1);
     REAL *pack = (REAL *)ws->block_pack + task * ws->block_pack_elems;
     REAL *grad = task == 0 ? j->grad : (REAL *)ws->block_grads + (task - 1) * ws->block_grad_stride;
@@ -1586,8 +1592,6 @@ static void SUF(blocks_step_fused)(const SUF(blocks_job) *j)
                     0, st->alpha, st->l1, st->scale);
 }
 
-static int SUF(all_finite)(const REAL *x, int64_t count);
-
 /* A training batch of rows rows in n_blocks row blocks of block_rows (the last: the rest):
  * gathered through idx unless it is NULL (n_after rows of the order follow at idx + rows: the
  * last block asks for the next batch's first rows). Returns the unscaled weighted loss sum through
@@ -1623,10 +1627,11 @@ static int SUF(blocks_train_batch)(const fm_net *net, SUF(stepper) *st, REAL *pa
     j.abs_parts = st->abs_parts;
     j.st = st;
     j.n_slots = st->sums_ready ? 0 : st->n_parts;
+    j.check_x = check_x;
+    atomic_init(&j.x_bad, 0);
     atomic_init(&j.err, FM_OK);
     fm_parallel(1, j.n_slots + n_blocks, SUF(block_task), &j);
-    if (check_x && !SUF(all_finite)(idx != NULL ? (const REAL *)ws->acts[0] : x,
-                                    rows * net->units[0]))
+    if (atomic_load(&j.x_bad))
         return FM_ERR_INPUT;
     int err = atomic_load(&j.err);
     if (err)
