@@ -23,6 +23,11 @@ What is measured, per workload (all classifiers, Adam, default learning rate):
   one ``randperm`` per epoch (``zero_grad`` / ``backward`` / ``step`` per batch).
   One warm-up epoch, then ``--epochs`` timed epochs.
 
+``cores`` is the process's CPU time over the timed epoch's wall time (median of the epochs):
+the cores the library kept busy, or on a busy machine the share of them the scheduler gave
+its threads (with N competing processes on C cores, threads that never wait get about C / (N +
+threads) of a core each).
+
 The timed epochs of the three libraries are interleaved (fastmlp, sklearn,
 torch, fastmlp, ...) with a short pause and one untimed epoch before each
 (so that a library's idle threads stop spinning before the next one runs, and
@@ -516,8 +521,9 @@ def make_runner(name, module, workload, X, y):
 def time_round_robin(epoch_fns, epochs):
     """Time ``epochs`` calls of each callable, interleaved.
 
-    Returns ``({name: [seconds, ...]}, {name: error message})``; a library
-    whose epoch raises is dropped from later rounds.  Interleaving spreads the
+    Returns ``({name: [(seconds, cpu seconds), ...]}, {name: error message})``
+    (cpu seconds: the process's CPU time over the timed epoch, all its threads);
+    a library whose epoch raises is dropped from later rounds.  Interleaving spreads the
     machine's background noise evenly over the libraries, and the pause before
     each timed call lets the previous library's idle worker threads (OpenMP,
     BLAS) stop spinning.  After the pause one epoch runs untimed, then the
@@ -537,9 +543,11 @@ def time_round_robin(epoch_fns, epochs):
             time.sleep(PAUSE_S)
             try:
                 fn()  # untimed: caches and worker threads as during a fit
+                c0 = time.process_time_ns()
                 t0 = time.perf_counter_ns()
                 fn()
-                times[name].append((time.perf_counter_ns() - t0) * 1e-9)
+                t1 = time.perf_counter_ns()
+                times[name].append(((t1 - t0) * 1e-9, (time.process_time_ns() - c0) * 1e-9))
             except Exception as exc:
                 errors[name] = f"failed: {type(exc).__name__}: {exc}"
     return {k: v for k, v in times.items() if k not in errors}, errors
@@ -568,13 +576,17 @@ def run_training(workload, libs, args):
     all_times, errors = time_round_robin(epoch_fns, args.epochs)
     results.update(errors)
     flops = flops_per_sample(workload.layers) * len(X)
-    for name, times in all_times.items():
+    for name, timings in all_times.items():
+        times = [wall for wall, _ in timings]
         best = min(times)
         results[name] = {
             "best": best,
             "median": statistics.median(times),
             "samples_per_s": len(X) / best,
             "gflops": flops / best * 1e-9,
+            # CPU the process had per second of the epoch: on a busy machine, the share of the
+            # cores the library's threads got from the scheduler
+            "cores": statistics.median(cpu / wall for wall, cpu in timings),
         }
     return len(X), results
 
@@ -659,7 +671,7 @@ def training_rows(workload, n_samples, results):
             continue  # already reported in the header, or not a run of this workload
         label = f"{workload.name} (n={n_samples}, batch={workload.batch_size})"
         if isinstance(res, str):
-            rows.append([label, name, dtype, "-", "-", "-", "-", "-", "-", "-", "-"])
+            rows.append([label, name, dtype, "-", "-", "-", "-", "-", "-", "-", "-", "-"])
             notes.append(f"{name} on {workload.name} {dtype}: {res}")
             continue
         is_fast = name == "fastmlp"
@@ -667,7 +679,7 @@ def training_rows(workload, n_samples, results):
         rows.append([
             label, name, dtype,
             f"{res['best']:.3f}", f"{res['median']:.3f}",
-            f"{res['samples_per_s']:,.0f}", f"{res['gflops']:.2f}",
+            f"{res['samples_per_s']:,.0f}", f"{res['gflops']:.2f}", f"{res['cores']:.2f}",
             ratio(speed["fastmlp"], speed["sklearn"]) if is_fast else "",
             ratio(speed["fastmlp"], speed["torch"]) if is_fast else "",
             ratio(speed["fastmlp"], speed.get("fastmlp-1t")) if is_fast else "",
@@ -747,8 +759,8 @@ def run_all(args, t_start, warning):
     print()
 
     header = ["workload", "library", "dtype", "best s", "median s",
-              "samples/s", "GFLOP/s", "fastmlp/sklearn", "fastmlp/torch", "fastmlp/1 thread",
-              "bf16/float32"]
+              "samples/s", "GFLOP/s", "cores", "fastmlp/sklearn", "fastmlp/torch",
+              "fastmlp/1 thread", "bf16/float32"]
     rows, notes = [], []
     for workload in WORKLOADS:
         if args.only and args.only not in workload.name:
