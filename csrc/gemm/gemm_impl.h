@@ -232,8 +232,33 @@ static void SUF(merge_k_blocks)(const SUF(gemm_args) *g)
     }
 }
 
-/* Elements of the KC-block sums a shared small product keeps on the calling thread's stack. */
-#define FM_SPLIT_K_BYTES 32768
+/* Bytes of KC-block sums a shared small product keeps on the calling thread's stack (the
+ * 784-512-256-10 net's one-row layers need 8 KB in float32, 16 KB in float64). */
+#define FM_SPLIT_K_BYTES 16384
+
+/* The shared small product split by KC blocks (gemm_rows_k_task) when its sums fit
+ * FM_SPLIT_K_BYTES; returns 0, computing nothing, when they do not. A function of its own, so
+ * that only the calls that split reserve the stack for the sums (products inside the pool's
+ * tasks, on workers with smaller stacks, never do). */
+FM_NOINLINE static int SUF(gemm_rows_split_k)(SUF(gemm_args) *g, int team)
+{
+    REAL partial[FM_SPLIT_K_BYTES / sizeof(REAL)];
+    if ((double)g->m * (double)g->n_kb * (double)g->n > (double)(FM_SPLIT_K_BYTES / sizeof(REAL)))
+        return 0;
+    /* whole KC blocks of rows of B per task, each split into enough column groups for four
+     * tasks a thread: the caller claims the first tasks and the other threads the last, so
+     * that each keeps reading the same rows */
+    const int64_t blocks = (g->n + FM_ROWS_BLOCK - 1) / FM_ROWS_BLOCK;
+    int64_t groups = (4 * (int64_t)team + g->n_kb - 1) / g->n_kb;
+    groups = groups < blocks ? groups : blocks;
+    g->col_group = (blocks + groups - 1) / groups * FM_ROWS_BLOCK;
+    g->n_col_groups = (g->n + g->col_group - 1) / g->col_group;
+    g->partial = partial;
+    fm_pool_run(g->n_kb * g->n_col_groups, team, SUF(gemm_rows_k_task), g);
+    SUF(merge_k_blocks)(g);
+    g->partial = NULL;
+    return 1;
+}
 
 /* Small path for column-major op(B) (op(B) = B^T): dot products along k, in KC blocks merged
  * as the microkernels do. */
@@ -659,20 +684,7 @@ int SUF(fm_gemm_ex)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, R
             const int team = fm_team_size(work, FM_GEMM_PAR_MIN_WORK / 4);
             const int64_t blocks = (n + FM_ROWS_BLOCK - 1) / FM_ROWS_BLOCK;
             g.n_kb = (k + FM_GEMM_KC - 1) / FM_GEMM_KC;
-            REAL partial[FM_SPLIT_K_BYTES / sizeof(REAL)];
-            if (team > 1 && g.n_kb > 1 &&
-                (double)m * (double)g.n_kb * (double)n <= (double)(FM_SPLIT_K_BYTES / sizeof(REAL))) {
-                /* whole KC blocks of rows of B per task, each split into enough column groups
-                 * for four tasks a thread: the caller claims the first tasks and the other
-                 * threads the last, so that each keeps reading the same rows */
-                int64_t groups = (4 * (int64_t)team + g.n_kb - 1) / g.n_kb;
-                groups = groups < blocks ? groups : blocks;
-                g.col_group = (blocks + groups - 1) / groups * FM_ROWS_BLOCK;
-                g.n_col_groups = (n + g.col_group - 1) / g.col_group;
-                g.partial = partial;
-                fm_pool_run(g.n_kb * g.n_col_groups, team, SUF(gemm_rows_k_task), &g);
-                SUF(merge_k_blocks)(&g);
-            } else {
+            if (team <= 1 || g.n_kb <= 1 || !SUF(gemm_rows_split_k)(&g, team)) {
                 g.col_group = (blocks + team - 1) / team * FM_ROWS_BLOCK;
                 fm_pool_run((n + g.col_group - 1) / g.col_group, team, SUF(gemm_rows_task), &g);
             }
