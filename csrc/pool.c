@@ -102,6 +102,7 @@ static struct {
     atomic_int allowed;      /* workers 0 .. allowed - 1 take part */
     _Atomic int64_t done;    /* tasks finished in this job */
     atomic_int sleepers;     /* workers waiting on wake */
+    atomic_char asleep[FM_POOL_MAX_WORKERS]; /* which of them (set and cleared under lock) */
     atomic_int main_waiting; /* the caller waits on done_cv */
     _Atomic int64_t stat_jobs, stat_worker_tasks;
     atomic_int delay_us, delay_every;
@@ -164,6 +165,13 @@ typedef struct worker_start {
 } worker_start;
 static worker_start starts[FM_POOL_MAX_WORKERS];
 
+/* Whether the job of ticket t (open: fields written) takes worker id. */
+static int takes_worker(uint64_t t, int id)
+{
+    return FM_POOL_FRONT(t) != FM_POOL_CLOSED &&
+           id < atomic_load_explicit(&pool.allowed, memory_order_relaxed);
+}
+
 static void *worker_main(void *arg)
 {
     const worker_start *start = (const worker_start *)arg;
@@ -172,14 +180,22 @@ static void *worker_main(void *arg)
     int64_t claimed = 0;
     (void)fm_fpmode_enter(); /* workers only ever run the core: its mode for good */
     in_task = 1;
+    /* A job that takes fewer threads than there are workers (a smaller product, a lower
+     * threadpoolctl limit) leaves the ones past its count alone: they keep the spin they are in
+     * and then sleep until a job takes them, rather than spinning anew after every job they
+     * skip (with three threads' workers and two-thread jobs, the third thread spun through
+     * every one-row prediction and took half of a core from the two that worked). */
+    int64_t spin_start = 0;
     for (;;) {
-        /* wait for the next job: spin a while, then sleep */
+        /* wait for the next job that takes this worker: spin a while, then sleep */
         uint64_t t;
-        int64_t spin_start = 0;
         for (unsigned spins = 1;; spins++) {
             t = atomic_load(&pool.ticket);
-            if (FM_POOL_GEN(t) != seen && FM_POOL_FRONT(t) != FM_POOL_CLOSED)
-                break;
+            if (FM_POOL_GEN(t) != seen && FM_POOL_FRONT(t) != FM_POOL_CLOSED) {
+                seen = FM_POOL_GEN(t);
+                if (takes_worker(t, id))
+                    break;
+            }
             if (spins % 64 == 0) {
                 const int64_t now = fm_now_ns();
                 if (spin_start == 0) {
@@ -187,18 +203,25 @@ static void *worker_main(void *arg)
                 } else if (now - spin_start > FM_POOL_SPIN_NS) {
                     pthread_mutex_lock(&pool.lock);
                     atomic_fetch_add(&pool.sleepers, 1);
-                    while (FM_POOL_GEN(atomic_load(&pool.ticket)) == seen)
+                    atomic_store(&pool.asleep[id], 1);
+                    for (;;) {
+                        t = atomic_load(&pool.ticket);
+                        if (FM_POOL_GEN(t) != seen && FM_POOL_FRONT(t) != FM_POOL_CLOSED) {
+                            seen = FM_POOL_GEN(t);
+                            if (takes_worker(t, id))
+                                break;
+                        }
                         pthread_cond_wait(&pool.wake, &pool.lock);
+                    }
+                    atomic_store(&pool.asleep[id], 0);
                     atomic_fetch_sub(&pool.sleepers, 1);
                     pthread_mutex_unlock(&pool.lock);
-                    spin_start = 0;
+                    break; /* woken by a job that takes it */
                 }
             }
             cpu_relax();
         }
-        seen = FM_POOL_GEN(t);
-        if (id >= atomic_load_explicit(&pool.allowed, memory_order_relaxed))
-            continue;
+        spin_start = 0;
         const int64_t ran = run_claimed(seen, 1, &claimed);
         atomic_fetch_add_explicit(&pool.stat_worker_tasks, ran, memory_order_relaxed);
     }
@@ -214,6 +237,8 @@ static void after_fork_child(void)
     pool.n_workers = 0;
     atomic_store(&pool.busy, 0);
     atomic_store(&pool.sleepers, 0);
+    for (int w = 0; w < FM_POOL_MAX_WORKERS; w++)
+        atomic_store(&pool.asleep[w], 0);
     atomic_store(&pool.main_waiting, 0);
     in_task = 0;
 }
@@ -272,10 +297,17 @@ void fm_pool_run(int64_t n_tasks, int threads, fm_task_fn fn, void *ctx)
     atomic_store(&pool.done, 0);
     atomic_store(&pool.ticket, FM_POOL_TICKET(gen, 0, n_tasks)); /* publishes the fields */
     if (atomic_load(&pool.sleepers) > 0) {
-        thread_wakes++;
-        pthread_mutex_lock(&pool.lock);
-        pthread_cond_broadcast(&pool.wake);
-        pthread_mutex_unlock(&pool.lock);
+        /* wake the sleepers only when this job takes one of them */
+        const int allowed = atomic_load_explicit(&pool.allowed, memory_order_relaxed);
+        int wanted = 0;
+        for (int w = 0; w < allowed && !wanted; w++)
+            wanted = atomic_load(&pool.asleep[w]);
+        if (wanted) {
+            thread_wakes++;
+            pthread_mutex_lock(&pool.lock);
+            pthread_cond_broadcast(&pool.wake);
+            pthread_mutex_unlock(&pool.lock);
+        }
     }
     in_task = 1;
     run_claimed(gen, 0, NULL);

@@ -225,3 +225,41 @@ def test_adaptive_choice_is_measured_while_training():
     # option may still be unmeasured; the fit's own batches measured at least one
     assert one > 0 or all_threads > 0
     assert _core.adaptive_threading(True, n_params, 64, 4) is None  # no other kind was timed
+
+
+def test_few_row_predictions_split_by_k_blocks_give_the_same_bits():
+    """One- to three-row predictions of a net with layers of several KC blocks of k: shared
+    among the threads by KC blocks of rows of the weights (each block's sum merged in k order on
+    the calling thread), with workers losing the CPU inside the tasks, they give the bits of one
+    thread, and the workers take part."""
+    import threadpoolctl
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((300, 600)).astype(np.float32)
+    y = rng.integers(0, 5, 300)
+    est = MLPClassifier(hidden_layer_sizes=(520, 300), max_iter=1, random_state=0).fit(X, y)
+    rows = [X[i:i + n] for i, n in [(0, 1), (7, 1), (11, 2), (20, 3)]]
+    with threadpoolctl.threadpool_limits(1):
+        alone = [est.predict_proba(x).tobytes() for x in rows]
+    _core.set_adaptive_threading(False)
+    try:
+        with threadpoolctl.threadpool_limits(2):
+            # until a worker has taken tasks (a worker the scheduler queued behind the calling
+            # thread runs only once it is moved), at most 500 rounds
+            before = _core.threading_stats()["worker_tasks"]
+            for _ in range(500):
+                for x, want in zip(rows, alone):
+                    assert est.predict_proba(x).tobytes() == want
+                if _core.threading_stats()["worker_tasks"] > before:
+                    break
+            took = _core.threading_stats()["worker_tasks"] - before
+            _core.set_worker_delay(300, 2)
+            try:
+                for _ in range(5):
+                    for x, want in zip(rows, alone):
+                        assert est.predict_proba(x).tobytes() == want
+            finally:
+                _core.set_worker_delay(0, 0)
+    finally:
+        _core.set_adaptive_threading(True)
+    assert took > 0
