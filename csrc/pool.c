@@ -102,10 +102,10 @@ static struct {
     atomic_int allowed;      /* workers 0 .. allowed - 1 take part */
     _Atomic int64_t done;    /* tasks finished in this job */
     atomic_int sleepers;     /* workers waiting on wake */
-    atomic_char asleep[FM_POOL_MAX_WORKERS]; /* which of them (set and cleared under lock) */
     atomic_int main_waiting; /* the caller waits on done_cv */
     _Atomic int64_t stat_jobs, stat_worker_tasks;
     atomic_int delay_us, delay_every;
+    atomic_char asleep[FM_POOL_MAX_WORKERS]; /* which workers sleep (set and cleared under lock) */
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER,
           .done_cv = PTHREAD_COND_INITIALIZER};
 
