@@ -682,9 +682,9 @@ int SUF(fm_gemm_ex)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, R
          * bandwidth at a quarter of the packed path's work */
         if (g.b_cs == 1) {
             const int team = fm_team_size(work, FM_GEMM_PAR_MIN_WORK / 4);
-            const int64_t blocks = (n + FM_ROWS_BLOCK - 1) / FM_ROWS_BLOCK;
             g.n_kb = (k + FM_GEMM_KC - 1) / FM_GEMM_KC;
             if (team <= 1 || g.n_kb <= 1 || !SUF(gemm_rows_split_k)(&g, team)) {
+                const int64_t blocks = (n + FM_ROWS_BLOCK - 1) / FM_ROWS_BLOCK;
                 g.col_group = (blocks + team - 1) / team * FM_ROWS_BLOCK;
                 fm_pool_run((n + g.col_group - 1) / g.col_group, team, SUF(gemm_rows_task), &g);
             }

@@ -132,15 +132,20 @@ def aligned_zeros(size, dtype):
     return array
 
 
+def aligned_copy(array, dtype=None):
+    """A 1-D copy of array (converted to dtype) in aligned_empty's storage."""
+    copy = aligned_empty(array.size, array.dtype if dtype is None else dtype)
+    copy[...] = array.reshape(-1)
+    return copy
+
+
 def aligned(array):
     """array if it is C-contiguous, writeable and ALIGNMENT-aligned, else such a copy of it
     (1-D)."""
     if (array.flags.c_contiguous and array.flags.writeable
             and array.ctypes.data % ALIGNMENT == 0):
         return array
-    copy = aligned_empty(array.size, array.dtype)
-    copy[...] = array.reshape(-1)
-    return copy
+    return aligned_copy(array)
 
 
 def owner(params):
@@ -179,9 +184,7 @@ class ModelState:
         if memory is None:
             # the views must have one array as their base (views_in), training writes into
             # params, and the C core reads it faster aligned
-            copy = aligned_empty(params.size, params.dtype)
-            copy[...] = params
-            params = copy
+            params = aligned_copy(params)
             memory = params.base
         self.network = network
         self.params = params
@@ -258,9 +261,7 @@ class ModelState:
         """This state, or a copy converted to dtype."""
         if self.params.dtype == dtype:
             return self
-        params = aligned_empty(self.params.size, dtype)
-        params[...] = self.params
-        return ModelState(self.network, params)
+        return ModelState(self.network, aligned_copy(self.params, dtype))
 
     def predict(self, X, out, two_class=False):
         """Output-layer values of the C-contiguous rows X (of the parameters' dtype) into out:
