@@ -180,3 +180,19 @@ def test_parameters_and_optimizer_state_are_cache_line_aligned(tmp_path):
     moved = type(state)(state.network, odd)
     assert _starts_on_a_cache_line(moved.params) and moved.params is not odd
     np.testing.assert_array_equal(moved.params, state.params)
+
+
+def test_packing_arrays_that_do_not_fit_the_network_says_so():
+    """ModelState.pack refuses arrays whose sizes do not add up to the network's parameters
+    with a ValueError giving both counts."""
+    from fastmlp._model_state import ModelState
+
+    X, y = load_iris(return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = MLPRegressor(hidden_layer_sizes=(5,), max_iter=2, random_state=0).fit(X, y)
+    state = est._model_state(bind=False)
+    coefs = list(est.coefs_) + [np.zeros((3, 3))]
+    with pytest.raises(ValueError, match=r"\(%d values\).*need %d" % (
+            state.network.n_params + 9, state.network.n_params)):
+        ModelState.pack(state.network, coefs, est.intercepts_)

@@ -225,7 +225,7 @@ class ModelState:
             raise ValueError(
                 "The model's parameters (%d values) do not fit its options (activation=%r, "
                 "maxout_pieces=%r, batch_norm=%r need %d); fit it again."
-                % (params.size, network.hidden_activation, network.maxout_pieces,
+                % (size, network.hidden_activation, network.maxout_pieces,
                    network.batch_norm, network.n_params)
             )
         params = aligned_empty(size, dtype)
