@@ -178,6 +178,29 @@ def test_non_finite_X(Est, bad, data):
         fitted.predict(X)
 
 
+@pytest.mark.parametrize("hidden", [(), (12,), (12, 8)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_non_finite_X_in_any_row_block_of_a_large_prediction(hidden, dtype, threads):
+    # predictions of many rows run in row blocks, each checking its rows (after the first
+    # layer's product when there is a hidden layer, before it when that product is the output)
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.RandomState(1)
+    X = rng.normal(size=(3001, 6)).astype(dtype)  # 2 whole 1,024-row chunks and a tail
+    y = np.arange(len(X)) % 3
+    est = MLPClassifier(hidden_layer_sizes=hidden, max_iter=2, random_state=0).fit(X, y)
+    with threadpool_limits(threads):
+        want = est.predict_proba(X)
+        for row in (0, 700, 1500, 2999, 3000):
+            for bad in (np.nan, np.inf):
+                X_bad = X.copy()
+                X_bad[row, row % 6] = bad
+                with pytest.raises(ValueError, match="NaN|infinity"):
+                    est.predict_proba(X_bad)
+        assert_array_equal(est.predict_proba(X), want)
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_non_finite_y_regressor(bad, data):
     X, _, y = data
