@@ -703,20 +703,25 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         if self.solver in _STOCHASTIC_SOLVERS:
             self._start_stochastic_records()
 
-    def _start_stochastic_records(self):
+    def _start_stochastic_records(self, missing_only=False):
         """Empty learning curves and early-stopping bookkeeping, for a fresh stochastic fit or a
-        model fitted by 'lbfgs' (which keeps none) that continues with a stochastic solver."""
-        self.loss_curve_ = []
-        self.history_ = _training.new_history()
-        self._no_improvement_count = 0
+        model fitted by 'lbfgs' (which keeps none) that continues with a stochastic solver;
+        with missing_only, only the records (and t_, n_iter_) the estimator lacks: weights
+        assigned by hand, as scikit-learn's own tests assign them, with only some of the
+        records a fit leaves."""
+        records = dict(loss_curve_=[], history_=_training.new_history(),
+                       _no_improvement_count=0)
         if self.early_stopping:
-            self.validation_scores_ = []
-            self.best_validation_score_ = -np.inf
-            self.best_loss_ = None
+            records.update(validation_scores_=[], best_validation_score_=-np.inf,
+                           best_loss_=None)
         else:
-            self.best_loss_ = np.inf
-            self.validation_scores_ = None
-            self.best_validation_score_ = None
+            records.update(best_loss_=np.inf, validation_scores_=None,
+                           best_validation_score_=None)
+        if missing_only:
+            records.update(t_=0, n_iter_=0)
+        for name, value in records.items():
+            if not missing_only or name not in self.__dict__:
+                setattr(self, name, value)
 
     def _init_coef(self, fan_in, fan_out, dtype):
         if self.init != "glorot_uniform":
@@ -982,6 +987,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         that continues stochastically."""
         if "loss_curve_" not in self.__dict__:  # fitted by 'lbfgs', continued stochastically
             self._start_stochastic_records()
+        else:
+            self._start_stochastic_records(missing_only=True)
         params = self._model.params
         optimizer = self.__dict__.get("_optimizer")
         if (
