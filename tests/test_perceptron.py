@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from numpy.testing import assert_array_equal
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
@@ -353,6 +354,129 @@ def test_exported():
 # --------------------------------------------------------------------------
 
 
+def _sparse_data(seed=0):
+    """Mostly-zero float data of three classes (not separable), with an all-zero row."""
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(120, 12))
+    X[rng.rand(*X.shape) < 0.75] = 0
+    X[5] = 0
+    y = (X @ rng.normal(size=12) > 0).astype(int) + (X[:, 0] > 0.3)
+    return X, y
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize(
+    "to_sparse", [sp.csr_matrix, sp.csc_matrix, sp.coo_matrix, sp.csr_array, sp.lil_matrix]
+)
+def test_sparse_X_gives_the_bits_of_dense_X(shuffle, weighted, to_sparse):
+    X, y = _sparse_data()
+    sw = np.random.RandomState(1).uniform(0, 2, size=len(y)) if weighted else None
+    params = dict(shuffle=shuffle, random_state=0, max_iter=15, tol=1e-3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        dense = Perceptron(**params).fit(X, y, sample_weight=sw)
+        sparse = Perceptron(**params).fit(to_sparse(X), y, sample_weight=sw)
+    assert_array_equal(sparse.coef_, dense.coef_)
+    assert_array_equal(sparse.intercept_, dense.intercept_)
+    assert sparse.n_iter_ == dense.n_iter_
+    assert_array_equal(sparse.predict(to_sparse(X)), dense.predict(X))
+    np.testing.assert_allclose(sparse.decision_function(to_sparse(X)),
+                               dense.decision_function(X), rtol=1e-12, atol=1e-12)
+    # partial_fit: the same epochs
+    a, b = Perceptron(shuffle=shuffle, random_state=0), Perceptron(shuffle=shuffle, random_state=0)
+    for _ in range(3):
+        a.partial_fit(X, y, classes=np.unique(y), sample_weight=sw)
+        b.partial_fit(to_sparse(X), y, classes=np.unique(y), sample_weight=sw)
+    assert_array_equal(b.coef_, a.coef_)
+    assert_array_equal(b.intercept_, a.intercept_)
+
+
+def test_sparse_X_out_of_canonical_form(monkeypatch):
+    from fastmlp import _core
+
+    # rows with their columns out of order and a column stored twice: summed and sorted first
+    X, y = _sparse_data()
+    M = sp.csr_matrix(X)
+    indptr, indices, data = M.indptr.copy(), M.indices.copy(), M.data.copy()
+    for i in range(M.shape[0]):  # each row's entries reversed
+        lo, hi = indptr[i], indptr[i + 1]
+        indices[lo:hi], data[lo:hi] = indices[lo:hi][::-1].copy(), data[lo:hi][::-1].copy()
+    shuffled = sp.csr_matrix((data, indices, indptr), shape=M.shape)
+    assert not shuffled.has_sorted_indices
+    # row 0's first value split in two halves stored at the same column
+    j, v = M.indices[0], M.data[0]
+    twice = sp.csr_matrix(
+        (np.r_[v / 2, v / 2, M.data[1:]], np.r_[j, j, M.indices[1:]], np.r_[0, M.indptr[1:] + 1]),
+        shape=M.shape,
+    )
+    # what reaches the C core: each row's columns strictly increasing (a dense row's order)
+    seen = []
+    epoch_csr = _core.perceptron_epoch_csr
+
+    def spy(data, indices, indptr, *args):
+        seen.append((np.array(indices), np.array(indptr)))
+        return epoch_csr(data, indices, indptr, *args)
+
+    monkeypatch.setattr(_core, "perceptron_epoch_csr", spy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        want = Perceptron(shuffle=False, max_iter=10).fit(X, y)
+        for Xs in (shuffled, twice):
+            got = Perceptron(shuffle=False, max_iter=10).fit(Xs, y)
+            assert_array_equal(got.coef_, want.coef_)
+    assert seen
+    for indices, indptr in seen:
+        for i in range(len(indptr) - 1):
+            assert np.all(np.diff(indices[indptr[i]:indptr[i + 1]]) > 0)
+    # the caller's matrix is left as it was
+    assert not shuffled.has_sorted_indices
+
+
+def test_sparse_X_without_stored_values():
+    X = sp.csr_matrix((6, 3))
+    y = np.array([0, 1, 0, 1, 0, 1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = Perceptron(max_iter=3, shuffle=False).fit(X, y)
+    assert_array_equal(clf.coef_, np.zeros((1, 3)))
+    assert_array_equal(clf.predict(X), clf.predict(X.toarray()))
+
+
+def test_sparse_nan_input():
+    X, y = _sparse_data()
+    M = sp.csr_matrix(X)
+    M.data[3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        Perceptron().fit(M, y)
+
+
+def test_core_refuses_malformed_compressed_rows():
+    from fastmlp import _core
+
+    X, y = _sparse_data()
+    M = sp.csr_matrix(X)
+    signs = np.where(y == 1, 1, -1).astype(np.int8)
+
+    def epoch(indices, indptr, data=M.data):
+        w, b = np.zeros(X.shape[1]), np.zeros(1)
+        return _core.perceptron_epoch_csr(np.asarray(data, dtype=np.float64),
+                                          np.asarray(indices, dtype=np.int64),
+                                          np.asarray(indptr, dtype=np.int64), X.shape[1],
+                                          signs, None, w, b, 1.0, True, False, 0, 1, None), w
+
+    _, w = epoch(M.indices, M.indptr)
+    assert np.any(w != 0)
+    bad_column = M.indices.copy()
+    bad_column[7] = X.shape[1]
+    bad_order = M.indptr.copy()
+    bad_order[4], bad_order[5] = bad_order[5], bad_order[4]
+    for indices, indptr in ((bad_column, M.indptr), (-M.indices - 1, M.indptr),
+                            (M.indices, bad_order), (M.indices, M.indptr + 1)):
+        with pytest.raises(ValueError):
+            epoch(indices, indptr)
+
+
 def test_not_fitted():
     X, _ = _separable()
     for method in ("predict", "decision_function"):
@@ -455,6 +579,9 @@ def test_overflow_is_an_error_and_keeps_the_model():
 # weight of 0 shifts the shuffled order of the others.
 _EXPECTED_FAILED = {
     "check_sample_weight_equivalence_on_dense_data": (
+        "sample_weight is not equivalent to removing/repeating samples."
+    ),
+    "check_sample_weight_equivalence_on_sparse_data": (
         "sample_weight is not equivalent to removing/repeating samples."
     ),
 }

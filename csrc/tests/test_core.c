@@ -766,6 +766,61 @@ static void test_perceptron(void)
     err = fm_perceptron_epoch_f64(big_x, big_y, NULL, 2, 2, big_w, &big_b, 1.0, 1, 0, 0, 0,
                                   NULL, &mistakes, &loss);
     CHECK(err == FM_ERR_NONFINITE, "overflow not reported (err %d)", err);
+
+    /* Compressed sparse rows: x with about half its values zeroed, stored without them, gives
+     * the dense epochs' bits, shuffled and weighted; malformed rows change nothing. */
+    double *data = malloc(sizeof(double) * N * F), *sw_n = malloc(sizeof(double) * N);
+    int64_t *indices = malloc(sizeof(int64_t) * N * F), *indptr = malloc(sizeof(int64_t) * (N + 1));
+    int64_t stored = 0;
+    indptr[0] = 0;
+    for (int i = 0; i < N; i++) {
+        sw_n[i] = 1.0 + 0.5 * uniform(&state);
+        for (int j = 0; j < F; j++) {
+            if (uniform(&state) < 0)
+                x[i * F + j] = 0;
+            else {
+                data[stored] = x[i * F + j];
+                indices[stored++] = j;
+            }
+        }
+        indptr[i + 1] = stored;
+    }
+    double wd[F] = {0}, wc[F] = {0}, bd = 0, bc = 0, loss_c = 0;
+    int64_t mistakes_c = 0;
+    int same = 1;
+    for (epoch = 0; epoch < 20; epoch++) {
+        const int shuffle = epoch % 2;
+        const int err_d = fm_perceptron_epoch_f64(x, y, sw_n, N, F, wd, &bd, 0.5, 1, shuffle, 9,
+                                                  (uint64_t)epoch, perm, &mistakes, &loss);
+        const int err_c = fm_perceptron_epoch_csr_f64(data, indices, indptr, N, F, y, sw_n, wc,
+                                                      &bc, 0.5, 1, shuffle, 9, (uint64_t)epoch,
+                                                      perm, &mistakes_c, &loss_c);
+        same &= err_d == FM_OK && err_c == FM_OK && mistakes == mistakes_c && loss == loss_c;
+    }
+    CHECK(same && memcmp(wd, wc, sizeof wd) == 0 && bd == bc && wd[0] != 0,
+          "compressed rows: not the dense rows' bits");
+    indices[3] = F; /* a column out of range */
+    CHECK(fm_perceptron_epoch_csr_f64(data, indices, indptr, N, F, y, NULL, wc, &bc, 1.0, 1, 0,
+                                      0, 0, NULL, &mistakes, &loss) == FM_ERR_ARG,
+          "column out of range accepted");
+    indices[3] = 0;
+    indptr[5] = indptr[4] - 1; /* rows out of order */
+    CHECK(fm_perceptron_epoch_csr_f64(data, indices, indptr, N, F, y, NULL, wc, &bc, 1.0, 1, 0,
+                                      0, 0, NULL, &mistakes, &loss) == FM_ERR_ARG,
+          "indptr out of order accepted");
+    CHECK(memcmp(wd, wc, sizeof wd) == 0 && bd == bc, "a rejected call changed the weights");
+    /* no stored value at all: NULL data and indices serve */
+    int64_t empty_ptr[3] = {0, 0, 0};
+    const int8_t two_y[2] = {1, -1};
+    double w0[F] = {0}, b0 = 0;
+    err = fm_perceptron_epoch_csr_f64(NULL, NULL, empty_ptr, 2, F, two_y, NULL, w0, &b0, 1.0, 1,
+                                      0, 0, 0, NULL, &mistakes, &loss);
+    CHECK(err == FM_OK && mistakes == 2 && loss == 1 && b0 == 0 && w0[0] == 0,
+          "rows without values: err %d, %lld mistakes, loss %g", err, (long long)mistakes, loss);
+    free(data);
+    free(sw_n);
+    free(indices);
+    free(indptr);
     free(x);
     free(y);
     free(perm);

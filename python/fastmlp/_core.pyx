@@ -979,6 +979,52 @@ cdef extern from "fastmlp.h":
                                 double eta0, int fit_intercept, int shuffle, uint64_t seed,
                                 uint64_t epoch, int64_t *perm, int64_t *n_mistakes,
                                 double *loss_sum) nogil
+    int fm_perceptron_epoch_csr_f64(const double *data, const int64_t *indices,
+                                    const int64_t *indptr, int64_t n_samples,
+                                    int64_t n_features, const int8_t *y_sign, const double *sw,
+                                    double *w, double *b, double eta0, int fit_intercept,
+                                    int shuffle, uint64_t seed, uint64_t epoch_key,
+                                    int64_t *perm, int64_t *n_mistakes, double *loss_sum) nogil
+
+
+def perceptron_epoch_csr(const double[::1] data, const int64_t[::1] indices,
+                         const int64_t[::1] indptr, int64_t n_features,
+                         const int8_t[::1] y_sign, const double[::1] sw, double[::1] w,
+                         double[::1] b, double eta0, bint fit_intercept, bint shuffle,
+                         uint64_t seed, uint64_t epoch, int64_t[::1] perm):
+    """perceptron_epoch on X in compressed sparse row form (data, indices, indptr of a
+    canonical scipy CSR matrix, indices and indptr as int64): the bits of the same rows dense."""
+    cdef int64_t n = indptr.shape[0] - 1
+    cdef int64_t n_mistakes = 0
+    cdef double loss_sum = 0
+    cdef const double *data_ptr = NULL
+    cdef const int64_t *indices_ptr = NULL
+    cdef const double *sw_ptr = NULL
+    cdef int64_t *perm_ptr = NULL
+    cdef int err
+    if n < 1 or n_features < 1:
+        raise ValueError("perceptron_epoch_csr: X must have at least one sample and one feature")
+    if (y_sign.shape[0] != n or w.shape[0] != n_features or b.shape[0] != 1
+            or indices.shape[0] != data.shape[0] or indptr[n] != data.shape[0]):
+        raise ValueError("perceptron_epoch_csr: array shapes do not match X")
+    if data.shape[0] > 0:
+        data_ptr = &data[0]
+        indices_ptr = &indices[0]
+    if sw is not None:
+        if sw.shape[0] != n:
+            raise ValueError("perceptron_epoch_csr: sample_weight length does not match X")
+        sw_ptr = &sw[0]
+    if perm is not None:
+        if perm.shape[0] != n:
+            raise ValueError("perceptron_epoch_csr: perm length does not match X")
+        perm_ptr = &perm[0]
+    with nogil:
+        err = fm_perceptron_epoch_csr_f64(data_ptr, indices_ptr, &indptr[0], n, n_features,
+                                          &y_sign[0], sw_ptr, &w[0],
+                                          &b[0], eta0, fit_intercept, shuffle, seed, epoch,
+                                          perm_ptr, &n_mistakes, &loss_sum)
+    _check(err)
+    return n_mistakes, loss_sum
 
 
 def perceptron_epoch(const double[:, ::1] X, const int8_t[::1] y_sign, const double[::1] sw,
