@@ -311,11 +311,13 @@ int fm_perceptron_epoch_f64(const double *x, const int8_t *y_sign, const double 
                             uint64_t epoch, int64_t *perm, int64_t *n_mistakes, double *loss_sum);
 
 /* fm_perceptron_epoch_f64 on x in compressed sparse row form: row i's values
- * data[indptr[i]:indptr[i + 1]] at columns indices[...] (any order; indptr has n_samples + 1
- * entries, from 0, non-decreasing; data may be NULL when no value is stored). The same bits as
+ * data[indptr[i]:indptr[i + 1]] at the columns of the same entries of indices, index_size (4
+ * or 8) bytes each (int32_t or int64_t, any order; indptr has n_samples + 1 entries, from 0,
+ * non-decreasing; data and indices may be NULL when no value is stored). The same bits as
  * fm_perceptron_epoch_f64 on the same rows dense, stored values in column order. FM_ERR_ARG
- * also for indptr out of order or a column outside [0, n_features) (nothing updated). */
-int fm_perceptron_epoch_csr_f64(const double *data, const int64_t *indices,
+ * also for indptr out of order, a column outside [0, n_features) or another index_size
+ * (nothing updated). */
+int fm_perceptron_epoch_csr_f64(const double *data, const void *indices, int index_size,
                                 const int64_t *indptr, int64_t n_samples, int64_t n_features,
                                 const int8_t *y_sign, const double *sw, double *w, double *b,
                                 double eta0, int fit_intercept, int shuffle, uint64_t seed,

@@ -9,51 +9,65 @@
 
 #include "internal.h"
 
-/* Row i of x, dense (indptr NULL: n_features values at data + i * n_features, idx NULL) or
- * compressed sparse rows (the values data[indptr[i]:indptr[i + 1]] at columns idx). */
+/* Row i of x: dense (indptr NULL: n_features values at data + i * n_features) or compressed
+ * sparse rows (the values data[indptr[i]:indptr[i + 1]] at the columns of the same entries of
+ * idx32 or idx64, whichever is not NULL). */
 typedef struct {
     const double *data;
-    const int64_t *indices, *indptr;
+    const int32_t *idx32;
+    const int64_t *idx64, *indptr;
     int64_t n_features;
 } rows;
 
-static void row(const rows *x, int64_t i, const double **values, const int64_t **idx,
-                int64_t *count)
+/* A row's stored values (count of them; dense: every column) and their first index entry. */
+typedef struct {
+    const double *values;
+    int64_t first, count;
+} row_span;
+
+static row_span row(const rows *x, int64_t i)
 {
+    row_span r;
     if (x->indptr == NULL) {
-        *values = x->data + i * x->n_features;
-        *idx = NULL;
-        *count = x->n_features;
+        r.values = x->data + i * x->n_features;
+        r.first = -1;
+        r.count = x->n_features;
     } else {
-        *values = x->data + x->indptr[i];
-        *idx = x->indices + x->indptr[i];
-        *count = x->indptr[i + 1] - x->indptr[i];
+        r.values = x->data + x->indptr[i];
+        r.first = x->indptr[i];
+        r.count = x->indptr[i + 1] - x->indptr[i];
     }
+    return r;
 }
 
 /* w . x_i left to right over the row's stored values: a sparse row's sum is the dense row's
  * without its zeros' products, which leave a sum unchanged. */
-static double row_dot(const double *w, const double *values, const int64_t *idx, int64_t count)
+static double row_dot(const rows *x, const double *w, row_span r)
 {
     double score = 0;
-    if (idx == NULL)
-        for (int64_t k = 0; k < count; k++)
-            score += w[k] * values[k];
+    if (r.first < 0)
+        for (int64_t k = 0; k < r.count; k++)
+            score += w[k] * r.values[k];
+    else if (x->idx32 != NULL)
+        for (int64_t k = 0; k < r.count; k++)
+            score += w[x->idx32[r.first + k]] * r.values[k];
     else
-        for (int64_t k = 0; k < count; k++)
-            score += w[idx[k]] * values[k];
+        for (int64_t k = 0; k < r.count; k++)
+            score += w[x->idx64[r.first + k]] * r.values[k];
     return score;
 }
 
-static void row_update(double *w, const double *values, const int64_t *idx, int64_t count,
-                       double update)
+static void row_update(const rows *x, double *w, row_span r, double update)
 {
-    if (idx == NULL)
-        for (int64_t k = 0; k < count; k++)
-            w[k] += values[k] * update;
+    if (r.first < 0)
+        for (int64_t k = 0; k < r.count; k++)
+            w[k] += r.values[k] * update;
+    else if (x->idx32 != NULL)
+        for (int64_t k = 0; k < r.count; k++)
+            w[x->idx32[r.first + k]] += r.values[k] * update;
     else
-        for (int64_t k = 0; k < count; k++)
-            w[idx[k]] += values[k] * update;
+        for (int64_t k = 0; k < r.count; k++)
+            w[x->idx64[r.first + k]] += r.values[k] * update;
 }
 
 /* One epoch over the rows of x: reads y_sign and sw; updates w and *b in place; writes the
@@ -86,11 +100,8 @@ static int epoch(const rows *x, const int8_t *y_sign, const double *sw, int64_t 
     double loss = 0;
     for (int64_t s = 0; s < n_samples; s++) {
         const int64_t i = shuffle ? perm[s] : s;
-        const double *values;
-        const int64_t *idx;
-        int64_t count;
-        row(x, i, &values, &idx, &count);
-        double score = row_dot(w, values, idx, count);
+        const row_span r = row(x, i);
+        double score = row_dot(x, w, r);
         score += *b;
         if (!isfinite(score)) {
             *n_mistakes = mistakes;
@@ -107,7 +118,7 @@ static int epoch(const rows *x, const int8_t *y_sign, const double *sw, int64_t 
         if (update == 0)
             continue;
         mistakes++;
-        row_update(w, values, idx, count, update);
+        row_update(x, w, r, update);
         if (fit_intercept)
             *b += update;
     }
@@ -122,12 +133,26 @@ int fm_perceptron_epoch_f64(const double *x, const int8_t *y_sign, const double 
                             uint64_t epoch_key, int64_t *perm, int64_t *n_mistakes,
                             double *loss_sum)
 {
-    const rows dense = {x, NULL, NULL, n_features};
+    const rows dense = {x, NULL, NULL, NULL, n_features};
     return epoch(&dense, y_sign, sw, n_samples, w, b, eta0, fit_intercept, shuffle, seed,
                  epoch_key, perm, n_mistakes, loss_sum);
 }
 
-int fm_perceptron_epoch_csr_f64(const double *data, const int64_t *indices,
+/* Whether the stored column indices (of type T) all lie in [0, n_features). */
+#define COLUMNS_IN_RANGE(T)                                                                     \
+    static int columns_in_range_##T(const void *indices, int64_t stored, int64_t n_features)   \
+    {                                                                                           \
+        const T *idx = (const T *)indices;                                                      \
+        int bad = 0;                                                                            \
+        for (int64_t k = 0; k < stored; k++)                                                    \
+            bad |= idx[k] < 0 || idx[k] >= n_features;                                          \
+        return !bad;                                                                            \
+    }
+COLUMNS_IN_RANGE(int32_t)
+COLUMNS_IN_RANGE(int64_t)
+#undef COLUMNS_IN_RANGE
+
+int fm_perceptron_epoch_csr_f64(const double *data, const void *indices, int index_size,
                                 const int64_t *indptr, int64_t n_samples, int64_t n_features,
                                 const int8_t *y_sign, const double *sw, double *w, double *b,
                                 double eta0, int fit_intercept, int shuffle, uint64_t seed,
@@ -138,7 +163,8 @@ int fm_perceptron_epoch_csr_f64(const double *data, const int64_t *indices,
         *n_mistakes = 0;
     if (loss_sum != NULL)
         *loss_sum = 0;
-    if (indptr == NULL || n_samples < 1 || n_features < 1 || indptr[0] != 0)
+    if (indptr == NULL || n_samples < 1 || n_features < 1 || indptr[0] != 0 ||
+        (index_size != 4 && index_size != 8))
         return FM_ERR_ARG;
     /* rows in order, columns in range: checked before any update */
     for (int64_t i = 0; i < n_samples; i++)
@@ -147,14 +173,20 @@ int fm_perceptron_epoch_csr_f64(const double *data, const int64_t *indices,
     const int64_t stored = indptr[n_samples];
     if (stored > 0 && (data == NULL || indices == NULL))
         return FM_ERR_ARG;
-    for (int64_t k = 0; k < stored; k++)
-        if (indices[k] < 0 || indices[k] >= n_features)
-            return FM_ERR_ARG;
     /* a matrix without stored values may give NULL for both: rows of no values read none */
-    const double no_value = 0;
-    const int64_t no_index = 0;
-    const rows sparse = {stored > 0 ? data : &no_value, stored > 0 ? indices : &no_index, indptr,
-                         n_features};
+    static const double no_value = 0;
+    static const int64_t no_index = 0;
+    rows sparse = {stored > 0 ? data : &no_value, NULL, &no_index, indptr, n_features};
+    if (stored > 0 && index_size == 4) {
+        if (!columns_in_range_int32_t(indices, stored, n_features))
+            return FM_ERR_ARG;
+        sparse.idx32 = (const int32_t *)indices;
+        sparse.idx64 = NULL;
+    } else if (stored > 0) {
+        if (!columns_in_range_int64_t(indices, stored, n_features))
+            return FM_ERR_ARG;
+        sparse.idx64 = (const int64_t *)indices;
+    }
     return epoch(&sparse, y_sign, sw, n_samples, w, b, eta0, fit_intercept, shuffle, seed,
                  epoch_key, perm, n_mistakes, loss_sum);
 }

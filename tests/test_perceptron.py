@@ -364,10 +364,18 @@ def _sparse_data(seed=0):
     return X, y
 
 
+def _int64_indices(M):
+    M.indices = M.indices.astype(np.int64)
+    M.indptr = M.indptr.astype(np.int64)
+    return M
+
+
 @pytest.mark.parametrize("shuffle", [False, True])
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize(
-    "to_sparse", [sp.csr_matrix, sp.csc_matrix, sp.coo_matrix, sp.csr_array, sp.lil_matrix]
+    "to_sparse",
+    [sp.csr_matrix, sp.csc_matrix, sp.coo_matrix, sp.csr_array, sp.lil_matrix,
+     lambda X: _int64_indices(sp.csr_matrix(X))],
 )
 def test_sparse_X_gives_the_bits_of_dense_X(shuffle, weighted, to_sparse):
     X, y = _sparse_data()
@@ -458,15 +466,22 @@ def test_core_refuses_malformed_compressed_rows():
     M = sp.csr_matrix(X)
     signs = np.where(y == 1, 1, -1).astype(np.int8)
 
-    def epoch(indices, indptr, data=M.data):
+    def epoch(indices, indptr, data=M.data, index_dtype=np.int64):
         w, b = np.zeros(X.shape[1]), np.zeros(1)
         return _core.perceptron_epoch_csr(np.asarray(data, dtype=np.float64),
-                                          np.asarray(indices, dtype=np.int64),
+                                          np.asarray(indices, dtype=index_dtype),
                                           np.asarray(indptr, dtype=np.int64), X.shape[1],
                                           signs, None, w, b, 1.0, True, False, 0, 1, None), w
 
     _, w = epoch(M.indices, M.indptr)
     assert np.any(w != 0)
+    _, w32 = epoch(M.indices, M.indptr, index_dtype=np.int32)
+    assert_array_equal(w32, w)
+    with pytest.raises(ValueError, match="int32 or int64"):
+        epoch(M.indices, M.indptr, index_dtype=np.int16)
+    for index_dtype in (np.int32, np.int64):
+        with pytest.raises(ValueError):
+            epoch(-M.indices - 1, M.indptr, index_dtype=index_dtype)
     bad_column = M.indices.copy()
     bad_column[7] = X.shape[1]
     bad_order = M.indptr.copy()

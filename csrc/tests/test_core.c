@@ -785,41 +785,60 @@ static void test_perceptron(void)
         }
         indptr[i + 1] = stored;
     }
-    double wd[F] = {0}, wc[F] = {0}, bd = 0, bc = 0, loss_c = 0;
+    int32_t *indices32 = malloc(sizeof(int32_t) * N * F);
+    for (int64_t k = 0; k < stored; k++)
+        indices32[k] = (int32_t)indices[k];
+    double wd[F] = {0}, wc[F] = {0}, w32[F] = {0}, bd = 0, bc = 0, b32 = 0, loss_c = 0;
     int64_t mistakes_c = 0;
     int same = 1;
     for (epoch = 0; epoch < 20; epoch++) {
         const int shuffle = epoch % 2;
         const int err_d = fm_perceptron_epoch_f64(x, y, sw_n, N, F, wd, &bd, 0.5, 1, shuffle, 9,
                                                   (uint64_t)epoch, perm, &mistakes, &loss);
-        const int err_c = fm_perceptron_epoch_csr_f64(data, indices, indptr, N, F, y, sw_n, wc,
-                                                      &bc, 0.5, 1, shuffle, 9, (uint64_t)epoch,
-                                                      perm, &mistakes_c, &loss_c);
+        const int err_c = fm_perceptron_epoch_csr_f64(data, indices, 8, indptr, N, F, y, sw_n,
+                                                      wc, &bc, 0.5, 1, shuffle, 9,
+                                                      (uint64_t)epoch, perm, &mistakes_c,
+                                                      &loss_c);
         same &= err_d == FM_OK && err_c == FM_OK && mistakes == mistakes_c && loss == loss_c;
+        /* and with 32-bit column indices */
+        const int err_32 = fm_perceptron_epoch_csr_f64(data, indices32, 4, indptr, N, F, y, sw_n,
+                                                       w32, &b32, 0.5, 1, shuffle, 9,
+                                                       (uint64_t)epoch, perm, &mistakes_c,
+                                                       &loss_c);
+        same &= err_32 == FM_OK && mistakes == mistakes_c && loss == loss_c;
     }
-    CHECK(same && memcmp(wd, wc, sizeof wd) == 0 && bd == bc && wd[0] != 0,
+    CHECK(same && memcmp(wd, wc, sizeof wd) == 0 && bd == bc && wd[0] != 0 &&
+              memcmp(wd, w32, sizeof wd) == 0 && bd == b32,
           "compressed rows: not the dense rows' bits");
     indices[3] = F; /* a column out of range */
-    CHECK(fm_perceptron_epoch_csr_f64(data, indices, indptr, N, F, y, NULL, wc, &bc, 1.0, 1, 0,
-                                      0, 0, NULL, &mistakes, &loss) == FM_ERR_ARG,
+    indices32[stored - 1] = -1;
+    CHECK(fm_perceptron_epoch_csr_f64(data, indices, 8, indptr, N, F, y, NULL, wc, &bc, 1.0, 1,
+                                      0, 0, 0, NULL, &mistakes, &loss) == FM_ERR_ARG,
           "column out of range accepted");
+    CHECK(fm_perceptron_epoch_csr_f64(data, indices32, 4, indptr, N, F, y, NULL, wc, &bc, 1.0,
+                                      1, 0, 0, 0, NULL, &mistakes, &loss) == FM_ERR_ARG,
+          "negative 32-bit column accepted");
     indices[3] = 0;
+    CHECK(fm_perceptron_epoch_csr_f64(data, indices, 2, indptr, N, F, y, NULL, wc, &bc, 1.0, 1,
+                                      0, 0, 0, NULL, &mistakes, &loss) == FM_ERR_ARG,
+          "index size 2 accepted");
     indptr[5] = indptr[4] - 1; /* rows out of order */
-    CHECK(fm_perceptron_epoch_csr_f64(data, indices, indptr, N, F, y, NULL, wc, &bc, 1.0, 1, 0,
-                                      0, 0, NULL, &mistakes, &loss) == FM_ERR_ARG,
+    CHECK(fm_perceptron_epoch_csr_f64(data, indices, 8, indptr, N, F, y, NULL, wc, &bc, 1.0, 1,
+                                      0, 0, 0, NULL, &mistakes, &loss) == FM_ERR_ARG,
           "indptr out of order accepted");
     CHECK(memcmp(wd, wc, sizeof wd) == 0 && bd == bc, "a rejected call changed the weights");
     /* no stored value at all: NULL data and indices serve */
     int64_t empty_ptr[3] = {0, 0, 0};
     const int8_t two_y[2] = {1, -1};
     double w0[F] = {0}, b0 = 0;
-    err = fm_perceptron_epoch_csr_f64(NULL, NULL, empty_ptr, 2, F, two_y, NULL, w0, &b0, 1.0, 1,
-                                      0, 0, 0, NULL, &mistakes, &loss);
+    err = fm_perceptron_epoch_csr_f64(NULL, NULL, 4, empty_ptr, 2, F, two_y, NULL, w0, &b0, 1.0,
+                                      1, 0, 0, 0, NULL, &mistakes, &loss);
     CHECK(err == FM_OK && mistakes == 2 && loss == 1 && b0 == 0 && w0[0] == 0,
           "rows without values: err %d, %lld mistakes, loss %g", err, (long long)mistakes, loss);
     free(data);
     free(sw_n);
     free(indices);
+    free(indices32);
     free(indptr);
     free(x);
     free(y);

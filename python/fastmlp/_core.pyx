@@ -971,7 +971,7 @@ def gemm_bf16(bint trans_a, bint trans_b, double alpha, const float[:, ::1] A,
     _check(err)
 
 
-from libc.stdint cimport int8_t
+from libc.stdint cimport int8_t, int32_t
 
 cdef extern from "fastmlp.h":
     int fm_perceptron_epoch_f64(const double *x, const int8_t *y_sign, const double *sw,
@@ -979,7 +979,7 @@ cdef extern from "fastmlp.h":
                                 double eta0, int fit_intercept, int shuffle, uint64_t seed,
                                 uint64_t epoch, int64_t *perm, int64_t *n_mistakes,
                                 double *loss_sum) nogil
-    int fm_perceptron_epoch_csr_f64(const double *data, const int64_t *indices,
+    int fm_perceptron_epoch_csr_f64(const double *data, const void *indices, int index_size,
                                     const int64_t *indptr, int64_t n_samples,
                                     int64_t n_features, const int8_t *y_sign, const double *sw,
                                     double *w, double *b, double eta0, int fit_intercept,
@@ -987,29 +987,45 @@ cdef extern from "fastmlp.h":
                                     int64_t *perm, int64_t *n_mistakes, double *loss_sum) nogil
 
 
-def perceptron_epoch_csr(const double[::1] data, const int64_t[::1] indices,
-                         const int64_t[::1] indptr, int64_t n_features,
-                         const int8_t[::1] y_sign, const double[::1] sw, double[::1] w,
-                         double[::1] b, double eta0, bint fit_intercept, bint shuffle,
-                         uint64_t seed, uint64_t epoch, int64_t[::1] perm):
+def perceptron_epoch_csr(const double[::1] data, indices, const int64_t[::1] indptr,
+                         int64_t n_features, const int8_t[::1] y_sign, const double[::1] sw,
+                         double[::1] w, double[::1] b, double eta0, bint fit_intercept,
+                         bint shuffle, uint64_t seed, uint64_t epoch, int64_t[::1] perm):
     """perceptron_epoch on X in compressed sparse row form (data, indices, indptr of a
-    canonical scipy CSR matrix, indices and indptr as int64): the bits of the same rows dense."""
+    canonical scipy CSR matrix; indices a contiguous int32 or int64 array, indptr int64): the
+    bits of the same rows dense."""
     cdef int64_t n = indptr.shape[0] - 1
     cdef int64_t n_mistakes = 0
     cdef double loss_sum = 0
     cdef const double *data_ptr = NULL
-    cdef const int64_t *indices_ptr = NULL
+    cdef const void *indices_ptr = NULL
+    cdef const int32_t[::1] indices32
+    cdef const int64_t[::1] indices64
+    cdef int index_size
     cdef const double *sw_ptr = NULL
     cdef int64_t *perm_ptr = NULL
     cdef int err
+    import numpy as np
     if n < 1 or n_features < 1:
         raise ValueError("perceptron_epoch_csr: X must have at least one sample and one feature")
+    if indices.dtype == np.int32:
+        indices32 = indices
+        index_size = 4
+        if indices32.shape[0] > 0:
+            indices_ptr = &indices32[0]
+    elif indices.dtype == np.int64:
+        indices64 = indices
+        index_size = 8
+        if indices64.shape[0] > 0:
+            indices_ptr = &indices64[0]
+    else:
+        raise ValueError("perceptron_epoch_csr: indices must be int32 or int64, got %s"
+                         % indices.dtype)
     if (y_sign.shape[0] != n or w.shape[0] != n_features or b.shape[0] != 1
             or indices.shape[0] != data.shape[0] or indptr[n] != data.shape[0]):
         raise ValueError("perceptron_epoch_csr: array shapes do not match X")
     if data.shape[0] > 0:
         data_ptr = &data[0]
-        indices_ptr = &indices[0]
     if sw is not None:
         if sw.shape[0] != n:
             raise ValueError("perceptron_epoch_csr: sample_weight length does not match X")
@@ -1019,10 +1035,10 @@ def perceptron_epoch_csr(const double[::1] data, const int64_t[::1] indices,
             raise ValueError("perceptron_epoch_csr: perm length does not match X")
         perm_ptr = &perm[0]
     with nogil:
-        err = fm_perceptron_epoch_csr_f64(data_ptr, indices_ptr, &indptr[0], n, n_features,
-                                          &y_sign[0], sw_ptr, &w[0],
-                                          &b[0], eta0, fit_intercept, shuffle, seed, epoch,
-                                          perm_ptr, &n_mistakes, &loss_sum)
+        err = fm_perceptron_epoch_csr_f64(data_ptr, indices_ptr, index_size, &indptr[0], n,
+                                          n_features, &y_sign[0], sw_ptr, &w[0], &b[0], eta0,
+                                          fit_intercept, shuffle, seed, epoch, perm_ptr,
+                                          &n_mistakes, &loss_sum)
     _check(err)
     return n_mistakes, loss_sum
 

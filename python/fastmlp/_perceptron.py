@@ -434,14 +434,16 @@ class Perceptron(ClassifierMixin, BaseEstimator):
 def _epoch_function(X):
     """The C core's epoch over X (dense, or a scipy CSR matrix) as one callable of the
     remaining perceptron_epoch arguments. Sparse X goes in canonical form (columns in order
-    within each row, no duplicates: the sums of the same rows dense) with int64 indices."""
+    within each row, no duplicates: the sums of the same rows dense), its indices as they are
+    when int32 or int64."""
     if not sp.issparse(X):
         return lambda *args: _core.perceptron_epoch(X, *args)
     if not X.has_canonical_format:
         X = X.copy()
         X.sum_duplicates()
     data = np.ascontiguousarray(X.data, dtype=np.float64)
-    indices = np.ascontiguousarray(X.indices, dtype=np.int64)
+    index_dtype = X.indices.dtype if X.indices.dtype in (np.int32, np.int64) else np.int64
+    indices = np.ascontiguousarray(X.indices, dtype=index_dtype)
     indptr = np.ascontiguousarray(X.indptr, dtype=np.int64)
     n_features = X.shape[1]
     return lambda *args: _core.perceptron_epoch_csr(data, indices, indptr, n_features, *args)
