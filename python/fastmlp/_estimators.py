@@ -1358,7 +1358,9 @@ _PARAMETERS_DOC = """
     solver : {'lbfgs', 'sgd', 'adam', 'adamw', 'adagrad', 'rmsprop', 'adadelta'}, \
 default='adam'
         The solver for weight optimization: 'lbfgs' (scipy's L-BFGS-B on the full-batch loss
-        and gradient computed by the C core; not with dropout or batch_norm), 'sgd'
+        and gradient computed by the C core; not with dropout or batch_norm; its own vector
+        algebra runs on OpenBLAS's kernels for the CPU, so a float64 fit's last bits can
+        differ between CPUs, never between thread counts), 'sgd'
         (mini-batch stochastic gradient descent with momentum), 'adam' (scikit-learn's Adam),
         and PyTorch's update rules for 'adamw' (decoupled ``weight_decay`` on the weights),
         'adagrad', 'rmsprop' (decay ``rho``, no momentum) and 'adadelta' (decay ``rho``).
