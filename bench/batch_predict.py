@@ -13,8 +13,9 @@ scikit-learn builds it) and 784-512-256-10 (ReLU, softmax). fastmlp runs under
 
 For each thread count, bursts of fastmlp calls and of ONNX Runtime calls (``--burst`` seconds
 each, the first call of a burst not timed) alternate for about ``--seconds``, so that load from
-other processes hits both alike while neither library's threads, still spinning after a call,
-slow the other's next call. Per round, each library's time is the median call of its burst;
+other processes hits both alike. Each burst waits until the process is idle (``settle`` in
+compare.py): ONNX Runtime's threads spin for about 50 ms after its calls, and fastmlp timed
+meanwhile ran on one free core. Per round, each library's time is the median call of its burst;
 rows/s come from the median over the rounds, the ratio (fastmlp's rows/s over ONNX Runtime's)
 is the median of the per-round ratios, given with its quartiles. ``--latency`` adds the median one-row ``predict_proba`` latency (default threads
 for fastmlp, one intra-op thread for ONNX Runtime).
@@ -29,7 +30,7 @@ import warnings
 
 import numpy as np
 
-from compare import median_latency_us  # bench/ is the script's folder
+from compare import median_latency_us, settle  # bench/ is the script's folder
 
 NETS = {"20-64-64-2": ((64, 64), 20, 2), "784-512-256-10": ((512, 256), 784, 10)}
 
@@ -69,9 +70,10 @@ def make_models(hidden, n_in, n_classes, rows):
 
 
 def burst_time(fn, seconds):
-    """Median seconds per call of fn over a burst of about `seconds` (at least 3 calls), after
-    one call that is not timed (it pays for waking threads, or for the other library's threads
-    still spinning on the CPUs)."""
+    """Median seconds per call of fn over a burst of about `seconds` (at least 3 calls), once
+    the other library's threads have stopped spinning (compare.settle), after one call that is
+    not timed (it pays for waking threads)."""
+    settle()
     fn()
     times = []
     end = time.perf_counter() + seconds

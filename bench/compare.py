@@ -591,6 +591,30 @@ def run_training(workload, libs, args):
     return len(X), results
 
 
+SETTLE_SLICE_S = 0.01
+SETTLE_MAX_S = 1.0
+
+
+def settle(max_s=SETTLE_MAX_S):
+    """Sleep until this process's threads are idle: until a slice of SETTLE_SLICE_S costs the
+    process under a tenth of that in CPU time, at most ``max_s``. Returns the seconds waited.
+
+    A library's worker threads can spin on the CPUs after its call returns: ONNX Runtime's
+    intra-op threads kept spinning for about 50 ms of CPU after each ``run`` on the development
+    machine (allow_spinning, its default). Timed meanwhile, another library finds one core of
+    two taken, and fastmlp's adaptive thread choice, which learns from what its threads get,
+    rightly falls back to one thread. Benchmarks that interleave libraries call this before
+    each library's turn, so that each is timed on the machine as it would find it alone.
+    """
+    start = time.perf_counter()
+    while time.perf_counter() - start < max_s:
+        cpu = time.process_time()
+        time.sleep(SETTLE_SLICE_S)
+        if time.process_time() - cpu < 0.1 * SETTLE_SLICE_S:
+            break
+    return time.perf_counter() - start
+
+
 def median_latency_us(fn, calls):
     """Median wall time of fn() in microseconds over ``calls`` calls."""
     for _ in range(PREDICT_WARMUP_CALLS):

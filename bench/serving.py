@@ -24,7 +24,10 @@ What is measured, per net (20-64-64-2 and 784-512-256-10 classifiers, ReLU, floa
   fastmlp's speed).
 
 The calls of the libraries are interleaved (one round of every library, then the next round,
-each round starting with the next library), so that background load hits them alike. Ratios are against ONNX Runtime: ``x / onnxruntime``
+each round starting with the next library), so that background load hits them alike; each
+library's turn starts once the process is idle (``settle`` in compare.py: ONNX Runtime's
+threads spin for about 50 ms after a call, and fastmlp on two threads, timed meanwhile, ran at
+its one-thread speed). Ratios are against ONNX Runtime: ``x / onnxruntime``
 is x's rows/s (or ONNX Runtime's time per row for one row) divided by ONNX Runtime's on the
 same number of threads, above 1 when x is faster. A library that does not import is skipped
 with a message.
@@ -42,7 +45,7 @@ import warnings
 
 import numpy as np
 
-from compare import cpu_model, import_optional  # bench/ is the script's folder
+from compare import cpu_model, import_optional, settle  # bench/ is the script's folder
 
 NETS = (("20-64-64-2", (20, 64, 64, 2)), ("784-512-256-10", (784, 512, 256, 10)))
 BATCH = 4096
@@ -194,6 +197,7 @@ def time_one_row(runners, layers, calls):
             for round_ in range(max(1, calls // per_round)):
                 # each round starts with the next library: none always runs after another
                 for name, fn in items[round_ % len(items):] + items[:round_ % len(items)]:
+                    settle()  # the previous library's threads stop spinning
                     for _ in range(10):  # untimed: the caches the other libraries emptied
                         fn(x)
                     start = time.perf_counter()
@@ -216,6 +220,7 @@ def time_batch(runners, layers, repeats):
             items = list(group.items())
             for round_ in range(repeats):
                 for name, fn in items[round_ % len(items):] + items[:round_ % len(items)]:
+                    settle()  # the previous library's threads stop spinning
                     start = time.perf_counter()
                     fn(X)
                     best[name] = min(best[name], time.perf_counter() - start)
