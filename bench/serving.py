@@ -15,7 +15,8 @@ What is measured, per net (20-64-64-2 and 784-512-256-10 classifiers, ReLU, floa
 * one row: the median time of a ``predict_proba`` (``session.run``, ``model(x)``) call on one
   row, over ``--calls`` calls in rounds of 50, each after 10 untimed calls (the steady state
   of a server answering requests, not the first call after another library's);
-* 4096 rows: rows per second of one call on 4096 rows, the best of ``--repeats`` calls;
+* 4096 rows: rows per second of one call on 4096 rows, the best of ``--repeats`` calls, each
+  after an untimed one;
 * threads: every library on one thread (``threadpoolctl`` limits for fastmlp and numpy's
   BLAS, ``torch.set_num_threads(1)``, ``intra_op_num_threads=1`` for ONNX Runtime), and ONNX
   Runtime and fastmlp again on two threads;
@@ -221,6 +222,7 @@ def time_batch(runners, layers, repeats):
             for round_ in range(repeats):
                 for name, fn in items[round_ % len(items):] + items[:round_ % len(items)]:
                     settle()  # the previous library's threads stop spinning
+                    fn(X)  # untimed: wakes the threads the pause put to sleep
                     start = time.perf_counter()
                     fn(X)
                     best[name] = min(best[name], time.perf_counter() - start)
