@@ -258,15 +258,17 @@ const char *fm_isa_compiled(int index);
  * claim tasks one at a time, so that a thread the operating system has descheduled holds back
  * no work it has not started; whether a kind of work runs on all the threads allowed or on one
  * is decided from measurements taken while it runs. Results never depend on either.
- * fm_threading_stats: jobs handed to the pool, tasks its workers ran, workers started.
+ * fm_threading_stats: jobs handed to the pool, tasks its workers ran, workers started, and
+ * wake-ups that took a sleeping worker off the CPU of the thread waking it (Linux).
  * fm_threading_test_delay(us, every): a test hook making each worker sleep `us` microseconds
- * before every `every`-th task it claims (0: off). fm_threading_adaptive(train, n_params,
- * rows, elem_size, ...) reads the adaptive choice's estimates for a kind of work (ns per row of
- * one thread and of all threads; 0 until measured) and returns 0 when none is kept;
+ * before every `every`-th task it claims (0: off). fm_threading_adaptive(net, train, rows,
+ * elem_size, ...) reads the adaptive choice's estimates for a kind of work of the network net
+ * (ns per row of one thread and of all threads; 0 until measured) and returns 0 when none is
+ * kept (networks that differ in shape, activation, dropout, precision... are kept apart);
  * fm_threading_reset forgets them. */
-void fm_threading_stats(int64_t *jobs, int64_t *worker_tasks, int *workers);
+void fm_threading_stats(int64_t *jobs, int64_t *worker_tasks, int *workers, int64_t *placed);
 void fm_threading_test_delay(int us, int every);
-int fm_threading_adaptive(int train, int64_t n_params, int64_t rows, size_t elem_size,
+int fm_threading_adaptive(const fm_net *net, int train, int64_t rows, size_t elem_size,
                           double *one, double *all, int64_t *choices);
 void fm_threading_reset(void);
 /* fm_threading_adapt(0): every kind of work on all the threads allowed, no timing (to measure

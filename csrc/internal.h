@@ -269,13 +269,33 @@ static inline uint64_t fm_mix64(uint64_t z)
     return z ^ (z >> 31);
 }
 
+/* What sets a network's cost per row, as one number: its widths, activations, loss, maxout
+ * pieces, batch norm, which layers have dropout and its matmul precision. Two networks of the
+ * same parameter count may differ in all of these (a bfloat16 model and a float32 model of one
+ * shape: one's batches take twice the other's, and gain nothing from a second thread where the
+ * other gains 1.7x), so the adaptive choice keeps them apart. */
+static inline uint64_t fm_net_key(const fm_net *net)
+{
+    uint64_t h = fm_mix64((uint64_t)net->n_layers ^ (uint64_t)net->matmul_precision << 8 ^
+                          (uint64_t)net->hidden_activation << 16 ^
+                          (uint64_t)net->output_activation << 24 ^ (uint64_t)net->loss << 32 ^
+                          (uint64_t)net->maxout_pieces << 40 ^ (uint64_t)(net->batch_norm != 0)
+                                                                   << 56);
+    for (int l = 0; l <= net->n_layers; l++)
+        h = fm_mix64(h ^ (uint64_t)net->units[l]);
+    for (int l = 0; net->dropout != NULL && l < net->n_layers - 1; l++)
+        if (net->dropout[l] > 0)
+            h = fm_mix64(h ^ 0x9e3779b97f4a7c15ULL * (uint64_t)(l + 1));
+    return h;
+}
+
 /* Key of the adaptive thread choice (pool.h) for a kind of work: training batches of `rows` rows
  * (train = 1) or predictions of about `rows` rows (train = 0: fm_rows_bucket of the count) of
- * a network of n_params parameters in one precision; train = 2: fm_all_finite's pass over about
- * `rows` bytes (n_params 0). */
-static inline uint64_t fm_work_key(int train, int64_t n_params, int64_t rows, size_t elem_size)
+ * the network of key net_key (fm_net_key) in one precision; train = 2: fm_all_finite's pass over
+ * about `rows` bytes (net_key 0). */
+static inline uint64_t fm_work_key(int train, uint64_t net_key, int64_t rows, size_t elem_size)
 {
-    return fm_mix64((uint64_t)n_params * 0x9e3779b97f4a7c15ULL ^ (uint64_t)rows << 8 ^
+    return fm_mix64(net_key * 0x9e3779b97f4a7c15ULL ^ (uint64_t)rows << 8 ^
                     (uint64_t)train << 1 ^ (uint64_t)(elem_size == 8));
 }
 static inline int64_t fm_rows_bucket(int64_t rows)

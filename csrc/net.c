@@ -138,9 +138,9 @@ int fm_max_threads(void)
     return fm_pool_threads();
 }
 
-void fm_threading_stats(int64_t *jobs, int64_t *worker_tasks, int *workers)
+void fm_threading_stats(int64_t *jobs, int64_t *worker_tasks, int *workers, int64_t *placed)
 {
-    fm_pool_stats(jobs, worker_tasks, workers);
+    fm_pool_stats(jobs, worker_tasks, workers, placed);
 }
 
 void fm_threading_test_delay(int us, int every)
@@ -148,13 +148,15 @@ void fm_threading_test_delay(int us, int every)
     fm_pool_test_delay(us, every);
 }
 
-int fm_threading_adaptive(int train, int64_t n_params, int64_t rows, size_t elem_size,
+int fm_threading_adaptive(const fm_net *net, int train, int64_t rows, size_t elem_size,
                           double *one, double *all, int64_t *choices)
 {
-    const uint64_t key =
-        fm_work_key(train, n_params, train ? rows : fm_rows_bucket(rows), elem_size);
     *one = *all = 0;
     *choices = 0;
+    if (fm_net_check(net))
+        return 0;
+    const uint64_t key =
+        fm_work_key(train, fm_net_key(net), train ? rows : fm_rows_bucket(rows), elem_size);
     return fm_adapt_peek(key, one, all, choices);
 }
 

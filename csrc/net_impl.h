@@ -1688,7 +1688,7 @@ int SUF(fm_train_epoch)(const fm_net *net, fm_optimizer *opt, REAL *params, REAL
     const int blocked = fm_row_blocks(net, fm_n_params(net), batch_size, NULL) > 1;
     const int adaptive =
         blocked || SUF(largest_product)(net, batch_size) >= 2 * FM_PAR_MIN_WORK;
-    const uint64_t key = fm_work_key(1, fm_n_params(net), batch_size, sizeof(REAL));
+    const uint64_t key = fm_work_key(1, fm_net_key(net), batch_size, sizeof(REAL));
     int err = FM_OK;
     /* whether ws->partials holds the penalty sums of the current weights (the stepper's
      * fuse_penalty: a batch on the calling thread alone took them in its step) */
@@ -2081,7 +2081,7 @@ int SUF(fm_predict_layers)(const fm_net *net, const REAL *params, const REAL *co
     /* Whether this prediction runs on several threads is measured like training's batches. */
     /* one-row products are shared from a quarter of that (gemm_impl.h's small path) */
     const int adaptive = SUF(largest_product)(net, chunk) >= FM_PAR_MIN_WORK / 2;
-    const uint64_t key = fm_work_key(0, fm_n_params(net), fm_rows_bucket(n_samples), sizeof(REAL));
+    const uint64_t key = fm_work_key(0, fm_net_key(net), fm_rows_bucket(n_samples), sizeof(REAL));
     if (blocked) {
         const fm_adapt_choice choice = adaptive ? fm_adapt_choose(key) : fm_adapt_none();
         const int cap = fm_pool_set_cap(adaptive ? choice.threads : 1);

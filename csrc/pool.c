@@ -1,5 +1,9 @@
 /* fastmlp C core: the thread pool and the adaptive choice of thread counts (pool.h). */
+#if defined(__linux__)
+#define _GNU_SOURCE /* also sched_getcpu and the thread affinity calls (place_sleeper) */
+#else
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, nanosleep under -std=c11 */
+#endif
 #include "pool.h"
 
 #include <stdatomic.h>
@@ -106,6 +110,14 @@ static struct {
     _Atomic int64_t stat_jobs, stat_worker_tasks;
     atomic_int delay_us, delay_every;
     atomic_char asleep[FM_POOL_MAX_WORKERS]; /* which workers sleep (set and cleared under lock) */
+    pthread_t threads[FM_POOL_MAX_WORKERS];  /* the workers (touched by the thread holding busy) */
+#if defined(__linux__)
+    /* place_sleeper: a worker woken off the caller's CPU, and the mask it takes back (under
+     * lock) */
+    char placed[FM_POOL_MAX_WORKERS];
+    cpu_set_t restore[FM_POOL_MAX_WORKERS];
+#endif
+    _Atomic int64_t stat_placed;
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER,
           .done_cv = PTHREAD_COND_INITIALIZER};
 
@@ -158,6 +170,86 @@ static int64_t run_claimed(uint64_t gen, int is_worker, int64_t *claimed)
     }
     return ran;
 }
+
+/* ---- waking a worker off the caller's CPU ----
+ * Linux may wake a sleeping worker on the CPU of the thread that wakes it when the other CPUs
+ * look unavailable, as the idle vCPUs of a virtual machine do once the host has descheduled
+ * them. There the worker can only take turns with the caller, which keeps the CPU until its time
+ * slice ends: on a 2-vCPU guest, after an idle pause, a woken worker ran no task during 20
+ * training batches (6 ms) of a small net while the caller did all the work, and the adaptive
+ * choice, timing that, settled on one thread. So the caller, before it wakes a sleeping worker,
+ * takes its own CPU out of the worker's affinity (when that leaves one: the user's mask is
+ * otherwise kept), and the worker, once it runs, takes its mask back at once, leaving the
+ * scheduler free to move it from then on. Two affinity calls per wake-up, which comes after at
+ * least FM_POOL_SPIN_NS of idle spinning. */
+#if defined(__linux__)
+static int current_cpu(void)
+{
+    return sched_getcpu();
+}
+
+/* Called holding lock, for a sleeping worker w that the job being opened on `cpu` wakes. */
+static void place_sleeper(int w, int cpu)
+{
+    cpu_set_t mask;
+    if (pool.placed[w] || cpu < 0 || cpu >= CPU_SETSIZE ||
+        pthread_getaffinity_np(pool.threads[w], sizeof mask, &mask) != 0 ||
+        !CPU_ISSET(cpu, &mask) || CPU_COUNT(&mask) < 2)
+        return;
+    pool.restore[w] = mask;
+    CPU_CLR(cpu, &mask);
+    if (pthread_setaffinity_np(pool.threads[w], sizeof mask, &mask) == 0) {
+        pool.placed[w] = 1;
+        atomic_fetch_add_explicit(&pool.stat_placed, 1, memory_order_relaxed);
+    }
+}
+
+typedef struct placement {
+    int placed;
+    cpu_set_t mask;
+} placement;
+
+/* Called holding lock by worker id as it leaves its sleep: what it takes back (take_back). */
+static placement leave_placement(int id)
+{
+    placement p;
+    p.placed = pool.placed[id];
+    if (p.placed) {
+        p.mask = pool.restore[id];
+        pool.placed[id] = 0;
+    }
+    return p;
+}
+
+static void take_back(const placement *p)
+{
+    if (p->placed)
+        (void)pthread_setaffinity_np(pthread_self(), sizeof p->mask, &p->mask);
+}
+#else
+static int current_cpu(void)
+{
+    return -1;
+}
+static void place_sleeper(int w, int cpu)
+{
+    (void)w;
+    (void)cpu;
+}
+typedef struct placement {
+    int placed;
+} placement;
+static placement leave_placement(int id)
+{
+    (void)id;
+    placement p = {0};
+    return p;
+}
+static void take_back(const placement *p)
+{
+    (void)p;
+}
+#endif
 
 typedef struct worker_start {
     int id;
@@ -215,7 +307,9 @@ static void *worker_main(void *arg)
                     }
                     atomic_store(&pool.asleep[id], 0);
                     atomic_fetch_sub(&pool.sleepers, 1);
+                    const placement back = leave_placement(id);
                     pthread_mutex_unlock(&pool.lock);
+                    take_back(&back);
                     break; /* woken by a job that takes it */
                 }
             }
@@ -237,8 +331,12 @@ static void after_fork_child(void)
     pool.n_workers = 0;
     atomic_store(&pool.busy, 0);
     atomic_store(&pool.sleepers, 0);
-    for (int w = 0; w < FM_POOL_MAX_WORKERS; w++)
+    for (int w = 0; w < FM_POOL_MAX_WORKERS; w++) {
         atomic_store(&pool.asleep[w], 0);
+#if defined(__linux__)
+        pool.placed[w] = 0;
+#endif
+    }
     atomic_store(&pool.main_waiting, 0);
     in_task = 0;
 }
@@ -267,6 +365,7 @@ static int ensure_workers(int wanted, uint64_t gen)
         pthread_attr_destroy(&attr);
         if (err)
             break; /* fewer threads: slower, the same results */
+        pool.threads[pool.n_workers] = thread;
         pool.n_workers++;
     }
     return pool.n_workers;
@@ -304,7 +403,11 @@ void fm_pool_run(int64_t n_tasks, int threads, fm_task_fn fn, void *ctx)
             wanted = atomic_load(&pool.asleep[w]);
         if (wanted) {
             thread_wakes++;
+            const int cpu = current_cpu();
             pthread_mutex_lock(&pool.lock);
+            for (int w = 0; w < allowed; w++)
+                if (atomic_load(&pool.asleep[w]))
+                    place_sleeper(w, cpu);
             pthread_cond_broadcast(&pool.wake);
             pthread_mutex_unlock(&pool.lock);
         }
@@ -335,11 +438,12 @@ void fm_pool_run(int64_t n_tasks, int threads, fm_task_fn fn, void *ctx)
     atomic_store(&pool.busy, 0);
 }
 
-void fm_pool_stats(int64_t *jobs, int64_t *worker_tasks, int *workers)
+void fm_pool_stats(int64_t *jobs, int64_t *worker_tasks, int *workers, int64_t *placed)
 {
     *jobs = atomic_load(&pool.stat_jobs);
     *worker_tasks = atomic_load(&pool.stat_worker_tasks);
     *workers = pool.n_workers;
+    *placed = atomic_load(&pool.stat_placed);
 }
 
 void fm_pool_test_delay(int us, int every)
@@ -357,11 +461,12 @@ void fm_pool_run(int64_t n_tasks, int threads, fm_task_fn fn, void *ctx)
         fn(ctx, task);
 }
 
-void fm_pool_stats(int64_t *jobs, int64_t *worker_tasks, int *workers)
+void fm_pool_stats(int64_t *jobs, int64_t *worker_tasks, int *workers, int64_t *placed)
 {
     *jobs = 0;
     *worker_tasks = 0;
     *workers = 0;
+    *placed = 0;
 }
 
 void fm_pool_test_delay(int us, int every)

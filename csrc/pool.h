@@ -73,10 +73,11 @@ void fm_adapt_record(fm_adapt_choice choice, double units);
  * (woke) or had not woken sleeping workers. */
 void fm_adapt_test_record(fm_adapt_choice choice, double x, int woke);
 
-/* Statistics and test hooks (fastmlp._core): jobs run, tasks run by workers, workers started;
+/* Statistics and test hooks (fastmlp._core): jobs run, tasks run by workers, workers started,
+ * wake-ups that took a sleeping worker off the waking caller's CPU (pool.c);
  * fm_pool_test_delay(us, every) makes a worker sleep `us` microseconds before every `every`-th
  * task it claims (0: never), as if the operating system had descheduled it mid-job. */
-void fm_pool_stats(int64_t *jobs, int64_t *worker_tasks, int *workers);
+void fm_pool_stats(int64_t *jobs, int64_t *worker_tasks, int *workers, int64_t *placed);
 void fm_pool_test_delay(int us, int every);
 /* The adaptive table's entry for key: estimates (ns per unit, 0 when not measured) of one
  * thread and of all of them, and the number of choices made. 0 when the key is not there. */

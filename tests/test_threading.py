@@ -215,16 +215,37 @@ def test_adaptive_choice_is_measured_while_training():
     est = MLPClassifier(hidden_layer_sizes=(256,), batch_size=128, max_iter=3, random_state=0)
     _core.reset_adaptive_threading()
     est.fit(X, y)
-    n_params = sum(c.size for c in est.coefs_) + sum(b.size for b in est.intercepts_)
+    network = est._model.network
     if _core.max_threads() < 2:
-        assert _core.adaptive_threading(True, n_params, 128, 4) is None
+        assert _core.adaptive_threading(network, True, 128, 4) is None
         return
-    one, all_threads, choices = _core.adaptive_threading(True, n_params, 128, 4)
+    one, all_threads, choices = _core.adaptive_threading(network, True, 128, 4)
     assert choices == 3 * 16  # one choice per batch
     # timings that include waking sleeping workers are not kept, so on a loaded machine an
     # option may still be unmeasured; the fit's own batches measured at least one
     assert one > 0 or all_threads > 0
-    assert _core.adaptive_threading(True, n_params, 64, 4) is None  # no other kind was timed
+    assert _core.adaptive_threading(network, True, 64, 4) is None  # no other kind was timed
+
+
+def test_adaptive_choice_keeps_networks_of_one_size_apart():
+    # A bfloat16 model and a float32 model of one shape (or one with dropout) have the same
+    # parameter count but not the same cost per row, nor the same gain from threads: each kind
+    # of work is timed apart, so that training one never steers the other's thread count.
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((1024, 300)).astype(np.float32)
+    y = rng.integers(0, 3, 1024)
+    if _core.max_threads() < 2:
+        pytest.skip("one thread: no adaptive choice is made")
+    _core.reset_adaptive_threading()
+    kinds = [dict(), dict(matmul_precision="bfloat16"), dict(dropout=0.2)]
+    fitted = []
+    for n_epochs, options in enumerate(kinds, start=1):
+        est = MLPClassifier(hidden_layer_sizes=(256,), batch_size=128, max_iter=n_epochs,
+                            random_state=0, **options).fit(X, y)
+        fitted.append(est)
+    for n_epochs, est in enumerate(fitted, start=1):
+        _, _, choices = _core.adaptive_threading(est._model.network, True, 128, 4)
+        assert choices == n_epochs * 8, (est.get_params(), choices)
 
 
 def test_few_row_predictions_split_by_k_blocks_give_the_same_bits():
@@ -263,3 +284,55 @@ def test_few_row_predictions_split_by_k_blocks_give_the_same_bits():
     finally:
         _core.set_adaptive_threading(True)
     assert took > 0
+
+
+# A sleeping worker is woken off the CPU of the thread that wakes it (csrc/pool.c): the waking
+# caller takes its CPU out of the worker's affinity, and the worker takes its whole mask back as
+# soon as it runs. Here the calling thread is pinned to one CPU and lets the worker fall asleep
+# before each call: every call places the worker, every worker ends with the mask it had, and the
+# predictions keep the bits of one thread.
+PLACEMENT = textwrap.dedent("""
+    import json, os, time, warnings
+    import numpy as np
+    warnings.simplefilter("ignore")
+    from fastmlp import MLPClassifier, _core
+    _core.set_adaptive_threading(False)
+    before = set(os.listdir("/proc/self/task"))
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((512, 300)).astype(np.float32)
+    y = rng.integers(0, 4, 512)
+    est = MLPClassifier(hidden_layer_sizes=(384, 128), max_iter=1, random_state=0).fit(X, y)
+    first = est.predict_proba(X)
+    workers = sorted(set(os.listdir("/proc/self/task")) - before)
+    masks = {t: sorted(os.sched_getaffinity(int(t))) for t in workers}
+    cpu = min(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpu})  # this thread only
+    placed = _core.threading_stats()["placed_wakeups"]
+    rounds, same = 20, True
+    for _ in range(rounds):
+        time.sleep(0.02)  # the worker spins 0.2 ms, then sleeps
+        same = same and bool((est.predict_proba(X) == first).all())
+    time.sleep(0.1)  # a worker woken at the last call has run since
+    print(json.dumps({"same": same, "rounds": rounds, "workers": len(workers),
+                      "placed": _core.threading_stats()["placed_wakeups"] - placed,
+                      "masks": masks,
+                      "after": {t: sorted(os.sched_getaffinity(int(t))) for t in workers}}))
+""")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux thread affinity")
+def test_workers_are_woken_off_the_callers_cpu_and_keep_their_mask():
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        pytest.skip("one CPU: a worker cannot be placed elsewhere")
+    env = dict(os.environ, OMP_NUM_THREADS="2")
+    out = subprocess.run([sys.executable, "-c", PLACEMENT], env=env, capture_output=True,
+                         text=True, timeout=300, check=True)
+    got = json.loads(out.stdout)
+    assert got["same"]
+    assert got["workers"] == 1
+    for tid, mask in got["masks"].items():
+        assert mask == cpus
+        assert got["after"][tid] == mask
+    # each call after a pause woke the sleeping worker, off the pinned caller's CPU
+    assert got["placed"] >= got["rounds"] // 2, got

@@ -79,9 +79,9 @@ cdef extern from "fastmlp.h":
     const char *fm_isa_name()
     int fm_isa_supported(const char *name)
     const char *fm_isa_compiled(int index)
-    void fm_threading_stats(int64_t *jobs, int64_t *worker_tasks, int *workers)
+    void fm_threading_stats(int64_t *jobs, int64_t *worker_tasks, int *workers, int64_t *placed)
     void fm_threading_test_delay(int us, int every)
-    int fm_threading_adaptive(int train, int64_t n_params, int64_t rows, size_t elem_size,
+    int fm_threading_adaptive(const fm_net *net, int train, int64_t rows, size_t elem_size,
                               double *one, double *all, int64_t *choices)
     void fm_threading_reset()
     void fm_threading_adapt(int on)
@@ -209,11 +209,13 @@ _select_isa_from_environment()
 
 def threading_stats():
     """{"jobs": jobs handed to the core's thread pool, "worker_tasks": tasks its worker threads
-    ran, "workers": worker threads started} since the process started (or was forked)."""
-    cdef int64_t jobs, tasks
+    ran, "workers": worker threads started, "placed_wakeups": wake-ups that took a sleeping
+    worker off the CPU of the thread waking it (Linux; see csrc/pool.c)} since the process
+    started (or was forked)."""
+    cdef int64_t jobs, tasks, placed
     cdef int workers
-    fm_threading_stats(&jobs, &tasks, &workers)
-    return {"jobs": jobs, "worker_tasks": tasks, "workers": workers}
+    fm_threading_stats(&jobs, &tasks, &workers, &placed)
+    return {"jobs": jobs, "worker_tasks": tasks, "workers": workers, "placed_wakeups": placed}
 
 
 def set_worker_delay(int microseconds, int every=1):
@@ -222,14 +224,16 @@ def set_worker_delay(int microseconds, int every=1):
     fm_threading_test_delay(microseconds, every)
 
 
-def adaptive_threading(bint train, int64_t n_params, int64_t rows, size_t itemsize):
+def adaptive_threading(Network network, bint train, int64_t rows, size_t itemsize):
     """The adaptive thread choice's estimates for a kind of work, or None when none is kept:
     (ns per row on one thread, ns per row on all allowed threads, choices made). train: training
-    batches of `rows` rows, else predictions of about `rows` rows, of a network of n_params
-    parameters of itemsize bytes."""
+    batches of `rows` rows, else predictions of about `rows` rows, of the network (its shape,
+    activations, dropout and precision: networks that differ in any of them are timed apart) in
+    values of itemsize bytes."""
     cdef double one, all_threads
     cdef int64_t choices
-    if not fm_threading_adaptive(train, n_params, rows, itemsize, &one, &all_threads, &choices):
+    if not fm_threading_adaptive(&network.net, train, rows, itemsize, &one, &all_threads,
+                                 &choices):
         return None
     return (one, all_threads, choices)
 
