@@ -21,9 +21,14 @@ void fm_permutation(uint64_t seed, uint64_t epoch, int64_t n, int64_t *out)
 {
     for (int64_t i = 0; i < n; i++)
         out[i] = i;
+    /* fm_rng_u64(seed, epoch, i) with the key computed once, and fm_rng_below's
+     * multiply-shift inline below 2^32 (the same values: 20,000 rows took 100 us, half of it
+     * in the calls and the key) */
+    const uint64_t key = fm_rng_key(seed, epoch);
     for (int64_t i = n - 1; i > 0; i--) {
-        const int64_t j = (int64_t)fm_rng_below(fm_rng_u64(seed, epoch, (uint64_t)i),
-                                                (uint64_t)i + 1);
+        const uint64_t draw = fm_rng_draw(key, (uint64_t)i), bound = (uint64_t)i + 1;
+        const int64_t j = (int64_t)(bound >> 32 ? fm_rng_below(draw, bound)
+                                                : ((draw >> 32) * bound) >> 32);
         const int64_t tmp = out[i];
         out[i] = out[j];
         out[j] = tmp;
