@@ -292,11 +292,15 @@ def test_few_row_predictions_split_by_k_blocks_give_the_same_bits():
 # before each call: every call places the worker, every worker ends with the mask it had, and the
 # predictions keep the bits of one thread.
 PLACEMENT = textwrap.dedent("""
-    import json, os, time, warnings
+    import json, os, sys, time, warnings
     import numpy as np
     warnings.simplefilter("ignore")
     from fastmlp import MLPClassifier, _core
     _core.set_adaptive_threading(False)
+    cpu = min(os.sched_getaffinity(0))
+    pin_first = sys.argv[1] == "first"
+    if pin_first:  # the workers start with this thread's single CPU: nothing to place
+        os.sched_setaffinity(0, {cpu})
     before = set(os.listdir("/proc/self/task"))
     rng = np.random.default_rng(0)
     X = rng.standard_normal((512, 300)).astype(np.float32)
@@ -305,7 +309,6 @@ PLACEMENT = textwrap.dedent("""
     first = est.predict_proba(X)
     workers = sorted(set(os.listdir("/proc/self/task")) - before)
     masks = {t: sorted(os.sched_getaffinity(int(t))) for t in workers}
-    cpu = min(os.sched_getaffinity(0))
     os.sched_setaffinity(0, {cpu})  # this thread only
     placed = _core.threading_stats()["placed_wakeups"]
     rounds, same = 20, True
@@ -313,11 +316,18 @@ PLACEMENT = textwrap.dedent("""
         time.sleep(0.02)  # the worker spins 0.2 ms, then sleeps
         same = same and bool((est.predict_proba(X) == first).all())
     time.sleep(0.1)  # a worker woken at the last call has run since
-    print(json.dumps({"same": same, "rounds": rounds, "workers": len(workers),
+    print(json.dumps({"same": same, "rounds": rounds, "workers": len(workers), "cpu": cpu,
                       "placed": _core.threading_stats()["placed_wakeups"] - placed,
                       "masks": masks,
                       "after": {t: sorted(os.sched_getaffinity(int(t))) for t in workers}}))
 """)
+
+
+def _placement(pin):
+    env = dict(os.environ, OMP_NUM_THREADS="2")
+    out = subprocess.run([sys.executable, "-c", PLACEMENT, pin], env=env, capture_output=True,
+                         text=True, timeout=300, check=True)
+    return json.loads(out.stdout)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux thread affinity")
@@ -325,10 +335,7 @@ def test_workers_are_woken_off_the_callers_cpu_and_keep_their_mask():
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) < 2:
         pytest.skip("one CPU: a worker cannot be placed elsewhere")
-    env = dict(os.environ, OMP_NUM_THREADS="2")
-    out = subprocess.run([sys.executable, "-c", PLACEMENT], env=env, capture_output=True,
-                         text=True, timeout=300, check=True)
-    got = json.loads(out.stdout)
+    got = _placement("after")
     assert got["same"]
     assert got["workers"] == 1
     for tid, mask in got["masks"].items():
@@ -336,3 +343,16 @@ def test_workers_are_woken_off_the_callers_cpu_and_keep_their_mask():
         assert got["after"][tid] == mask
     # each call after a pause woke the sleeping worker, off the pinned caller's CPU
     assert got["placed"] >= got["rounds"] // 2, got
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux thread affinity")
+def test_workers_allowed_one_cpu_are_left_alone():
+    # A worker whose mask holds the caller's CPU alone (the process pinned before the pool
+    # started) has nowhere else to go: it is woken as it is, on that CPU, and never placed.
+    got = _placement("first")
+    assert got["same"]
+    assert got["workers"] == 1
+    assert got["placed"] == 0
+    for tid, mask in got["masks"].items():
+        assert mask == [got["cpu"]]
+        assert got["after"][tid] == mask
