@@ -28,8 +28,9 @@ the cores the library kept busy, or on a busy machine the share of them the sche
 its threads (with N competing processes on C cores, threads that never wait get about C / (N +
 threads) of a core each).
 
-The timed epochs of the three libraries are interleaved (fastmlp, sklearn,
-torch, fastmlp, ...) with a short pause and one untimed epoch before each
+The timed epochs of the libraries are interleaved (fastmlp, sklearn, torch, ...; each
+round starting one library later than the one before) with a short pause and one untimed
+epoch before each
 (so that a library's idle threads stop spinning before the next one runs, and
 each timed epoch finds the caches as a fit's epochs do), so background
 load on a shared machine hits all of them alike.  The table reports the best
@@ -524,7 +525,11 @@ def time_round_robin(epoch_fns, epochs):
     Returns ``({name: [(seconds, cpu seconds), ...]}, {name: error message})``
     (cpu seconds: the process's CPU time over the timed epoch, all its threads);
     a library whose epoch raises is dropped from later rounds.  Interleaving spreads the
-    machine's background noise evenly over the libraries, and the pause before
+    machine's background noise evenly over the libraries, and each round starts one library
+    later, so that no library always follows the same one (with two competing processes,
+    fastmlp's tabular epochs, which run the same code by default and on one thread, had median
+    times of 0.014 s right after PyTorch's two-thread epochs and 0.010 s after fastmlp's own,
+    in two runs; rotated, 0.015 / 0.014 and 0.014 / 0.014 s). The pause before
     each timed call lets the previous library's idle worker threads (OpenMP,
     BLAS) stop spinning.  After the pause one epoch runs untimed, then the
     timed one: a fit runs its epochs back to back, and the first epoch after an
@@ -535,8 +540,12 @@ def time_round_robin(epoch_fns, epochs):
     """
     times = {name: [] for name in epoch_fns}
     errors = {}
-    for _ in range(epochs):
-        for name, fn in epoch_fns.items():
+    names = list(epoch_fns)
+    for round_ in range(epochs):
+        # each round starts one library later, so that no library always follows the same one
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            fn = epoch_fns[name]
             if name in errors:
                 continue
             gc.collect()
