@@ -335,7 +335,14 @@ static inline uint32_t fm_dropout_bits(uint32_t key, uint64_t position)
 /* Counter-based random numbers: a 64-bit value from (seed, stream, counter), independent of the
  * order or thread in which it is drawn. */
 uint64_t fm_rng_u64(uint64_t seed, uint64_t stream, uint64_t counter);
-/* Uniform integer in [0, bound) from one 64-bit draw. */
-uint64_t fm_rng_below(uint64_t draw, uint64_t bound);
+/* Uniform integer in [0, bound) from one 64-bit draw: Lemire's multiply-shift, the high 32
+ * bits of draw scaled to [0, bound); a modulo for bounds past 2^32, where its bias
+ * (< bound / 2^64) does not matter. */
+static inline uint64_t fm_rng_below(uint64_t draw, uint64_t bound)
+{
+    if (bound >> 32)
+        return draw % bound;
+    return ((draw >> 32) * bound) >> 32;
+}
 
 #endif
