@@ -899,7 +899,8 @@ SMALL_SPLIT_TEST(double, f64)
 /* predict of many rows (the blocked path: rows in blocks through every layer, shared among
  * threads) gives each row the bits that predicting it among fewer rows gives (the per-layer path,
  * 100 rows at a time), a last chunk of fewer rows than a register tile included (5 rows past
- * 1024: the small path in both); a NaN in any block is refused. Layers of more than one KC
+ * 3072: the small path in both); a NaN in any block is refused. 3072 rows make 12 or more
+ * blocks, so that with two threads the last ones are half blocks. Layers of more than one KC
  * block of k, widths that are not multiples of the tile, one-unit and softmax outputs, and
  * weights too large to be read in place (every sliver packed, each product asking for the next
  * panel while it runs). */
@@ -908,7 +909,7 @@ SMALL_SPLIT_TEST(double, f64)
     {                                                                                            \
         static const int64_t one_unit[4] = {300, 70, 33, 1}, softmax[3] = {300, 40, 10};       \
         static const int64_t packed[4] = {300, 150, 70, 10};                                   \
-        enum { N = 1029, PIECE = 100 };                                                          \
+        enum { N = 3077, TAIL_AT = 3072, PIECE = 100 };                                          \
         for (int s = 0; s < 3; s++) {                                                            \
             const int L = s == 1 ? 2 : 3;                                                        \
             fm_net net = s == 0   ? make_net(L, one_unit, FM_ACT_RELU, FM_ACT_LOGISTIC,          \
@@ -930,14 +931,14 @@ SMALL_SPLIT_TEST(double, f64)
                 x[i] = (REAL)uniform(&state);                                                    \
             int err = fm_predict_##SUF(&net, params, x, N, all);                                 \
             for (int64_t start = 0, end; start < N && err == FM_OK; start = end) {              \
-                end = start + PIECE < 1024 ? start + PIECE : start < 1024 ? 1024 : N;            \
+                end = start + PIECE < TAIL_AT ? start + PIECE : start < TAIL_AT ? TAIL_AT : N;   \
                 err = fm_predict_##SUF(&net, params, x + start * n_in, end - start,              \
                                        pieces + start * n_out);                                  \
             }                                                                                    \
             CHECK(err == FM_OK && memcmp(all, pieces, sizeof(REAL) * (size_t)(N * n_out)) == 0,  \
                   "%s " #SUF " predict net %d: blocks of rows change the bits (err %d)", isa, s, \
                   err);                                                                          \
-            x[700 * n_in + 5] = (REAL)NAN;                                                       \
+            x[2900 * n_in + 5] = (REAL)NAN;                                                      \
             CHECK(fm_predict_##SUF(&net, params, x, N, all) == FM_ERR_INPUT,                     \
                   "%s " #SUF " predict net %d: NaN accepted", isa, s);                           \
             free(params);                                                                        \
