@@ -11,9 +11,11 @@ import threading_checks  # bench/ is on sys.path while its conftest is in use
 
 
 def spin_then_wait(cpu_seconds, done):
-    """Spins for cpu_seconds of its own CPU time (0.15 s of wall time at most), then waits for
-    done: a thread that has ended leaves /proc/self/task, and its CPU time with it."""
-    start, end = time.thread_time(), time.perf_counter() + 0.15
+    """Sleeps 30 ms (the caller, which needs the GIL, takes its first reading meanwhile), spins
+    for cpu_seconds of its own CPU time (0.12 s of wall time at most), then waits for done: a
+    thread that has ended leaves /proc/self/task, and its CPU time with it."""
+    time.sleep(0.03)
+    start, end = time.thread_time(), time.perf_counter() + 0.12
     while time.thread_time() - start < cpu_seconds and time.perf_counter() < end:
         pass
     done.wait()
