@@ -17,8 +17,11 @@ other processes hits both alike. Each burst waits until the process is idle (``s
 compare.py): ONNX Runtime's threads spin for about 50 ms after its calls, and fastmlp timed
 meanwhile ran on one free core. Per round, each library's time is the median call of its burst;
 rows/s come from the median over the rounds, the ratio (fastmlp's rows/s over ONNX Runtime's)
-is the median of the per-round ratios, given with its quartiles. ``--latency`` adds the median one-row ``predict_proba`` latency (default threads
-for fastmlp, one intra-op thread for ONNX Runtime).
+is the median of the per-round ratios, given with its quartiles. Each line ends with both
+libraries' share of the core's multiply-add peak (``fma_peak`` in compare.py, measured on as
+many threads) and the peak over ONNX Runtime's rate: the most any library could be ahead of
+it. ``--latency`` adds the median one-row ``predict_proba`` latency (default threads for
+fastmlp, one intra-op thread for ONNX Runtime).
 """
 
 import argparse
@@ -30,9 +33,16 @@ import warnings
 
 import numpy as np
 
-from compare import median_latency_us, settle  # bench/ is the script's folder
+from compare import fma_peak, median_latency_us, settle  # bench/ is the script's folder
 
 NETS = {"20-64-64-2": ((64, 64), 20, 2), "784-512-256-10": ((512, 256), 784, 10)}
+
+
+def forward_flops(hidden, n_in, n_classes):
+    """Floating-point operations of one row's forward pass (2 per multiply-add); two classes
+    have one logistic output unit."""
+    units = [n_in, *hidden, 1 if n_classes == 2 else n_classes]
+    return 2 * sum(a * b for a, b in zip(units[:-1], units[1:]))
 
 
 def make_models(hidden, n_in, n_classes, rows):
@@ -112,6 +122,10 @@ def main(argv=None):
 
     print(f"{os.cpu_count()} CPUs, fastmlp ISA {_core.isa()}, {args.rows} rows, float32, "
           f"bursts of {args.burst:g} s alternating for {args.seconds:g} s per thread count")
+    peaks = {threads: fma_peak(threads) for threads in (1, 2)}
+    if peaks[1] is not None:
+        print(f"multiply-add peak: {peaks[1]:.0f} GFLOP/s on one thread, {peaks[2]:.0f} on each "
+              "of two")
     for net in args.nets.split(","):
         hidden, n_in, n_classes = NETS[net]
         est, sessions, X = make_models(hidden, n_in, n_classes, args.rows)
@@ -124,11 +138,19 @@ def main(argv=None):
                                        args.burst)
             ratios = [b / a for a, b in zip(fm, ort)]
             quartiles = statistics.quantiles(ratios, n=4)
-            print(f"  {threads} thread{'s' if threads > 1 else ' '}: fastmlp "
-                  f"{args.rows / statistics.median(fm):12,.0f} rows/s  onnxruntime "
-                  f"{args.rows / statistics.median(ort):12,.0f} rows/s  ratio "
-                  f"{statistics.median(ratios):.2f} (quartiles {quartiles[0]:.2f}, "
-                  f"{quartiles[2]:.2f}; {len(ratios)} rounds)")
+            fm_rate = args.rows / statistics.median(fm)
+            ort_rate = args.rows / statistics.median(ort)
+            line = (f"  {threads} thread{'s' if threads > 1 else ' '}: fastmlp "
+                    f"{fm_rate:12,.0f} rows/s  onnxruntime {ort_rate:12,.0f} rows/s  ratio "
+                    f"{statistics.median(ratios):.2f} (quartiles {quartiles[0]:.2f}, "
+                    f"{quartiles[2]:.2f}; {len(ratios)} rounds)")
+            if peaks[1] is not None:
+                peak_rows = peaks[threads] * threads * 1e9 / forward_flops(hidden, n_in,
+                                                                            n_classes)
+                line += (f"  of peak: {100 * fm_rate / peak_rows:.0f}% / "
+                         f"{100 * ort_rate / peak_rows:.0f}%, peak / onnxruntime "
+                         f"{peak_rows / ort_rate:.2f}")
+            print(line)
         if args.latency:
             x1 = X[:1].copy()
             sess, name = sessions[1]

@@ -394,6 +394,47 @@ def fastmlp_gemm_rates(repeats):
     return rates
 
 
+FMA_PEAK_ROUNDS = 20
+FMA_PEAK_S = 0.005
+
+
+def fma_peak(threads=1):
+    """The core's float32 multiply-add peak in GFLOP/s per thread, with ``threads`` threads
+    running at once: fastmlp's ``_core.fma_loop`` (independent multiply-adds on the active
+    instruction set's widest vectors, no memory operands) for about FMA_PEAK_S per round, the
+    best of FMA_PEAK_ROUNDS rounds (each round: the slowest thread's time). No product can run
+    faster, so a rate divided by it is the share of the machine's arithmetic a library uses.
+    None when the instruction set has no vector multiply-add (the portable code)."""
+    import threading
+
+    from fastmlp import _core
+
+    flops, _ = _core.fma_loop(1)
+    if flops == 0:
+        return None
+    t0 = time.perf_counter()
+    _core.fma_loop(100_000)
+    n = max(1000, int(100_000 * FMA_PEAK_S / max(time.perf_counter() - t0, 1e-6)))
+    best = float("inf")
+    for _ in range(FMA_PEAK_ROUNDS):
+        barrier = threading.Barrier(threads)
+        times = [0.0] * threads
+
+        def run(i):
+            barrier.wait()
+            start = time.perf_counter()
+            _core.fma_loop(n)  # releases the GIL
+            times[i] = time.perf_counter() - start
+
+        workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        best = min(best, max(times))
+    return _core.fma_loop(n)[0] / best * 1e-9
+
+
 def make_estimator(module, workload, bf16=False):
     """An MLPClassifier from ``module`` set up for one epoch per partial_fit."""
     options = {"dropout": workload.dropout} if workload.dropout else {}

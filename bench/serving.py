@@ -46,7 +46,7 @@ import warnings
 
 import numpy as np
 
-from compare import cpu_model, import_optional, settle  # bench/ is the script's folder
+from compare import cpu_model, fma_peak, import_optional, settle  # bench/ is the script's folder
 
 NETS = (("20-64-64-2", (20, 64, 64, 2)), ("784-512-256-10", (784, 512, 256, 10)))
 BATCH = 4096
@@ -229,6 +229,36 @@ def time_batch(runners, layers, repeats):
     return {name: BATCH / t for name, t in best.items()}
 
 
+def forward_flops(layers):
+    """Floating-point operations of one row's forward pass (2 per multiply-add) through the
+    classifier's layers; two classes have one logistic output unit, as in every library here."""
+    units = list(layers[:-1]) + [1 if layers[-1] == 2 else layers[-1]]
+    return 2 * sum(a * b for a, b in zip(units[:-1], units[1:]))
+
+
+def print_peak_shares(results):
+    """Each library's share of the core's multiply-add peak at BATCH rows, and the peak over
+    ONNX Runtime's rate: how far ahead of it any library could be at best."""
+    peaks = {threads: fma_peak(threads) for threads in (1, 2)}
+    if peaks[1] is None:
+        print("multiply-add peak: none measured (fastmlp runs its portable code)")
+        return
+    print("multiply-add peak (bench/compare.py fma_peak): %.0f GFLOP/s on one thread, %.0f on "
+          "each of two" % (peaks[1], peaks[2]))
+    print("share of that peak at %d rows, and peak / ONNX Runtime (the most any library could "
+          "be ahead of it):" % BATCH)
+    for name, layers, runners, rate in results:
+        for threads, names in ((1, ("fastmlp", "onnxruntime 1t", "pytorch", "scikit-learn")),
+                               (2, ("fastmlp 2t", "onnxruntime 2t"))):
+            peak_rows = peaks[threads] * threads * 1e9 / forward_flops(layers)
+            shares = ["%s %.0f%%" % (c.replace(" 2t", ""), 100 * rate[c] / peak_rows)
+                      for c in names if c in rate]
+            ort = "onnxruntime %dt" % threads
+            ceiling = ("   peak / onnxruntime %.2fx" % (peak_rows / rate[ort])
+                       if ort in rate else "")
+            print("  %-15s %dt: %s%s" % (name, threads, ", ".join(shares), ceiling))
+
+
 def human_rate(rate):
     if rate >= 1e6:
         return "%.1fM" % (rate / 1e6)
@@ -246,19 +276,19 @@ def main(argv=None):
         runners = make_models(layers, libs)
         latency = time_one_row(runners, layers, args.calls)
         rate = time_batch(runners, layers, args.repeats)
-        results.append((name, runners, latency, rate))
+        results.append((name, layers, runners, latency, rate))
 
-    columns = [c for c in order if any(c in r[1] for r in results)]
+    columns = [c for c in order if any(c in r[2] for r in results)]
     print("| net | " + " | ".join(columns) + " |")
     print("|---|" + "---|" * len(columns))
-    for name, runners, latency, rate in results:
+    for name, _, runners, latency, rate in results:
         print("| %s, one row | " % name + " | ".join(
             "%.1f us" % (latency[c] * 1e6) if c in latency else "-" for c in columns) + " |")
         print("| %s, %d rows | " % (name, BATCH) + " | ".join(
             "%s rows/s" % human_rate(rate[c]) if c in rate else "-" for c in columns) + " |")
     print()
     print("ratios against ONNX Runtime on the same threads (above 1: faster than ONNX Runtime)")
-    for name, runners, latency, rate in results:
+    for name, _, runners, latency, rate in results:
         if "onnxruntime 1t" not in runners:
             print("  %s: ONNX Runtime not available" % name)
             continue
@@ -269,7 +299,9 @@ def main(argv=None):
             print("  %-15s %-12s one row %5.2fx   %d rows %5.2fx"
                   % (name, c, latency[ref] / latency[c], BATCH, rate[c] / rate[ref]))
     print()
-    for name, runners, latency, rate in results:
+    print_peak_shares([(name, layers, runners, rate) for name, layers, runners, _, rate in results])
+    print()
+    for name, _, runners, latency, rate in results:
         print("from_sklearn %s: one row %.1f us vs %.1f us for the fastmlp-trained model "
               "(ratio %.2f)" % (name, latency["from_sklearn"] * 1e6, latency["fastmlp"] * 1e6,
                                 latency["from_sklearn"] / latency["fastmlp"]))

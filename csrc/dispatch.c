@@ -26,7 +26,8 @@
     FM_NUMERIC_ENTRY_POINTS(FM_DECLARE_ISA_ONE, float, f32)                                      \
     FM_NUMERIC_ENTRY_POINTS(FM_DECLARE_ISA_ONE, double, f64)                                     \
     int FM_ISA_NAME(exp, f32, FM_ISA)(float *z, int64_t n);                                    \
-    int FM_ISA_NAME(math, rows, FM_ISA)(int fn, int f64, void *z, int64_t n);
+    int FM_ISA_NAME(math, rows, FM_ISA)(int fn, int f64, void *z, int64_t n);                   \
+    int64_t FM_ISA_NAME(fma, loop, FM_ISA)(int64_t n, float b, float c, float *sum);
 
 #define FM_ISA generic
 FM_DECLARE_ISA
@@ -50,6 +51,7 @@ typedef struct isa_kernels {
     FM_NUMERIC_ENTRY_POINTS(FM_KERNEL_FIELD, double, f64)
     int (*exp_f32)(float *z, int64_t n);
     int (*math_rows)(int fn, int f64, void *z, int64_t n);
+    int64_t (*fma_loop)(int64_t n, float b, float c, float *sum);
     fm_gemm_bf16_fn gemm_bf16; /* the bfloat16 GEMM's emulation (bf16.h) */
 } isa_kernels;
 
@@ -60,6 +62,7 @@ typedef struct isa_kernels {
      FM_NUMERIC_ENTRY_POINTS(FM_KERNEL_INIT, double, f64)                                        \
      .exp_f32 = FM_ISA_NAME(exp, f32, FM_ISA),                                                  \
      .math_rows = FM_ISA_NAME(math, rows, FM_ISA),                                               \
+     .fma_loop = FM_ISA_NAME(fma, loop, FM_ISA),                                                 \
      .gemm_bf16 = fm_gemm_bf16_##isa}
 
 /* From the most to the least capable; the last entry always works. */
@@ -291,6 +294,11 @@ int fm_exp_f32(float *z, int64_t n)
 int fm_math_rows(int fn, int f64, void *z, int64_t n)
 {
     FM_RETURN_IN_CORE_MODE(active->math_rows(fn, f64, z, n));
+}
+
+int64_t fm_fma_loop(int64_t n, float b, float c, float *sum)
+{
+    return active->fma_loop(n, b, c, sum);
 }
 
 /* fm_<name>_<f32|f64>: the active instruction set's entry point, in the core's mode. */

@@ -298,6 +298,13 @@ enum fm_math_fn {
 };
 int fm_math_rows(int fn, int f64, void *z, int64_t n);
 
+/* A benchmark hook, the multiply-add peak of the active instruction set: n rounds of
+ * independent float32 multiply-adds (acc = acc * b + c) on its widest vectors, as many
+ * accumulators as keep its FMA units busy, no memory operands; *sum gets the accumulators' sum.
+ * Returns the floating-point operations done (2 per lane and multiply-add), 0 for n <= 0 and
+ * for the portable code (which has no vector multiply-add of its own). */
+int64_t fm_fma_loop(int64_t n, float b, float c, float *sum);
+
 /* The perceptron (Rosenblatt's rule): one epoch over one binary problem, float64, serial.
  * For each sample i, in order or (shuffle != 0) in a permutation keyed by (seed, epoch):
  * score = w . x_i + *b; when y_sign[i] * score <= 0, update = eta0 * y_sign[i] * sw[i] and

@@ -101,6 +101,43 @@ int FM_XCAT2(fm_math_rows, ISA)(int fn, int f64, void *z, int64_t n)
     return FM_OK;
 }
 
+/* fm_fma_loop (fastmlp.h) for this instruction set: n rounds of FM_FMA_PEAK_N independent
+ * float32 multiply-adds on FM_FMA_PEAK_LANES-lane vectors (the including file defines them;
+ * none for the portable code: 0 operations). */
+int64_t FM_XCAT2(fm_fma_loop, ISA)(int64_t n, float b, float c, float *sum);
+int64_t FM_XCAT2(fm_fma_loop, ISA)(int64_t n, float b, float c, float *sum)
+{
+    *sum = 0;
+#ifdef FM_FMA_PEAK_LANES
+    if (n <= 0)
+        return 0;
+    /* each accumulator's chain waits only on itself: acc = acc * b + c */
+    const FM_FMA_PEAK_VEC vb = FM_FMA_PEAK_SET1(b), vc = FM_FMA_PEAK_SET1(c);
+#define FM_PEAK_DECL(i) FM_FMA_PEAK_VEC acc##i = FM_FMA_PEAK_SET1((float)(i));
+#define FM_PEAK_STEP(i) acc##i = FM_FMA_PEAK_FMA(acc##i, vb, vc);
+#define FM_PEAK_ADD(i) total = FM_FMA_PEAK_ADD(total, acc##i);
+    FM_FMA_PEAK_ACCS(FM_PEAK_DECL)
+    for (int64_t it = 0; it < n; it++) {
+        FM_FMA_PEAK_ACCS(FM_PEAK_STEP)
+    }
+    FM_FMA_PEAK_VEC total = FM_FMA_PEAK_SET1(0.0f);
+    FM_FMA_PEAK_ACCS(FM_PEAK_ADD)
+#undef FM_PEAK_DECL
+#undef FM_PEAK_STEP
+#undef FM_PEAK_ADD
+    float lanes[FM_FMA_PEAK_LANES];
+    FM_FMA_PEAK_STORE(lanes, total);
+    for (int i = 0; i < FM_FMA_PEAK_LANES; i++)
+        *sum += lanes[i];
+    return n * FM_FMA_PEAK_N * FM_FMA_PEAK_LANES * 2;
+#else
+    (void)n;
+    (void)b;
+    (void)c;
+    return 0;
+#endif
+}
+
 #define REAL float
 #define SUF(name) FM_XCAT3(name, ISA, f32)
 #define EXP_ROW FM_EXP_ROW_F32

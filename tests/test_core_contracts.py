@@ -165,3 +165,21 @@ def test_concurrent_fits_give_the_bits_of_sequential_ones():
     for a, b in zip(alone, together):
         for x, z in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
             np.testing.assert_array_equal(x, z)
+
+
+def test_fma_loop_counts_the_multiply_adds_it_does(isa):
+    """The benchmark hook behind bench/compare.py's fma_peak: every accumulator i starts at i,
+    so after n rounds of acc = acc * b + c the lanes sum to lanes * sum_i (i b^n + c (b^n - 1) /
+    (b - 1)); the operations returned are 2 per lane per multiply-add."""
+    lanes_accs = {"avx512": 16 * 24, "avx2": 8 * 12, "generic": 0}[isa]
+    flops, total = _core.fma_loop(5, 2.0, 1.0)
+    assert flops == 5 * lanes_accs * 2
+    if lanes_accs:
+        accs = {"avx512": 24, "avx2": 12}[isa]
+        lanes = lanes_accs // accs
+        expected = lanes * sum(i * 2**5 + (2**5 - 1) for i in range(accs))
+        assert total == expected
+    else:
+        assert total == 0
+    assert _core.fma_loop(0) == (0, 0.0)
+    assert _core.fma_loop(-7) == (0, 0.0)

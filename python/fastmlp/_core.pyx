@@ -87,6 +87,7 @@ cdef extern from "fastmlp.h":
     void fm_threading_adapt(int on)
     int fm_exp_f32(float *z, int64_t n) nogil
     int fm_math_rows(int fn, int f64, void *z, int64_t n) nogil
+    int64_t fm_fma_loop(int64_t n, float b, float c, float *sum) nogil
 
     int fm_gemm_f32(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                     const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
@@ -216,6 +217,19 @@ def threading_stats():
     cdef int workers
     fm_threading_stats(&jobs, &tasks, &workers, &placed)
     return {"jobs": jobs, "worker_tasks": tasks, "workers": workers, "placed_wakeups": placed}
+
+
+def fma_loop(int64_t n, float b=1.0, float c=0.0):
+    """Benchmark hook: n rounds of independent float32 multiply-adds (acc = acc * b + c) on the
+    active instruction set's widest vectors, with no memory operands, on the calling thread (the
+    GIL released). Returns (floating-point operations done, the accumulators' sum); 0 operations
+    for n <= 0 and for the portable code. Timed, it gives the core's multiply-add peak, the
+    ceiling of any float32 product (bench/compare.py's fma_peak)."""
+    cdef int64_t flops
+    cdef float total
+    with nogil:
+        flops = fm_fma_loop(n, b, c, &total)
+    return flops, total
 
 
 def set_worker_delay(int microseconds, int every=1):
