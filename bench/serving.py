@@ -251,7 +251,7 @@ def print_peak_shares(results):
         for threads, names in ((1, ("fastmlp", "onnxruntime 1t", "pytorch", "scikit-learn")),
                                (2, ("fastmlp 2t", "onnxruntime 2t"))):
             peak_rows = peaks[threads] * threads * 1e9 / forward_flops(layers)
-            shares = ["%s %.0f%%" % (c.replace(" 2t", ""), 100 * rate[c] / peak_rows)
+            shares = ["%s %.0f%%" % (c.split(" ")[0], 100 * rate[c] / peak_rows)
                       for c in names if c in rate]
             ort = "onnxruntime %dt" % threads
             ceiling = ("   peak / onnxruntime %.2fx" % (peak_rows / rate[ort])
