@@ -745,6 +745,15 @@ def format_table(header, rows):
     return "\n".join(lines)
 
 
+def median_ratio(workload, results):
+    """'<workload> <dtype> <r>x': fastmlp's speed over fastmlp-1t's by median epoch, or None
+    when either did not run."""
+    fast, one = results.get("fastmlp"), results.get("fastmlp-1t")
+    if not (isinstance(fast, dict) and isinstance(one, dict)):
+        return None
+    return f"{workload.name} {workload.dtype} {one['median'] / fast['median']:.2f}x"
+
+
 def training_rows(workload, n_samples, results):
     """Table rows (one per library) for one training workload."""
     rows = []
@@ -848,12 +857,14 @@ def run_all(args, t_start, warning):
     header = ["workload", "library", "dtype", "best s", "median s",
               "samples/s", "GFLOP/s", "cores", "fastmlp/sklearn", "fastmlp/torch",
               "fastmlp/1 thread", "bf16/float32"]
-    rows, notes = [], []
+    rows, notes, by_median = [], [], []
     for workload in WORKLOADS:
         if args.only and args.only not in workload.name:
             continue
         n_samples, results = run_training(workload, libs, args)
         w_rows, w_notes = training_rows(workload, n_samples, results)
+        line = median_ratio(workload, results)
+        by_median += [line] if line else []
         rows += w_rows
         notes += w_notes
         sys.stdout.flush()
@@ -868,6 +879,10 @@ def run_all(args, t_start, warning):
         for w in WORKLOADS[:3]))
     print("  ratios = fastmlp samples/s / other samples/s (>1: fastmlp faster); "
           "fastmlp-1t: fastmlp limited to one thread")
+    if by_median:
+        # on a busy machine the best of a few epochs is a draw of luck (an epoch that ran
+        # while a competing process was off the CPU); the medians say how each usually ran
+        print("  fastmlp/1 thread by median epoch: " + ", ".join(by_median))
     print("  fastmlp-bf16: matmul_precision='bfloat16'; torch-bf16: autocast(dtype=bfloat16); "
           "bf16/float32 = their samples/s / their float32 run's")
     print("  sklearn keeps float32 input in float32; binary nets use 1 logistic "
