@@ -33,16 +33,10 @@ import warnings
 
 import numpy as np
 
-from compare import fma_peak, median_latency_us, settle  # bench/ is the script's folder
+# bench/ is the script's folder
+from compare import fma_peak, forward_flops, median_latency_us, settle
 
 NETS = {"20-64-64-2": ((64, 64), 20, 2), "784-512-256-10": ((512, 256), 784, 10)}
-
-
-def forward_flops(hidden, n_in, n_classes):
-    """Floating-point operations of one row's forward pass (2 per multiply-add); two classes
-    have one logistic output unit."""
-    units = [n_in, *hidden, 1 if n_classes == 2 else n_classes]
-    return 2 * sum(a * b for a, b in zip(units[:-1], units[1:]))
 
 
 def make_models(hidden, n_in, n_classes, rows):
@@ -145,8 +139,8 @@ def main(argv=None):
                     f"{statistics.median(ratios):.2f} (quartiles {quartiles[0]:.2f}, "
                     f"{quartiles[2]:.2f}; {len(ratios)} rounds)")
             if peaks[1] is not None:
-                peak_rows = peaks[threads] * threads * 1e9 / forward_flops(hidden, n_in,
-                                                                            n_classes)
+                peak_rows = peaks[threads] * threads * 1e9 / forward_flops((n_in, *hidden,
+                                                                             n_classes))
                 line += (f"  of peak: {100 * fm_rate / peak_rows:.0f}% / "
                          f"{100 * ort_rate / peak_rows:.0f}%, peak / onnxruntime "
                          f"{peak_rows / ort_rate:.2f}")

@@ -356,6 +356,14 @@ def make_data(workload, n_samples, data_folder=None):
     return np.ascontiguousarray(X, dtype=dtype), y.astype(np.int64)
 
 
+def forward_flops(layers):
+    """Floating-point operations of one row's forward pass (2 per multiply-add) through a
+    classifier of these widths (input, hidden..., classes); two classes have one logistic
+    output unit, as in fastmlp, scikit-learn and their ONNX graphs."""
+    units = list(layers[:-1]) + [1 if layers[-1] == 2 else layers[-1]]
+    return 2 * sum(a * b for a, b in zip(units[:-1], units[1:]))
+
+
 def flops_per_sample(layers):
     """Training FLOPs per sample: 6 * sum(fan_in * fan_out)."""
     return 6 * sum(a * b for a, b in zip(layers[:-1], layers[1:]))

@@ -46,7 +46,8 @@ import warnings
 
 import numpy as np
 
-from compare import cpu_model, fma_peak, import_optional, settle  # bench/ is the script's folder
+# bench/ is the script's folder
+from compare import cpu_model, fma_peak, forward_flops, import_optional, settle
 
 NETS = (("20-64-64-2", (20, 64, 64, 2)), ("784-512-256-10", (784, 512, 256, 10)))
 BATCH = 4096
@@ -227,13 +228,6 @@ def time_batch(runners, layers, repeats):
                     fn(X)
                     best[name] = min(best[name], time.perf_counter() - start)
     return {name: BATCH / t for name, t in best.items()}
-
-
-def forward_flops(layers):
-    """Floating-point operations of one row's forward pass (2 per multiply-add) through the
-    classifier's layers; two classes have one logistic output unit, as in every library here."""
-    units = list(layers[:-1]) + [1 if layers[-1] == 2 else layers[-1]]
-    return 2 * sum(a * b for a, b in zip(units[:-1], units[1:]))
 
 
 def print_peak_shares(results):
